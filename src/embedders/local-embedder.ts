@@ -1,0 +1,167 @@
+/**
+ * A deterministic embedder for machines without OpenAI: no network, no model download, thousands of
+ * short texts per second. It ranks by the words a text shares with another, the way a sparse
+ * lexical model would, folded into a dense vector by feature hashing:
+ *
+ * - words come from `lexicalTerms` (identifier-aware, stop words out, Porter stems);
+ * - each word contributes its stem, its character 3- and 4-grams (so `nationality` still meets
+ *   `nation`, and a misspelling meets its word), the adjacent-word pair (`area code`), and a
+ *   concept from a small map of general English synonyms (`people` ~ `person`, `salary` ~ `wage`);
+ * - feature counts are damped (1 + ln tf), each feature is hashed to a bucket with a hashed sign (so
+ *   collisions cancel out on average instead of piling up), and the vector is L2-normalized.
+ *
+ * Changing any of this changes every vector: bump `model` so stored vectors are re-embedded.
+ */
+import { InvalidArgumentError } from "../core/errors.js";
+import type { EmbedInput, EmbedOptions, Embedder } from "./embedder.js";
+import { hash32 } from "./hash.js";
+import { lexicalTerms, type LexicalTerm } from "./lexical-tokens.js";
+import { throwIfAborted } from "./abort.js";
+
+export interface LocalEmbedderOptions {
+  dimensions: number;
+  /** Recorded with each stored vector; defaults to `local-hash-v1`. */
+  model?: string;
+}
+
+export const DEFAULT_LOCAL_MODEL = "local-hash-v1";
+
+/** Weight of a word's stem; the other features are scaled against it. */
+const STEM_WEIGHT = 1;
+/** Combined weight (L2 norm) of all character n-grams of one word. */
+const NGRAM_WEIGHT = 0.8;
+const NGRAM_SIZES = [3, 4] as const;
+/**
+ * Words that name the generic parts of almost every record (keys, labels, free-text details) say
+ * little about which table or column a question needs; they count for less, like a low IDF would.
+ */
+const GENERIC_STEMS: ReadonlySet<string> = new Set([
+  "id", "name", "code", "type", "descript", "detail", "other", "ref",
+]);
+const GENERIC_WEIGHT = 0.4;
+/** Weight of a general-English synonym concept. */
+const SYNONYM_WEIGHT = 0.5;
+/** Weight of an adjacent pair of words. */
+const BIGRAM_WEIGHT = 0.3;
+
+const HASHES_PER_FEATURE = 3;
+const HASH_SEEDS = [0x811c9dc5, 0x9747b28c, 0x5bd1e995] as const;
+
+/** Yields to the event loop between slices so a large batch does not block other requests. */
+const INPUTS_PER_SLICE = 256;
+
+export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
+  const { dimensions } = options;
+  if (!Number.isInteger(dimensions) || dimensions < 1) {
+    throw new InvalidArgumentError("dimensions", `must be a positive integer, got ${dimensions}`);
+  }
+  const model = options.model ?? DEFAULT_LOCAL_MODEL;
+
+  return {
+    name: "local",
+    model,
+    dimensions,
+    async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Float32Array[]> {
+      const vectors: Float32Array[] = [];
+      for (let i = 0; i < inputs.length; i++) {
+        if (i % INPUTS_PER_SLICE === 0) {
+          throwIfAborted(embedOptions?.signal);
+          if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        vectors.push(embedText(inputs[i].text, dimensions));
+      }
+      throwIfAborted(embedOptions?.signal);
+      return vectors;
+    },
+    countTokens(text: string): number {
+      return lexicalTerms(text).length;
+    },
+  };
+}
+
+/** The hashed, normalized vector of one text. Exported for tests and tools. */
+export function embedText(text: string, dimensions: number): Float32Array {
+  const features = extractFeatures(lexicalTerms(text));
+  const sums = new Float64Array(dimensions);
+  for (const [key, { weight, count }] of features) {
+    const value = (weight * (1 + Math.log(count))) / Math.sqrt(HASHES_PER_FEATURE);
+    // Each feature lands in several buckets with independent signs: a collision between two
+    // features then moves the cosine by a fraction of their weight instead of all of it.
+    for (let k = 0; k < HASHES_PER_FEATURE; k++) {
+      const h = hash32(key, HASH_SEEDS[k]);
+      sums[h % dimensions] += h & 0x80000000 ? value : -value;
+    }
+  }
+  let norm = 0;
+  for (let i = 0; i < dimensions; i++) norm += sums[i] * sums[i];
+  const vector = new Float32Array(dimensions);
+  if (norm === 0) return vector;
+  const scale = 1 / Math.sqrt(norm);
+  for (let i = 0; i < dimensions; i++) vector[i] = sums[i] * scale;
+  return vector;
+}
+
+interface Feature {
+  weight: number;
+  count: number;
+}
+
+function extractFeatures(terms: readonly LexicalTerm[]): Map<string, Feature> {
+  const features = new Map<string, Feature>();
+  const add = (key: string, weight: number): void => {
+    const feature = features.get(key);
+    if (feature) feature.count++;
+    else features.set(key, { weight, count: 1 });
+  };
+  for (let t = 0; t < terms.length; t++) {
+    const { word, stem } = terms[t];
+    const stemWeight = GENERIC_STEMS.has(stem) ? GENERIC_WEIGHT : STEM_WEIGHT;
+    add(`w:${stem}`, stemWeight);
+    const concept = SYNONYMS.get(stem);
+    if (concept !== undefined) add(`s:${concept}`, SYNONYM_WEIGHT);
+    if (t > 0) add(`b:${terms[t - 1].stem} ${stem}`, BIGRAM_WEIGHT);
+    const grams = charNgrams(word);
+    const gramWeight = (stemWeight * NGRAM_WEIGHT) / Math.sqrt(Math.max(grams.length, 1));
+    for (const gram of grams) add(`g:${gram}`, gramWeight);
+  }
+  return features;
+}
+
+/** Character n-grams of a word with boundary marks, so prefixes and suffixes are features too. */
+function charNgrams(word: string): string[] {
+  const marked = `<${word}>`;
+  const grams: string[] = [];
+  for (const n of NGRAM_SIZES) {
+    for (let i = 0; i + n <= marked.length; i++) grams.push(marked.slice(i, i + n));
+  }
+  return grams;
+}
+
+// General English synonyms, keyed by Porter stem; each group maps to its first member. Nothing here
+// is about a particular schema: it only says which everyday words mean the same thing.
+const SYNONYM_GROUPS: readonly (readonly string[])[] = [
+  ["count", "number", "total", "amount", "quantiti"],
+  ["person", "peopl", "individu"],
+  ["ag", "old", "older", "oldest", "young", "younger", "youngest"],
+  ["salari", "wage", "pai", "earn", "incom"],
+  ["countri", "nation"],
+  ["citi", "town"],
+  ["film", "movi"],
+  ["car", "automobil", "vehicl"],
+  ["bui", "purchas"],
+  ["job", "occup"],
+  ["child", "kid"],
+  ["phone", "telephon"],
+  ["price", "cost", "fee"],
+  ["size", "big", "bigger", "biggest", "larg", "larger", "largest", "small", "smaller", "smallest"],
+  ["student", "pupil"],
+  ["teacher", "instructor", "lectur"],
+  ["compani", "firm", "enterpris"],
+  ["employe", "staff", "worker"],
+  ["custom", "client"],
+  ["song", "track"],
+];
+
+const SYNONYMS: ReadonlyMap<string, string> = new Map(
+  SYNONYM_GROUPS.flatMap((group) => group.map((stem) => [stem, group[0]] as const)),
+);

@@ -65,6 +65,10 @@ export function registerReflection(router: ConnectRouter, files: readonly DescFi
   });
 }
 
+/**
+ * Indexes `files` and, transitively, their imports. Lists only the services of `files`; looks up
+ * files and symbols in the imports too. Serialized descriptors are cached per file.
+ */
 export function createReflectionIndex(files: readonly DescFile[]): ReflectionIndex {
   const registry = buildRegistry(files);
   const symbols = indexSymbols(registry);

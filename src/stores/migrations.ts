@@ -1,0 +1,64 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
+import type { Logger } from "pino";
+import { InternalError } from "../core/errors.js";
+import { classifyPostgresError, toPostgresDomainError } from "./postgres-pool.js";
+
+/** The table node-pg-migrate records applied migrations in. */
+export const MIGRATIONS_TABLE = "pgmigrations";
+
+export interface RunMigrationsOptions {
+  databaseUrl: string;
+  logger: Logger;
+  /** `up` (default) applies every pending migration; `down` reverts the last one (or `count`). */
+  direction?: "up" | "down";
+  /** How many migrations to run; default all pending for `up`, 1 for `down`. */
+  count?: number;
+  /** The folder of `.sql` migrations; default the repository's `migrations/`. */
+  migrationsDir?: string;
+}
+
+/**
+ * Applies the plain-SQL migrations in `migrations/` with node-pg-migrate, in one transaction, under its
+ * advisory lock (so replicas starting together do not race). Resolves to the names of the migrations
+ * run. Failures are domain errors: `UnavailableError("postgres", …)` when the server cannot be reached,
+ * `InternalError` (with the driver's error as cause) when a migration fails.
+ */
+export async function runMigrations(options: RunMigrationsOptions): Promise<string[]> {
+  const { databaseUrl, logger } = options;
+  const direction = options.direction ?? "up";
+  try {
+    const applied = await runner({
+      databaseUrl,
+      dir: options.migrationsDir ?? defaultMigrationsDir(),
+      direction,
+      count: options.count ?? (direction === "up" ? Infinity : 1),
+      migrationsTable: MIGRATIONS_TABLE,
+      checkOrder: true,
+      singleTransaction: true,
+      // node-pg-migrate prints every statement at info level: keep SQL out of our info log.
+      logger: {
+        debug: (message) => logger.trace(message),
+        info: (message) => logger.debug(message),
+        warn: (message) => logger.warn(message),
+        error: (message) => logger.error(message),
+      },
+    });
+    const names = applied.map((migration) => migration.name);
+    logger.info({ direction, migrations: names }, names.length === 0 ? "database schema is up to date" : `ran ${names.length} migration(s) ${direction}`);
+    return names;
+  } catch (error) {
+    if (classifyPostgresError(error).kind === "unavailable") {
+      throw toPostgresDomainError(error, `migrating ${direction}`);
+    }
+    // The driver's message names the failing statement's problem; it stays in the cause, for the log.
+    throw new InternalError(`migrating ${direction} failed: see the cause in the log; the transaction was rolled back`, { cause: error });
+  }
+}
+
+/** `migrations/` at the repository root, from `src/stores/` (tsx) or `dist/src/stores/` (built). */
+export function defaultMigrationsDir(): string {
+  const candidates = ["../../migrations", "../../../migrations"].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
+}

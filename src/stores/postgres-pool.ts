@@ -1,0 +1,224 @@
+import type { Logger } from "pino";
+import {
+  createPool,
+  createTypeParserPreset,
+  SchemaValidationError,
+  type DatabasePool,
+  type DriverTypeParser,
+  type Interceptor,
+  type QueryResultRow,
+} from "slonik";
+import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
+  IdleTransactionTimeoutError,
+  StatementCancelledError,
+  StatementTimeoutError,
+} from "slonik";
+import { DomainError, FailedPreconditionError, InternalError, UnavailableError } from "../core/errors.js";
+
+export interface PostgresPoolOptions {
+  /** A `postgres://` URL. Never logged as-is: it may carry a password. */
+  url: string;
+  /** Use 1 against the embedded PGlite server (see `EMBEDDED_POSTGRES_POOL_SIZE`). */
+  maximumPoolSize: number;
+  logger: Logger;
+  /** How long to wait for a connection before the query fails (default 5000 ms). */
+  connectionTimeoutMs?: number;
+  /** Server-side statement timeout (default 60000 ms). */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * Creates the Slonik pool the Postgres stores share. Resolves once the server answered (Slonik looks up
+ * the type parsers' oids on a first connection), so an unreachable server fails here with an
+ * `UnavailableError` naming host and port. Later connection errors surface as Slonik/pg errors, which
+ * each store converts at its own boundary. The caller owns the pool and ends it (`pool.end()`).
+ *
+ * Rows come back as `sql.type(schema)` describes them: a result-parser interceptor validates (and
+ * transforms) every row with the query's zod schema. `timestamptz` is epoch milliseconds; `int8` is a
+ * number when it fits in a double exactly, else a bigint.
+ */
+export async function createPostgresPool(options: PostgresPoolOptions): Promise<DatabasePool> {
+  const { url, maximumPoolSize, logger } = options;
+  const target = describeTarget(url);
+  try {
+    const pool = await createPool(url, {
+      maximumPoolSize,
+      connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+      statementTimeout: options.statementTimeoutMs ?? 60_000,
+      // Each connection is tried once: the callers (readiness, the client's retry) decide about retrying.
+      connectionRetryLimit: 1,
+      interceptors: [createResultParserInterceptor()],
+      typeParsers: createTypeParsers(),
+    });
+    logger.debug({ postgres: target, maximumPoolSize }, "postgres pool ready");
+    return pool;
+  } catch (error) {
+    const classified = classifyPostgresError(error);
+    throw new UnavailableError("postgres", `cannot connect to ${target}: ${classified.reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`, {
+      cause: error,
+    });
+  }
+}
+
+/** `host:port/database` of a URL, without credentials, for messages and logs. */
+export function describeTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port === "" ? "5432" : parsed.port}${parsed.pathname}`;
+  } catch {
+    return "the configured server";
+  }
+}
+
+function createTypeParsers(): DriverTypeParser[] {
+  return [
+    ...createTypeParserPreset().filter((parser) => parser.name !== "int8"),
+    {
+      name: "int8",
+      parse: (value: string) => {
+        const number = Number(value);
+        return Number.isSafeInteger(number) ? number : BigInt(value);
+      },
+    },
+  ];
+}
+
+/** Validates each row with the zod schema of `sql.type(schema)`; queries without one pass through. */
+function createResultParserInterceptor(): Interceptor {
+  return {
+    name: "dq-result-parser",
+    transformRow(queryContext, query, row): QueryResultRow {
+      const parser = queryContext.resultParser;
+      if (parser === undefined) {
+        return row;
+      }
+      const result = parser.safeParse(row);
+      if (!result.success) {
+        throw new SchemaValidationError(query, row, result.error.issues);
+      }
+      return result.data as QueryResultRow;
+    },
+  };
+}
+
+/** What a driver error means for our callers. */
+export interface ClassifiedPostgresError {
+  kind: "unavailable" | "not_migrated" | "invalid_row" | "other";
+  /** A short fixed phrase with the SQLSTATE or errno; never the driver's message (it can quote SQL). */
+  reason: string;
+}
+
+const UNAVAILABLE_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+
+/** Classifies a Slonik, pg or socket error by its class, SQLSTATE or errno, following `cause` links. */
+export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
+  if (error instanceof SchemaValidationError) {
+    return { kind: "invalid_row", reason: "a row does not have the expected shape" };
+  }
+  for (const link of causeChain(error)) {
+    const code = typeof (link as { code?: unknown }).code === "string" ? (link as { code: string }).code : undefined;
+    if (code !== undefined) {
+      const known = classifyCode(code);
+      if (known !== undefined) {
+        return known;
+      }
+    }
+  }
+  for (const link of causeChain(error)) {
+    if (link instanceof BackendTerminatedError || link instanceof BackendTerminatedUnexpectedlyError) {
+      return { kind: "unavailable", reason: "the connection was terminated" };
+    }
+    if (link instanceof StatementTimeoutError || link instanceof IdleTransactionTimeoutError) {
+      return { kind: "unavailable", reason: "the statement timed out" };
+    }
+    if (link instanceof StatementCancelledError) {
+      return { kind: "unavailable", reason: "the statement was cancelled by the server" };
+    }
+    if (link instanceof ConnectionError) {
+      return { kind: "unavailable", reason: "cannot establish a connection" };
+    }
+    const message = link instanceof Error ? link.message.toLowerCase() : "";
+    if (message.includes("connection terminated") || message.includes("timeout expired") || message.includes("connection timeout")) {
+      return { kind: "unavailable", reason: "the connection was terminated or timed out" };
+    }
+  }
+  return { kind: "other", reason: "unexpected database error" };
+}
+
+function classifyCode(code: string): ClassifiedPostgresError | undefined {
+  if (UNAVAILABLE_ERRNOS.has(code)) {
+    return { kind: "unavailable", reason: code === "ECONNREFUSED" ? "connection refused (ECONNREFUSED)" : `network error (${code})` };
+  }
+  if (code === "42P01" || code === "42703") {
+    return { kind: "not_migrated", reason: `the schema is not migrated (SQLSTATE ${code})` };
+  }
+  if (code.startsWith("08")) {
+    return { kind: "unavailable", reason: `connection failure (SQLSTATE ${code})` };
+  }
+  if (code === "57P01" || code === "57P02" || code === "57P03") {
+    return { kind: "unavailable", reason: `the server is shutting down or restarting (SQLSTATE ${code})` };
+  }
+  if (code === "57014") {
+    return { kind: "unavailable", reason: "the statement timed out or was cancelled (SQLSTATE 57014)" };
+  }
+  if (code.startsWith("53")) {
+    return { kind: "unavailable", reason: `the server is out of resources (SQLSTATE ${code})` };
+  }
+  if (code === "40001" || code === "40P01") {
+    return { kind: "unavailable", reason: `the transaction conflicted with another one (SQLSTATE ${code}); retry` };
+  }
+  if (code === "25P03") {
+    return { kind: "unavailable", reason: "the transaction was idle too long (SQLSTATE 25P03)" };
+  }
+  if (code === "28P01" || code === "28000") {
+    return { kind: "unavailable", reason: `authentication failed (SQLSTATE ${code}); check the configured user and password` };
+  }
+  if (code === "3D000") {
+    return { kind: "unavailable", reason: "the configured database does not exist (SQLSTATE 3D000)" };
+  }
+  return undefined;
+}
+
+function* causeChain(error: unknown): Generator<unknown> {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current !== undefined && current !== null && !seen.has(current)) {
+    seen.add(current);
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
+/**
+ * Converts any error raised while talking to Postgres into a domain error. Domain errors pass through
+ * unchanged. `action` says what was being done ("reading rows"), for the message.
+ */
+export function toPostgresDomainError(error: unknown, action: string): DomainError {
+  if (error instanceof DomainError) {
+    return error;
+  }
+  const classified = classifyPostgresError(error);
+  switch (classified.kind) {
+    case "unavailable":
+      return new UnavailableError("postgres", `${action} failed: ${classified.reason}; retry later`, { cause: error });
+    case "not_migrated":
+      return new FailedPreconditionError("dq_embeddings does not exist or is not migrated: run npm run migrate", { cause: error });
+    case "invalid_row":
+      return new InternalError(`${action} failed: ${classified.reason}`, { cause: error });
+    case "other":
+      return new InternalError(`${action} failed: ${classified.reason}${sqlState(error)}`, { cause: error });
+  }
+}
+
+function sqlState(error: unknown): string {
+  for (const link of causeChain(error)) {
+    const code = (link as { code?: unknown }).code;
+    if (typeof code === "string") {
+      return ` (${code})`;
+    }
+  }
+  return "";
+}

@@ -1,0 +1,215 @@
+import type { Logger } from "pino";
+import type { Embedder } from "../embedders/embedder.js";
+import type { MetadataStore } from "../stores/metadata-store.js";
+import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
+import { FailedPreconditionError, InternalError, NotFoundError } from "./errors.js";
+import { contentHash } from "./hash.js";
+import { sameJson } from "./json.js";
+import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "./types.js";
+
+/** The model recorded for vectors the caller computed. */
+export const PRECOMPUTED_MODEL = "precomputed";
+
+export interface UpsertInput {
+  id: string;
+  catalogId: string;
+  kind: string;
+  content: string;
+  metadata: Record<string, unknown>;
+  schemaName: string | null;
+  tableName: string | null;
+  /** A precomputed, validated vector; absent means "embed the content". */
+  vector?: Float32Array;
+  /** Absent keeps the stored status (or `pending` for a new embedding). */
+  status?: EmbeddingStatus;
+}
+
+export type UpsertOutcome = "created" | "updated" | "unchanged";
+
+export interface UpsertResult {
+  outcomes: UpsertOutcome[];
+  /** The rows as written (or as they were, for unchanged ones), in input order. */
+  rows: EmbeddingRowInput[];
+  embeddedCount: number;
+}
+
+export interface IngestDeps {
+  metadata: MetadataStore;
+  vectors: VectorStore;
+  embedder: Embedder;
+  logger: Logger;
+}
+
+export interface Ingest {
+  /** Writes all inputs or none: both stores hold every write when it resolves. */
+  upsert(inputs: readonly UpsertInput[], options?: { signal?: AbortSignal }): Promise<UpsertResult>;
+  get(id: string, options?: { withVector?: boolean }): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
+  /** Deletes from both stores; resolves to whether a row existed. */
+  delete(id: string, options?: { allowMissing?: boolean }): Promise<boolean>;
+}
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const { metadata, vectors, embedder, logger } = deps;
+
+  async function upsert(inputs: readonly UpsertInput[], options: { signal?: AbortSignal } = {}): Promise<UpsertResult> {
+    const existing = new Map((await metadata.getRows(inputs.map((input) => input.id))).map((row) => [row.id, row]));
+    const plan = inputs.map((input, index) => planOne(input, index, existing.get(input.id), embedder.model));
+
+    const toWrite = plan.filter((item) => item.outcome !== "unchanged");
+    if (toWrite.length === 0) {
+      return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: 0 };
+    }
+
+    // Vectors: given by the caller, reused from Qdrant (only metadata or filters changed), or embedded.
+    const reuse = toWrite.filter((item) => item.vector === undefined && !item.needsEmbedding);
+    if (reuse.length > 0) {
+      const stored = new Map((await vectors.get(reuse.map((item) => item.row.id), { withVector: true, signal: options.signal })).map((point) => [point.id, point.vector]));
+      for (const item of reuse) {
+        item.vector = stored.get(item.row.id);
+        // A row whose point is gone (drift) is healed by embedding its content again.
+        item.needsEmbedding = item.vector === undefined;
+      }
+    }
+    const toEmbed = toWrite.filter((item) => item.needsEmbedding);
+    if (toEmbed.length > 0) {
+      const embedded = await embedder.embed(
+        toEmbed.map((item) => ({ id: item.row.id, text: item.row.content })),
+        { signal: options.signal },
+      );
+      toEmbed.forEach((item, index) => {
+        item.vector = embedded[index];
+      });
+    }
+
+    const rows = toWrite.map((item) => item.row);
+    const points: VectorPoint[] = toWrite.map((item) => ({ id: item.row.id, vector: item.vector as Float32Array, payload: payloadOf(item.row) }));
+    await writeBoth(rows, points, toWrite.filter((item) => item.outcome === "created").map((item) => item.row.id), options.signal);
+    return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: toEmbed.length };
+  }
+
+  /**
+   * Postgres statement, then Qdrant upsert, then commit. Qdrant failing rolls Postgres back; a failed
+   * commit after Qdrant accepted the points is compensated by deleting the points of new ids (points of
+   * overwritten ids keep a content hash their row does not have, which reconcile reports).
+   */
+  async function writeBoth(rows: EmbeddingRowInput[], points: VectorPoint[], createdIds: string[], signal?: AbortSignal): Promise<void> {
+    let pointsWritten = false;
+    try {
+      await metadata.transaction(async (tx) => {
+        await tx.upsertRows(rows);
+        await vectors.upsert(points, { signal });
+        pointsWritten = true;
+      });
+    } catch (error) {
+      if (pointsWritten) {
+        await compensate(createdIds, error);
+      }
+      throw error;
+    }
+  }
+
+  async function compensate(createdIds: string[], cause: unknown): Promise<void> {
+    try {
+      await vectors.delete(createdIds);
+      logger.warn({ ids: createdIds.length }, "Postgres commit failed after the Qdrant write; deleted the new points");
+    } catch (compensationError) {
+      logger.error({ err: compensationError, cause, ids: createdIds }, "compensation failed: points without rows remain until reconcile");
+      throw new InternalError("the write failed half-way and could not be undone; run ReconcileEmbeddings with repair", {
+        cause: compensationError,
+        ids: createdIds,
+      });
+    }
+  }
+
+  return {
+    upsert,
+
+    async get(id, options = {}) {
+      const [row] = await metadata.getRows([id]);
+      if (row === undefined) {
+        throw new NotFoundError(`embedding ${id} does not exist`);
+      }
+      if (!options.withVector) {
+        return { row };
+      }
+      const [point] = await vectors.get([id], { withVector: true });
+      return { row, vector: point?.vector };
+    },
+
+    async delete(id, options = {}) {
+      let deleted = false;
+      await metadata.transaction(async (tx) => {
+        deleted = (await tx.deleteRows([id])).length > 0;
+        if (!deleted && !options.allowMissing) {
+          throw new NotFoundError(`embedding ${id} does not exist`);
+        }
+        // Deleting the point even without a row also clears an orphan left by drift.
+        await vectors.delete([id]);
+      });
+      return deleted;
+    },
+  };
+}
+
+interface PlannedWrite {
+  row: EmbeddingRowInput;
+  outcome: UpsertOutcome;
+  vector: Float32Array | undefined;
+  needsEmbedding: boolean;
+}
+
+function planOne(input: UpsertInput, index: number, existing: EmbeddingRow | undefined, embedderModel: string): PlannedWrite {
+  if (existing !== undefined && existing.catalogId !== input.catalogId) {
+    throw new FailedPreconditionError(
+      `embeddings[${index}].id: embedding ${input.id} belongs to another catalog; ids are global, choose a new id`,
+    );
+  }
+  const hash = contentHash(input.content);
+  const model = input.vector === undefined ? embedderModel : PRECOMPUTED_MODEL;
+  const row: EmbeddingRowInput = {
+    id: input.id,
+    catalogId: input.catalogId,
+    kind: input.kind,
+    content: input.content,
+    metadata: input.metadata,
+    schemaName: input.schemaName,
+    tableName: input.tableName,
+    status: input.status ?? existing?.status ?? "pending",
+    contentHash: hash,
+    model,
+    qdrantPointId: input.id,
+  };
+  if (existing === undefined) {
+    return { row, outcome: "created", vector: input.vector, needsEmbedding: input.vector === undefined };
+  }
+  const sameText = existing.contentHash === hash && existing.model === model;
+  // A precomputed vector is always written: the caller may have changed it without changing the text.
+  const unchanged =
+    input.vector === undefined &&
+    sameText &&
+    existing.kind === row.kind &&
+    existing.schemaName === row.schemaName &&
+    existing.tableName === row.tableName &&
+    existing.status === row.status &&
+    existing.qdrantPointId === row.qdrantPointId &&
+    sameJson(existing.metadata, row.metadata);
+  return {
+    row,
+    outcome: unchanged ? "unchanged" : "updated",
+    vector: input.vector,
+    needsEmbedding: input.vector === undefined && !sameText,
+  };
+}
+
+export function payloadOf(row: EmbeddingRowInput) {
+  return {
+    catalog_id: row.catalogId,
+    kind: row.kind,
+    schema: row.schemaName,
+    table: row.tableName,
+    status: row.status,
+    content_hash: row.contentHash,
+    model: row.model,
+  };
+}
+

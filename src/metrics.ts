@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * The service's metrics on its own Registry (never the global one: tests start several apps in one
+ * process). gRPC metric names follow go-grpc-prometheus so existing dashboards work.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const grpcLabels = ["grpc_type", "grpc_service", "grpc_method"] as const;
+  return {
+    registry,
+    grpcStarted: new Counter({
+      name: "grpc_server_started_total",
+      help: "Total number of RPCs started on the server.",
+      labelNames: grpcLabels,
+      registers: [registry],
+    }),
+    grpcHandled: new Counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: [...grpcLabels, "grpc_code"],
+      registers: [registry],
+    }),
+    grpcHandlingSeconds: new Histogram({
+      name: "grpc_server_handling_seconds",
+      help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+      labelNames: grpcLabels,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    grpcInFlight: new Gauge({
+      name: "grpc_server_in_flight",
+      help: "RPCs being handled right now.",
+      registers: [registry],
+    }),
+    searchDroppedHits: new Counter({
+      name: "dq_search_dropped_hits_total",
+      help: "Qdrant hits dropped because their Postgres row was gone (drift; reconcile repairs it).",
+      registers: [registry],
+    }),
+    dependencyUp: new Gauge({
+      name: "dq_dependency_up",
+      help: "1 when the dependency answered its last readiness check, 0 otherwise.",
+      labelNames: ["dependency"],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,261 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { pino, type Logger } from "pino";
+import type { Config } from "./config.js";
+import { createIngest } from "./core/ingest.js";
+import { createRetrieve } from "./core/retrieve.js";
+import { openPostgres } from "./backends/postgres.js";
+import { openQdrant } from "./backends/qdrant.js";
+import { retryStartup } from "./backends/retry-startup.js";
+import type { Embedder } from "./embedders/embedder.js";
+import { createLocalEmbedder } from "./embedders/local-embedder.js";
+import { createOpenAIEmbedder } from "./embedders/openai-embedder.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { registerEmbeddingService } from "./server/embedding-service.js";
+import { createErrorInterceptor } from "./server/errors.js";
+import { createGrpcServer, type GrpcServer } from "./server/grpc-server.js";
+import { createHealth, SERVER_HEALTH } from "./server/health.js";
+import { createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
+import { registerReflection } from "./server/reflection.js";
+import { registerRetrievalService } from "./server/retrieval-service.js";
+import { file_dq_embeddings_v1_embedding_service, EmbeddingService } from "../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { file_dq_embeddings_v1_retrieval_service, RetrievalService } from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
+import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { MetadataStore } from "./stores/metadata-store.js";
+import { createQdrantVectorStore } from "./stores/qdrant-vector-store.js";
+import type { VectorStore } from "./stores/vector-store.js";
+
+/** Seams for tests: replace or wrap parts while keeping everything else real. */
+export interface AppOverrides {
+  logger?: Logger;
+  embedder?: Embedder;
+  /** Wraps the real vector store (e.g. to stop Qdrant between the two writes of an upsert). */
+  wrapVectorStore?: (store: VectorStore) => VectorStore;
+}
+
+export interface RunningApp {
+  grpcPort: number;
+  metricsPort: number;
+  /** What the app is talking to, for logs and tests. */
+  postgresUrl: string;
+  qdrant: { host: string; port: number };
+  metadata: MetadataStore;
+  vectors: VectorStore;
+  metrics: Metrics;
+}
+
+export interface App {
+  start(): Promise<RunningApp>;
+  /** Health NOT_SERVING, stop accepting, drain in-flight calls up to the grace period, close everything. */
+  stop(): Promise<void>;
+}
+
+/** The composition root: every dependency is built here and passed down; nothing is global. */
+export function createApp(config: Config, overrides: AppOverrides = {}): App {
+  const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ["*.apiKey", "*.password", "*.url"] });
+  const metrics = createMetrics();
+  const health = createHealth({ initial: { [SERVER_HEALTH]: "NOT_SERVING" } });
+  const cleanups: Array<() => Promise<void>> = [];
+  let server: GrpcServer | undefined;
+  let readinessTimer: NodeJS.Timeout | undefined;
+  let inFlightIdle: (() => Promise<void>) | undefined;
+  let stopping: Promise<void> | undefined;
+
+  async function start(): Promise<RunningApp> {
+    const dataDir = await resolveDataDir();
+
+    const postgres = await openPostgres({ config, dataDir, logger });
+    cleanups.push(postgres.close);
+    const { metadata } = postgres;
+
+    const qdrant = await openQdrant({ config, dataDir, logger });
+    cleanups.push(qdrant.close);
+
+    const embedder = overrides.embedder ?? createEmbedder(config, logger);
+    logger.info({ embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions }, embedder.name === "local"
+      ? "embedder: local deterministic embedder (set OPENAI_API_KEY for OpenAI)"
+      : "embedder: OpenAI");
+    if (embedder.dimensions !== config.embedding.dimensions) {
+      throw new Error(`embedder produces ${embedder.dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS is ${config.embedding.dimensions}`);
+    }
+
+    const realVectors = createQdrantVectorStore({
+      client: qdrant.client,
+      collectionName: config.qdrant.collectionName,
+      dimensions: config.embedding.dimensions,
+      model: embedder.model,
+      shardNumber: config.qdrant.shardNumber,
+      replicationFactor: config.qdrant.replicationFactor,
+      writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
+      logger,
+    });
+    const vectors = overrides.wrapVectorStore?.(realVectors) ?? realVectors;
+    await retryStartup("Qdrant", logger, () => vectors.start());
+
+    const ingest = createIngest({ metadata, vectors, embedder, logger });
+    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count) });
+
+    const observe = createObserveInterceptor(logger, metrics);
+    inFlightIdle = () => observe.inFlight.idle();
+    const interceptors: Interceptor[] = [observe.interceptor];
+    const auth = createAuthInterceptor(config.grpc.apiKeys);
+    if (auth !== undefined) {
+      interceptors.push(auth);
+      logger.info({ keys: config.grpc.apiKeys.length }, "callers must present a bearer API key");
+    }
+    interceptors.push(createErrorInterceptor(logger));
+
+    const routes = (router: ConnectRouter) => {
+      registerEmbeddingService(router, { ingest, dimensions: config.embedding.dimensions });
+      registerRetrievalService(router, { retrieve, dimensions: config.embedding.dimensions });
+      health.register(router);
+      if (config.grpc.reflection) {
+        registerReflection(router, [
+          file_dq_embeddings_v1_embedding_service,
+          file_dq_embeddings_v1_retrieval_service,
+          file_grpc_health_v1_health,
+          file_grpc_reflection_v1_reflection,
+          file_grpc_reflection_v1alpha_reflection,
+        ]);
+      }
+    };
+    server = createGrpcServer({
+      host: config.grpc.host,
+      port: config.grpc.port,
+      maxMessageBytes: config.grpc.maxMessageBytes,
+      tls: config.grpc.tlsCertFile === undefined ? undefined : { certFile: config.grpc.tlsCertFile, keyFile: config.grpc.tlsKeyFile as string },
+      routes,
+      interceptors,
+      logger,
+    });
+    const bound = await server.start();
+    const metricsPort = await startMetricsServer();
+
+    await checkReadiness(metadata, vectors);
+    scheduleReadiness(metadata, vectors);
+    logger.info(
+      { host: bound.host, port: bound.port, metricsPort, tls: config.grpc.tlsCertFile !== undefined, reflection: config.grpc.reflection },
+      `gRPC server listening on ${bound.host}:${bound.port}`,
+    );
+    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port }, metadata, vectors, metrics };
+  }
+
+  async function resolveDataDir(): Promise<string> {
+    if (config.dataDir !== undefined) {
+      await mkdir(config.dataDir, { recursive: true });
+      return config.dataDir;
+    }
+    const dir = await mkdtemp(join(tmpdir(), "dq-embeddings-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    if (config.postgres.url === undefined || config.qdrant.host === undefined) {
+      logger.warn({ dataDir: dir }, "DATA_DIR is unset: embedded stores keep their files in a temporary directory that is deleted on exit");
+    }
+    return dir;
+  }
+
+  async function startMetricsServer(): Promise<number> {
+    const metricsServer = http.createServer((req, res) => {
+      if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
+        metrics.registry
+          .metrics()
+          .then((body) => {
+            res.writeHead(200, { "content-type": metrics.registry.contentType });
+            res.end(body);
+          })
+          .catch((error: unknown) => {
+            logger.error({ err: error }, "metrics collection failed");
+            res.writeHead(500).end();
+          });
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: metrics are at /metrics\n");
+    });
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once("error", reject);
+      metricsServer.listen(config.metrics.port, config.metrics.host, () => resolve());
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          metricsServer.closeAllConnections();
+          metricsServer.close(() => resolve());
+        }),
+    );
+    return (metricsServer.address() as AddressInfo).port;
+  }
+
+  /** Readiness: NOT_SERVING while Postgres or Qdrant does not answer, SERVING when both do. */
+  let readiness: "SERVING" | "NOT_SERVING" | undefined;
+
+  async function checkReadiness(metadata: MetadataStore, vectors: VectorStore): Promise<void> {
+    const [postgresUp, qdrantUp] = await Promise.all([
+      metadata.ping().then(() => true, () => false),
+      vectors.ping().then(() => true, () => false),
+    ]);
+    metrics.dependencyUp.set({ dependency: "postgres" }, postgresUp ? 1 : 0);
+    metrics.dependencyUp.set({ dependency: "qdrant" }, qdrantUp ? 1 : 0);
+    const status = postgresUp && qdrantUp ? "SERVING" : "NOT_SERVING";
+    if (status !== readiness) {
+      const log = status === "SERVING" ? logger.info.bind(logger) : logger.warn.bind(logger);
+      log({ postgres: postgresUp, qdrant: qdrantUp }, `readiness: ${status}`);
+      readiness = status;
+    }
+    for (const service of [SERVER_HEALTH, EmbeddingService.typeName, RetrievalService.typeName]) {
+      health.set(service, status);
+    }
+  }
+
+  function scheduleReadiness(metadata: MetadataStore, vectors: VectorStore): void {
+    const tick = async () => {
+      await checkReadiness(metadata, vectors);
+      if (stopping === undefined) {
+        readinessTimer = setTimeout(() => void tick(), config.readinessIntervalMs);
+      }
+    };
+    readinessTimer = setTimeout(() => void tick(), config.readinessIntervalMs);
+  }
+
+  async function stop(): Promise<void> {
+    stopping ??= (async () => {
+      clearTimeout(readinessTimer);
+      health.shutdown();
+      if (server !== undefined) {
+        server.stopAccepting();
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.grpc.shutdownGraceMs).unref());
+        await Promise.race([inFlightIdle?.() ?? Promise.resolve(), grace]);
+        await server.close();
+      }
+      for (const cleanup of cleanups.reverse()) {
+        try {
+          await cleanup();
+        } catch (error) {
+          logger.warn({ err: error }, "cleanup step failed during shutdown");
+        }
+      }
+      logger.info("stopped");
+    })();
+    return stopping;
+  }
+
+  return { start, stop };
+}
+
+function createEmbedder(config: Config, logger: Logger): Embedder {
+  if (config.openai === undefined) {
+    return createLocalEmbedder({ dimensions: config.embedding.dimensions, model: config.embedding.model });
+  }
+  return createOpenAIEmbedder({
+    apiKey: config.openai.apiKey,
+    baseURL: config.openai.baseURL,
+    model: config.embedding.model ?? "text-embedding-3-large",
+    dimensions: config.embedding.dimensions,
+    maxConcurrentRequests: config.openai.maxConcurrentRequests,
+    logger,
+  });
+}

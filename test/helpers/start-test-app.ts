@@ -1,0 +1,75 @@
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { pino } from "pino";
+import { createApp, type AppOverrides, type RunningApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+export interface TestApp {
+  running: RunningApp;
+  baseUrl: string;
+  embeddings: Client<typeof EmbeddingService>;
+  retrieval: Client<typeof RetrievalService>;
+  database: TestDatabase;
+  metricsText(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface StartTestAppOptions {
+  /** Extra environment, as the service would read it (e.g. API_KEYS, QDRANT_HOST). */
+  env?: Record<string, string>;
+  overrides?: AppOverrides;
+  /** Reuse a database; by default each app gets its own, dropped on stop(). */
+  database?: TestDatabase;
+}
+
+/**
+ * The whole app on port 0 against a real Postgres database of its own (PGlite where no server runs)
+ * and, unless the env points elsewhere, the embedded Qdrant; called through a real gRPC client.
+ */
+export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
+  const database = options.database ?? (await createTestDatabase());
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    GRPC_HOST: "127.0.0.1",
+    GRPC_PORT: "0",
+    METRICS_HOST: "127.0.0.1",
+    METRICS_PORT: "0",
+    LOG_LEVEL: "silent",
+    READINESS_INTERVAL_MS: "100",
+    SHUTDOWN_GRACE_MS: "5000",
+    ...options.env,
+  });
+  const app = createApp(config, { logger: pino({ level: "silent" }), ...options.overrides });
+  let running: RunningApp;
+  try {
+    running = await app.start();
+  } catch (error) {
+    await app.stop();
+    if (options.database === undefined) {
+      await database.drop();
+    }
+    throw error;
+  }
+  const baseUrl = `http://127.0.0.1:${running.grpcPort}`;
+  const transport = createGrpcTransport({ baseUrl });
+  return {
+    running,
+    baseUrl,
+    embeddings: createClient(EmbeddingService, transport),
+    retrieval: createClient(RetrievalService, transport),
+    database,
+    async metricsText() {
+      const response = await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`);
+      return response.text();
+    },
+    async stop() {
+      await app.stop();
+      if (options.database === undefined) {
+        await database.drop();
+      }
+    },
+  };
+}

@@ -5,18 +5,19 @@
  *
  * - words come from `lexicalTerms` (identifier-aware, stop words out, Porter stems);
  * - each word contributes its stem, its character 3- and 4-grams (so `nationality` still meets
- *   `nation`, and a misspelling meets its word), the adjacent-word pair (`area code`), and a
- *   concept from a small map of general English synonyms (`people` ~ `person`, `salary` ~ `wage`);
+ *   `nation`, and a misspelling meets its word), the adjacent-word pair (`area code`), and, for
+ *   words in a small map of general English synonyms, the group's head word (`people` ~ `person`);
  * - feature counts are damped (1 + ln tf), each feature is hashed to a bucket with a hashed sign (so
  *   collisions cancel out on average instead of piling up), and the vector is L2-normalized.
  *
  * Changing any of this changes every vector: bump `model` so stored vectors are re-embedded.
  */
 import { InvalidArgumentError } from "../core/errors.js";
+import { throwIfAborted } from "./abort.js";
 import type { EmbedInput, EmbedOptions, Embedder } from "./embedder.js";
 import { hash32 } from "./hash.js";
 import { lexicalTerms, type LexicalTerm } from "./lexical-tokens.js";
-import { throwIfAborted } from "./abort.js";
+import { countCl100kTokens } from "./openai-tokenizer.js";
 
 export interface LocalEmbedderOptions {
   dimensions: number;
@@ -29,7 +30,7 @@ export const DEFAULT_LOCAL_MODEL = "local-hash-v1";
 /** Weight of a word's stem; the other features are scaled against it. */
 const STEM_WEIGHT = 1;
 /** Combined weight (L2 norm) of all character n-grams of one word. */
-const NGRAM_WEIGHT = 0.8;
+const NGRAM_WEIGHT = 1;
 const NGRAM_SIZES = [3, 4] as const;
 /**
  * Words that name the generic parts of almost every record (keys, labels, free-text details) say
@@ -39,8 +40,8 @@ const GENERIC_STEMS: ReadonlySet<string> = new Set([
   "id", "name", "code", "type", "descript", "detail", "other", "ref",
 ]);
 const GENERIC_WEIGHT = 0.4;
-/** Weight of a general-English synonym concept. */
-const SYNONYM_WEIGHT = 0.5;
+/** Weight of a synonym's head word, relative to the word itself. */
+const SYNONYM_WEIGHT = 0.3;
 /** Weight of an adjacent pair of words. */
 const BIGRAM_WEIGHT = 0.3;
 
@@ -73,9 +74,9 @@ export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
       throwIfAborted(embedOptions?.signal);
       return vectors;
     },
-    countTokens(text: string): number {
-      return lexicalTerms(text).length;
-    },
+    // OpenAI's count (cl100k_base), not the number of lexical terms: chunk budgets and request
+    // limits then come out the same whichever embedder a deployment runs.
+    countTokens: countCl100kTokens,
   };
 }
 
@@ -117,8 +118,9 @@ function extractFeatures(terms: readonly LexicalTerm[]): Map<string, Feature> {
     const { word, stem } = terms[t];
     const stemWeight = GENERIC_STEMS.has(stem) ? GENERIC_WEIGHT : STEM_WEIGHT;
     add(`w:${stem}`, stemWeight);
-    const concept = SYNONYMS.get(stem);
-    if (concept !== undefined) add(`s:${concept}`, SYNONYM_WEIGHT);
+    // A synonym also counts, more weakly, as its group's head word: `nation` meets `country`.
+    const head = SYNONYMS.get(stem);
+    if (head !== undefined && head !== stem) add(`w:${head}`, SYNONYM_WEIGHT * stemWeight);
     if (t > 0) add(`b:${terms[t - 1].stem} ${stem}`, BIGRAM_WEIGHT);
     const grams = charNgrams(word);
     const gramWeight = (stemWeight * NGRAM_WEIGHT) / Math.sqrt(Math.max(grams.length, 1));
@@ -137,8 +139,8 @@ function charNgrams(word: string): string[] {
   return grams;
 }
 
-// General English synonyms, keyed by Porter stem; each group maps to its first member. Nothing here
-// is about a particular schema: it only says which everyday words mean the same thing.
+// General English synonyms, keyed by Porter stem; each group maps to its first member (its head).
+// Nothing here is about a particular schema: it only says which everyday words mean the same thing.
 const SYNONYM_GROUPS: readonly (readonly string[])[] = [
   ["count", "number", "total", "amount", "quantiti"],
   ["person", "peopl", "individu"],

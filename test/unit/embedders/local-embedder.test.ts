@@ -43,9 +43,15 @@ describe("local embedder", () => {
     expect(Array.from(a)).toEqual(Array.from(b));
   });
 
-  it("gives a zero vector for text without words", async () => {
-    const [vector] = await embedder.embed([{ text: "?!" }]);
-    expect(vector.every((x) => x === 0)).toBe(true);
+  it("gives a unit vector even to text without content words", async () => {
+    const [empty, marks, stops, otherStops] = await embedder.embed([
+      { text: "" },
+      { text: "?!" },
+      { text: "What are they?" },
+      { text: "Who is it?" },
+    ]);
+    for (const vector of [empty, marks, stops, otherStops]) expect(norm(vector)).toBeCloseTo(1, 5);
+    expect(cosine(stops, otherStops)).toBeLessThan(0.5);
   });
 
   it("puts a question about singers nearer the singer table than the stadium table", async () => {

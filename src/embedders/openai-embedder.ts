@@ -105,7 +105,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     logLevel: "off",
   });
 
-  async function embedBatch(batch: Batch, signal: AbortSignal): Promise<Float32Array[]> {
+  async function embedBatch(batch: EmbeddingBatch, signal: AbortSignal): Promise<Float32Array[]> {
     for (let attempt = 0; ; attempt++) {
       let response: EmbeddingsResponse;
       try {
@@ -185,7 +185,7 @@ const FIXED_DIMENSIONS: Readonly<Record<string, number>> = {
   "text-embedding-ada-002": 1536,
 };
 
-interface Batch {
+export interface EmbeddingBatch {
   /** Index of the batch's first input in the caller's array. */
   start: number;
   texts: string[];
@@ -200,9 +200,9 @@ export function planBatches(
   inputs: readonly EmbedInput[],
   countTokens: (text: string) => number,
   limits: Readonly<EmbeddingLimits>,
-): Batch[] {
-  const batches: Batch[] = [];
-  let current: Batch | undefined;
+): EmbeddingBatch[] {
+  const batches: EmbeddingBatch[] = [];
+  let current: EmbeddingBatch | undefined;
   for (let i = 0; i < inputs.length; i++) {
     const { text } = inputs[i];
     if (text.length === 0) {

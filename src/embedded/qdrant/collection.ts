@@ -1,0 +1,274 @@
+import type { CreateCollection, PointStruct, VectorParams } from "@qdrant/js-client-grpc";
+import { Datatype, Distance, Modifier, PayloadSchemaType } from "@qdrant/js-client-grpc";
+import { metricFor, type Metric } from "./distance.js";
+import { unimplemented, validationError, wrongInput } from "./errors.js";
+import type { CompiledFilter, FilterEnv, IndexSource } from "./filter.js";
+import { PayloadIndex } from "./payload-index.js";
+import { fromValueMap, type PayloadObject } from "./payload.js";
+import { comparePointKeys, pointKeyOf, type PointKey } from "./point-id.js";
+import { SparseVectorStorage, type SparseVector } from "./sparse-storage.js";
+import { DenseVectorStorage } from "./vector-storage.js";
+import { DEFAULT_VECTOR, readVectors, type StoredVector } from "./vectors.js";
+
+export interface DenseSlot {
+  readonly name: string;
+  readonly size: number;
+  readonly distance: Distance;
+  readonly metric: Metric;
+  readonly storage: DenseVectorStorage;
+}
+
+export interface SparseSlot {
+  readonly name: string;
+  readonly idf: boolean;
+  readonly storage: SparseVectorStorage;
+}
+
+/** A point checked against the collection's config, ready to be written. */
+export interface PreparedPoint {
+  key: PointKey;
+  payload: PayloadObject;
+  dense: Map<string, Float32Array>;
+  sparse: Map<string, SparseVector>;
+}
+
+/**
+ * One collection: its config as created, the points (offset-addressed: id, payload, version), the
+ * dense and sparse vector storages and the payload indexes. Every mutating method either validates
+ * everything first or cannot fail, so a batch with one bad point writes none.
+ */
+export class Collection {
+  readonly name: string;
+  readonly config: CreateCollection;
+  readonly dense = new Map<string, DenseSlot>();
+  readonly sparse = new Map<string, SparseSlot>();
+  readonly indexes = new Map<string, PayloadIndex>();
+  /** The unnamed vector only: outputs use the bare `vector` form. */
+  readonly unnamedOnly: boolean;
+  /** Next operation id (Qdrant counts per collection from 0). */
+  nextOperationId = 0n;
+
+  private readonly offsets = new Map<PointKey, number>();
+  private readonly keys: (PointKey | undefined)[] = [];
+  private readonly payloads: (PayloadObject | undefined)[] = [];
+  private readonly versions: bigint[] = [];
+  private readonly free: number[] = [];
+  private sortedKeys: PointKey[] | undefined;
+
+  constructor(name: string, config: CreateCollection) {
+    this.name = name;
+    this.config = config;
+    const vc = config.vectorsConfig?.config;
+    if (vc?.case === "params") this.addDense(DEFAULT_VECTOR, vc.value, "vectors_config.params");
+    else if (vc?.case === "paramsMap") {
+      for (const [n, p] of Object.entries(vc.value.map)) this.addDense(n, p, `vectors_config.params_map.map[${n}]`);
+    }
+    for (const [n, p] of Object.entries(config.sparseVectorsConfig?.map ?? {})) {
+      if (p.index?.datatype !== undefined && p.index.datatype !== Datatype.Float32 && p.index.datatype !== Datatype.Default) {
+        throw unimplemented("Sparse vector datatypes other than float32");
+      }
+      this.sparse.set(n, { name: n, idf: p.modifier === Modifier.Idf, storage: new SparseVectorStorage() });
+    }
+    this.unnamedOnly = this.dense.size === 1 && this.dense.has(DEFAULT_VECTOR) && this.sparse.size === 0;
+  }
+
+  private addDense(name: string, params: VectorParams, label: string): void {
+    const size = Number(params.size);
+    if (size < 1 || size > 65536) {
+      throw validationError(`${label}.size: value ${size} invalid, must be 1 or larger and 65536 or smaller`);
+    }
+    if (params.multivectorConfig !== undefined) throw unimplemented("Multi vectors (multivector_config)");
+    if (params.datatype !== undefined && params.datatype !== Datatype.Float32 && params.datatype !== Datatype.Default) {
+      throw unimplemented("Vector datatypes other than float32");
+    }
+    if (params.distance === Distance.UnknownDistance || Distance[params.distance] === undefined) {
+      throw validationError(`${label}.distance: unknown distance ${params.distance}`);
+    }
+    this.dense.set(name, {
+      name,
+      size,
+      distance: params.distance,
+      metric: metricFor(params.distance),
+      storage: new DenseVectorStorage(size),
+    });
+  }
+
+  get pointsCount(): number {
+    return this.offsets.size;
+  }
+
+  offsetOf(key: PointKey): number | undefined {
+    return this.offsets.get(key);
+  }
+
+  keyAt(offset: number): PointKey {
+    return this.keys[offset]!;
+  }
+
+  payloadAt(offset: number): PayloadObject | undefined {
+    return this.payloads[offset];
+  }
+
+  versionAt(offset: number): bigint {
+    return this.versions[offset] ?? 0n;
+  }
+
+  /** Live offsets in point-id order (Scroll's order). */
+  offsetsInIdOrder(): number[] {
+    if (this.sortedKeys === undefined) this.sortedKeys = [...this.offsets.keys()].sort(comparePointKeys);
+    return this.sortedKeys.map((k) => this.offsets.get(k)!);
+  }
+
+  *liveOffsets(): Iterable<number> {
+    for (const offset of this.offsets.values()) yield offset;
+  }
+
+  vectorsAt(offset: number, names?: ReadonlySet<string>): Map<string, StoredVector> {
+    const out = new Map<string, StoredVector>();
+    for (const [name, slot] of this.dense) {
+      if (names && !names.has(name)) continue;
+      const v = slot.storage.get(offset);
+      if (v) out.set(name, v);
+    }
+    for (const [name, slot] of this.sparse) {
+      if (names && !names.has(name)) continue;
+      const v = slot.storage.get(offset);
+      if (v) out.set(name, v);
+    }
+    return out;
+  }
+
+  hasVector(name: string, offset: number): boolean {
+    const d = this.dense.get(name);
+    if (d) return d.storage.has(offset);
+    return this.sparse.get(name)?.storage.has(offset) ?? false;
+  }
+
+  /** Checks a point's id, vectors (names, dimensions, finite values) and payload; writes nothing. */
+  preparePoint(point: PointStruct, label: string): PreparedPoint {
+    const key = pointKeyOf(point.id);
+    const prepared: PreparedPoint = { key, payload: fromValueMap(point.payload), dense: new Map(), sparse: new Map() };
+    for (const [name, input] of readVectors(point.vectors, `${label}.vectors`)) {
+      if (input.kind === "dense") {
+        const slot = this.dense.get(name);
+        if (slot === undefined) throw wrongInput(`Not existing vector name error: ${name}`);
+        if (input.data.length !== slot.size) {
+          throw wrongInput(`Vector dimension error: expected dim: ${slot.size}, got ${input.data.length}`);
+        }
+        checkFinite(input.data, label);
+        prepared.dense.set(name, slot.metric.preprocess(input.data));
+      } else {
+        if (!this.sparse.has(name)) throw wrongInput(`Not existing vector name error: ${name}`);
+        checkFinite(input.vector.values, label);
+        prepared.sparse.set(name, input.vector);
+      }
+    }
+    return prepared;
+  }
+
+  /** Inserts or fully replaces a point (vectors and payload), as Qdrant's upsert does. */
+  upsert(point: PreparedPoint, version: bigint): void {
+    let offset = this.offsets.get(point.key);
+    if (offset === undefined) {
+      offset = this.free.pop() ?? this.keys.length;
+      this.offsets.set(point.key, offset);
+      this.keys[offset] = point.key;
+      this.sortedKeys = undefined;
+    } else {
+      this.unindex(offset);
+    }
+    for (const [name, slot] of this.dense) {
+      const v = point.dense.get(name);
+      if (v) slot.storage.set(offset, v);
+      else slot.storage.clear(offset);
+    }
+    for (const [name, slot] of this.sparse) {
+      const v = point.sparse.get(name);
+      if (v) slot.storage.set(offset, v);
+      else slot.storage.clear(offset);
+    }
+    this.payloads[offset] = point.payload;
+    this.versions[offset] = version;
+    this.index(offset);
+  }
+
+  delete(offset: number): void {
+    const key = this.keys[offset];
+    if (key === undefined) return;
+    this.unindex(offset);
+    for (const slot of this.dense.values()) slot.storage.clear(offset);
+    for (const slot of this.sparse.values()) slot.storage.clear(offset);
+    this.offsets.delete(key);
+    this.keys[offset] = undefined;
+    this.payloads[offset] = undefined;
+    this.free.push(offset);
+    this.sortedKeys = undefined;
+  }
+
+  replacePayload(offset: number, payload: PayloadObject, version: bigint): void {
+    this.unindex(offset);
+    this.payloads[offset] = payload;
+    this.versions[offset] = version;
+    this.index(offset);
+  }
+
+  createIndex(field: string, type: PayloadSchemaType, params: unknown): void {
+    const index = new PayloadIndex(field, type, params);
+    for (const offset of this.offsets.values()) index.add(offset, this.payloads[offset]);
+    this.indexes.set(field, index);
+  }
+
+  deleteIndex(field: string): boolean {
+    return this.indexes.delete(field);
+  }
+
+  /** Offsets matching a filter: index candidates first when the filter allows, then the full check. */
+  filterOffsets(filter: CompiledFilter): number[] {
+    const out: number[] = [];
+    const candidates = filter.candidates(this.indexSource);
+    const env = this.env();
+    for (const offset of candidates ?? this.offsets.values()) {
+      if (this.keys[offset] === undefined) continue;
+      env.at(offset);
+      if (filter.test(env)) out.push(offset);
+    }
+    return out;
+  }
+
+  /** A reusable evaluation environment for `CompiledFilter.test`, moved from point to point. */
+  env(): FilterEnv & { at(offset: number): void } {
+    let current = 0;
+    const self = this;
+    return {
+      payload: undefined,
+      key: undefined,
+      hasVector: (name: string) => self.hasVector(name, current),
+      at(offset: number) {
+        current = offset;
+        this.payload = self.payloads[offset];
+        this.key = self.keys[offset];
+      },
+    };
+  }
+
+  readonly indexSource: IndexSource = {
+    index: (field) => this.indexes.get(field),
+    offsetOf: (key) => this.offsets.get(key),
+  };
+
+  private index(offset: number): void {
+    for (const index of this.indexes.values()) index.add(offset, this.payloads[offset]);
+  }
+
+  private unindex(offset: number): void {
+    for (const index of this.indexes.values()) index.remove(offset, this.payloads[offset]);
+  }
+}
+
+function checkFinite(values: Float32Array, label: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw validationError(`${label}.vectors: vector contains a non-finite value (NaN or Infinity) at position ${i}`);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { Distance } from "@qdrant/js-client-grpc";
+
+/**
+ * Distances as lib/segment/src/spaces/simple.rs computes them. Every metric yields a "similarity" where
+ * larger is better (Euclid and Manhattan are negated), and `postprocess` turns it into the score the API
+ * returns (Euclid: sqrt of the squared distance, Manhattan: the absolute sum).
+ */
+export type RawScorer = (a: Float32Array, aOffset: number, b: Float32Array, dim: number) => number;
+
+export function dot(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  const end4 = dim - (dim % 4);
+  for (; i < end4; i += 4) {
+    s0 += a[aOffset + i] * b[i];
+    s1 += a[aOffset + i + 1] * b[i + 1];
+    s2 += a[aOffset + i + 2] * b[i + 2];
+    s3 += a[aOffset + i + 3] * b[i + 3];
+  }
+  for (; i < dim; i++) s0 += a[aOffset + i] * b[i];
+  return s0 + s1 + s2 + s3;
+}
+
+export function negSquaredEuclid(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let i = 0;
+  const end2 = dim - (dim % 2);
+  for (; i < end2; i += 2) {
+    const d0 = a[aOffset + i] - b[i];
+    const d1 = a[aOffset + i + 1] - b[i + 1];
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+  }
+  for (; i < dim; i++) {
+    const d = a[aOffset + i] - b[i];
+    s0 += d * d;
+  }
+  return -(s0 + s1);
+}
+
+export function negManhattan(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s += Math.abs(a[aOffset + i] - b[i]);
+  return -s;
+}
+
+export interface Metric {
+  readonly similarity: RawScorer;
+  /** Raw similarity -> the score the API reports. */
+  postprocess(raw: number): number;
+  /** A score threshold as the API states it -> the raw similarity a point must reach. */
+  rawThreshold(threshold: number): number;
+  /** Applied to stored and query vectors alike (cosine: unit length). */
+  preprocess(vector: Float32Array): Float32Array;
+}
+
+const identity = (v: Float32Array): Float32Array => v;
+
+/** `cosine_preprocess` and `is_length_zero_or_normalized` (lib/segment/src/spaces/{simple,tools}.rs). */
+export function normalizeInPlace(vector: Float32Array): Float32Array {
+  let length = 0;
+  for (let i = 0; i < vector.length; i++) length += vector[i] * vector[i];
+  if (length < 1.1920929e-7 || Math.abs(length - 1) <= 1e-6) return vector;
+  length = Math.sqrt(length);
+  for (let i = 0; i < vector.length; i++) vector[i] = vector[i] / length;
+  return vector;
+}
+
+export function metricFor(distance: Distance): Metric {
+  switch (distance) {
+    case Distance.Cosine:
+      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalizeInPlace };
+    case Distance.Dot:
+      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: identity };
+    case Distance.Euclid:
+      return {
+        similarity: negSquaredEuclid,
+        postprocess: (s) => Math.sqrt(Math.abs(s)),
+        rawThreshold: (t) => -(t * t),
+        preprocess: identity,
+      };
+    case Distance.Manhattan:
+      return { similarity: negManhattan, postprocess: (s) => Math.abs(s), rawThreshold: (t) => -t, preprocess: identity };
+    default:
+      throw new Error(`unknown distance ${distance}`);
+  }
+}

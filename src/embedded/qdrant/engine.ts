@@ -1,0 +1,46 @@
+import type { Mutation, MutationResult } from "./mutation.js";
+import { Storage } from "./storage.js";
+
+/** Where applied mutations are recorded; `durable` resolves once the record is on stable storage. */
+export interface Journal {
+  record(mutation: Mutation, durable: boolean): Promise<void>;
+}
+
+/**
+ * Applies a mutation to memory (validated all-or-nothing by `Storage`), then records it. A mutation
+ * that fails after changing something (an `UpdateBatch` whose third operation is bad, like Qdrant,
+ * keeps the first two) is still recorded so recovery reaches the same state.
+ */
+export class Engine {
+  readonly storage = new Storage();
+  private journal: Journal | undefined;
+  /** Serializes writers so the journal order is the apply order even with async durability waits. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  attach(journal: Journal): void {
+    this.journal = journal;
+  }
+
+  async execute(mutation: Mutation, wait: boolean): Promise<MutationResult> {
+    const before = this.storage.changes;
+    let result: MutationResult | undefined;
+    let failure: unknown;
+    try {
+      result = this.storage.apply(mutation);
+    } catch (error) {
+      failure = error;
+    }
+    if (this.journal !== undefined && this.storage.changes !== before) {
+      const recorded = this.journal.record(mutation, wait);
+      this.tail = recorded.catch(() => undefined);
+      if (wait) await recorded;
+    }
+    if (failure !== undefined) throw failure;
+    return result!;
+  }
+
+  /** Resolves when everything recorded so far has been handed to the journal. */
+  async flushed(): Promise<void> {
+    await this.tail;
+  }
+}

@@ -1,0 +1,308 @@
+import type { Condition, FieldCondition, Filter, Match } from "./proto-types.js";
+import { invalidArgument, unimplemented, validationError } from "./errors.js";
+import { parseJsonPath, valuesAt, type PathItem } from "./json-path.js";
+import type { PayloadIndex } from "./payload-index.js";
+import { isPayloadObject, type PayloadObject, type PayloadValue } from "./payload.js";
+import { pointKeyOf, type PointKey } from "./point-id.js";
+
+/**
+ * The filter language, evaluated as lib/segment/src/payload_storage/query_checker.rs and
+ * condition_checker.rs do: `should` (any), `min_should` (at least n), `must` (all), `must_not` (none);
+ * empty conditions are dropped (conversions.rs `conditions_helper_from_grpc`); a field condition over a
+ * missing key answers `check_empty`; a list value matches when any element does.
+ */
+export interface FilterEnv {
+  payload: PayloadObject | undefined;
+  key: PointKey | undefined;
+  hasVector(name: string): boolean;
+}
+
+export type Predicate = (env: FilterEnv) => boolean;
+
+export interface IndexSource {
+  index(field: string): PayloadIndex | undefined;
+  offsetOf(key: PointKey): number | undefined;
+}
+
+export interface CompiledFilter {
+  /** True when the filter accepts every point (absent or empty). */
+  readonly trivial: boolean;
+  readonly test: Predicate;
+  /** Offsets that can match, found through payload indexes; undefined means "scan everything". */
+  candidates(source: IndexSource): Set<number> | undefined;
+}
+
+const ALWAYS: CompiledFilter = { trivial: true, test: () => true, candidates: () => undefined };
+
+export function compileFilter(filter: Filter | undefined, label = "filter"): CompiledFilter {
+  if (filter === undefined) return ALWAYS;
+  const test = compileFilterPredicate(filter, label);
+  const must = filter.must.filter((c) => c.conditionOneOf.case !== undefined);
+  const trivial =
+    must.length === 0 &&
+    filter.should.every((c) => c.conditionOneOf.case === undefined) &&
+    filter.mustNot.every((c) => c.conditionOneOf.case === undefined) &&
+    filter.minShould === undefined;
+  return {
+    trivial,
+    test,
+    candidates: (source) => {
+      let best: Set<number> | undefined;
+      for (const condition of must) {
+        const set = indexedCandidates(condition, source);
+        if (set !== undefined && (best === undefined || set.size < best.size)) best = set;
+      }
+      return best;
+    },
+  };
+}
+
+function compileFilterPredicate(filter: Filter, label: string): Predicate {
+  const compileAll = (conditions: Condition[], part: string): Predicate[] =>
+    conditions
+      .map((c, i) => ({ c, i }))
+      .filter(({ c }) => c.conditionOneOf.case !== undefined)
+      .map(({ c, i }) => compileCondition(c, `${label}.${part}[${i}]`));
+  const should = compileAll(filter.should, "should");
+  const must = compileAll(filter.must, "must");
+  const mustNot = compileAll(filter.mustNot, "must_not");
+  const minShould = filter.minShould;
+  const minConditions = minShould ? compileAll(minShould.conditions, "min_should.conditions") : [];
+  const minCount = minShould ? Number(minShould.minCount) : 0;
+  return (env) => {
+    if (should.length > 0 && !should.some((p) => p(env))) return false;
+    if (minShould !== undefined) {
+      let hits = 0;
+      for (const p of minConditions) if (hits < minCount && p(env)) hits++;
+      if (hits !== minCount) return false;
+    }
+    for (const p of must) if (!p(env)) return false;
+    for (const p of mustNot) if (p(env)) return false;
+    return true;
+  };
+}
+
+function pathOf(key: string): PathItem[] {
+  const path = parseJsonPath(key);
+  if (path === null) throw invalidArgument(`Invalid key: ${key}`);
+  return path;
+}
+
+function compileCondition(condition: Condition, label: string): Predicate {
+  const c = condition.conditionOneOf;
+  switch (c.case) {
+    case "field":
+      return compileField(c.value, `${label}.field`);
+    case "filter":
+      return compileFilterPredicate(c.value, `${label}.filter`);
+    case "hasId": {
+      const keys = new Set(c.value.hasId.map((id) => pointKeyOf(id)));
+      return (env) => env.key !== undefined && keys.has(env.key);
+    }
+    case "isEmpty": {
+      const path = pathOf(c.value.key);
+      // lib/segment/src/common/utils.rs check_is_empty: every value is null or an empty list.
+      return (env) => valuesAt(env.payload, path).every((v) => v === null || (Array.isArray(v) && v.length === 0));
+    }
+    case "isNull": {
+      const path = pathOf(c.value.key);
+      return (env) => valuesAt(env.payload, path).some((v) => v === null);
+    }
+    case "hasVector": {
+      const name = c.value.hasVector;
+      return (env) => env.hasVector(name);
+    }
+    case "nested": {
+      const nested = c.value;
+      if (nested.filter === undefined) throw invalidArgument("Nested condition must have a filter");
+      const path = pathOf(`${nested.key}[]`);
+      const inner = compileFilterPredicate(nested.filter, `${label}.nested.filter`);
+      return (env) =>
+        valuesAt(env.payload, path).some(
+          (v) => isPayloadObject(v) && inner({ payload: v, key: undefined, hasVector: () => false }),
+        );
+    }
+    default:
+      return () => true;
+  }
+}
+
+type ValueCheck = (value: PayloadValue) => boolean;
+
+function compileField(field: FieldCondition, label: string): Predicate {
+  const path = pathOf(field.key);
+  const checks: ValueCheck[] = [];
+  if (field.match !== undefined) checks.push(compileMatch(field.match, label));
+  const range = field.range;
+  if (range !== undefined) {
+    checks.push((v) => {
+      const n = typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined;
+      if (n === undefined) return false;
+      return (
+        (range.lt === undefined || n < range.lt) &&
+        (range.gt === undefined || n > range.gt) &&
+        (range.lte === undefined || n <= range.lte) &&
+        (range.gte === undefined || n >= range.gte)
+      );
+    });
+  } else if (field.datetimeRange !== undefined) {
+    const r = field.datetimeRange;
+    const ms = (t: typeof r.lt) => (t === undefined ? undefined : Number(t.seconds) * 1000 + t.nanos / 1e6);
+    const [lt, gt, lte, gte] = [ms(r.lt), ms(r.gt), ms(r.lte), ms(r.gte)];
+    checks.push((v) => {
+      if (typeof v !== "string") return false;
+      const n = Date.parse(v);
+      if (Number.isNaN(n)) return false;
+      return (lt === undefined || n < lt) && (gt === undefined || n > gt) && (lte === undefined || n <= lte) && (gte === undefined || n >= gte);
+    });
+  }
+  if (field.geoBoundingBox !== undefined || field.geoRadius !== undefined || field.geoPolygon !== undefined) {
+    throw unimplemented("Geo filter conditions");
+  }
+  const vc = field.valuesCount;
+  const countOk = (n: number): boolean =>
+    vc !== undefined &&
+    (vc.lt === undefined || n < Number(vc.lt)) &&
+    (vc.gt === undefined || n > Number(vc.gt)) &&
+    (vc.lte === undefined || n <= Number(vc.lte)) &&
+    (vc.gte === undefined || n >= Number(vc.gte));
+  const isEmpty = field.isEmpty;
+  const isNull = field.isNull;
+  if (checks.length === 0 && vc === undefined && isEmpty === undefined && isNull === undefined) {
+    throw validationError(`${label}.match: At least one field condition must be specified`);
+  }
+  // FieldCondition::check (condition_checker.rs): values_count, is_empty and is_null take precedence.
+  const checkOne = (value: PayloadValue): boolean => {
+    if (vc !== undefined) return countOk(value === null ? 0 : Array.isArray(value) ? value.length : 1);
+    if (isEmpty !== undefined) {
+      if (value === null) return isEmpty;
+      if (Array.isArray(value)) return (value.length === 0) === isEmpty;
+      return !isEmpty;
+    }
+    if (isNull !== undefined) {
+      if (value === null) return isNull;
+      if (Array.isArray(value)) return value.some((x) => x === null) === isNull;
+      return !isNull;
+    }
+    if (Array.isArray(value)) return value.some((x) => checks.some((check) => check(x)));
+    return checks.some((check) => check(value));
+  };
+  const whenMissing = vc !== undefined ? countOk(0) : isEmpty !== undefined ? isEmpty : isNull !== undefined ? !isNull : false;
+  return (env) => {
+    const values = valuesAt(env.payload, path);
+    if (values.length === 0) return whenMissing;
+    return values.some(checkOne);
+  };
+}
+
+function compileMatch(match: Match, label: string): ValueCheck {
+  const m = match.matchValue;
+  switch (m.case) {
+    case "keyword": {
+      const s = m.value;
+      return (v) => v === s;
+    }
+    case "integer": {
+      const n = m.value;
+      return (v) => typeof v === "bigint" && v === n;
+    }
+    case "boolean": {
+      const b = m.value;
+      return (v) => v === b;
+    }
+    case "text":
+    case "phrase": {
+      const t = m.value;
+      return (v) => typeof v === "string" && v.includes(t);
+    }
+    case "textAny": {
+      const tokens = m.value.split(/\s+/).filter((t) => t.length > 0);
+      return (v) => typeof v === "string" && tokens.some((t) => v.includes(t));
+    }
+    case "keywords": {
+      const set = new Set(m.value.strings);
+      return (v) => typeof v === "string" && set.has(v);
+    }
+    case "integers": {
+      const set = new Set(m.value.integers);
+      return (v) => typeof v === "bigint" && set.has(v);
+    }
+    case "exceptKeywords": {
+      const set = new Set(m.value.strings);
+      // MatchExcept: a value of another type passes, null does not (condition_checker.rs).
+      return (v) => v !== null && !(typeof v === "string" && set.has(v));
+    }
+    case "exceptIntegers": {
+      const set = new Set(m.value.integers);
+      return (v) => v !== null && !(typeof v === "bigint" && set.has(v));
+    }
+    default:
+      throw invalidArgument(`Malformed Match condition (${label}.match)`);
+  }
+}
+
+function indexedCandidates(condition: Condition, source: IndexSource): Set<number> | undefined {
+  const c = condition.conditionOneOf;
+  if (c.case === "hasId") {
+    const out = new Set<number>();
+    for (const id of c.value.hasId) {
+      const offset = source.offsetOf(pointKeyOf(id));
+      if (offset !== undefined) out.add(offset);
+    }
+    return out;
+  }
+  if (c.case !== "field" || c.value.match === undefined) return undefined;
+  const field = c.value;
+  if (field.range || field.valuesCount || field.isEmpty !== undefined || field.isNull !== undefined) return undefined;
+  const index = source.index(field.key);
+  if (index === undefined || !index.isLookup) return undefined;
+  const m = field.match!.matchValue;
+  let keys: (string | undefined)[];
+  switch (m.case) {
+    case "keyword":
+      keys = [index.keyOf(m.value)];
+      break;
+    case "integer":
+      keys = [index.keyOf(m.value)];
+      break;
+    case "boolean":
+      keys = [index.keyOf(m.value)];
+      break;
+    case "keywords":
+      keys = m.value.strings.map((s) => index.keyOf(s));
+      break;
+    case "integers":
+      keys = m.value.integers.map((n) => index.keyOf(n));
+      break;
+    default:
+      return undefined;
+  }
+  // A value the index cannot hold (another type): scan, so the answer stays exact.
+  if (keys.some((k) => k === undefined)) return undefined;
+  return index.lookup(keys as string[]);
+}
+
+/** All of the given filters (AND); index narrowing uses the smallest candidate set among them. */
+export function allOf(filters: readonly CompiledFilter[]): CompiledFilter {
+  const active = filters.filter((f) => !f.trivial);
+  if (active.length === 0) return ALWAYS;
+  if (active.length === 1) return active[0];
+  return {
+    trivial: false,
+    test: (env) => active.every((f) => f.test(env)),
+    candidates: (source) => {
+      let best: Set<number> | undefined;
+      for (const f of active) {
+        const set = f.candidates(source);
+        if (set !== undefined && (best === undefined || set.size < best.size)) best = set;
+      }
+      return best;
+    },
+  };
+}
+
+/** Excludes the given point keys (used by "nearest by id", which never returns the id itself). */
+export function excludingKeys(keys: ReadonlySet<PointKey>): CompiledFilter {
+  if (keys.size === 0) return ALWAYS;
+  return { trivial: false, test: (env) => env.key === undefined || !keys.has(env.key), candidates: () => undefined };
+}

@@ -1,0 +1,69 @@
+import type { Logger } from "pino";
+import { Engine } from "./engine.js";
+import { createGrpcServer, QDRANT_VERSION, type GrpcServer } from "./server.js";
+
+export interface EmbeddedQdrantOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 = any free port. */
+  port?: number;
+  /** Where updates are logged and snapshotted; undefined = memory only (said in the log). */
+  dataDir?: string;
+  /** When set, every call but HealthCheck needs it in `api-key` (or `authorization: Bearer`). */
+  apiKey?: string;
+  logger: Logger;
+}
+
+export interface EmbeddedQdrant {
+  start(): Promise<{ host: string; port: number }>;
+  /** Closes every HTTP/2 session itself: the qdrant client has no close(). */
+  stop(): Promise<void>;
+  readonly port: number;
+}
+
+/**
+ * An in-process server on Qdrant's gRPC API (the client package's own descriptors, a real socket),
+ * persistent when given a data directory. The constructor does no I/O; `start()` recovers state and
+ * listens.
+ */
+export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQdrant {
+  const host = options.host ?? "127.0.0.1";
+  const log = options.logger;
+  let port = 0;
+  let engine: Engine | undefined;
+  let server: GrpcServer | undefined;
+  let closeDurability: (() => Promise<void>) | undefined;
+
+  return {
+    get port() {
+      return port;
+    },
+    async start() {
+      if (server !== undefined) throw new Error("embedded Qdrant already started");
+      engine = new Engine();
+      if (options.dataDir !== undefined) {
+        const { openDurability } = await import("./durability.js");
+        closeDurability = await openDurability(engine, options.dataDir, log);
+      } else {
+        log.warn("embedded Qdrant: no data directory, data is kept in memory only and lost on stop");
+      }
+      server = createGrpcServer(engine, options.apiKey);
+      const address = await server.listen(host, options.port ?? 0);
+      port = address.port;
+      log.info(
+        { host, port, dataDir: options.dataDir ?? null, apiKey: options.apiKey !== undefined, version: QDRANT_VERSION },
+        "embedded Qdrant listening (gRPC)",
+      );
+      return { host, port };
+    },
+    async stop() {
+      const s = server;
+      server = undefined;
+      if (s !== undefined) await s.close();
+      if (engine !== undefined) await engine.flushed();
+      if (closeDurability !== undefined) await closeDurability();
+      closeDurability = undefined;
+      engine = undefined;
+    },
+  };
+}

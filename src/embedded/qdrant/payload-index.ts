@@ -1,0 +1,98 @@
+import { PayloadSchemaType } from "@qdrant/js-client-grpc";
+import { parseJsonPath, valuesAt, type PathItem } from "./json-path.js";
+import type { PayloadObject, PayloadValue } from "./payload.js";
+
+/**
+ * A payload field index: for keyword, uuid, integer and bool fields a map from value to the set of
+ * point offsets holding it (any element of a list counts), so a filter on that field touches only the
+ * matching points. Other types keep their schema (reported by collection info) and are checked by scan.
+ */
+export class PayloadIndex {
+  readonly field: string;
+  readonly type: PayloadSchemaType;
+  /** The `PayloadIndexParams` message as the client sent it, echoed by collection info. */
+  readonly params: unknown;
+  private readonly path: PathItem[];
+  private readonly byValue = new Map<string, Set<number>>();
+  private readonly indexed = new Set<number>();
+
+  constructor(field: string, type: PayloadSchemaType, params: unknown) {
+    this.field = field;
+    this.type = type;
+    this.params = params;
+    const path = parseJsonPath(field);
+    if (path === null) throw new Error(`invalid payload key ${field}`);
+    this.path = path;
+  }
+
+  get pointsCount(): number {
+    return this.indexed.size;
+  }
+
+  /** The map key for a payload value, or undefined when this index type does not hold it. */
+  keyOf(value: PayloadValue): string | undefined {
+    switch (this.type) {
+      case PayloadSchemaType.Keyword:
+      case PayloadSchemaType.Uuid:
+        return typeof value === "string" ? `s${value}` : undefined;
+      case PayloadSchemaType.Integer:
+        return typeof value === "bigint" ? `i${value}` : undefined;
+      case PayloadSchemaType.Bool:
+        return typeof value === "boolean" ? `b${value}` : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  get isLookup(): boolean {
+    return (
+      this.type === PayloadSchemaType.Keyword ||
+      this.type === PayloadSchemaType.Uuid ||
+      this.type === PayloadSchemaType.Integer ||
+      this.type === PayloadSchemaType.Bool
+    );
+  }
+
+  add(offset: number, payload: PayloadObject | undefined): void {
+    let any = false;
+    for (const value of this.flatValues(payload)) {
+      const key = this.keyOf(value);
+      if (key === undefined && this.isLookup) continue;
+      any = true;
+      if (key === undefined) continue;
+      let set = this.byValue.get(key);
+      if (set === undefined) this.byValue.set(key, (set = new Set()));
+      set.add(offset);
+    }
+    if (any) this.indexed.add(offset);
+  }
+
+  remove(offset: number, payload: PayloadObject | undefined): void {
+    if (!this.indexed.delete(offset)) return;
+    for (const value of this.flatValues(payload)) {
+      const key = this.keyOf(value);
+      if (key === undefined) continue;
+      const set = this.byValue.get(key);
+      if (set === undefined) continue;
+      set.delete(offset);
+      if (set.size === 0) this.byValue.delete(key);
+    }
+  }
+
+  /** Offsets holding any of the given values (already index keys). */
+  lookup(keys: readonly string[]): Set<number> {
+    if (keys.length === 1) return this.byValue.get(keys[0]) ?? new Set();
+    const out = new Set<number>();
+    for (const key of keys) for (const offset of this.byValue.get(key) ?? []) out.add(offset);
+    return out;
+  }
+
+  private flatValues(payload: PayloadObject | undefined): PayloadValue[] {
+    const out: PayloadValue[] = [];
+    for (const value of valuesAt(payload, this.path)) {
+      if (Array.isArray(value)) out.push(...value);
+      else if (value !== null) out.push(value);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,158 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  BatchResultSchema,
+  CountPoints,
+  CountResultSchema,
+  GetPoints,
+  GroupsResultSchema,
+  QueryBatchPoints,
+  QueryPointGroups,
+  QueryPoints,
+  RetrievedPointSchema,
+  ScoredPointSchema,
+  ScrollPoints,
+  ScrollResponseSchema,
+  SearchBatchPoints,
+  SearchPointGroups,
+  SearchPoints,
+} from "@qdrant/js-client-grpc";
+import type { Collection } from "./collection.js";
+import { unimplemented, validationError } from "./errors.js";
+import { compileFilter } from "./filter.js";
+import { groupHits } from "./groups.js";
+import { retrievedPoint, scoredPoint, selectors, type OutputSelectors } from "./point-output.js";
+import { comparePointKeys, pointIdOf, pointKeyOf } from "./point-id.js";
+import { DEFAULT_QUERY_LIMIT, runQuery } from "./query.js";
+import { search } from "./search.js";
+import type { Storage } from "./storage.js";
+import type { Scored } from "./top-k.js";
+import { readSparse } from "./vectors.js";
+
+/** Read RPCs of `qdrant.Points`, from request message to response body. */
+
+type Retrieved = MessageInitShape<typeof RetrievedPointSchema>;
+type ScoredOut = MessageInitShape<typeof ScoredPointSchema>;
+
+function atLeastOne(field: string, value: number): void {
+  // `range(min = 1)` validators of lib/api/build.rs, worded by collection/src/operations/validation.rs.
+  if (value < 1) throw validationError(`${field}: value ${value} invalid, must be 1 or larger`);
+}
+
+export function getPoints(storage: Storage, req: GetPoints): Retrieved[] {
+  const c = storage.resolve(req.collectionName);
+  const sel = selectors(req.withPayload, req.withVectors);
+  const seen = new Set<number>();
+  const out: Retrieved[] = [];
+  for (const id of req.ids) {
+    const offset = c.offsetOf(pointKeyOf(id));
+    if (offset === undefined || seen.has(offset)) continue;
+    seen.add(offset);
+    out.push(retrievedPoint(c, offset, sel));
+  }
+  return out;
+}
+
+export function countPoints(storage: Storage, req: CountPoints): MessageInitShape<typeof CountResultSchema> {
+  const c = storage.resolve(req.collectionName);
+  const filter = compileFilter(req.filter);
+  return { count: BigInt(filter.trivial ? c.pointsCount : c.filterOffsets(filter).length) };
+}
+
+export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitShape<typeof ScrollResponseSchema> {
+  const c = storage.resolve(req.collectionName);
+  if (req.orderBy !== undefined) throw unimplemented("Scroll with order_by");
+  const limit = req.limit ?? 10;
+  atLeastOne("limit", limit);
+  const filter = compileFilter(req.filter);
+  const from = req.offset === undefined ? undefined : pointKeyOf(req.offset);
+  const matching = filter.trivial ? undefined : new Set(c.filterOffsets(filter));
+  const sel = selectors(req.withPayload, req.withVectors);
+  const result: Retrieved[] = [];
+  let next: MessageInitShape<typeof ScrollResponseSchema>["nextPageOffset"];
+  for (const offset of c.offsetsInIdOrder()) {
+    if (from !== undefined && comparePointKeys(c.keyAt(offset), from) < 0) continue;
+    if (matching !== undefined && !matching.has(offset)) continue;
+    if (result.length === limit) {
+      next = pointIdOf(c.keyAt(offset));
+      break;
+    }
+    result.push(retrievedPoint(c, offset, sel));
+  }
+  return { result, nextPageOffset: next };
+}
+
+function scored(c: Collection, hits: Scored[], sel: OutputSelectors): ScoredOut[] {
+  return hits.map((h) => scoredPoint(c, h.offset, h.score, sel));
+}
+
+function searchHits(c: Collection, req: SearchPoints | SearchPointGroups, top: number): Scored[] {
+  const using = req.vectorName ?? "";
+  const vector = req.sparseIndices !== undefined ? readSparse(req.sparseIndices.data, req.vector, "sparse_indices") : Float32Array.from(req.vector);
+  return search(c, { using, vector, filter: compileFilter(req.filter), top, scoreThreshold: req.scoreThreshold }).map((h) => ({
+    offset: h.offset,
+    score: h.apiScore,
+  }));
+}
+
+export function searchPoints(storage: Storage, req: SearchPoints): ScoredOut[] {
+  const c = storage.resolve(req.collectionName);
+  const limit = Number(req.limit);
+  atLeastOne("limit", limit);
+  const offset = Number(req.offset ?? 0n);
+  const hits = searchHits(c, req, limit + offset).slice(offset);
+  return scored(c, hits, selectors(req.withPayload, req.withVectors));
+}
+
+export function searchBatch(storage: Storage, req: SearchBatchPoints): MessageInitShape<typeof BatchResultSchema>[] {
+  storage.resolve(req.collectionName);
+  return req.searchPoints.map((s) => ({ result: searchPoints(storage, { ...s, collectionName: req.collectionName }) }));
+}
+
+export function searchGroups(storage: Storage, req: SearchPointGroups): MessageInitShape<typeof GroupsResultSchema> {
+  const c = storage.resolve(req.collectionName);
+  atLeastOne("limit", req.limit);
+  atLeastOne("group_size", req.groupSize);
+  if (req.withLookup !== undefined) throw unimplemented("with_lookup");
+  const hits = searchHits(c, req, Infinity);
+  const sel = selectors(req.withPayload, req.withVectors);
+  return { groups: groupHits(c, hits, req.groupBy, req.limit, req.groupSize).map((g) => ({ id: g.id, hits: scored(c, g.hits, sel) })) };
+}
+
+function queryHits(c: Collection, req: QueryPoints | QueryPointGroups, top: number): Scored[] {
+  if (req.lookupFrom !== undefined) throw unimplemented("lookup_from");
+  return runQuery(c, {
+    prefetch: req.prefetch,
+    query: req.query,
+    using: req.using ?? "",
+    filters: [compileFilter(req.filter)],
+    scoreThreshold: req.scoreThreshold,
+    top,
+  });
+}
+
+export function queryPoints(storage: Storage, req: QueryPoints): ScoredOut[] {
+  const c = storage.resolve(req.collectionName);
+  const limit = req.limit === undefined ? DEFAULT_QUERY_LIMIT : Number(req.limit);
+  atLeastOne("limit", limit);
+  const offset = Number(req.offset ?? 0n);
+  const hits = queryHits(c, req, limit + offset).slice(offset);
+  return scored(c, hits, selectors(req.withPayload, req.withVectors));
+}
+
+export function queryBatch(storage: Storage, req: QueryBatchPoints): MessageInitShape<typeof BatchResultSchema>[] {
+  storage.resolve(req.collectionName);
+  return req.queryPoints.map((q) => ({ result: queryPoints(storage, { ...q, collectionName: req.collectionName }) }));
+}
+
+export function queryGroups(storage: Storage, req: QueryPointGroups): MessageInitShape<typeof GroupsResultSchema> {
+  const c = storage.resolve(req.collectionName);
+  const limit = req.limit === undefined ? DEFAULT_QUERY_LIMIT : Number(req.limit);
+  const groupSize = req.groupSize === undefined ? 3 : Number(req.groupSize);
+  atLeastOne("limit", limit);
+  atLeastOne("group_size", groupSize);
+  if (req.groupBy.length === 0) throw validationError("group_by: length must be at least 1");
+  if (req.withLookup !== undefined) throw unimplemented("with_lookup");
+  const hits = queryHits(c, req, Infinity);
+  const sel = selectors(req.withPayload, req.withVectors);
+  return { groups: groupHits(c, hits, req.groupBy, limit, groupSize).map((g) => ({ id: g.id, hits: scored(c, g.hits, sel) })) };
+}

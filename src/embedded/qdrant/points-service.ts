@@ -1,0 +1,108 @@
+import {
+  ClearPayloadPointsSchema,
+  CountPointsSchema,
+  CountResponseSchema,
+  CreateFieldIndexCollectionSchema,
+  DeleteFieldIndexCollectionSchema,
+  DeletePayloadPointsSchema,
+  DeletePointsSchema,
+  GetPointsSchema,
+  GetResponseSchema,
+  PointsOperationResponseSchema,
+  QueryBatchPointsSchema,
+  QueryBatchResponseSchema,
+  QueryGroupsResponseSchema,
+  QueryPointGroupsSchema,
+  QueryPointsSchema,
+  QueryResponseSchema,
+  ScrollPointsSchema,
+  ScrollResponseSchema,
+  SearchBatchPointsSchema,
+  SearchBatchResponseSchema,
+  SearchGroupsResponseSchema,
+  SearchPointGroupsSchema,
+  SearchPointsSchema,
+  SearchResponseSchema,
+  SetPayloadPointsSchema,
+  UpdateBatchPointsSchema,
+  UpdateBatchResponseSchema,
+  UpdateStatus,
+  UpsertPointsSchema,
+} from "@qdrant/js-client-grpc";
+import type { Engine } from "./engine.js";
+import type { Mutation } from "./mutation.js";
+import { elapsed, unary, type UnaryHandler } from "./rpc.js";
+import { countPoints, getPoints, queryBatch, queryGroups, queryPoints, scrollPoints, searchBatch, searchGroups, searchPoints } from "./points-read.js";
+
+/** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
+export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
+  const storage = engine.storage;
+
+  /** Status `Completed` once applied (and durable) for `wait: true`, else `Acknowledged` (points_api.rs). */
+  const update = <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
+    async (req: R) => {
+      const start = process.hrtime.bigint();
+      const w = req.wait === true;
+      const result = await engine.execute(toMutation(req), w);
+      const operationId = result.kind === "operations" ? result.ids[0] : undefined;
+      return { result: { operationId, status: w ? UpdateStatus.Completed : UpdateStatus.Acknowledged }, time: elapsed(start) };
+    };
+
+  return {
+    upsert: unary(UpsertPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "upsert", request }))),
+    delete: unary(DeletePointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "deletePoints", request }))),
+    setPayload: unary(SetPayloadPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "setPayload", request }))),
+    overwritePayload: unary(
+      SetPayloadPointsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "overwritePayload", request })),
+    ),
+    deletePayload: unary(
+      DeletePayloadPointsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "deletePayload", request })),
+    ),
+    clearPayload: unary(ClearPayloadPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "clearPayload", request }))),
+    createFieldIndex: unary(
+      CreateFieldIndexCollectionSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "createFieldIndex", request })),
+    ),
+    deleteFieldIndex: unary(
+      DeleteFieldIndexCollectionSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "deleteFieldIndex", request })),
+    ),
+    updateBatch: unary(UpdateBatchPointsSchema, UpdateBatchResponseSchema, async (req) => {
+      const start = process.hrtime.bigint();
+      const w = req.wait === true;
+      const result = await engine.execute({ kind: "updateBatch", request: req }, w);
+      const ids = result.kind === "operations" ? result.ids : [];
+      const status = w ? UpdateStatus.Completed : UpdateStatus.Acknowledged;
+      return { result: ids.map((operationId) => ({ operationId, status })), time: elapsed(start) };
+    }),
+    get: unary(GetPointsSchema, GetResponseSchema, async (req) => timed(() => ({ result: getPoints(storage, req) }))),
+    count: unary(CountPointsSchema, CountResponseSchema, async (req) => timed(() => ({ result: countPoints(storage, req) }))),
+    scroll: unary(ScrollPointsSchema, ScrollResponseSchema, async (req) => timed(() => scrollPoints(storage, req))),
+    search: unary(SearchPointsSchema, SearchResponseSchema, async (req) => timed(() => ({ result: searchPoints(storage, req) }))),
+    searchBatch: unary(SearchBatchPointsSchema, SearchBatchResponseSchema, async (req) =>
+      timed(() => ({ result: searchBatch(storage, req) })),
+    ),
+    searchGroups: unary(SearchPointGroupsSchema, SearchGroupsResponseSchema, async (req) =>
+      timed(() => ({ result: searchGroups(storage, req) })),
+    ),
+    query: unary(QueryPointsSchema, QueryResponseSchema, async (req) => timed(() => ({ result: queryPoints(storage, req) }))),
+    queryBatch: unary(QueryBatchPointsSchema, QueryBatchResponseSchema, async (req) =>
+      timed(() => ({ result: queryBatch(storage, req) })),
+    ),
+    queryGroups: unary(QueryPointGroupsSchema, QueryGroupsResponseSchema, async (req) =>
+      timed(() => ({ result: queryGroups(storage, req) })),
+    ),
+  };
+}
+
+function timed<T extends object>(run: () => T): T & { time: number } {
+  const start = process.hrtime.bigint();
+  const out = run();
+  return { ...out, time: elapsed(start) };
+}

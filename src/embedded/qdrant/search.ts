@@ -1,0 +1,100 @@
+import type { Collection } from "./collection.js";
+import { unimplemented, wrongInput } from "./errors.js";
+import type { CompiledFilter } from "./filter.js";
+import { sparseDot, type SparseVector } from "./sparse-storage.js";
+import { TopK, type Scored } from "./top-k.js";
+
+/**
+ * Exact nearest-neighbour search. Points are narrowed by the filter first (through payload indexes
+ * when a `must` condition allows), then every remaining vector is scored once. Scores are "raw"
+ * similarities (larger is better); `postprocess` of the vector's metric gives the API's score.
+ */
+export interface SearchRequest {
+  using: string;
+  vector: Float32Array | SparseVector;
+  filter: CompiledFilter;
+  /** How many results to keep (limit + offset). */
+  top: number;
+  /** A threshold as the API states it (already converted by the caller is NOT expected). */
+  scoreThreshold?: number;
+}
+
+export interface SearchHit extends Scored {
+  /** The score as the API reports it. */
+  apiScore: number;
+}
+
+export function search(c: Collection, request: SearchRequest): SearchHit[] {
+  const { vector } = request;
+  if (vector instanceof Float32Array) return searchDense(c, request, vector);
+  return searchSparse(c, request, vector);
+}
+
+function offsetsToScan(c: Collection, filter: CompiledFilter): Iterable<number> {
+  if (filter.trivial) return c.liveOffsets();
+  return c.filterOffsets(filter);
+}
+
+function searchDense(c: Collection, request: SearchRequest, query: Float32Array): SearchHit[] {
+  const slot = c.dense.get(request.using);
+  if (slot === undefined) {
+    if (c.sparse.has(request.using)) throw wrongInput(`Vector \`${request.using}\` is sparse, a dense query was given`);
+    throw wrongInput(`Not existing vector name error: ${request.using}`);
+  }
+  if (query.length !== slot.size) {
+    throw wrongInput(`Vector dimension error: expected dim: ${slot.size}, got ${query.length}`);
+  }
+  const q = slot.metric.preprocess(Float32Array.from(query));
+  const dim = slot.size;
+  const storage = slot.storage;
+  const data = storage.buffer;
+  const similarity = slot.metric.similarity;
+  const threshold = request.scoreThreshold === undefined ? -Infinity : slot.metric.rawThreshold(request.scoreThreshold);
+  const top = new TopK(request.top);
+  for (const offset of offsetsToScan(c, request.filter)) {
+    if (!storage.has(offset)) continue;
+    const score = similarity(data, offset * dim, q, dim);
+    if (score >= threshold) top.push(offset, score);
+  }
+  return top.sorted().map((h) => ({ ...h, apiScore: slot.metric.postprocess(h.score) }));
+}
+
+/** IDF as `fancy_idf` in lib/segment/src/data_types/query_context.rs: ln((n - df + 0.5) / (df + 0.5) + 1). */
+export function idfWeight(n: number, df: number): number {
+  return Math.log((n - df + 0.5) / (df + 0.5) + 1);
+}
+
+function searchSparse(c: Collection, request: SearchRequest, query: SparseVector): SearchHit[] {
+  const slot = c.sparse.get(request.using);
+  if (slot === undefined) {
+    if (c.dense.has(request.using)) throw unimplemented("Querying a dense vector with a sparse vector");
+    throw wrongInput(`Not existing vector name error: ${request.using}`);
+  }
+  let q = query;
+  if (slot.idf) {
+    const n = slot.storage.pointsCount;
+    q = {
+      indices: query.indices,
+      values: query.values.map((w, i) => w * idfWeight(n, slot.storage.documentFrequency(query.indices[i]))),
+    };
+  }
+  const threshold = request.scoreThreshold ?? -Infinity;
+  const top = new TopK(request.top);
+  const wanted = new Set(q.indices);
+  for (const offset of offsetsToScan(c, request.filter)) {
+    const v = slot.storage.get(offset);
+    if (v === undefined) continue;
+    // Only points sharing a dimension with the query are found (Qdrant walks the posting lists).
+    let overlaps = false;
+    for (const i of v.indices) {
+      if (wanted.has(i)) {
+        overlaps = true;
+        break;
+      }
+    }
+    if (!overlaps) continue;
+    const score = sparseDot(v, q);
+    if (score >= threshold) top.push(offset, score);
+  }
+  return top.sorted().map((h) => ({ ...h, apiScore: h.score }));
+}

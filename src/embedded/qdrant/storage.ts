@@ -1,0 +1,269 @@
+import type {
+  ChangeAliases,
+  CreateCollection,
+  CreateFieldIndexCollection,
+  PointsSelector,
+  PointStruct,
+  Value,
+} from "@qdrant/js-client-grpc";
+import { FieldType, PayloadSchemaType, UpdateMode } from "@qdrant/js-client-grpc";
+import { Collection } from "./collection.js";
+import type { Filter } from "./proto-types.js";
+import { alreadyExists, collectionNotFound, invalidArgument, notFound, unimplemented, validationError, wrongInput } from "./errors.js";
+import { compileFilter } from "./filter.js";
+import type { Mutation, MutationResult } from "./mutation.js";
+import { deletePayloadKeys, mergePayload } from "./payload-edit.js";
+import { fromValueMap } from "./payload.js";
+import { pointKeyOf } from "./point-id.js";
+
+/**
+ * All collections and aliases, and the one place state changes: `apply(mutation)`. Names resolve
+ * through aliases first, as `TableOfContent::resolve_name` does (lib/storage/src/content_manager/toc/mod.rs).
+ */
+export class Storage {
+  readonly collections = new Map<string, Collection>();
+  readonly aliases = new Map<string, string>();
+  /** Bumped on every state change, so a caller can tell whether a failed mutation changed anything. */
+  changes = 0;
+
+  resolve(name: string): Collection {
+    const target = this.aliases.get(name) ?? name;
+    const collection = this.collections.get(target);
+    if (collection === undefined) throw collectionNotFound(target);
+    return collection;
+  }
+
+  apply(m: Mutation): MutationResult {
+    switch (m.kind) {
+      case "createCollection":
+        return this.createCollection(m.request);
+      case "deleteCollection": {
+        const name = m.request.collectionName;
+        const existed = this.collections.delete(name);
+        for (const [alias, target] of this.aliases) if (target === name) this.aliases.delete(alias);
+        if (existed) this.changes++;
+        return { kind: "bool", value: existed };
+      }
+      case "updateAliases":
+        return this.updateAliases(m.request);
+      case "restoreOperationId":
+        this.resolve(m.collection).nextOperationId = m.nextOperationId;
+        return { kind: "operations", ids: [] };
+      case "upsert": {
+        const c = this.resolve(m.request.collectionName);
+        return this.one(c, (id) => this.upsert(c, m.request.points, m.request.updateFilter, m.request.updateMode, id));
+      }
+      case "deletePoints": {
+        const c = this.resolve(m.request.collectionName);
+        return this.one(c, () => this.deleteSelected(c, m.request.points));
+      }
+      case "setPayload":
+      case "overwritePayload": {
+        const r = m.request;
+        const c = this.resolve(r.collectionName);
+        return this.one(c, (id) => this.setPayload(c, r.payload, r.pointsSelector, r.key, m.kind === "overwritePayload", id));
+      }
+      case "deletePayload": {
+        const r = m.request;
+        const c = this.resolve(r.collectionName);
+        return this.one(c, (id) => this.editPayload(c, r.pointsSelector, id, (p) => deletePayloadKeys(p, r.keys)));
+      }
+      case "clearPayload": {
+        const c = this.resolve(m.request.collectionName);
+        return this.one(c, (id) => this.editPayload(c, m.request.points, id, () => ({})));
+      }
+      case "createFieldIndex": {
+        const c = this.resolve(m.request.collectionName);
+        return this.one(c, () => this.createFieldIndex(c, m.request));
+      }
+      case "deleteFieldIndex": {
+        const c = this.resolve(m.request.collectionName);
+        return this.one(c, () => {
+          c.deleteIndex(m.request.fieldName);
+        });
+      }
+      case "updateBatch":
+        return this.updateBatch(m.request);
+    }
+  }
+
+  private one(c: Collection, run: (operationId: bigint) => void): MutationResult {
+    const id = c.nextOperationId;
+    run(id);
+    c.nextOperationId = id + 1n;
+    this.changes++;
+    return { kind: "operations", ids: [id] };
+  }
+
+  private createCollection(request: CreateCollection): MutationResult {
+    const name = request.collectionName;
+    if (name.length === 0 || name.length > 255) {
+      throw validationError(`collection_name: length must be between 1 and 255`);
+    }
+    if (/[<>:"/\\|?*\0\u001f]/.test(name)) {
+      throw validationError(`collection_name: collection name cannot contain "/", "\\", "<", ">", ":", "*", "?", "|" or control characters`);
+    }
+    if (this.collections.has(name)) throw alreadyExists(`Collection \`${name}\` already exists!`);
+    if (this.aliases.has(name)) throw alreadyExists(`Alias with the same name \`${name}\` already exists!`);
+    if (request.shardNumber === 0) throw validationError("shard_number: value 0 invalid, must be 1 or larger");
+    if (request.shardingMethod === 1) throw unimplemented("Custom sharding");
+    this.collections.set(name, new Collection(name, request));
+    this.changes++;
+    return { kind: "bool", value: true };
+  }
+
+  /** Applied in order like `update_aliases` (lib/storage/src/content_manager/toc/collection_meta_ops.rs). */
+  private updateAliases(request: ChangeAliases): MutationResult {
+    for (const action of request.actions) {
+      const a = action.action;
+      switch (a.case) {
+        case "createAlias": {
+          if (!this.collections.has(a.value.collectionName)) throw collectionNotFound(a.value.collectionName);
+          if (this.collections.has(a.value.aliasName)) {
+            throw alreadyExists(`Collection \`${a.value.aliasName}\` already exists!`);
+          }
+          this.aliases.set(a.value.aliasName, a.value.collectionName);
+          break;
+        }
+        case "deleteAlias":
+          this.aliases.delete(a.value.aliasName);
+          break;
+        case "renameAlias": {
+          const target = this.aliases.get(a.value.oldAliasName);
+          if (target === undefined) throw notFound(`Alias ${a.value.oldAliasName} does not exists!`);
+          this.aliases.delete(a.value.oldAliasName);
+          this.aliases.set(a.value.newAliasName, target);
+          break;
+        }
+        default:
+          throw invalidArgument("Malformed alias operation");
+      }
+      this.changes++;
+    }
+    return { kind: "bool", value: true };
+  }
+
+  private upsert(c: Collection, points: PointStruct[], updateFilter: Filter | undefined, mode: UpdateMode | undefined, version: bigint): void {
+    const prepared = points.map((p, i) => c.preparePoint(p, `points[${i}]`));
+    const filter = updateFilter === undefined ? undefined : compileFilter(updateFilter, "update_filter");
+    const env = c.env();
+    for (const point of prepared) {
+      const existing = c.offsetOf(point.key);
+      if (existing === undefined && mode === UpdateMode.UpdateOnly) continue;
+      if (existing !== undefined && mode === UpdateMode.InsertOnly) continue;
+      if (existing !== undefined && filter !== undefined) {
+        env.at(existing);
+        if (!filter.test(env)) continue;
+      }
+      c.upsert(point, version);
+    }
+  }
+
+  /** Offsets a `PointsSelector` names: listed ids that exist, or points matching the filter. */
+  selectOffsets(c: Collection, selector: PointsSelector | undefined): number[] {
+    const s = selector?.pointsSelectorOneOf;
+    if (s === undefined || s.case === undefined) throw invalidArgument("Points selector is required");
+    if (s.case === "filter") return c.filterOffsets(compileFilter(s.value));
+    const out: number[] = [];
+    for (const id of s.value.ids) {
+      const offset = c.offsetOf(pointKeyOf(id));
+      if (offset !== undefined) out.push(offset);
+    }
+    return out;
+  }
+
+  private deleteSelected(c: Collection, selector: PointsSelector | undefined): void {
+    for (const offset of this.selectOffsets(c, selector)) c.delete(offset);
+  }
+
+  private setPayload(
+    c: Collection,
+    payload: { [key: string]: Value },
+    selector: PointsSelector | undefined,
+    key: string | undefined,
+    overwrite: boolean,
+    version: bigint,
+  ): void {
+    const patch = fromValueMap(payload);
+    this.editPayload(c, selector, version, (old) =>
+      overwrite && (key === undefined || key === "") ? structuredClone(patch) : mergePayload(overwrite ? {} : old, patch, key),
+    );
+  }
+
+  private editPayload(
+    c: Collection,
+    selector: PointsSelector | undefined,
+    version: bigint,
+    edit: (old: ReturnType<Collection["payloadAt"]>) => ReturnType<typeof fromValueMap>,
+  ): void {
+    const offsets = this.selectOffsets(c, selector);
+    const edited = offsets.map((o) => edit(c.payloadAt(o)));
+    offsets.forEach((o, i) => c.replacePayload(o, edited[i], version));
+  }
+
+  private createFieldIndex(c: Collection, r: CreateFieldIndexCollection): void {
+    const paramsCase = r.fieldIndexParams?.indexParams.case;
+    let type: PayloadSchemaType | undefined;
+    if (r.fieldType !== undefined) type = (r.fieldType + 1) as PayloadSchemaType; // FieldType is PayloadSchemaType - 1
+    else if (paramsCase !== undefined) type = PARAMS_TYPE[paramsCase];
+    if (type === undefined) {
+      throw wrongInput(`Unable to infer type for the field '${r.fieldName}'. Please specify \`field_type\``);
+    }
+    if (r.fieldType === FieldType.FieldTypeGeo) throw unimplemented("Geo payload indexes");
+    c.createIndex(r.fieldName, type, r.fieldIndexParams);
+  }
+
+  private updateBatch(request: { collectionName: string; operations: import("@qdrant/js-client-grpc").PointsUpdateOperation[] }): MutationResult {
+    const c = this.resolve(request.collectionName);
+    const ids: bigint[] = [];
+    for (const op of request.operations) {
+      const o = op.operation;
+      let run: (id: bigint) => void;
+      switch (o.case) {
+        case "upsert":
+          run = (id) => this.upsert(c, o.value.points, o.value.updateFilter, o.value.updateMode, id);
+          break;
+        case "deletePoints":
+          run = () => this.deleteSelected(c, o.value.points);
+          break;
+        case "deleteDeprecated":
+          run = () => this.deleteSelected(c, o.value);
+          break;
+        case "setPayload":
+          run = (id) => this.setPayload(c, o.value.payload, o.value.pointsSelector, o.value.key, false, id);
+          break;
+        case "overwritePayload":
+          run = (id) => this.setPayload(c, o.value.payload, o.value.pointsSelector, o.value.key, true, id);
+          break;
+        case "deletePayload":
+          run = (id) => this.editPayload(c, o.value.pointsSelector, id, (p) => deletePayloadKeys(p, o.value.keys));
+          break;
+        case "clearPayload":
+          run = (id) => this.editPayload(c, o.value.points, id, () => ({}));
+          break;
+        case "clearPayloadDeprecated":
+          run = (id) => this.editPayload(c, o.value, id, () => ({}));
+          break;
+        case "updateVectors":
+        case "deleteVectors":
+          throw unimplemented("UpdateVectors / DeleteVectors");
+        default:
+          throw invalidArgument("Malformed points update operation");
+      }
+      const result = this.one(c, run);
+      if (result.kind === "operations") ids.push(...result.ids);
+    }
+    return { kind: "operations", ids };
+  }
+}
+
+const PARAMS_TYPE: Record<string, PayloadSchemaType> = {
+  keywordIndexParams: PayloadSchemaType.Keyword,
+  integerIndexParams: PayloadSchemaType.Integer,
+  floatIndexParams: PayloadSchemaType.Float,
+  geoIndexParams: PayloadSchemaType.Geo,
+  textIndexParams: PayloadSchemaType.Text,
+  boolIndexParams: PayloadSchemaType.Bool,
+  datetimeIndexParams: PayloadSchemaType.Datetime,
+  uuidIndexParams: PayloadSchemaType.Uuid,
+};

@@ -1,0 +1,67 @@
+/**
+ * Keeps the k best (offset, score) pairs seen so far in a binary min-heap on score; ties are broken
+ * towards the smaller offset so results are deterministic.
+ */
+export interface Scored {
+  offset: number;
+  score: number;
+}
+
+export class TopK {
+  private readonly k: number;
+  private readonly heap: Scored[] = [];
+
+  constructor(k: number) {
+    this.k = k;
+  }
+
+  /** The worst score still kept once full, else -Infinity: a cheap early-out for callers. */
+  get floor(): number {
+    return this.heap.length < this.k ? -Infinity : this.heap[0].score;
+  }
+
+  push(offset: number, score: number): void {
+    if (this.k <= 0) return;
+    const heap = this.heap;
+    if (heap.length < this.k) {
+      heap.push({ offset, score });
+      this.up(heap.length - 1);
+    } else if (worse(heap[0], { offset, score })) {
+      heap[0] = { offset, score };
+      this.down(0);
+    }
+  }
+
+  /** Best first. */
+  sorted(): Scored[] {
+    return [...this.heap].sort((a, b) => (worse(a, b) ? 1 : worse(b, a) ? -1 : 0));
+  }
+
+  private up(i: number): void {
+    const heap = this.heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!worse(heap[i], heap[parent])) break;
+      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      i = parent;
+    }
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && worse(heap[l], heap[m])) m = l;
+      if (r < heap.length && worse(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  }
+}
+
+function worse(a: Scored, b: Scored): boolean {
+  return a.score < b.score || (a.score === b.score && a.offset > b.offset);
+}

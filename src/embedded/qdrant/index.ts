@@ -51,8 +51,15 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
       const address = await server.listen(host, options.port ?? 0);
       port = address.port;
       log.info(
-        { host, port, dataDir: options.dataDir ?? null, apiKey: options.apiKey !== undefined, version: QDRANT_VERSION },
-        "embedded Qdrant listening (gRPC)",
+        {
+          host,
+          port,
+          url: `http://${host}:${port}`,
+          dataDir: options.dataDir ?? null,
+          apiKey: options.apiKey !== undefined,
+          version: QDRANT_VERSION,
+        },
+        "embedded Qdrant ready (gRPC)",
       );
       return { host, port };
     },

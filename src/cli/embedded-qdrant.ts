@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// The embedded Qdrant server as its own process: `embedded-qdrant --port 6334 --data-dir ./qdrant-data`.
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
+
+const HELP = `Usage: embedded-qdrant [options]
+
+An in-process server that speaks Qdrant's gRPC API (1.19), for development and tests.
+
+Options:
+  --host <host>        address to listen on (default 127.0.0.1)
+  --port <port>        gRPC port, 0 for any free port (default 6334)
+  --data-dir <dir>     keep data in this directory (append-only log + snapshots);
+                       without it, data lives in memory only
+  --api-key <key>      require this key in the api-key header (like Qdrant's service.api_key)
+  --log-level <level>  pino level: fatal, error, warn, info, debug (default info)
+  -h, --help           show this help
+`;
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: "string", default: "127.0.0.1" },
+        port: { type: "string", default: "6334" },
+        "data-dir": { type: "string" },
+        "api-key": { type: "string" },
+        "log-level": { type: "string", default: "info" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`embedded-qdrant: ${(error as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`embedded-qdrant: --port must be an integer from 0 to 65535, got "${values.port}"\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: values["log-level"], base: { service: "embedded-qdrant" } });
+  const server = createEmbeddedQdrant({
+    host: values.host,
+    port,
+    dataDir: values["data-dir"],
+    apiKey: values["api-key"],
+    logger,
+  });
+  await server.start(); // logs the one "ready" line with host, port and url
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`embedded-qdrant: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,133 @@
+import fs from "node:fs";
+import { crc32 } from "node:zlib";
+
+/**
+ * An append-only record file. Each record is `u32 length | u32 crc32(body) | body` (little endian).
+ * Appends are written synchronously (so the file order is the apply order); `sync()` resolves once an
+ * fdatasync that started after the call has finished, and concurrent callers share one fdatasync
+ * (group commit).
+ */
+export class RecordLog {
+  readonly path: string;
+  private fd: number;
+  private bytes: number;
+  private syncing = false;
+  private waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private idle: (() => void)[] = [];
+
+  private constructor(path: string, fd: number, bytes: number) {
+    this.path = path;
+    this.fd = fd;
+    this.bytes = bytes;
+  }
+
+  static openForAppend(path: string): RecordLog {
+    const fd = fs.openSync(path, "a");
+    return new RecordLog(path, fd, fs.fstatSync(fd).size);
+  }
+
+  static create(path: string): RecordLog {
+    return new RecordLog(path, fs.openSync(path, "w"), 0);
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  append(body: Uint8Array): void {
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(body.length, 0);
+    header.writeUInt32LE(crc32(body), 4);
+    writeAll(this.fd, header);
+    writeAll(this.fd, body);
+    this.bytes += 8 + body.length;
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Resolves when no fdatasync is running or waiting. */
+  drained(): Promise<void> {
+    if (!this.syncing && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  closeSync(): void {
+    fs.fdatasyncSync(this.fd);
+    fs.closeSync(this.fd);
+  }
+
+  private kick(): void {
+    if (this.syncing) return;
+    if (this.waiting.length === 0) {
+      const idle = this.idle;
+      this.idle = [];
+      for (const f of idle) f();
+      return;
+    }
+    const batch = this.waiting;
+    this.waiting = [];
+    this.syncing = true;
+    fs.fdatasync(this.fd, (error) => {
+      this.syncing = false;
+      for (const w of batch) {
+        if (error) w.reject(error);
+        else w.resolve();
+      }
+      this.kick();
+    });
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let written = 0;
+  while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written);
+}
+
+export interface ReadResult {
+  records: Uint8Array[];
+  /** Bytes of whole, checksum-valid records from the start; anything after is a torn tail. */
+  validLength: number;
+  fileLength: number;
+}
+
+/** Reads records until the end or the first short or checksum-failing record. */
+export function readRecords(path: string): ReadResult {
+  if (!fs.existsSync(path)) return { records: [], validLength: 0, fileLength: 0 };
+  const data = fs.readFileSync(path);
+  const records: Uint8Array[] = [];
+  let at = 0;
+  while (at + 8 <= data.length) {
+    const length = data.readUInt32LE(at);
+    const checksum = data.readUInt32LE(at + 4);
+    if (at + 8 + length > data.length) break;
+    const body = data.subarray(at + 8, at + 8 + length);
+    if (crc32(body) !== checksum) break;
+    records.push(body);
+    at += 8 + length;
+  }
+  return { records, validLength: at, fileLength: data.length };
+}
+
+/** Writes a whole record file durably: temp file, fsync, rename, fsync of the directory. */
+export function writeRecordFileAtomically(path: string, bodies: Iterable<Uint8Array>): void {
+  const tmp = `${path}.tmp`;
+  const log = RecordLog.create(tmp);
+  for (const body of bodies) log.append(body);
+  log.closeSync();
+  fs.renameSync(tmp, path);
+  syncDirectory(path.slice(0, path.lastIndexOf("/")) || ".");
+}
+
+export function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -39,7 +39,7 @@ export function plain(value: Value | undefined): unknown {
     case undefined:
       return undefined;
     default:
-      return k.value;
+      return k?.value;
   }
 }
 

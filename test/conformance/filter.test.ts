@@ -1,0 +1,155 @@
+// The filter language, checked through Count and Scroll. Semantics from qdrant/qdrant
+// lib/segment/src/payload_storage/query_checker.rs (should/must/must_not/min_should),
+// condition_checker.rs (match, range, values_count, is_empty/is_null per value),
+// lib/segment/src/common/utils.rs (IsEmpty / IsNull conditions) and lib/segment/src/json_path/mod.rs
+// (`a.b`, `a[].b`, no implicit flattening).
+import { ConnectError, ConnectErrorCode as Code, Distance, QdrantClient } from "@qdrant/js-client-grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bool, dbl, idOf, int, list, nil, num, obj, point, str } from "./proto.js";
+import { startTarget, uniqueName, type Target } from "./target.js";
+
+
+let target: Target;
+let client: QdrantClient;
+const name = uniqueName("filters");
+
+beforeAll(async () => {
+  target = await startTarget();
+  client = target.client();
+  await client.api("collections").create({
+    collectionName: name,
+    vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } },
+  });
+  await client.api("points").upsert({
+    collectionName: name,
+    wait: true,
+    points: [
+      point(1, [1, 0], { city: str("Berlin"), tags: list(str("a"), str("b")), n: int(5), price: dbl(9.5), ok: bool(true), note: str("hello big world") }),
+      point(2, [0, 1], { city: str("London"), tags: list(str("b")), n: int(10), price: dbl(20), ok: bool(false), empty: list() }),
+      point(3, [1, 1], { city: list(str("Moscow"), str("Berlin")), n: dbl(5), nothing: nil(), mixed: list(nil(), int(1)) }),
+      point(4, [2, 2], {
+        country: obj({ name: str("DE"), cities: list(obj({ name: str("Berlin"), pop: int(3) }), obj({ name: str("Bonn"), pop: int(1) })) }),
+      }),
+      point(5, [3, 3], {}),
+    ],
+  });
+});
+afterAll(async () => {
+  await client.api("collections").delete({ collectionName: name });
+  await target.stop();
+});
+
+const field = (key: string, rest: Record<string, unknown>) => ({ conditionOneOf: { case: "field" as const, value: { key, ...rest } } });
+const keyword = (key: string, value: string) => field(key, { match: { matchValue: { case: "keyword", value } } });
+
+async function ids(filter: Record<string, unknown>): Promise<string[]> {
+  const page = await client.api("points").scroll({ collectionName: name, filter: filter as never, limit: 100 });
+  const count = await client.api("points").count({ collectionName: name, filter: filter as never, exact: true });
+  const found = page.result.map(idOf);
+  expect(count.result?.count).toBe(BigInt(found.length));
+  return found;
+}
+
+describe("filters (conformance)", () => {
+  it("matches a keyword against a value or any element of a list", async () => {
+    expect(await ids({ must: [keyword("city", "Berlin")] })).toEqual(["1", "3"]);
+    expect(await ids({ must: [keyword("tags", "b")] })).toEqual(["1", "2"]);
+  });
+
+  it("combines should (any), must (all), must_not (none) and min_should (at least n)", async () => {
+    expect(await ids({ should: [keyword("city", "London"), keyword("city", "Moscow")] })).toEqual(["2", "3"]);
+    expect(await ids({ must: [keyword("city", "Berlin"), keyword("tags", "a")] })).toEqual(["1"]);
+    expect(await ids({ mustNot: [keyword("city", "Berlin")] })).toEqual(["2", "4", "5"]);
+    expect(
+      await ids({
+        minShould: { minCount: 2n, conditions: [keyword("city", "Berlin"), keyword("tags", "b"), field("ok", { match: { matchValue: { case: "boolean", value: true } } })] },
+      }),
+    ).toEqual(["1"]);
+  });
+
+  it("nests filters as conditions", async () => {
+    const inner = { conditionOneOf: { case: "filter" as const, value: { should: [keyword("city", "London"), keyword("city", "Moscow")] } } };
+    expect(await ids({ must: [inner], mustNot: [keyword("city", "Berlin")] })).toEqual(["2"]);
+  });
+
+  it("matches integers only against integer values (5.0 as a double is not integer 5)", async () => {
+    expect(await ids({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["1"]);
+  });
+
+  it("matches booleans, any-of and except", async () => {
+    expect(await ids({ must: [field("ok", { match: { matchValue: { case: "boolean", value: false } } })] })).toEqual(["2"]);
+    expect(await ids({ must: [field("city", { match: { matchValue: { case: "keywords", value: { strings: ["London", "Moscow"] } } } })] })).toEqual(["2", "3"]);
+    expect(await ids({ must: [field("n", { match: { matchValue: { case: "integers", value: { integers: [10n, 11n] } } } })] })).toEqual(["2"]);
+    // Except: a point passes when any value is outside the list; missing keys do not match.
+    expect(await ids({ must: [field("city", { match: { matchValue: { case: "exceptKeywords", value: { strings: ["Berlin"] } } } })] })).toEqual(["2", "3"]);
+  });
+
+  it("matches text as a substring without a full-text index", async () => {
+    expect(await ids({ must: [field("note", { match: { matchValue: { case: "text", value: "big" } } })] })).toEqual(["1"]);
+  });
+
+  it("filters numeric ranges over integers and doubles", async () => {
+    expect(await ids({ must: [field("n", { range: { gte: 5, lt: 10 } })] })).toEqual(["1", "3"]);
+    expect(await ids({ must: [field("price", { range: { gt: 9.5 } })] })).toEqual(["2"]);
+  });
+
+  it("selects by id with has_id", async () => {
+    expect(await ids({ must: [{ conditionOneOf: { case: "hasId", value: { hasId: [num(2), num(4), num(99)] } } }] })).toEqual(["2", "4"]);
+  });
+
+  it("answers is_empty (missing, null or []) and is_null (a null value)", async () => {
+    expect(await ids({ must: [{ conditionOneOf: { case: "isEmpty", value: { key: "empty" } } }] })).toEqual(["1", "2", "3", "4", "5"]);
+    expect(await ids({ must: [{ conditionOneOf: { case: "isEmpty", value: { key: "nothing" } } }] })).toEqual(["1", "2", "3", "4", "5"]);
+    expect(await ids({ mustNot: [{ conditionOneOf: { case: "isEmpty", value: { key: "city" } } }] })).toEqual(["1", "2", "3"]);
+    expect(await ids({ must: [{ conditionOneOf: { case: "isNull", value: { key: "nothing" } } }] })).toEqual(["3"]);
+    expect(await ids({ must: [{ conditionOneOf: { case: "isNull", value: { key: "city" } } }] })).toEqual([]);
+  });
+
+  it("counts values with values_count", async () => {
+    expect(await ids({ must: [field("tags", { valuesCount: { gte: 2n } })] })).toEqual(["1"]);
+    expect(await ids({ must: [field("city", { valuesCount: { lt: 2n } })] })).toEqual(["1", "2", "4", "5"]);
+  });
+
+  it("reads nested keys a.b and a[].b, and nested conditions on array objects", async () => {
+    expect(await ids({ must: [keyword("country.name", "DE")] })).toEqual(["4"]);
+    expect(await ids({ must: [keyword("country.cities[].name", "Bonn")] })).toEqual(["4"]);
+    // Without [] an array is not entered (json_path value_get).
+    expect(await ids({ must: [keyword("country.cities.name", "Bonn")] })).toEqual([]);
+    const nested = (filter: Record<string, unknown>) => ({ conditionOneOf: { case: "nested" as const, value: { key: "country.cities", filter } } });
+    // The same object must satisfy both conditions: Berlin has pop 3, Bonn pop 1.
+    expect(await ids({ must: [nested({ must: [keyword("name", "Bonn"), field("pop", { range: { gte: 2 } })] })] })).toEqual([]);
+    expect(await ids({ must: [nested({ must: [keyword("name", "Berlin"), field("pop", { range: { gte: 2 } })] })] })).toEqual(["4"]);
+  });
+
+  it("rejects a field condition without any condition (lib/api/src/grpc/validate.rs)", async () => {
+    let error: ConnectError | undefined;
+    try {
+      await client.api("points").count({ collectionName: name, filter: { must: [field("city", {})] } as never });
+    } catch (e) {
+      error = ConnectError.from(e);
+    }
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect(error?.rawMessage).toContain("At least one field condition must be specified");
+  });
+});
+
+describe("filters through payload indexes give the same answers", () => {
+  it("keyword and integer indexes narrow candidates without changing results", async () => {
+    for (const [fieldName, fieldType] of [["city", 0], ["tags", 0], ["n", 1]] as const) {
+      await client.api("points").createFieldIndex({ collectionName: name, fieldName, fieldType, wait: true });
+    }
+    expect(await ids({ must: [keyword("city", "Berlin")] })).toEqual(["1", "3"]);
+    expect(await ids({ must: [keyword("tags", "b"), keyword("city", "London")] })).toEqual(["2"]);
+    expect(await ids({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["1"]);
+    expect(await ids({ must: [field("city", { match: { matchValue: { case: "keywords", value: { strings: ["London", "Moscow"] } } } })] })).toEqual(["2", "3"]);
+    // Index maintenance on update and delete.
+    await client.api("points").overwritePayload({
+      collectionName: name,
+      wait: true,
+      payload: { city: str("Paris") },
+      pointsSelector: { pointsSelectorOneOf: { case: "points", value: { ids: [num(1)] } } },
+    });
+    expect(await ids({ must: [keyword("city", "Berlin")] })).toEqual(["3"]);
+    expect(await ids({ must: [keyword("city", "Paris")] })).toEqual(["1"]);
+  });
+});

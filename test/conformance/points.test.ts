@@ -1,0 +1,287 @@
+// Points and Collections RPCs beyond the basic scenario, modelled on qdrant/qdrant
+// tests/basic_grpc_test.sh, tests/basic_query_grpc_test.sh and qdrant-js's integration test.
+import { ConnectError, ConnectErrorCode as Code, Distance, QdrantClient, UpdateStatus } from "@qdrant/js-client-grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { idOf, int, num, plainPayload, point, str, uuid } from "./proto.js";
+import { startTarget, uniqueName, type Target } from "./target.js";
+
+let target: Target;
+let client: QdrantClient;
+
+beforeAll(async () => {
+  target = await startTarget();
+  client = target.client();
+});
+afterAll(async () => {
+  await target.stop();
+});
+
+async function rejection(call: () => Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call();
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail");
+}
+
+const enable = { selectorOptions: { case: "enable" as const, value: true } };
+const ids = (...n: number[]) => ({ pointsSelectorOneOf: { case: "points" as const, value: { ids: n.map(num) } } });
+const keyword = (key: string, value: string) => ({
+  conditionOneOf: { case: "field" as const, value: { key, match: { matchValue: { case: "keyword" as const, value } } } },
+});
+
+async function cosineCollection(name: string): Promise<void> {
+  await client.api("collections").create({
+    collectionName: name,
+    vectorsConfig: { config: { case: "params", value: { size: 4n, distance: Distance.Cosine } } },
+  });
+  await client.api("points").upsert({
+    collectionName: name,
+    wait: true,
+    points: [
+      point(1, [0.05, 0.61, 0.76, 0.74], { city: str("Berlin"), n: int(1) }),
+      point(2, [0.19, 0.81, 0.75, 0.11], { city: str("London"), n: int(2) }),
+      point(3, [0.36, 0.55, 0.47, 0.94], { city: str("Moscow"), n: int(3) }),
+      point(4, [0.18, 0.01, 0.85, 0.8], { city: str("London"), n: int(4) }),
+      point(5, [0.24, 0.18, 0.22, 0.44], { city: str("Berlin"), n: int(5) }),
+      point(6, [0.35, 0.08, 0.11, 0.44], { city: str("Moscow"), n: int(6) }),
+    ],
+  });
+}
+
+describe("points RPCs (conformance)", () => {
+  const name = uniqueName("points");
+  beforeAll(() => cosineCollection(name));
+
+  it("stores cosine vectors normalized (lib/segment/src/spaces/simple.rs cosine_preprocess)", async () => {
+    const got = await client.api("points").get({ collectionName: name, ids: [num(1)], withVectors: enable });
+    const v = got.result[0].vectors?.vectorsOptions;
+    expect(v?.case).toBe("vector");
+    if (v?.case === "vector" && v.value.vector.case === "dense") {
+      const data = v.value.vector.value.data;
+      const norm = Math.hypot(0.05, 0.61, 0.76, 0.74);
+      expect(data[0]).toBeCloseTo(0.05 / norm, 6);
+      expect(Math.hypot(...data)).toBeCloseTo(1, 6);
+    } else {
+      throw new Error("expected a dense vector");
+    }
+  });
+
+  it("answers Acknowledged without wait and Completed with wait, with growing operation ids", async () => {
+    const a = await client.api("points").upsert({ collectionName: name, points: [point(100, [1, 1, 1, 1])] });
+    expect(a.result?.status).toBe(UpdateStatus.Acknowledged);
+    const b = await client.api("points").delete({ collectionName: name, wait: true, points: ids(100) });
+    expect(b.result?.status).toBe(UpdateStatus.Completed);
+    expect(b.result?.operationId).toBeGreaterThan(a.result!.operationId!);
+  });
+
+  it("scrolls in id order with next_page_offset", async () => {
+    const first = await client.api("points").scroll({ collectionName: name, limit: 4 });
+    expect(first.result.map(idOf)).toEqual(["1", "2", "3", "4"]);
+    expect(first.nextPageOffset?.pointIdOptions).toEqual({ case: "num", value: 5n });
+    const second = await client.api("points").scroll({ collectionName: name, limit: 4, offset: first.nextPageOffset });
+    expect(second.result.map(idOf)).toEqual(["5", "6"]);
+    expect(second.nextPageOffset).toBeUndefined();
+  });
+
+  it("edits payloads: set (merge, under a key), overwrite, delete keys, clear", async () => {
+    const coll = uniqueName("payload");
+    await cosineCollection(coll);
+    const payloadOf = async (id: number) =>
+      plainPayload((await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0].payload);
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { extra: str("x") }, pointsSelector: ids(1) });
+    expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, extra: "x" });
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { deep: int(7) }, pointsSelector: ids(1), key: "meta" });
+    expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, extra: "x", meta: { deep: 7n } });
+    await client.api("points").deletePayload({ collectionName: coll, wait: true, keys: ["extra", "meta.deep"], pointsSelector: ids(1) });
+    expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, meta: {} });
+    await client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { only: str("this") }, pointsSelector: ids(1) });
+    expect(await payloadOf(1)).toEqual({ only: "this" });
+    await client.api("points").clearPayload({ collectionName: coll, wait: true, points: ids(1) });
+    expect(await payloadOf(1)).toEqual({});
+    // By filter.
+    await client.api("points").setPayload({
+      collectionName: coll,
+      wait: true,
+      payload: { flagged: str("yes") },
+      pointsSelector: { pointsSelectorOneOf: { case: "filter", value: { must: [keyword("city", "London")] } } },
+    });
+    const count = await client.api("points").count({ collectionName: coll, exact: true, filter: { must: [keyword("flagged", "yes")] } });
+    expect(count.result?.count).toBe(2n);
+  });
+
+  it("deletes by filter and creates / deletes field indexes", async () => {
+    const coll = uniqueName("delete");
+    await cosineCollection(coll);
+    await client.api("points").createFieldIndex({ collectionName: coll, fieldName: "city", fieldType: 0, wait: true });
+    await client.api("points").delete({
+      collectionName: coll,
+      wait: true,
+      points: { pointsSelectorOneOf: { case: "filter", value: { must: [keyword("city", "Moscow")] } } },
+    });
+    const left = await client.api("points").scroll({ collectionName: coll, limit: 10 });
+    expect(left.result.map(idOf)).toEqual(["1", "2", "4", "5"]);
+    await client.api("points").deleteFieldIndex({ collectionName: coll, fieldName: "city", wait: true });
+    const info = await client.api("collections").get({ collectionName: coll });
+    expect(Object.keys(info.result?.payloadSchema ?? {})).toEqual([]);
+  });
+
+  it("applies UpdateBatch operations in order with one result each", async () => {
+    const coll = uniqueName("batch");
+    await cosineCollection(coll);
+    const r = await client.api("points").updateBatch({
+      collectionName: coll,
+      wait: true,
+      operations: [
+        { operation: { case: "upsert", value: { points: [point(10, [1, 0, 0, 0], { city: str("Rome") })] } } },
+        { operation: { case: "setPayload", value: { payload: { tag: str("t") }, pointsSelector: ids(10) } } },
+        { operation: { case: "deletePoints", value: { points: ids(1, 2) } } },
+      ],
+    });
+    expect(r.result.map((x) => x.status)).toEqual([UpdateStatus.Completed, UpdateStatus.Completed, UpdateStatus.Completed]);
+    const got = await client.api("points").get({ collectionName: coll, ids: [num(10), num(1)], withPayload: enable });
+    expect(got.result.map((p) => [idOf(p), plainPayload(p.payload)])).toEqual([["10", { city: "Rome", tag: "t" }]]);
+  });
+
+  it("runs SearchBatch and QueryBatch", async () => {
+    const sb = await client.api("points").searchBatch({
+      collectionName: name,
+      searchPoints: [
+        { collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 2n },
+        { collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 1n, filter: { must: [keyword("city", "Berlin")] } },
+      ],
+    });
+    expect(sb.result.map((r) => r.result.map(idOf))).toEqual([["4", "1"], ["1"]]);
+    const qb = await client.api("points").queryBatch({
+      collectionName: name,
+      queryPoints: [
+        { collectionName: name, query: { variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } } }, limit: 2n },
+        { collectionName: name, filter: { must: [keyword("city", "Moscow")] } },
+      ],
+    });
+    expect(qb.result.map((r) => r.result.map(idOf))).toEqual([["4", "1"], ["3", "6"]]);
+  });
+
+  it("queries nearest by vector and by id (excluding the id), with offset and score_threshold", async () => {
+    const nearest = (data: number[]) => ({ variant: { case: "nearest" as const, value: { variant: { case: "dense" as const, value: { data } } } } });
+    const all = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n });
+    expect(all.result.map(idOf)).toEqual(["4", "1", "5", "3", "6", "2"]);
+    const paged = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 2n, offset: 1n });
+    expect(paged.result.map(idOf)).toEqual(["1", "5"]);
+    const threshold = all.result[2].score;
+    const above = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n, scoreThreshold: threshold });
+    expect(above.result.map(idOf)).toEqual(["4", "1", "5"]);
+    const byId = await client.api("points").query({
+      collectionName: name,
+      query: { variant: { case: "nearest", value: { variant: { case: "id", value: num(4) } } } },
+      limit: 2n,
+    });
+    expect(byId.result.map(idOf)).not.toContain("4");
+    expect(byId.result).toHaveLength(2);
+    const missing = await rejection(() =>
+      client.api("points").query({ collectionName: name, query: { variant: { case: "nearest", value: { variant: { case: "id", value: num(999) } } } } }),
+    );
+    expect(missing.code).toBe(Code.NotFound);
+    expect(missing.rawMessage).toBe("Not found: No point with id 999 found");
+  });
+
+  it("groups query results by a keyword (QueryGroups, SearchGroups)", async () => {
+    const q = await client.api("points").queryGroups({
+      collectionName: name,
+      query: { variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } } },
+      groupBy: "city",
+      limit: 2n,
+      groupSize: 2n,
+    });
+    const groups = q.result?.groups.map((g) => [g.id?.kind.value, g.hits.map(idOf)]);
+    expect(groups).toEqual([
+      ["London", ["4", "2"]],
+      ["Berlin", ["1", "5"]],
+    ]);
+    const s = await client.api("points").searchGroups({ collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], groupBy: "city", limit: 3, groupSize: 1 });
+    expect(s.result?.groups.map((g) => g.id?.kind.value)).toEqual(["London", "Berlin", "Moscow"]);
+  });
+
+  it("rejects malformed ids, NaN and unknown vector names", async () => {
+    const badUuid = await rejection(() => client.api("points").get({ collectionName: name, ids: [uuid("not-a-uuid")] }));
+    expect(badUuid.code).toBe(Code.InvalidArgument);
+    expect(badUuid.rawMessage).toBe("Unable to parse UUID: not-a-uuid");
+    const noId = await rejection(() =>
+      client.api("points").upsert({ collectionName: name, wait: true, points: [{ vectors: { vectorsOptions: { case: "vector", value: { data: [1, 2, 3, 4] } } } }] }),
+    );
+    expect(noId.code).toBe(Code.InvalidArgument);
+    const nan = await rejection(() => client.api("points").upsert({ collectionName: name, wait: true, points: [point(77, [NaN, 1, 1, 1])] }));
+    expect(nan.code).toBe(Code.InvalidArgument);
+    const named = await rejection(() => client.api("points").search({ collectionName: name, vector: [1, 1, 1, 1], limit: 1n, vectorName: "nope" }));
+    expect(named.code).toBe(Code.InvalidArgument);
+    expect(named.rawMessage).toBe("Wrong input: Not existing vector name error: nope");
+  });
+
+  it("accepts uuids in any form Uuid::parse_str does and returns them hyphenated", async () => {
+    await client.api("points").upsert({ collectionName: name, wait: true, points: [point("F0E09527B09642A894E9EA94D342B925", [1, 2, 3, 4])] });
+    const got = await client.api("points").get({ collectionName: name, ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] });
+    expect(got.result.map(idOf)).toEqual(["f0e09527-b096-42a8-94e9-ea94d342b925"]);
+    await client.api("points").delete({ collectionName: name, wait: true, points: { pointsSelectorOneOf: { case: "points", value: { ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] } } } });
+  });
+});
+
+describe("aliases (conformance)", () => {
+  it("creates, renames and deletes aliases, and serves points through them", async () => {
+    const coll = uniqueName("aliased");
+    const alias = uniqueName("alias");
+    const renamed = uniqueName("renamed");
+    await cosineCollection(coll);
+    await client.api("collections").updateAliases({ actions: [{ action: { case: "createAlias", value: { collectionName: coll, aliasName: alias } } }] });
+    const listed = await client.api("collections").listCollectionAliases({ collectionName: coll });
+    expect(listed.aliases.map((a) => [a.aliasName, a.collectionName])).toEqual([[alias, coll]]);
+    const viaAlias = await client.api("points").count({ collectionName: alias, exact: true });
+    expect(viaAlias.result?.count).toBe(6n);
+    await client.api("points").upsert({ collectionName: alias, wait: true, points: [point(7, [1, 1, 1, 1])] });
+    expect((await client.api("points").count({ collectionName: coll, exact: true })).result?.count).toBe(7n);
+
+    await client.api("collections").updateAliases({ actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: renamed } } }] });
+    const all = await client.api("collections").listAliases({});
+    expect(all.aliases.map((a) => a.aliasName)).toContain(renamed);
+    expect(all.aliases.map((a) => a.aliasName)).not.toContain(alias);
+    const gone = await rejection(() => client.api("points").count({ collectionName: alias }));
+    expect(gone.code).toBe(Code.NotFound);
+
+    const missingRename = await rejection(() =>
+      client.api("collections").updateAliases({ actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: "x" } } }] }),
+    );
+    expect(missingRename.code).toBe(Code.NotFound);
+    expect(missingRename.rawMessage).toBe(`Not found: Alias ${alias} does not exists!`);
+
+    await client.api("collections").updateAliases({ actions: [{ action: { case: "deleteAlias", value: { aliasName: renamed } } }] });
+    expect((await client.api("collections").listCollectionAliases({ collectionName: coll })).aliases).toEqual([]);
+    const deleted = await client.api("collections").delete({ collectionName: coll });
+    expect(deleted.result).toBe(true);
+    const again = await client.api("collections").delete({ collectionName: coll });
+    expect(again.result).toBe(false);
+  });
+});
+
+describe("unimplemented features", () => {
+  it("answer UNIMPLEMENTED naming the feature, never a silently wrong answer", async () => {
+    const name = uniqueName("unimpl");
+    await cosineCollection(name);
+    if (!target.embedded) {
+      // Real Qdrant implements recommendation: the same call answers with points.
+      const ok = await client.api("points").recommend({ collectionName: name, positive: [num(1)], limit: 1n });
+      expect(ok.result).toHaveLength(1);
+      return;
+    }
+    const rec = await rejection(() => client.api("points").recommend({ collectionName: name, positive: [num(1)], limit: 1n }));
+    expect(rec.code).toBe(Code.Unimplemented);
+    expect(rec.rawMessage).toContain("qdrant.Points/Recommend");
+    const multi = await rejection(() =>
+      client.api("collections").create({
+        collectionName: uniqueName("multi"),
+        vectorsConfig: { config: { case: "params", value: { size: 4n, distance: Distance.Cosine, multivectorConfig: { comparator: 0 } } } },
+      }),
+    );
+    expect(multi.code).toBe(Code.Unimplemented);
+    expect(multi.rawMessage).toContain("Multi vectors");
+  });
+});

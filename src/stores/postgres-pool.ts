@@ -1,9 +1,14 @@
+import { EventEmitter } from "node:events";
+// A dependency of slonik itself (same version); imported to wrap its driver, see `createDriverFactory`.
+import { createPgDriverFactory } from "@slonik/pg-driver";
 import type { Logger } from "pino";
 import {
   createPool,
   createTypeParserPreset,
   SchemaValidationError,
   type DatabasePool,
+  type DriverClient,
+  type DriverFactory,
   type DriverTypeParser,
   type Interceptor,
   type QueryResultRow,
@@ -50,6 +55,11 @@ export async function createPostgresPool(options: PostgresPoolOptions): Promise<
       statementTimeout: options.statementTimeoutMs ?? 60_000,
       // Each connection is tried once: the callers (readiness, the client's retry) decide about retrying.
       connectionRetryLimit: 1,
+      // Slonik's default runs DISCARD ALL on every release: a round trip per query, and on a connection
+      // that died mid-release it leaves the client stuck in the pool (the pool then waits forever). The
+      // stores set no session state, so there is nothing to reset.
+      resetConnection: async () => {},
+      driverFactory: createDriverFactory(),
       interceptors: [createResultParserInterceptor()],
       typeParsers: createTypeParsers(),
     });
@@ -84,6 +94,78 @@ function createTypeParsers(): DriverTypeParser[] {
       },
     },
   ];
+}
+
+/**
+ * Slonik 47's pg driver with one fix. When a connection dies during a query, pg emits the client's
+ * `error` before the query's promise rejects; Slonik then destroys the client while the query is
+ * active, its destroy races that (rejecting) query and rejects before telling the pool, and the pool
+ * keeps the dead client forever: with a pool of one, every later query waits for ever. The wrapper
+ * tells the pool a client is gone when its destroy fails, so the pool opens a new connection.
+ */
+function createDriverFactory(): DriverFactory {
+  const createPgDriver = createPgDriverFactory();
+  return async (configuration) => {
+    const driver = await createPgDriver(configuration);
+    return {
+      createClient: async () => makeDestroyReliable(await driver.createClient()),
+    };
+  };
+}
+
+function makeDestroyReliable(client: DriverClient): DriverClient {
+  const destroyed = new EventEmitter();
+  let gone = false;
+  const markGone = () => {
+    if (!gone) {
+      gone = true;
+      destroyed.emit("destroy");
+    }
+  };
+  client.on("destroy", markGone);
+  const destroy = async () => {
+    try {
+      await client.destroy();
+    } catch {
+      // Already failed once (the socket is dead); the pool only needs to drop the client.
+    } finally {
+      markGone();
+    }
+  };
+  // pg's `error` starts Slonik's own destroy of this client; follow it to its end, whatever the end.
+  client.on("error", () => {
+    setImmediate(() => void destroy());
+  });
+  const wrapped: DriverClient = {
+    ...client,
+    destroy,
+    state: () => (gone ? "DESTROYED" : client.state()),
+    on: ((event: string, listener: (...args: unknown[]) => void) => {
+      if (event === "destroy") {
+        destroyed.on(event, listener);
+      } else {
+        client.on(event as "error", listener);
+      }
+      return wrapped;
+    }) as unknown as DriverClient["on"],
+    off: ((event: string, listener: (...args: unknown[]) => void) => {
+      if (event === "destroy") {
+        destroyed.off(event, listener);
+      } else {
+        client.off(event as "error", listener);
+      }
+      return wrapped;
+    }) as unknown as DriverClient["off"],
+    removeListener: ((event: string, listener: (...args: unknown[]) => void) => {
+      if (event === "destroy") {
+        destroyed.removeListener(event, listener);
+      } else {
+        client.removeListener(event as "error", listener);
+      }
+      return wrapped;
+    }) as unknown as DriverClient["removeListener"],
+  };
+  return wrapped;
 }
 
 /** Validates each row with the zod schema of `sql.type(schema)`; queries without one pass through. */

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parseJsonPath, valuesAt } from "../../../src/embedded/qdrant/json-path.js";
 import { deletePayloadKeys, mergePayload } from "../../../src/embedded/qdrant/payload-edit.js";
+import type { PayloadObject } from "../../../src/embedded/qdrant/payload.js";
 
 describe("json paths (lib/segment/src/json_path/mod.rs)", () => {
-  const payload = { arr: [{ a: [1n, 2n] }, { a: 4n }, { b: 5n }], o: { "x.y": "dotted" }, n: null };
+  const payload: PayloadObject = { arr: [{ a: [1n, 2n] }, { a: 4n }, { b: 5n }], o: { "x.y": "dotted" }, n: null };
 
   it("returns arrays whole without [] and fans out with []", () => {
     expect(valuesAt(payload, parseJsonPath("arr[].a")!)).toEqual([[1n, 2n], 4n]);

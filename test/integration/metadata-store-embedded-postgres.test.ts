@@ -1,0 +1,128 @@
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { createEmbeddedPostgres, EMBEDDED_POSTGRES_POOL_SIZE } from "../../src/embedded/postgres.js";
+import { runMigrations } from "../../src/stores/migrations.js";
+import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
+import { createPostgresPool } from "../../src/stores/postgres-pool.js";
+
+const logger = pino({ level: "silent" });
+
+describe("embedded Postgres (PGlite behind a socket)", () => {
+  it("serves the store over a URL, and stop() frees its port", async () => {
+    const embedded = createEmbeddedPostgres({ logger });
+    const { url } = await embedded.start();
+    const port = Number(new URL(url).port);
+    expect(port).toBeGreaterThan(0);
+    await runMigrations({ databaseUrl: url, logger });
+    const pool = await createPostgresPool({ url, maximumPoolSize: EMBEDDED_POSTGRES_POOL_SIZE, logger });
+    const store = createPostgresMetadataStore({ pool, logger });
+    await store.ping();
+
+    // stop() while the pool still holds its connection: the server must close it, not wait for it.
+    await embedded.stop();
+    await embedded.stop();
+    await expect(listenOn(port)).resolves.toBeUndefined();
+    await pool.end();
+  });
+
+  it("keeps its data in dataDir across restarts", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "dq-embedded-pg-"));
+    try {
+      const id = randomUUID();
+      const catalogId = randomUUID();
+      await withStore(dataDir, async (store) => {
+        await store.upsertRows([
+          {
+            id,
+            catalogId,
+            kind: "table",
+            content: "Table: kept",
+            metadata: { persisted: true },
+            schemaName: "public",
+            tableName: "kept",
+            status: "pending",
+            contentHash: "h",
+            model: "local",
+            qdrantPointId: id,
+          },
+        ]);
+      });
+      await withStore(dataDir, async (store) => {
+        const rows = await store.getRows([id]);
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({ catalogId, content: "Table: kept", metadata: { persisted: true } });
+      });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("lets the process exit by itself after stop()", async () => {
+    const module = new URL("../../src/embedded/postgres.ts", import.meta.url).href;
+    const program = [
+      `import pg from "pg";`,
+      `import { pino } from "pino";`,
+      `const { createEmbeddedPostgres } = await import(${JSON.stringify(module)});`,
+      `const embedded = createEmbeddedPostgres({ logger: pino({ level: "silent" }) });`,
+      `const { url } = await embedded.start();`,
+      `const client = new pg.Client({ connectionString: url });`,
+      `client.on("error", () => {});`,
+      `await client.connect();`,
+      `await client.query("SELECT 1");`,
+      `await embedded.stop();`,
+      `console.log("stopped");`,
+    ].join("\n");
+    const repository = fileURLToPath(new URL("../..", import.meta.url));
+    const { code, stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", program], repository);
+    expect(stdout).toContain("stopped");
+    expect(code).toBe(0);
+  });
+});
+
+async function withStore(dataDir: string, fn: (store: ReturnType<typeof createPostgresMetadataStore>) => Promise<void>): Promise<void> {
+  const embedded = createEmbeddedPostgres({ logger, dataDir });
+  const { url } = await embedded.start();
+  try {
+    await runMigrations({ databaseUrl: url, logger });
+    const pool = await createPostgresPool({ url, maximumPoolSize: EMBEDDED_POSTGRES_POOL_SIZE, logger });
+    try {
+      await fn(createPostgresMetadataStore({ pool, logger }));
+    } finally {
+      await pool.end();
+    }
+  } finally {
+    await embedded.stop();
+  }
+}
+
+async function listenOn(port: number): Promise<void> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", () => resolve()));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Runs a child to its natural exit; kills it (and fails) if it is still alive after 60 s. */
+function run(command: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const guard = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the process did not exit after stop(): ${stdout} ${stderr}`));
+    }, 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(guard);
+      resolve({ code, stdout: stdout + stderr });
+    });
+  });
+}

@@ -248,7 +248,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
 function createEmbedder(config: Config, logger: Logger): Embedder {
   if (config.openai === undefined) {
-    return createLocalEmbedder({ dimensions: config.embedding.dimensions, model: config.embedding.model });
+    // EMBEDDING_MODEL names an OpenAI model; the local embedder records its own name so a collection
+    // built by it is never mistaken for one built by OpenAI.
+    if (config.embedding.model !== undefined) {
+      logger.warn({ model: config.embedding.model }, "EMBEDDING_MODEL is ignored without OPENAI_API_KEY: the local embedder is used");
+    }
+    return createLocalEmbedder({ dimensions: config.embedding.dimensions });
   }
   return createOpenAIEmbedder({
     apiKey: config.openai.apiKey,

@@ -111,7 +111,7 @@ describe("lifecycle", () => {
   it("the real process exits 0 on SIGTERM after logging that it stopped", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "" },
+      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -131,9 +131,11 @@ describe("lifecycle", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(output).toContain('"msg":"stopped"');
-    // The log says which backends are embedded, and never prints the database password.
+    // The log says which backends are embedded, and never prints secrets.
     expect(output).toMatch(/vector store: EMBEDDED/);
-    expect(output).not.toContain(new URL(database.url).password || "no-password-in-url");
+    expect(output).toMatch(/metadata store: Postgres/);
+    expect(output).not.toContain(database.url);
+    expect(output).not.toContain("caller-key-7c1e9f");
   });
 
   it("a bad variable stops start-up with one line naming it and a non-zero exit", async () => {

@@ -30,7 +30,10 @@ BEGIN
 END
 $$;
 
-UPDATE dq_embeddings SET metadata = '{}'::jsonb WHERE metadata IS NULL;
+-- The service reads metadata as a JSON object: an old row's null becomes {}, any other non-object
+-- value (array, string, number) is kept under "legacy_value".
+UPDATE dq_embeddings SET metadata = '{}'::jsonb WHERE metadata IS NULL OR jsonb_typeof(metadata) = 'null';
+UPDATE dq_embeddings SET metadata = jsonb_build_object('legacy_value', metadata) WHERE jsonb_typeof(metadata) <> 'object';
 ALTER TABLE dq_embeddings ALTER COLUMN metadata SET DEFAULT '{}'::jsonb;
 ALTER TABLE dq_embeddings ALTER COLUMN metadata SET NOT NULL;
 ALTER TABLE dq_embeddings ALTER COLUMN content SET NOT NULL;
@@ -88,6 +91,12 @@ BEGIN
     ALTER TABLE dq_embeddings
       ADD CONSTRAINT dq_embeddings_status_check CHECK (status IN ('pending', 'accepted', 'rejected'));
   END IF;
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_constraint WHERE conrelid = 'dq_embeddings'::regclass AND conname = 'dq_embeddings_metadata_object_check'
+  ) THEN
+    ALTER TABLE dq_embeddings
+      ADD CONSTRAINT dq_embeddings_metadata_object_check CHECK (jsonb_typeof(metadata) = 'object');
+  END IF;
 END
 $$;
 
@@ -116,6 +125,7 @@ BEGIN
   ) THEN
     ALTER TABLE dq_embeddings
       DROP CONSTRAINT IF EXISTS dq_embeddings_status_check,
+      DROP CONSTRAINT IF EXISTS dq_embeddings_metadata_object_check,
       DROP COLUMN IF EXISTS qdrant_point_id,
       DROP COLUMN IF EXISTS schema_name,
       DROP COLUMN IF EXISTS table_name,

@@ -295,7 +295,8 @@ function lastPerId(rows: readonly EmbeddingRowInput[]): EmbeddingRowInput[] {
     byId.delete(key);
     byId.set(key, row);
   });
-  return [...byId.values()];
+  // Rows are locked in this order: the same order for every batch keeps overlapping batches from deadlocking.
+  return [...byId.values()].sort((left, right) => (left.id.toLowerCase() < right.id.toLowerCase() ? -1 : 1));
 }
 
 function toRecord(row: EmbeddingRowInput) {

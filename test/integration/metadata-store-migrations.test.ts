@@ -91,6 +91,23 @@ function describeMigrations(scenario: Scenario): void {
         }
       });
 
+      // Old metadata was plain json: null and non-object values must still read as objects.
+      const oddIds = [randomUUID(), randomUUID()];
+      await withClient(database.url, async (client) => {
+        for (const [id, metadata] of [
+          [oddIds[0], "null"],
+          [oddIds[1], "[1, 2]"],
+        ]) {
+          const vector = scenario.vector ? ", embedding" : "";
+          const vectorValue = scenario.vector ? ", array_fill(0.25::real, ARRAY[3072])::vector" : "";
+          await client.query(`INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata${vector}) VALUES ($1, 'odd', 'table', $2, $3::json${vectorValue})`, [
+            id,
+            catalogId,
+            metadata,
+          ]);
+        }
+      });
+
       await runMigrations({ databaseUrl: database.url, logger });
 
       await withClient(database.url, async (client) => {
@@ -120,6 +137,8 @@ function describeMigrations(scenario: Scenario): void {
           tableName: null,
         });
 
+        expect((await store.getRows(oddIds)).map((row) => row.metadata)).toEqual([{}, { legacy_value: [1, 2] }]);
+
         // New rows (no pgvector value) go in beside the old ones.
         const id = randomUUID();
         await store.upsertRows([
@@ -137,7 +156,7 @@ function describeMigrations(scenario: Scenario): void {
             qdrantPointId: id,
           },
         ]);
-        expect(await store.countRows({ catalogId })).toBe(3);
+        expect(await store.countRows({ catalogId })).toBe(5);
       } finally {
         await pool.end();
       }

@@ -3,23 +3,21 @@ import { EventEmitter } from "node:events";
 import { createPgDriverFactory } from "@slonik/pg-driver";
 import type { Logger } from "pino";
 import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
   createPool,
   createTypeParserPreset,
+  IdleTransactionTimeoutError,
   SchemaValidationError,
+  StatementCancelledError,
+  StatementTimeoutError,
   type DatabasePool,
   type DriverClient,
   type DriverFactory,
   type DriverTypeParser,
   type Interceptor,
   type QueryResultRow,
-} from "slonik";
-import {
-  BackendTerminatedError,
-  BackendTerminatedUnexpectedlyError,
-  ConnectionError,
-  IdleTransactionTimeoutError,
-  StatementCancelledError,
-  StatementTimeoutError,
 } from "slonik";
 import { DomainError, FailedPreconditionError, InternalError, UnavailableError } from "../core/errors.js";
 
@@ -55,9 +53,8 @@ export async function createPostgresPool(options: PostgresPoolOptions): Promise<
       statementTimeout: options.statementTimeoutMs ?? 60_000,
       // Each connection is tried once: the callers (readiness, the client's retry) decide about retrying.
       connectionRetryLimit: 1,
-      // Slonik's default runs DISCARD ALL on every release: a round trip per query, and on a connection
-      // that died mid-release it leaves the client stuck in the pool (the pool then waits forever). The
-      // stores set no session state, so there is nothing to reset.
+      // Slonik's default runs DISCARD ALL on every release: one more round trip per query. The stores
+      // set no session state, so there is nothing to reset.
       resetConnection: async () => {},
       driverFactory: createDriverFactory(),
       interceptors: [createResultParserInterceptor()],
@@ -67,6 +64,9 @@ export async function createPostgresPool(options: PostgresPoolOptions): Promise<
     return pool;
   } catch (error) {
     const classified = classifyPostgresError(error);
+    if (classified.kind !== "unavailable") {
+      throw toPostgresDomainError(error, `connecting to ${target}`);
+    }
     throw new UnavailableError("postgres", `cannot connect to ${target}: ${classified.reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`, {
       cause: error,
     });

@@ -177,3 +177,80 @@ describe("embedded Qdrant durability", () => {
     }
   });
 });
+
+describe("compaction into snapshots", () => {
+  it("rebuilds the same state from a snapshot plus the log after it", async () => {
+    const { Engine } = await import("../../src/embedded/qdrant/engine.js");
+    const { openDurability } = await import("../../src/embedded/qdrant/durability.js");
+    const { create } = await import("@bufbuild/protobuf");
+    const q = await import("@qdrant/js-client-grpc");
+    const dataDir = tempDir();
+    const engine = new Engine();
+    const close = await openDurability(engine, dataDir, logger, { compactAtBytes: 2048 });
+    await engine.execute(
+      {
+        kind: "createCollection",
+        request: create(q.CreateCollectionSchema, {
+          collectionName: "mix",
+          vectorsConfig: { config: { case: "paramsMap", value: { map: { d: { size: 3n, distance: Distance.Euclid } } } } },
+          sparseVectorsConfig: { map: { s: { modifier: q.Modifier.Idf } } },
+        }),
+      },
+      true,
+    );
+    await engine.execute({ kind: "createFieldIndex", request: create(q.CreateFieldIndexCollectionSchema, { collectionName: "mix", fieldName: "k", fieldType: 0 }) }, true);
+    for (let i = 1; i <= 60; i++) {
+      await engine.execute(
+        {
+          kind: "upsert",
+          request: create(q.UpsertPointsSchema, {
+            collectionName: "mix",
+            points: [
+              {
+                id: num(i),
+                payload: { k: str(i % 2 ? "odd" : "even"), i: int(i) },
+                vectors: {
+                  vectorsOptions: {
+                    case: "vectors",
+                    value: {
+                      vectors: {
+                        d: { vector: { case: "dense", value: { data: [i, i + 0.5, -i] } } },
+                        s: { vector: { case: "sparse", value: { indices: [i % 7, 100], values: [1, i] } } },
+                      },
+                    },
+                  },
+                },
+              },
+            ],
+          }),
+        },
+        i % 10 === 0,
+      );
+    }
+    await engine.execute({ kind: "deletePoints", request: create(q.DeletePointsSchema, { collectionName: "mix", points: { pointsSelectorOneOf: { case: "points", value: { ids: [num(3)] } } } }) }, true);
+    await engine.execute({ kind: "updateAliases", request: create(q.ChangeAliasesSchema, { actions: [{ action: { case: "createAlias", value: { collectionName: "mix", aliasName: "m" } } }] }) }, true);
+    await close();
+    const files = fs.readdirSync(dataDir).sort();
+    expect(files.some((f) => /^snapshot-[1-9]\d*\.bin$/.test(f))).toBe(true);
+    expect(files.filter((f) => f.startsWith("snapshot-"))).toHaveLength(1);
+
+    const restored = new Engine();
+    const closeAgain = await openDurability(restored, dataDir, logger);
+    try {
+      const before = engine.storage.resolve("mix");
+      const after = restored.storage.resolve("m");
+      expect(before.offsetsInIdOrder().map((o) => before.keyAt(o)).filter((k) => after.offsetOf(k) === undefined)).toEqual([]);
+      expect(after.pointsCount).toBe(59);
+      expect(after.nextOperationId).toBe(before.nextOperationId);
+      for (const offset of before.offsetsInIdOrder()) {
+        const key = before.keyAt(offset);
+        const o2 = after.offsetOf(key)!;
+        expect(after.payloadAt(o2)).toEqual(before.payloadAt(offset));
+        expect(after.vectorsAt(o2)).toEqual(before.vectorsAt(offset));
+      }
+      expect([...after.indexes.keys()]).toEqual(["k"]);
+    } finally {
+      await closeAgain();
+    }
+  });
+});

@@ -60,20 +60,24 @@ export interface Metric {
 
 const identity = (v: Float32Array): Float32Array => v;
 
-/** `cosine_preprocess` and `is_length_zero_or_normalized` (lib/segment/src/spaces/{simple,tools}.rs). */
-export function normalizeInPlace(vector: Float32Array): Float32Array {
+/**
+ * `cosine_preprocess` and `is_length_zero_or_normalized` (lib/segment/src/spaces/{simple,tools}.rs).
+ * Returns a new array when it changes anything: the input may be a view into a request buffer.
+ */
+export function normalize(vector: Float32Array): Float32Array {
   let length = 0;
   for (let i = 0; i < vector.length; i++) length += vector[i] * vector[i];
   if (length < 1.1920929e-7 || Math.abs(length - 1) <= 1e-6) return vector;
   length = Math.sqrt(length);
-  for (let i = 0; i < vector.length; i++) vector[i] = vector[i] / length;
-  return vector;
+  const out = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++) out[i] = vector[i] / length;
+  return out;
 }
 
 export function metricFor(distance: Distance): Metric {
   switch (distance) {
     case Distance.Cosine:
-      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalizeInPlace };
+      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalize };
     case Distance.Dot:
       return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: identity };
     case Distance.Euclid:

@@ -52,7 +52,7 @@ export async function openDurability(
     );
     fs.truncateSync(walPath, wal.validLength);
   }
-  removeOtherGenerations(dataDir, generation);
+  removeOlderGenerations(dataDir, generation);
   const fresh = generation === 0 && wal.fileLength === 0;
 
   let current = RecordLog.openForAppend(walPath);
@@ -81,7 +81,8 @@ export async function openDurability(
     generation = next;
     const retired: Promise<void> = old.drained().then(() => {
       old.closeSync();
-      removeOtherGenerations(dataDir, next);
+      removeOlderGenerations(dataDir, generation); // the current one: compactions may have overtaken this
+
       retiring.delete(retired);
     });
     retiring.add(retired);
@@ -122,10 +123,13 @@ function newestGeneration(dir: string): number {
   return newest;
 }
 
-function removeOtherGenerations(dir: string, keep: number): void {
+/** Deletes generations before `current` and leftover temporary files of unfinished snapshots. */
+function removeOlderGenerations(dir: string, current: number): void {
   for (const name of fs.readdirSync(dir)) {
-    const m = /^(?:snapshot|wal)-(\d+)\.(?:bin|log)(?:\.tmp)?$/.exec(name);
-    if (m && Number(m[1]) !== keep) fs.rmSync(path.join(dir, name), { force: true });
+    const m = /^(?:snapshot|wal)-(\d+)\.(?:bin|log)(\.tmp)?$/.exec(name);
+    if (m && (Number(m[1]) < current || (m[2] !== undefined && Number(m[1]) <= current))) {
+      fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
 }
 

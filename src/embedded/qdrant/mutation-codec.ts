@@ -9,10 +9,9 @@ import {
   DeletePayloadPointsSchema,
   DeletePointsSchema,
   SetPayloadPointsSchema,
-  UpdateBatchPointsSchema,
-  UpsertPointsSchema,
 } from "@qdrant/js-client-grpc";
 import type { Mutation, MutationKind } from "./mutation.js";
+import { floatsToWireForm, shadowSchemas } from "./wire-vectors.js";
 
 /**
  * A mutation as bytes: one kind byte, then the request message in protobuf binary (the same bytes the
@@ -22,7 +21,7 @@ const KINDS: { kind: Exclude<MutationKind, "restoreOperationId">; code: number; 
   { kind: "createCollection", code: 1, schema: CreateCollectionSchema },
   { kind: "deleteCollection", code: 2, schema: DeleteCollectionSchema },
   { kind: "updateAliases", code: 3, schema: ChangeAliasesSchema },
-  { kind: "upsert", code: 4, schema: UpsertPointsSchema },
+  { kind: "upsert", code: 4, schema: shadowSchemas().upsertPoints },
   { kind: "deletePoints", code: 5, schema: DeletePointsSchema },
   { kind: "setPayload", code: 6, schema: SetPayloadPointsSchema },
   { kind: "overwritePayload", code: 7, schema: SetPayloadPointsSchema },
@@ -30,7 +29,7 @@ const KINDS: { kind: Exclude<MutationKind, "restoreOperationId">; code: number; 
   { kind: "clearPayload", code: 9, schema: ClearPayloadPointsSchema },
   { kind: "createFieldIndex", code: 10, schema: CreateFieldIndexCollectionSchema },
   { kind: "deleteFieldIndex", code: 11, schema: DeleteFieldIndexCollectionSchema },
-  { kind: "updateBatch", code: 12, schema: UpdateBatchPointsSchema },
+  { kind: "updateBatch", code: 12, schema: shadowSchemas().updateBatchPoints },
 ];
 const RESTORE_OPERATION_ID = 13;
 
@@ -47,6 +46,10 @@ export function encodeMutation(m: Mutation): Uint8Array {
     return out;
   }
   const k = byKind.get(m.kind)!;
+  if (m.kind === "upsert") floatsToWireForm(m.request.points);
+  if (m.kind === "updateBatch") {
+    for (const op of m.request.operations) if (op.operation.case === "upsert") floatsToWireForm(op.operation.value.points);
+  }
   const body = toBinary(k.schema, m.request as never);
   const out = new Uint8Array(1 + body.length);
   out[0] = k.code;

@@ -32,11 +32,15 @@ import {
 import type { Engine } from "./engine.js";
 import type { Mutation } from "./mutation.js";
 import { elapsed, unary, type UnaryHandler } from "./rpc.js";
+import { shadowSchemas } from "./wire-vectors.js";
 import { countPoints, getPoints, queryBatch, queryGroups, queryPoints, scrollPoints, searchBatch, searchGroups, searchPoints } from "./points-read.js";
 
 /** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
 export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
   const storage = engine.storage;
+  // Upserts decode dense floats from their wire bytes (wire-vectors.ts).
+  const upsertSchema = shadowSchemas().upsertPoints as typeof UpsertPointsSchema;
+  const updateBatchSchema = shadowSchemas().updateBatchPoints as typeof UpdateBatchPointsSchema;
 
   /** Status `Completed` once applied (and durable) for `wait: true`, else `Acknowledged` (points_api.rs). */
   const update = <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
@@ -49,7 +53,7 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
     };
 
   return {
-    upsert: unary(UpsertPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "upsert", request }))),
+    upsert: unary(upsertSchema, PointsOperationResponseSchema, update((request) => ({ kind: "upsert", request }))),
     delete: unary(DeletePointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "deletePoints", request }))),
     setPayload: unary(SetPayloadPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "setPayload", request }))),
     overwritePayload: unary(
@@ -73,7 +77,7 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       PointsOperationResponseSchema,
       update((request) => ({ kind: "deleteFieldIndex", request })),
     ),
-    updateBatch: unary(UpdateBatchPointsSchema, UpdateBatchResponseSchema, async (req) => {
+    updateBatch: unary(updateBatchSchema, UpdateBatchResponseSchema, async (req) => {
       const start = process.hrtime.bigint();
       const w = req.wait === true;
       const result = await engine.execute({ kind: "updateBatch", request: req }, w);

@@ -33,7 +33,9 @@ export function registerService(router: ConnectRouter, service: DescService, han
     if (method.methodKind !== "unary" || method.input.typeName !== handler.input.typeName || method.output.typeName !== handler.output.typeName) {
       throw new Error(`handler for ${service.typeName}/${method.name} does not match its descriptor`);
     }
-    router.rpc(method as DescMethodUnary, handler.impl as never);
+    // A handler may decode through a shadow of the request schema (same type name, see wire-vectors.ts).
+    const served = handler.input === method.input ? method : { ...method, input: handler.input };
+    router.rpc(served as DescMethodUnary, handler.impl as never);
   }
   for (const name of Object.keys(handlers)) {
     if (!service.methods.some((m) => m.localName === name)) throw new Error(`${service.typeName} has no method ${name}`);

@@ -10,6 +10,7 @@ import type { Collection } from "./collection.js";
 import type { Mutation } from "./mutation.js";
 import { toValueMap } from "./payload.js";
 import { pointIdOf } from "./point-id.js";
+import { shadowDenseVector, shadowSchemas } from "./wire-vectors.js";
 import type { Storage } from "./storage.js";
 
 const POINTS_PER_RECORD = 256;
@@ -51,22 +52,24 @@ export function* snapshotMutations(storage: Storage): Generator<Mutation> {
 function* pointBatches(c: Collection): Generator<Mutation> {
   let batch: MessageInitShape<typeof PointStructSchema>[] = [];
   const flush = (): Mutation => {
-    const request = create(UpsertPointsSchema, { collectionName: c.name, points: batch });
+    // Through the shadow schema, like requests from the wire: dense floats travel as raw bytes.
+    const request = create(shadowSchemas().upsertPoints as typeof UpsertPointsSchema, { collectionName: c.name, points: batch });
     batch = [];
     return { kind: "upsert", request };
   };
   for (const offset of c.offsetsInIdOrder()) {
-    const vectors: { [name: string]: { vector: { case: "dense"; value: { data: number[] } } | { case: "sparse"; value: { indices: number[]; values: number[] } } } } = {};
+    type VectorInit = NonNullable<NonNullable<MessageInitShape<typeof PointStructSchema>["vectors"]>["vectorsOptions"]>;
+    const vectors: { [name: string]: object } = {};
     for (const [name, v] of c.vectorsAt(offset)) {
       vectors[name] =
         v instanceof Float32Array
-          ? { vector: { case: "dense", value: { data: Array.from(v) } } }
+          ? { vector: { case: "dense", value: shadowDenseVector(v) } }
           : { vector: { case: "sparse", value: { indices: Array.from(v.indices), values: Array.from(v.values) } } };
     }
     batch.push({
       id: pointIdOf(c.keyAt(offset)),
       payload: toValueMap(c.payloadAt(offset) ?? {}),
-      vectors: { vectorsOptions: { case: "vectors", value: { vectors } } },
+      vectors: { vectorsOptions: { case: "vectors", value: { vectors } } as VectorInit },
     });
     if (batch.length === POINTS_PER_RECORD) yield flush();
   }

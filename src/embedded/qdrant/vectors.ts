@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Vector, Vectors, VectorsOutputSchema, VectorOutputSchema } from "@qdrant/js-client-grpc";
 import { unimplemented, validationError } from "./errors.js";
 import { sortSparse, type SparseVector } from "./sparse-storage.js";
+import { denseData } from "./wire-vectors.js";
 
 /** A vector taken from a request, before it is checked against the collection's config. */
 export type InputVector = { kind: "dense"; data: Float32Array } | { kind: "sparse"; vector: SparseVector };
@@ -17,7 +18,7 @@ export function readVector(vector: Vector, label: string): InputVector {
   const v = vector.vector;
   switch (v.case) {
     case "dense":
-      return { kind: "dense", data: Float32Array.from(v.value.data) };
+      return { kind: "dense", data: denseData(v.value) };
     case "sparse":
       return { kind: "sparse", vector: readSparse(v.value.indices, v.value.values, label) };
     case "multiDense":
@@ -28,10 +29,10 @@ export function readVector(vector: Vector, label: string): InputVector {
       throw unimplemented("Inference (document, image and object vectors)");
     default:
       if (vector.indices !== undefined) {
-        return { kind: "sparse", vector: readSparse(vector.indices.data, vector.data, label) };
+        return { kind: "sparse", vector: readSparse(vector.indices.data, Array.from(denseData(vector)), label) };
       }
       if (vector.vectorsCount !== undefined && vector.vectorsCount > 1) throw unimplemented("Multi vectors");
-      return { kind: "dense", data: Float32Array.from(vector.data) };
+      return { kind: "dense", data: denseData(vector) };
   }
 }
 

@@ -1,0 +1,179 @@
+// Benchmark of the embedded Qdrant server, in-process and as its own process, through the real
+// QdrantClient (compression off, as the service uses it). Prints a table and writes JSON to
+// bench/results/. Speed claims are ratios within one run: these machines are shared and noisy.
+//
+//   npx tsx bench/qdrant/run.ts [--dims 3072] [--sizes 10000,100000] [--modes in-process,process]
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { parseArgs } from "node:util";
+import { Distance, QdrantClient } from "@qdrant/js-client-grpc";
+import { pino } from "pino";
+import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
+import { measureBandwidthFloor } from "./bandwidth.js";
+
+const { values } = parseArgs({
+  options: {
+    dims: { type: "string", default: "3072" },
+    sizes: { type: "string", default: "10000,100000" },
+    modes: { type: "string", default: "in-process,process" },
+    queries: { type: "string", default: "60" },
+    "upsert-points": { type: "string", default: "2048" },
+  },
+});
+const DIMS = Number(values.dims);
+const SIZES = values.sizes!.split(",").map(Number);
+const MODES = values.modes!.split(",") as ("in-process" | "process")[];
+const QUERIES = Number(values.queries);
+const UPSERT_POINTS = Number(values["upsert-points"]);
+
+interface Target {
+  client: QdrantClient;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+async function startInProcess(dataDir: string): Promise<Target> {
+  const server = createEmbeddedQdrant({ logger: pino({ level: "silent" }), dataDir });
+  const { port } = await server.start();
+  return {
+    client: new QdrantClient({ url: `http://127.0.0.1:${port}`, compression: false, checkCompatibility: false }),
+    peakRssMb: () => process.resourceUsage().maxRSS / 1024,
+    stop: () => server.stop(),
+  };
+}
+
+async function startProcess(dataDir: string): Promise<Target> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/embedded-qdrant.ts", "--port", "0", "--data-dir", dataDir, "--log-level", "info"],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      const entry = JSON.parse(line) as { msg?: string; port?: number };
+      if (entry.msg?.includes("ready") && entry.port) resolve(entry.port);
+    });
+  });
+  return {
+    client: new QdrantClient({ url: `http://127.0.0.1:${port}`, compression: false, checkCompatibility: false }),
+    peakRssMb: () => {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb / 1024;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+function randomVector(seed: number): number[] {
+  let x = seed * 2654435761 >>> 0;
+  const out = new Array<number>(DIMS);
+  for (let i = 0; i < DIMS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = ((x >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+function pointsFor(from: number, count: number) {
+  return Array.from({ length: count }, (_, k) => {
+    const id = from + k;
+    return {
+      id: { pointIdOptions: { case: "num" as const, value: BigInt(id) } },
+      vectors: { vectorsOptions: { case: "vector" as const, value: { data: randomVector(id) } } },
+      payload: {
+        tenth: { kind: { case: "stringValue" as const, value: id % 10 === 0 ? "yes" : "no" } },
+        hundredth: { kind: { case: "stringValue" as const, value: id % 100 === 0 ? "yes" : "no" } },
+      },
+    };
+  });
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+async function benchMode(mode: "in-process" | "process") {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-qdrant-"));
+  const target = mode === "in-process" ? await startInProcess(dataDir) : await startProcess(dataDir);
+  const { client } = target;
+  const name = "bench";
+  await client.api("collections").create({
+    collectionName: name,
+    vectorsConfig: { config: { case: "params", value: { size: BigInt(DIMS), distance: Distance.Cosine } } },
+  });
+  for (const fieldName of ["tenth", "hundredth"]) {
+    await client.api("points").createFieldIndex({ collectionName: name, fieldName, fieldType: 0, wait: true });
+  }
+  let nextId = 1;
+  const upserts: { batch: number; wait: boolean; pointsPerSecond: number }[] = [];
+  for (const batch of [64, 256]) {
+    for (const wait of [true, false]) {
+      const started = performance.now();
+      for (let done = 0; done < UPSERT_POINTS; done += batch) {
+        await client.api("points").upsert({ collectionName: name, wait, points: pointsFor(nextId, batch) });
+        nextId += batch;
+      }
+      upserts.push({ batch, wait, pointsPerSecond: UPSERT_POINTS / ((performance.now() - started) / 1000) });
+      console.log(`[${mode}] upsert batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`);
+    }
+  }
+  const searches: { points: number; filter: string; p50Ms: number; p99Ms: number; queries: number }[] = [];
+  for (const size of SIZES) {
+    while (nextId <= size) {
+      const batch = Math.min(256, size - nextId + 1);
+      await client.api("points").upsert({ collectionName: name, wait: false, points: pointsFor(nextId, batch) });
+      nextId += batch;
+    }
+    const count = (await client.api("points").count({ collectionName: name, exact: true })).result?.count;
+    for (const [label, key] of [["none", undefined], ["10%", "tenth"], ["1%", "hundredth"]] as const) {
+      const filter = key === undefined ? undefined : { must: [{ conditionOneOf: { case: "field" as const, value: { key, match: { matchValue: { case: "keyword" as const, value: "yes" } } } } }] };
+      const queries = size >= 100000 && key === undefined ? Math.min(QUERIES, 30) : QUERIES;
+      const times: number[] = [];
+      for (let q = 0; q < queries; q++) {
+        const vector = randomVector(1_000_000 + q);
+        const t = performance.now();
+        await client.api("points").search({ collectionName: name, vector, limit: 10n, filter });
+        times.push(performance.now() - t);
+      }
+      searches.push({ points: Number(count), filter: label, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), queries });
+      console.log(`[${mode}] search ${count} points filter ${label}: p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms`);
+    }
+  }
+  const peakRssMb = target.peakRssMb();
+  await target.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return { mode, upserts, searches, peakRssMb };
+}
+
+const results = [];
+for (const mode of MODES) results.push(await benchMode(mode));
+const floor = measureBandwidthFloor(Math.max(...SIZES), DIMS, 5);
+console.log(`floor: dot pass over ${floor.points} x ${floor.dims}: ${floor.dotPassMs.toFixed(1)} ms (${floor.dotGBps.toFixed(2)} GB/s); plain sum ${floor.sumGBps.toFixed(2)} GB/s`);
+const out = {
+  benchmark: "embedded-qdrant",
+  at: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  dims: DIMS,
+  upsertPointsPerConfig: UPSERT_POINTS,
+  results,
+  bandwidthFloor: floor,
+  notes: "client: @qdrant/js-client-grpc 1.19, compression off; data dir on local tmp; exact search; p50/p99 over sequential queries",
+};
+const dir = path.join(process.cwd(), "bench", "results");
+fs.mkdirSync(dir, { recursive: true });
+const file = path.join(dir, `embedded-qdrant-${out.at.replace(/[:.]/g, "-")}.json`);
+fs.writeFileSync(file, JSON.stringify(out, null, 2));
+console.log(`wrote ${file}`);

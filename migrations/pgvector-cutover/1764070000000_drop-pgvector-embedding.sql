@@ -1,0 +1,71 @@
+-- Up Migration
+--
+-- The cutover of `npm run migrate-pgvector -- --cutover`, never applied at start-up: this folder has its
+-- own sequence (table pgmigrations_pgvector_cutover) and only that command runs it. It drops the
+-- pgvector column of dq_embeddings once its vectors are in Qdrant, and the extension when nothing else
+-- uses it. It refuses, inside the same transaction, unless the last verification passed and no row
+-- still holds a vector that Qdrant lacks. New installations never had the column and never run this.
+
+LOCK TABLE dq_embeddings IN ACCESS EXCLUSIVE MODE;
+
+DO $$
+DECLARE
+  state dq_pgvector_migration%ROWTYPE;
+  unmigrated bigint;
+BEGIN
+  SELECT * INTO state FROM dq_pgvector_migration WHERE source_table = 'dq_embeddings';
+  IF NOT FOUND OR state.verify_passed IS NOT TRUE THEN
+    RAISE EXCEPTION 'dq_embeddings has no passing verification since its last change: run npm run migrate-pgvector -- --verify first';
+  END IF;
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_attribute
+    WHERE attrelid = 'dq_embeddings'::regclass AND attname = state.source_column AND NOT attisdropped
+  ) THEN
+    RAISE EXCEPTION 'dq_embeddings has no column %: nothing to cut over', state.source_column;
+  END IF;
+  EXECUTE format('SELECT count(*) FROM dq_embeddings WHERE %I IS NOT NULL AND qdrant_point_id IS NULL', state.source_column)
+    INTO unmigrated;
+  IF unmigrated > 0 THEN
+    RAISE EXCEPTION '% row(s) hold a vector that is not in Qdrant yet: run npm run migrate-pgvector, then --verify', unmigrated;
+  END IF;
+  UPDATE dq_pgvector_migration AS m
+  SET column_type = format_type(a.atttypid, a.atttypmod), cutover_at = now(), rolled_back_at = NULL, updated_at = now()
+  FROM pg_attribute a
+  WHERE m.source_table = 'dq_embeddings'
+    AND a.attrelid = 'dq_embeddings'::regclass AND a.attname = state.source_column AND NOT a.attisdropped;
+  EXECUTE format('ALTER TABLE dq_embeddings DROP COLUMN %I', state.source_column);
+END
+$$;
+
+-- Without CASCADE: when another column, index or function still uses pgvector, it stays.
+DO $$
+BEGIN
+  DROP EXTENSION IF EXISTS vector;
+EXCEPTION WHEN dependent_objects_still_exist THEN
+  RAISE NOTICE 'pgvector is still used by other objects in this database: the extension is kept';
+END
+$$;
+
+-- Down Migration
+--
+-- The schema half of `npm run migrate-pgvector -- --rollback`: brings pgvector and the column back
+-- with the type it had (recorded at cutover). The command then copies the vectors back from Qdrant.
+
+CREATE EXTENSION IF NOT EXISTS vector;
+
+DO $$
+DECLARE
+  state dq_pgvector_migration%ROWTYPE;
+  column_name text;
+  column_type text;
+BEGIN
+  SELECT * INTO state FROM dq_pgvector_migration WHERE source_table = 'dq_embeddings';
+  column_name := coalesce(state.source_column, 'embedding');
+  column_type := coalesce(state.column_type, 'vector(3072)');
+  IF column_type !~ '^(vector|halfvec)(\(\d+\))?$' THEN
+    RAISE EXCEPTION 'recorded column type "%" is not a pgvector type', column_type;
+  END IF;
+  EXECUTE format('ALTER TABLE dq_embeddings ADD COLUMN IF NOT EXISTS %I %s', column_name, column_type);
+  UPDATE dq_pgvector_migration SET cutover_at = NULL, updated_at = now() WHERE source_table = 'dq_embeddings';
+END
+$$;

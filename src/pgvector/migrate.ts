@@ -1,0 +1,343 @@
+import type { Logger } from "pino";
+import { sql, type CommonQueryMethods, type DatabasePool } from "slonik";
+import { z } from "zod";
+import { FailedPreconditionError } from "../core/errors.js";
+import { payloadOf } from "../core/ingest.js";
+import type { Embedder } from "../embedders/embedder.js";
+import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
+import { completePass, invalidateVerify, readState, recordBatch, startPass } from "./migration-state.js";
+import { silentProgress, type ProgressReporter } from "./progress.js";
+import {
+  classifyVector,
+  columnIdentifier,
+  inspectSourceTable,
+  NO_ROWS,
+  query,
+  readSourcePage,
+  requireMigratable,
+  tableIdentifier,
+  toRowInput,
+  unusableCondition,
+  writeBackPointIds,
+  type SourceTable,
+  type UnusableReason,
+} from "./source-table.js";
+
+export const DEFAULT_TABLE = "dq_embeddings";
+export const DEFAULT_COLUMN = "embedding";
+/** Rows read from Postgres per keyset page. */
+export const DEFAULT_BATCH_SIZE = 512;
+/** Points per Qdrant upsert: 64 x 12 KiB keeps messages small and decoding cheap on both sides. */
+export const DEFAULT_UPSERT_BATCH_SIZE = 64;
+/** Unusable rows listed by id in a report (all are counted). */
+export const DEFAULT_LIST_LIMIT = 1_000;
+
+export interface MigrateDeps {
+  pool: DatabasePool;
+  vectors: VectorStore;
+  logger: Logger;
+  progress?: ProgressReporter;
+  /** Needed only with `reembedMissing`. */
+  embedder?: Embedder;
+}
+
+export interface SourceOptions {
+  table?: string;
+  column?: string;
+  /** The collection's dimension (EMBEDDING_DIMENSIONS); other vectors are reported, not carried over. */
+  dimensions: number;
+}
+
+export interface MigrateOptions extends SourceOptions {
+  batchSize?: number;
+  upsertBatchSize?: number;
+  /** Embed the rows whose vector is null or of the wrong dimension (their content, nothing else). */
+  reembedMissing?: boolean;
+  /** Checked between batches: the batch in flight is finished and checkpointed, then the run stops. */
+  signal?: AbortSignal;
+  listLimit?: number;
+  /** Called after each batch is committed (tests use it to interrupt a run). */
+  onBatch?: (batch: { index: number; rows: number; migrated: number; lastId: string }) => void;
+}
+
+export interface UnusableRow {
+  id: string;
+  catalogId: string;
+  reason: UnusableReason;
+  /** The vector's dimension for `wrong_dimension`; null for `null_vector`. */
+  dimensions: number | null;
+}
+
+export interface UnusableSummary {
+  nullVector: number;
+  wrongDimension: number;
+  /** The first `listLimit` of them by id. */
+  rows: UnusableRow[];
+  truncated: boolean;
+}
+
+export interface PhaseTimings {
+  readMs: number;
+  decodeMs: number;
+  upsertMs: number;
+  writeBackMs: number;
+  embedMs: number;
+  totalMs: number;
+}
+
+export interface MigrateReport {
+  table: string;
+  column: string;
+  columnType: string;
+  dimensions: number;
+  /** The pass continued from a checkpoint left by an interrupted run. */
+  resumed: boolean;
+  resumedAfterId: string | null;
+  /** Rows read by this run (rows already in Qdrant are not read again). */
+  scanned: number;
+  /** Points upserted from pgvector values, and rows whose qdrant_point_id was written. */
+  migrated: number;
+  /** Rows embedded again because `reembedMissing` was set. */
+  reembedded: number;
+  /** Rows left without a point, listed for re-embedding (after `reembedMissing`, what is still left). */
+  unusable: UnusableSummary;
+  /** Stopped by the signal before the pass completed; run again to resume. */
+  interrupted: boolean;
+  completed: boolean;
+  batches: number;
+  rowsPerSecond: number;
+  timings: PhaseTimings;
+  /** `embedder.embed` calls made (zero unless `reembedMissing` found rows). */
+  embedderCalls: number;
+}
+
+/**
+ * Carries every usable pgvector value into Qdrant without embedding anything: keyset pages of rows
+ * that have no point yet, decoded from pgvector's binary format, upserted with the id of the row and
+ * the payload the service builds (`payloadOf`), then `qdrant_point_id` and the checkpoint are written
+ * back in one transaction. An interrupted pass resumes after its checkpoint; a second run finds no
+ * rows without points except the unusable ones, and writes nothing.
+ */
+export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions): Promise<MigrateReport> {
+  const { pool, vectors, logger } = deps;
+  const progress = deps.progress ?? silentProgress;
+  const table = options.table ?? DEFAULT_TABLE;
+  const column = options.column ?? DEFAULT_COLUMN;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const upsertBatchSize = options.upsertBatchSize ?? DEFAULT_UPSERT_BATCH_SIZE;
+  const { dimensions } = options;
+  if (options.reembedMissing && deps.embedder === undefined) {
+    throw new FailedPreconditionError("re-embedding missing vectors needs an embedder");
+  }
+  if (options.reembedMissing && deps.embedder !== undefined && deps.embedder.dimensions !== dimensions) {
+    throw new FailedPreconditionError(`the embedder makes ${deps.embedder.dimensions}-dimensional vectors but the collection holds ${dimensions}`);
+  }
+
+  const source = await inspectSourceTable(pool, table, column);
+  requireMigratable(source);
+  const { kind, columnType } = source.vector;
+  if (source.vector.declaredDimensions !== undefined && source.vector.declaredDimensions !== dimensions) {
+    logger.warn({ columnType, dimensions }, "the column's declared dimension differs from EMBEDDING_DIMENSIONS: every row will be reported as wrong_dimension");
+  }
+
+  const started = performance.now();
+  const timings: PhaseTimings = { readMs: 0, decodeMs: 0, upsertMs: 0, writeBackMs: 0, embedMs: 0, totalMs: 0 };
+  const state = await readState(pool, table);
+  const resumed = state !== null && state.passStartedAt !== null && state.passCompletedAt === null;
+  let afterId = resumed ? (state.lastId ?? undefined) : undefined;
+  if (resumed) {
+    logger.info({ table, afterId: afterId ?? null, rowsMigrated: state.rowsMigrated }, "resuming the interrupted pass after its checkpoint");
+  } else {
+    await startPass(pool, table, column, columnType);
+  }
+  const total = await countUnmigrated(pool, source, afterId);
+
+  let scanned = 0;
+  let migrated = 0;
+  let batches = 0;
+  let interrupted = false;
+  progress.start(`migrating ${table}`, total);
+  try {
+    for (;;) {
+      if (options.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      let mark = performance.now();
+      const rows = await readSourcePage(pool, source, afterId, batchSize);
+      timings.readMs += performance.now() - mark;
+      if (rows.length === 0) {
+        await completePass(pool, table);
+        break;
+      }
+
+      mark = performance.now();
+      const points: VectorPoint[] = [];
+      for (const row of rows) {
+        const classified = classifyVector(row.vector, kind, dimensions);
+        if (classified.ok) {
+          points.push({ id: row.id, vector: classified.vector, payload: payloadOf(toRowInput(row)) });
+        }
+      }
+      timings.decodeMs += performance.now() - mark;
+
+      mark = performance.now();
+      for (let start = 0; start < points.length; start += upsertBatchSize) {
+        await vectors.upsert(points.slice(start, start + upsertBatchSize));
+      }
+      timings.upsertMs += performance.now() - mark;
+
+      // Only now, with Qdrant holding the points, do the rows say so; a crash before this commit
+      // leaves them without qdrant_point_id and the next run upserts them again (same id, same payload).
+      mark = performance.now();
+      const lastId = rows[rows.length - 1].id;
+      await pool.transaction(async (tx) => {
+        await writeBackPointIds(tx, source, points.map((point) => point.id));
+        await recordBatch(tx, table, lastId, points.length);
+      });
+      timings.writeBackMs += performance.now() - mark;
+
+      afterId = lastId;
+      scanned += rows.length;
+      migrated += points.length;
+      batches++;
+      progress.update(scanned);
+      options.onBatch?.({ index: batches, rows: rows.length, migrated: points.length, lastId });
+    }
+  } finally {
+    progress.stop();
+  }
+
+  let reembedded = 0;
+  let embedderCalls = 0;
+  if (!interrupted && options.reembedMissing && deps.embedder !== undefined) {
+    const mark = performance.now();
+    ({ reembedded, embedderCalls } = await reembedMissing({ pool, vectors, embedder: deps.embedder, logger, progress }, source, dimensions, upsertBatchSize, options.signal));
+    timings.embedMs = performance.now() - mark;
+  }
+
+  const unusable = await listUnusable(pool, source, dimensions, options.listLimit ?? DEFAULT_LIST_LIMIT);
+  timings.totalMs = performance.now() - started;
+  const report: MigrateReport = {
+    table,
+    column,
+    columnType,
+    dimensions,
+    resumed,
+    resumedAfterId: resumed ? (state?.lastId ?? null) : null,
+    scanned,
+    migrated,
+    reembedded,
+    unusable,
+    interrupted,
+    completed: !interrupted,
+    batches,
+    rowsPerSecond: timings.totalMs > 0 ? (scanned * 1000) / timings.totalMs : 0,
+    timings,
+    embedderCalls,
+  };
+  for (const row of unusable.rows) {
+    logger.warn({ id: row.id, catalogId: row.catalogId, reason: row.reason, dimensions: row.dimensions }, "row left for re-embedding");
+  }
+  logger.info(
+    { table, migrated, scanned, reembedded, nullVector: unusable.nullVector, wrongDimension: unusable.wrongDimension, interrupted, rowsPerSecond: Math.round(report.rowsPerSecond) },
+    interrupted ? "migration interrupted: run again to resume" : "migration pass complete",
+  );
+  return report;
+}
+
+const countSchema = z.object({ count: z.number() });
+
+async function countUnmigrated(connection: CommonQueryMethods, source: SourceTable, afterId: string | undefined): Promise<number> {
+  const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
+  return query("counting source rows", () =>
+    connection.oneFirst(sql.type(countSchema)`
+      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE qdrant_point_id IS NULL AND ${after}
+    `),
+  );
+}
+
+const unusableSchema = z.object({ id: z.string(), catalogId: z.string(), dimensions: z.number().nullable() });
+
+/** Rows without a point whose vector is null or of another dimension: counted, and the first `limit` listed. */
+export async function listUnusable(connection: CommonQueryMethods, source: SourceTable, dimensions: number, limit: number, pointFilter = true): Promise<UnusableSummary> {
+  const vectorColumn = columnIdentifier(source);
+  const notMigrated = pointFilter ? sql.fragment`qdrant_point_id IS NULL` : sql.fragment`TRUE`;
+  const counts = await query("counting unusable vectors", () =>
+    connection.one(sql.type(z.object({ nullVector: z.number(), wrongDimension: z.number() }))`
+      SELECT
+        count(*) FILTER (WHERE ${vectorColumn} IS NULL)::int AS "nullVector",
+        count(*) FILTER (WHERE ${vectorColumn} IS NOT NULL AND vector_dims(${vectorColumn}) <> ${dimensions})::int AS "wrongDimension"
+      FROM ${tableIdentifier(source)}
+      WHERE ${notMigrated}
+    `),
+  );
+  const rows = await query("listing unusable vectors", () =>
+    connection.any(sql.type(unusableSchema)`
+      SELECT id, catalog_id AS "catalogId", vector_dims(${vectorColumn}) AS dimensions
+      FROM ${tableIdentifier(source)}
+      WHERE ${notMigrated} AND ${unusableCondition(source, dimensions)}
+      ORDER BY id
+      LIMIT ${limit}
+    `),
+  );
+  return {
+    nullVector: counts.nullVector,
+    wrongDimension: counts.wrongDimension,
+    rows: rows.map((row) => ({ ...row, reason: row.dimensions === null ? "null_vector" : "wrong_dimension" })),
+    truncated: counts.nullVector + counts.wrongDimension > rows.length,
+  };
+}
+
+/**
+ * Embeds the content of the rows whose vector is unusable (and only those), upserts their points and
+ * writes back `qdrant_point_id` and the embedder's model, as the service records a vector it computed.
+ */
+async function reembedMissing(
+  deps: { pool: DatabasePool; vectors: VectorStore; embedder: Embedder; logger: Logger; progress: ProgressReporter },
+  source: SourceTable & { vector: NonNullable<SourceTable["vector"]> },
+  dimensions: number,
+  batchSize: number,
+  signal: AbortSignal | undefined,
+): Promise<{ reembedded: number; embedderCalls: number }> {
+  const { pool, vectors, embedder, logger, progress } = deps;
+  const counts = await listUnusable(pool, source, dimensions, 0);
+  const total = counts.nullVector + counts.wrongDimension;
+  let afterId: string | undefined;
+  let reembedded = 0;
+  let embedderCalls = 0;
+  progress.start(`re-embedding ${source.table}`, total);
+  try {
+    while (!signal?.aborted) {
+      const rows = await readSourcePage(pool, source, afterId, batchSize, { onlyUnusableOf: dimensions });
+      if (rows.length === 0) {
+        break;
+      }
+      const embedded = await embedder.embed(rows.map((row) => ({ id: row.id, text: row.content })), { signal });
+      embedderCalls++;
+      const points: VectorPoint[] = rows.map((row, index) => ({
+        id: row.id,
+        vector: embedded[index],
+        payload: payloadOf({ ...toRowInput(row), model: embedder.model }),
+      }));
+      await vectors.upsert(points);
+      await pool.transaction(async (tx) => {
+        await query("writing re-embedded rows back", () =>
+          tx.query(sql.type(NO_ROWS)`
+            UPDATE ${tableIdentifier(source)}
+            SET qdrant_point_id = id::text, model = ${embedder.model}, updated_at = now()
+            WHERE id = ANY(${sql.array(points.map((point) => point.id), "uuid")})
+          `),
+        );
+        await invalidateVerify(tx, source.table);
+      });
+      afterId = rows[rows.length - 1].id;
+      reembedded += rows.length;
+      progress.update(reembedded);
+    }
+  } finally {
+    progress.stop();
+  }
+  logger.info({ table: source.table, reembedded, model: embedder.model }, "re-embedded the rows whose vector was missing or of the wrong dimension");
+  return { reembedded, embedderCalls };
+}

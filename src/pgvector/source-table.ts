@@ -1,0 +1,225 @@
+import { sql, type CommonQueryMethods, type IdentifierSqlToken } from "slonik";
+import { z } from "zod";
+import { FailedPreconditionError, InvalidArgumentError } from "../core/errors.js";
+import { EMBEDDING_STATUSES, type EmbeddingRowInput } from "../core/types.js";
+import { toPostgresDomainError } from "../stores/postgres-pool.js";
+import { decodePgvector, sentDimensions, type PgvectorKind } from "./vector-codec.js";
+
+/**
+ * The table the vectors come from: `dq_embeddings` (or `--table`) with a pgvector column (`embedding`,
+ * `vector(n)` or `halfvec(n)`). Every statement is built with Slonik's `sql` tag; table and column
+ * names only ever enter SQL through `sql.identifier`.
+ */
+export interface SourceTable {
+  table: string;
+  column: string;
+  /** Undefined when the pgvector column is gone (after cutover). */
+  vector: { kind: PgvectorKind; /** Declared dimension; undefined for an unconstrained `vector`. */ declaredDimensions: number | undefined; columnType: string } | undefined;
+  /** Whether the service's columns (qdrant_point_id, status, content_hash, model...) exist. */
+  hasServiceColumns: boolean;
+}
+
+/** The columns `npm run migrate` adds; the migration reads and writes them. */
+const SERVICE_COLUMNS = ["qdrant_point_id", "schema_name", "table_name", "status", "content_hash", "model"] as const;
+const OLD_COLUMNS = ["id", "content", "kind", "catalog_id", "metadata"] as const;
+
+/** For statements that return no rows (UPDATE, DDL). */
+export const NO_ROWS = z.object({});
+
+const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+const columnSchema = z.object({ name: z.string(), typeName: z.string(), typmod: z.number(), columnType: z.string() });
+
+export async function inspectSourceTable(connection: CommonQueryMethods, table: string, column: string): Promise<SourceTable> {
+  for (const [flag, name] of [["--table", table], ["--column", column]] as const) {
+    if (!NAME_PATTERN.test(name)) {
+      throw new InvalidArgumentError(flag, `must be a plain SQL name (letters, digits, _), got "${name}"`);
+    }
+  }
+  const columns = await query("inspecting the source table", () =>
+    connection.any(sql.type(columnSchema)`
+      SELECT a.attname AS name, t.typname AS "typeName", a.atttypmod AS typmod, format_type(a.atttypid, a.atttypmod) AS "columnType"
+      FROM pg_attribute a
+      JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = to_regclass(quote_ident(${table}))
+        AND a.attnum > 0
+        AND NOT a.attisdropped
+    `),
+  );
+  if (columns.length === 0) {
+    throw new FailedPreconditionError(`table ${table} does not exist in this database: check DATABASE_URL and --table`);
+  }
+  const byName = new Map(columns.map((entry) => [entry.name, entry]));
+  const missingOld = OLD_COLUMNS.filter((name) => !byName.has(name));
+  if (missingOld.length > 0) {
+    throw new FailedPreconditionError(`table ${table} has no column ${missingOld.join(", ")}: it is not a dq_embeddings table`);
+  }
+  const vectorColumn = byName.get(column);
+  let vector: SourceTable["vector"];
+  if (vectorColumn !== undefined) {
+    if (vectorColumn.typeName !== "vector" && vectorColumn.typeName !== "halfvec") {
+      throw new FailedPreconditionError(`column ${table}.${column} is ${vectorColumn.columnType}; the migration reads pgvector vector or halfvec columns`);
+    }
+    vector = {
+      kind: vectorColumn.typeName,
+      declaredDimensions: vectorColumn.typmod > 0 ? vectorColumn.typmod : undefined,
+      columnType: vectorColumn.columnType,
+    };
+  }
+  return { table, column, vector, hasServiceColumns: SERVICE_COLUMNS.every((name) => byName.has(name)) };
+}
+
+/** Throws unless the table has both its pgvector column and the service's columns. */
+export function requireMigratable(source: SourceTable): asserts source is SourceTable & { vector: NonNullable<SourceTable["vector"]> } {
+  if (source.vector === undefined) {
+    throw new FailedPreconditionError(
+      `table ${source.table} has no column ${source.column}: the vectors were already cut over (use --rollback to bring the column back)`,
+    );
+  }
+  if (!source.hasServiceColumns) {
+    throw new FailedPreconditionError(`table ${source.table} lacks the service's columns (${SERVICE_COLUMNS.join(", ")}): run npm run migrate first`);
+  }
+}
+
+export function tableIdentifier(source: SourceTable): IdentifierSqlToken {
+  return sql.identifier([source.table]);
+}
+
+export function columnIdentifier(source: SourceTable): IdentifierSqlToken {
+  return sql.identifier([source.column]);
+}
+
+/** `vector_send(embedding)` or `halfvec_send(embedding)`: the column as pgvector's binary format. */
+export function sendExpression(source: SourceTable & { vector: NonNullable<SourceTable["vector"]> }) {
+  return sql.fragment`${sql.identifier([`${source.vector.kind}_send`])}(${columnIdentifier(source)})`;
+}
+
+const sourceRowSchema = z.object({
+  id: z.string(),
+  catalogId: z.string(),
+  kind: z.string(),
+  content: z.string(),
+  metadata: z.record(z.unknown()),
+  schemaName: z.string().nullable(),
+  tableName: z.string().nullable(),
+  status: z.enum(EMBEDDING_STATUSES),
+  contentHash: z.string(),
+  model: z.string(),
+  vector: z.instanceof(Uint8Array).nullable(),
+});
+
+export type SourceRow = z.infer<typeof sourceRowSchema>;
+
+export interface PageOptions {
+  /** `unmigrated` (default): rows without a point (`qdrant_point_id IS NULL`); `all`: every row. */
+  scope?: "unmigrated" | "all";
+  /** Only rows whose vector is null or not this long; their vector is not read. */
+  onlyUnusableOf?: number;
+  /** Only this row. */
+  onlyId?: string;
+}
+
+/**
+ * One keyset page of rows in id order, with their vectors in pgvector's binary format. Never OFFSET:
+ * each page starts after the last id of the previous one.
+ */
+export async function readSourcePage(
+  connection: CommonQueryMethods,
+  source: SourceTable & { vector: NonNullable<SourceTable["vector"]> },
+  afterId: string | undefined,
+  limit: number,
+  options: PageOptions = {},
+): Promise<readonly SourceRow[]> {
+  const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
+  const scope = options.scope === "all" ? sql.fragment`TRUE` : sql.fragment`qdrant_point_id IS NULL`;
+  // Rows to re-embed need their content, not their (null or wrong-sized) vector.
+  const only = options.onlyUnusableOf === undefined ? sql.fragment`TRUE` : unusableCondition(source, options.onlyUnusableOf);
+  const vector = options.onlyUnusableOf === undefined ? sendExpression(source) : sql.fragment`NULL::bytea`;
+  const one = options.onlyId === undefined ? sql.fragment`TRUE` : sql.fragment`id = ${options.onlyId}::uuid`;
+  return query("reading source rows", () =>
+    connection.any(sql.type(sourceRowSchema)`
+      SELECT
+        id,
+        catalog_id AS "catalogId",
+        kind,
+        content,
+        metadata,
+        schema_name AS "schemaName",
+        table_name AS "tableName",
+        status,
+        content_hash AS "contentHash",
+        model,
+        ${vector} AS vector
+      FROM ${tableIdentifier(source)}
+      WHERE ${scope} AND ${after} AND ${only} AND ${one}
+      ORDER BY id
+      LIMIT ${limit}
+    `),
+  );
+}
+
+/** SQL for "this row's pgvector value cannot be carried over": null, or not `dimensions` long. */
+export function unusableCondition(source: SourceTable, dimensions: number) {
+  const vectorColumn = columnIdentifier(source);
+  return sql.fragment`(${vectorColumn} IS NULL OR vector_dims(${vectorColumn}) <> ${dimensions})`;
+}
+
+/** The service's row for a source row, with its point id set (`qdrant_point_id` = id, as ingest does). */
+export function toRowInput(row: SourceRow): EmbeddingRowInput {
+  return {
+    id: row.id,
+    catalogId: row.catalogId,
+    kind: row.kind,
+    content: row.content,
+    metadata: row.metadata,
+    schemaName: row.schemaName,
+    tableName: row.tableName,
+    status: row.status,
+    contentHash: row.contentHash,
+    model: row.model,
+    qdrantPointId: row.id,
+  };
+}
+
+/** Why a row's vector cannot be carried over. */
+export type UnusableReason = "null_vector" | "wrong_dimension";
+
+export type ClassifiedVector =
+  | { ok: true; vector: Float32Array }
+  | { ok: false; reason: UnusableReason; dimensions: number | null };
+
+/** Decodes a row's vector, or says why it is unusable (null, or not `dimensions` long). */
+export function classifyVector(bytes: Uint8Array | null, kind: PgvectorKind, dimensions: number): ClassifiedVector {
+  if (bytes === null) {
+    return { ok: false, reason: "null_vector", dimensions: null };
+  }
+  const found = sentDimensions(bytes);
+  if (found !== dimensions) {
+    return { ok: false, reason: "wrong_dimension", dimensions: found };
+  }
+  return { ok: true, vector: decodePgvector(bytes, kind) };
+}
+
+/** Marks rows as carried over: `qdrant_point_id = id`, one statement per batch. */
+export async function writeBackPointIds(connection: CommonQueryMethods, source: SourceTable, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) {
+    return 0;
+  }
+  const result = await query("writing qdrant_point_id back", () =>
+    connection.query(sql.type(NO_ROWS)`
+      UPDATE ${tableIdentifier(source)}
+      SET qdrant_point_id = id::text
+      WHERE id = ANY(${sql.array(ids, "uuid")})
+    `),
+  );
+  return result.rowCount;
+}
+
+/** Runs a query, turning driver errors into domain errors (messages without SQL). */
+export async function query<T>(action: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toPostgresDomainError(error, action);
+  }
+}

@@ -10,6 +10,8 @@ import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qd
  */
 export interface Target {
   readonly embedded: boolean;
+  /** http://host:port of the gRPC endpoint. */
+  readonly url: string;
   client(options?: { compression?: boolean; checkCompatibility?: boolean; apiKey?: string }): QdrantClient;
   stop(): Promise<void>;
 }
@@ -19,6 +21,7 @@ export async function startTarget(env: NodeJS.ProcessEnv = process.env): Promise
   if (url !== undefined) {
     return {
       embedded: false,
+      url,
       client: (o = {}) =>
         new QdrantClient({
           url,
@@ -33,6 +36,7 @@ export async function startTarget(env: NodeJS.ProcessEnv = process.env): Promise
   const { host, port } = await server.start();
   return {
     embedded: true,
+    url: `http://${host}:${port}`,
     client: (o = {}) =>
       new QdrantClient({
         url: `http://${host}:${port}`,

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckReplySchema, HealthCheckRequestSchema } from "@qdrant/js-client-grpc";
+import { createHealth } from "../../server/health.js";
 import { apiKeyInterceptor } from "./auth.js";
 import { collectionsHandlers } from "./collections-service.js";
 import { loadQdrantDescriptors } from "./descriptors.js";
@@ -29,7 +30,12 @@ export interface GrpcServer {
  */
 export function createGrpcServer(engine: Engine, apiKey: string | undefined): GrpcServer {
   const descriptors = loadQdrantDescriptors();
+  // grpc.health.v1 as Qdrant serves it (src/tonic/mod.rs HealthService): the server and its services are SERVING.
+  const health = createHealth({
+    initial: { "": "SERVING", "qdrant.Qdrant": "SERVING", "qdrant.Collections": "SERVING", "qdrant.Points": "SERVING" },
+  });
   const routes = (router: ConnectRouter): void => {
+    health.register(router);
     registerService(router, descriptors.qdrant, {
       healthCheck: unary(HealthCheckRequestSchema, HealthCheckReplySchema, async () => ({
         title: QDRANT_TITLE,
@@ -72,6 +78,7 @@ export function createGrpcServer(engine: Engine, apiKey: string | undefined): Gr
       }),
     close: () =>
       new Promise((resolve) => {
+        health.shutdown();
         if (!server.listening) return resolve();
         server.close(() => resolve());
         for (const session of sessions) session.close();

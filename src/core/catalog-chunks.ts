@@ -92,7 +92,7 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
         references: referenceOf(column, schema.name),
         referencedBy: referencedBy.get(`${tableKey}.${column.name}`) ?? [],
       }));
-      const facts: TableFacts = { schema: schema.name, table: table.name, description: table.description, columns, related: relatedTables(schema.name, table.name, columns) };
+      const facts: TableFacts = { schema: schema.name, schemaDescription: schema.description, table: table.name, description: table.description, columns, related: relatedTables(schema.name, table.name, columns) };
       chunks.push(
         chunk(TABLE_KIND, tableKey, {
           content: tableText(facts, budget),

@@ -23,6 +23,8 @@ import type { ResolvedReference } from "./types.js";
 /** What a table's text says, with references resolved. */
 export interface TableFacts {
   schema: string;
+  /** Named (its first words) only in a catalog of several schemas, where it tells the schemas apart. */
+  schemaDescription: string;
   table: string;
   description: string;
   columns: ColumnFacts[];
@@ -51,12 +53,15 @@ export interface TextBudget {
 
 /** Column descriptions up to this size are repeated in the table's column list; longer ones only in the column's chunk. */
 const SHORT_DESCRIPTION_BYTES = 80;
+/** The most of a schema's description repeated in each of its tables' texts. */
+const SCHEMA_DESCRIPTION_BYTES = 200;
 /** Related tables and referencing columns named in one text; the rest are counted. */
 const MAX_LISTED_RELATIONS = 20;
 
 export function tableText(facts: TableFacts, budget: TextBudget): string {
   const tableWords = words(facts.table);
-  const head = [`Table: ${named(facts.table)}`, `Schema: ${named(facts.schema)}`];
+  const schemaNote = budget.manySchemas ? clip(facts.schemaDescription.trim(), SCHEMA_DESCRIPTION_BYTES) : "";
+  const head = [`Table: ${named(facts.table)}`, `Schema: ${named(facts.schema)}${schemaNote === "" ? "" : `: ${schemaNote}`}`];
   if (addsWords(facts.description, facts.table)) {
     // At most half the budget, so that the columns are listed too.
     const half = { ...budget, maxTokens: Math.floor(budget.maxTokens / 2) };
@@ -141,6 +146,14 @@ function referenceName(reference: ResolvedReference, schema: string): string {
 function listed(names: readonly string[]): string {
   if (names.length <= MAX_LISTED_RELATIONS) return names.join(", ");
   return `${names.slice(0, MAX_LISTED_RELATIONS).join(", ")} and ${names.length - MAX_LISTED_RELATIONS} more`;
+}
+
+/** The first `maxBytes` of `text` at a word boundary, marked `...` when cut. */
+function clip(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  let end = text.length;
+  while (end > 0 && Buffer.byteLength(text.slice(0, end), "utf8") > maxBytes - 3) end = text.lastIndexOf(" ", end - 1);
+  return end > 0 ? `${text.slice(0, end)}...` : `${[...text].slice(0, Math.floor((maxBytes - 3) / 4)).join("")}...`;
 }
 
 /** Whether a text is within the token budget and the content limit of one embedding. */

@@ -175,6 +175,18 @@ describe("catalogChunks contents", () => {
     expect(byKey(catalogChunks(CATALOG_ID, two), "column", "concert_singer.singer.Name").content).toContain("Schema: concert_singer (concert singer)");
   });
 
+  it("repeats the start of a schema's description in its tables' texts when there are several schemas", () => {
+    const two = musicCatalog();
+    two.schemas[0].description = `Concerts and who sang at them. ${"More detail. ".repeat(40)}`;
+    two.schemas.push({ name: "sales", description: "", tables: [table("orders", [column("id", { primaryKey: true })])] });
+    const text = byKey(catalogChunks(CATALOG_ID, two), "table", "concert_singer.singer").content;
+    expect(text).toMatch(/^Schema: concert_singer \(concert singer\): Concerts and who sang at them\. More detail\. .*\.\.\.$/m);
+    expect(Buffer.byteLength(text.split("\n")[1].slice("Schema: concert_singer (concert singer): ".length))).toBeLessThanOrEqual(200);
+    expect(byKey(catalogChunks(CATALOG_ID, { ...musicCatalog(), schemas: [two.schemas[0]] }), "table", "concert_singer.singer").content).toContain(
+      "Schema: concert_singer (concert singer)\n",
+    );
+  });
+
   it("carries structured facts in metadata, identifiers as given", () => {
     expect(byKey(chunks, "table", "concert_singer.concert").metadata).toEqual({
       schema: "concert_singer",

@@ -3,7 +3,12 @@
  * re-embedding. Source: PGlite with its pgvector extension; target: the embedded Qdrant over gRPC;
  * embedder: the real OpenAI SDK against the fake server, whose recorded requests prove what was embedded.
  */
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { sql, type DatabasePool, type FragmentSqlToken } from "slonik";
@@ -462,5 +467,72 @@ describe("migrate-pgvector: unconstrained vector column with another dimension",
     expect(openai.requests.flatMap((request) => request.input).sort()).toEqual(short.map((row) => row.content).sort());
     const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 10 });
     expect(verify.failures).toEqual([]);
+  });
+});
+
+describe("migrate-pgvector: the command", () => {
+  const rows = seedRows(50, { seed: 41, catalogs: [randomUUID(), randomUUID()] });
+  let fixture: Fixture;
+  let dir: string;
+  const collection = `pgvector_cli_${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    openai.reset();
+    fixture = await createFixture(qdrant, "vector", rows);
+    dir = await mkdtemp(join(tmpdir(), "migrate-pgvector-"));
+  });
+  afterAll(async () => {
+    await fixture?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env = {
+      PATH: process.env.PATH,
+      DATABASE_URL: fixture.database.url,
+      POSTGRES_POOL_SIZE: "1",
+      QDRANT_URL: `http://${qdrant.host}:${qdrant.port}`,
+      QDRANT_COLLECTION_NAME: collection,
+      OPENAI_API_KEY: "test-key",
+      OPENAI_BASE_URL: openaiBaseURL,
+      LOG_LEVEL: "warn",
+    };
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts", ...args], { env });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  }
+
+  it("runs dry-run, migrate, verify (JSON report), cutover and rollback from the configuration", async () => {
+    expect((await run("--help")).stdout).toContain("--reembed-missing");
+    expect((await run("--verify", "--cutover")).code).toBe(2);
+
+    const dry = await run("--dry-run");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("to carry over: 50");
+
+    const refused = await run("--cutover");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/no passing verification/);
+
+    const migrate = await run("--batch-size", "20");
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toContain("carried over: 50 vector(s) in 3 batch(es)");
+
+    const reportPath = join(dir, "verify.json");
+    const verify = await run("--verify", "--sample", "5", "--report", reportPath);
+    expect(verify.stdout).toContain("PASSED");
+    expect(verify.code).toBe(0);
+    const report = JSON.parse(await readFile(reportPath, "utf8")) as { passed: boolean; rows: { total: number } };
+    expect(report).toMatchObject({ passed: true, rows: { total: 50 } });
+
+    expect((await run("--cutover")).code).toBe(0);
+    const rollback = await run("--rollback");
+    expect(rollback.code).toBe(0);
+    expect(rollback.stdout).toContain("restored 50 vector(s)");
+    expect(openai.requests).toEqual([]);
   });
 });

@@ -6,7 +6,10 @@ import { join } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
+import { createBulkDelete } from "./core/bulk-delete.js";
+import { createCatalogSync } from "./core/catalog-sync.js";
 import { createIngest } from "./core/ingest.js";
+import { createReconcile } from "./core/reconcile.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { openPostgres } from "./backends/postgres.js";
 import { openQdrant } from "./backends/qdrant.js";
@@ -99,6 +102,16 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     await retryStartup("Qdrant", logger, () => vectors.start());
 
     const ingest = createIngest({ metadata, vectors, embedder, logger });
+    const bulkDelete = createBulkDelete({ metadata, vectors, ingest });
+    const catalogSync = createCatalogSync({ metadata, embedder, ingest });
+    const reconcile = createReconcile({
+      metadata,
+      vectors,
+      embedder,
+      logger,
+      settleMs: config.reconcileSettleMs,
+      onDrift: (catalogId, drift) => metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
+    });
     const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count) });
 
     const observe = createObserveInterceptor(logger, metrics);
@@ -112,7 +125,21 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     interceptors.push(createErrorInterceptor(logger));
 
     const routes = (router: ConnectRouter) => {
-      registerEmbeddingService(router, { ingest, dimensions: config.embedding.dimensions });
+      registerEmbeddingService(router, {
+        ingest,
+        bulkDelete,
+        catalogSync,
+        reconcile,
+        dimensions: config.embedding.dimensions,
+        stream: {
+          maxBatchEmbeddings: config.ingest.streamBatchEmbeddings,
+          maxBatchBytes: config.ingest.streamBatchBytes,
+          onBatch: (embeddings, seconds) => {
+            metrics.streamBatchSize.observe(embeddings);
+            metrics.streamBatchSeconds.observe(seconds);
+          },
+        },
+      });
       registerRetrievalService(router, { retrieve, dimensions: config.embedding.dimensions });
       health.register(router);
       if (config.grpc.reflection) {

@@ -55,6 +55,14 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** How often readiness re-checks Postgres and Qdrant. */
   readinessIntervalMs: number;
+  ingest: {
+    /** Embeddings per store batch of a stream (one Postgres statement, one Qdrant upsert). */
+    streamBatchEmbeddings: number;
+    /** Vector and content bytes per store batch of a stream. */
+    streamBatchBytes: number;
+  };
+  /** How long reconcile waits before re-checking drift candidates (in-flight writes settle). */
+  reconcileSettleMs: number;
 }
 
 /** Raised for an invalid variable; its message is the one line start-up prints. */
@@ -115,6 +123,11 @@ export function loadConfig(env: Env): Config {
     },
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     readinessIntervalMs: read.integer("READINESS_INTERVAL_MS", 2_000, 50, 600_000),
+    ingest: {
+      streamBatchEmbeddings: read.integer("STREAM_BATCH_EMBEDDINGS", 512, 1, 1000),
+      streamBatchBytes: read.integer("STREAM_BATCH_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    },
+    reconcileSettleMs: read.integer("RECONCILE_SETTLE_MS", 1_000, 0, 60_000),
   };
 }
 

@@ -39,6 +39,24 @@ export function createMetrics() {
       help: "Qdrant hits dropped because their Postgres row was gone (drift; reconcile repairs it).",
       registers: [registry],
     }),
+    streamBatchSize: new Histogram({
+      name: "dq_stream_batch_embeddings",
+      help: "Embeddings per store batch written by StreamUpsertEmbeddings.",
+      buckets: [1, 8, 32, 64, 128, 256, 512, 1000],
+      registers: [registry],
+    }),
+    streamBatchSeconds: new Histogram({
+      name: "dq_stream_batch_seconds",
+      help: "Time to make one stream batch durable in both stores (the acknowledgement lag of its messages).",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    reconcileDrift: new Gauge({
+      name: "dq_reconcile_drift",
+      help: "Drift (rows without points + points without rows + mismatched payloads) found by the last reconcile of a catalog (\"all\" = every catalog).",
+      labelNames: ["catalog_id"],
+      registers: [registry],
+    }),
     dependencyUp: new Gauge({
       name: "dq_dependency_up",
       help: "1 when the dependency answered its last readiness check, 0 otherwise.",

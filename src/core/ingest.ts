@@ -30,7 +30,14 @@ export interface UpsertResult {
   outcomes: UpsertOutcome[];
   /** The rows as written (or as they were, for unchanged ones), in input order. */
   rows: EmbeddingRowInput[];
+  /** Texts sent to the embedder, and their tokens as the embedder counts them. */
   embeddedCount: number;
+  embeddedTokens: number;
+}
+
+export interface DeleteManyResult {
+  deleted: string[];
+  missing: string[];
 }
 
 export interface IngestDeps {
@@ -46,6 +53,10 @@ export interface Ingest {
   get(id: string, options?: { withVector?: boolean }): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
   /** Deletes from both stores; resolves to whether a row existed. */
   delete(id: string, options?: { allowMissing?: boolean }): Promise<boolean>;
+  /** Deletes all or none; with `requireAll` an unknown id fails the whole call with NOT_FOUND. */
+  deleteMany(ids: readonly string[], options?: { requireAll?: boolean }): Promise<DeleteManyResult>;
+  /** Sets the status in Postgres and in Qdrant's payload, together. */
+  updateStatus(ids: readonly string[], status: EmbeddingStatus): Promise<{ updated: string[]; missing: string[] }>;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
@@ -53,11 +64,11 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   async function upsert(inputs: readonly UpsertInput[], options: { signal?: AbortSignal } = {}): Promise<UpsertResult> {
     const existing = new Map((await metadata.getRows(inputs.map((input) => input.id))).map((row) => [row.id, row]));
-    const plan = inputs.map((input, index) => planOne(input, index, existing.get(input.id), embedder.model));
+    const plan = inputs.map((input, index) => planUpsert(input, index, existing.get(input.id), embedder.model));
 
     const toWrite = plan.filter((item) => item.outcome !== "unchanged");
     if (toWrite.length === 0) {
-      return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: 0 };
+      return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: 0, embeddedTokens: 0 };
     }
 
     // Vectors: given by the caller, reused from Qdrant (only metadata or filters changed), or embedded.
@@ -71,6 +82,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
     const toEmbed = toWrite.filter((item) => item.needsEmbedding);
+    let embeddedTokens = 0;
     if (toEmbed.length > 0) {
       const embedded = await embedder.embed(
         toEmbed.map((item) => ({ id: item.row.id, text: item.row.content })),
@@ -78,13 +90,14 @@ export function createIngest(deps: IngestDeps): Ingest {
       );
       toEmbed.forEach((item, index) => {
         item.vector = embedded[index];
+        embeddedTokens += embedder.countTokens(item.row.content);
       });
     }
 
     const rows = toWrite.map((item) => item.row);
     const points: VectorPoint[] = toWrite.map((item) => ({ id: item.row.id, vector: item.vector as Float32Array, payload: payloadOf(item.row) }));
     await writeBoth(rows, points, toWrite.filter((item) => item.outcome === "created").map((item) => item.row.id), options.signal);
-    return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: toEmbed.length };
+    return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: toEmbed.length, embeddedTokens };
   }
 
   /**
@@ -148,17 +161,44 @@ export function createIngest(deps: IngestDeps): Ingest {
       });
       return deleted;
     },
+
+    async deleteMany(ids, options = {}) {
+      return metadata.transaction(async (tx) => {
+        const deleted = await tx.deleteRows(ids);
+        const found = new Set(deleted);
+        const missing = ids.filter((id) => !found.has(id));
+        if (options.requireAll && missing.length > 0) {
+          // Throwing rolls the row deletes back: nothing is deleted.
+          throw new NotFoundError(`${missing.length} of the ids do not exist (first: ${missing[0]}); nothing was deleted`);
+        }
+        await vectors.delete(ids);
+        return { deleted: ids.filter((id) => found.has(id)), missing };
+      });
+    },
+
+    async updateStatus(ids, status) {
+      return metadata.transaction(async (tx) => {
+        const updated = await tx.updateStatus(ids, status);
+        await vectors.setStatus(updated, status);
+        const found = new Set(updated);
+        return { updated: ids.filter((id) => found.has(id)), missing: ids.filter((id) => !found.has(id)) };
+      });
+    },
   };
 }
 
-interface PlannedWrite {
+export interface PlannedWrite {
   row: EmbeddingRowInput;
   outcome: UpsertOutcome;
   vector: Float32Array | undefined;
   needsEmbedding: boolean;
 }
 
-function planOne(input: UpsertInput, index: number, existing: EmbeddingRow | undefined, embedderModel: string): PlannedWrite {
+/**
+ * What an upsert of `input` will do given the stored row: create, update (re-embedding only when the
+ * text or model changed) or leave it unchanged. Pure; catalog sync uses it for its dry run.
+ */
+export function planUpsert(input: UpsertInput, index: number, existing: EmbeddingRow | undefined, embedderModel: string): PlannedWrite {
   if (existing !== undefined && existing.catalogId !== input.catalogId) {
     throw new FailedPreconditionError(
       `embeddings[${index}].id: embedding ${input.id} belongs to another catalog; ids are global, choose a new id`,

@@ -132,6 +132,16 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       );
     },
 
+    async deleteCatalog(catalogId, deleteOptions) {
+      const must = [keywordCondition("catalog_id", catalogId)];
+      if (deleteOptions?.status !== undefined) {
+        must.push(keywordCondition("status", deleteOptions.status));
+      }
+      await call("delete catalog", () =>
+        points().delete({ collectionName, wait: true, points: { pointsSelectorOneOf: { case: "filter", value: { must } } } }),
+      );
+    },
+
     async get(ids, callOptions) {
       if (ids.length === 0) {
         return [];

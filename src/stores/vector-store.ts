@@ -55,6 +55,8 @@ export interface VectorStore {
   start(): Promise<void>;
   upsert(points: readonly VectorPoint[], options?: { signal?: AbortSignal }): Promise<void>;
   delete(ids: readonly string[], options?: { signal?: AbortSignal }): Promise<void>;
+  /** Deletes every point of a catalog (with `status`, only those), including points without rows. */
+  deleteCatalog(catalogId: string, options?: { status?: EmbeddingStatus }): Promise<void>;
   get(ids: readonly string[], options?: { withVector?: boolean; signal?: AbortSignal }): Promise<StoredPoint[]>;
   search(query: VectorSearch): Promise<VectorHit[]>;
   setStatus(ids: readonly string[], status: EmbeddingStatus): Promise<void>;

@@ -218,6 +218,21 @@ describe("points RPCs (conformance)", () => {
     expect(named.rawMessage).toBe("Wrong input: Not existing vector name error: nope");
   });
 
+  it("refuses a limit over the stated strict-mode max_query_limit (verification/mod.rs check_limit_opt)", async () => {
+    const strict = uniqueName("strict");
+    await client.api("collections").create({
+      collectionName: strict,
+      vectorsConfig: { config: { case: "params", value: { size: 4n, distance: Distance.Cosine } } },
+      strictModeConfig: { enabled: true, maxQueryLimit: 5 },
+    });
+    const ok = await client.api("points").search({ collectionName: strict, vector: [1, 1, 1, 1], limit: 5n });
+    expect(ok.result).toEqual([]);
+    const err = await rejection(() => client.api("points").search({ collectionName: strict, vector: [1, 1, 1, 1], limit: 6n }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toBe('Bad request: Limit exceeded 6 > 5 for "limit". Help: Reduce the "limit" parameter to or below 5.');
+    await client.api("collections").delete({ collectionName: strict });
+  });
+
   it("accepts uuids in any form Uuid::parse_str does and returns them hyphenated", async () => {
     await client.api("points").upsert({ collectionName: name, wait: true, points: [point("F0E09527B09642A894E9EA94D342B925", [1, 2, 3, 4])] });
     const got = await client.api("points").get({ collectionName: name, ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] });

@@ -17,7 +17,7 @@ import type {
   SearchPoints,
 } from "@qdrant/js-client-grpc";
 import type { Collection } from "./collection.js";
-import { unimplemented, validationError } from "./errors.js";
+import { badRequest, unimplemented, validationError } from "./errors.js";
 import { compileFilter } from "./filter.js";
 import { groupHits } from "./groups.js";
 import { retrievedPoint, scoredPoint, selectors, type OutputSelectors } from "./point-output.js";
@@ -36,6 +36,18 @@ type ScoredOut = MessageInitShape<typeof ScoredPointSchema>;
 function atLeastOne(field: string, value: number): void {
   // `range(min = 1)` validators of lib/api/build.rs, worded by collection/src/operations/validation.rs.
   if (value < 1) throw validationError(`${field}: value ${value} invalid, must be 1 or larger`);
+}
+
+/**
+ * The stated maximum: `strict_mode_config.max_query_limit` of an enabled strict mode, worded as
+ * `check_limit_opt` in lib/collection/src/operations/verification/mod.rs (a BadRequest).
+ */
+function checkQueryLimit(c: Collection, limit: number): void {
+  const strict = c.config.strictModeConfig;
+  const max = strict?.maxQueryLimit;
+  if (strict?.enabled === true && max !== undefined && limit > max) {
+    throw badRequest(`Limit exceeded ${limit} > ${max} for "limit". Help: Reduce the "limit" parameter to or below ${max}.`);
+  }
 }
 
 export function getPoints(storage: Storage, req: GetPoints): Retrieved[] {
@@ -63,6 +75,7 @@ export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitSh
   if (req.orderBy !== undefined) throw unimplemented("Scroll with order_by");
   const limit = req.limit ?? 10;
   atLeastOne("limit", limit);
+  checkQueryLimit(c, limit);
   const filter = compileFilter(req.filter);
   const from = req.offset === undefined ? undefined : pointKeyOf(req.offset);
   const matching = filter.trivial ? undefined : new Set(c.filterOffsets(filter));
@@ -98,6 +111,7 @@ export function searchPoints(storage: Storage, req: SearchPoints): ScoredOut[] {
   const c = storage.resolve(req.collectionName);
   const limit = Number(req.limit);
   atLeastOne("limit", limit);
+  checkQueryLimit(c, limit);
   const offset = Number(req.offset ?? 0n);
   const hits = searchHits(c, req, limit + offset).slice(offset);
   return scored(c, hits, selectors(req.withPayload, req.withVectors));
@@ -134,6 +148,7 @@ export function queryPoints(storage: Storage, req: QueryPoints): ScoredOut[] {
   const c = storage.resolve(req.collectionName);
   const limit = req.limit === undefined ? DEFAULT_QUERY_LIMIT : Number(req.limit);
   atLeastOne("limit", limit);
+  checkQueryLimit(c, limit);
   const offset = Number(req.offset ?? 0n);
   const hits = queryHits(c, req, limit + offset).slice(offset);
   return scored(c, hits, selectors(req.withPayload, req.withVectors));

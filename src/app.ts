@@ -25,6 +25,7 @@ import { createHealth, SERVER_HEALTH } from "./server/health.js";
 import { createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
 import { registerReflection } from "./server/reflection.js";
 import { registerRetrievalService } from "./server/retrieval-service.js";
+import { withWireVectors } from "./server/wire/router.js";
 import { file_dq_embeddings_v1_embedding_service, EmbeddingService } from "../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { file_dq_embeddings_v1_retrieval_service, RetrievalService } from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";

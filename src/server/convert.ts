@@ -5,6 +5,7 @@ import type { UpsertInput, UpsertOutcome } from "../core/ingest.js";
 import { LIMITS } from "../core/limits.js";
 import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "../core/types.js";
 import { optionalName, requireText, requireUuid, requireVector } from "../core/validate.js";
+import { requestVector } from "./wire/request-vector.js";
 import {
   type Embedding,
   type EmbeddingInput,
@@ -12,6 +13,7 @@ import {
   EmbeddingStatus as ProtoStatus,
   UpsertOutcome as ProtoOutcome,
 } from "../../gen/dq/embeddings/v1/embedding_pb.js";
+import type { QueryVector } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 
 /** Request -> domain translation and its reverse. Validation errors name the request field. */
 
@@ -69,10 +71,17 @@ export function embeddingInputFromProto(input: EmbeddingInput | undefined, field
     tableName: optionalName(input.tableName, `${field}.table_name`),
     status: statusFromProto(input.status, `${field}.status`),
   };
-  if (input.vector.length > 0) {
-    result.vector = requireVector(Float32Array.from(input.vector), dimensions, `${field}.vector`);
+  // Through the shadow router (wire/router.ts) the floats stay in the request's bytes.
+  const vector = requestVector(input, 8, input.vector, `${field}.vector`);
+  if (vector !== undefined) {
+    result.vector = requireVector(vector, dimensions, `${field}.vector`);
   }
   return result;
+}
+
+/** A search's precomputed query vector, read from the request bytes when it came through the shadow router. */
+export function queryVectorFromProto(query: QueryVector, field: string, dimensions: number): Float32Array {
+  return requireVector(requestVector(query, 1, query.values, field) ?? new Float32Array(0), dimensions, field);
 }
 
 export function embeddingToProto(row: EmbeddingRow | EmbeddingRowInput, vector?: Float32Array): Embedding {

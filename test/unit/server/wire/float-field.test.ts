@@ -1,0 +1,87 @@
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { describe, expect, it } from "vitest";
+import { floatsFromUnknown, fromLittleEndian, MalformedFloatsError, type UnknownField } from "../../../../src/server/wire/float-field.js";
+import { ENCODINGS, sampleVector, writeFloats } from "./encodings.js";
+
+/** What protobuf-es keeps for an undeclared field: the bytes after each tag (reader.skip). */
+function unknownFieldsOf(bytes: Uint8Array): UnknownField[] {
+  const fields: UnknownField[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const tag = bytes[pos++]; // field numbers < 16 in these tests: one-byte tags
+    const no = tag >>> 3;
+    const wireType = tag & 7;
+    const start = pos;
+    if (wireType === WireType.Bit32) {
+      pos += 4;
+    } else {
+      let length = 0;
+      let shift = 0;
+      for (;;) {
+        const b = bytes[pos++];
+        length += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if ((b & 0x80) === 0) break;
+      }
+      pos += length;
+    }
+    fields.push({ no, wireType, data: bytes.subarray(start, pos) });
+  }
+  return fields;
+}
+
+describe("floatsFromUnknown", () => {
+  const vector = sampleVector(3072);
+
+  it.each(ENCODINGS)("reads the %s encoding as the same floats", (encoding) => {
+    const bytes = writeFloats(new BinaryWriter(), 8, vector, encoding).finish();
+    const floats = floatsFromUnknown(unknownFieldsOf(bytes), 8);
+    expect(floats).toEqual(vector);
+  });
+
+  it("ignores other fields and returns undefined when the field is absent", () => {
+    const writer = new BinaryWriter().tag(3, WireType.LengthDelimited).string("table");
+    writeFloats(writer, 8, vector.subarray(0, 4), "packed");
+    const fields = unknownFieldsOf(writer.finish());
+    expect(floatsFromUnknown(fields, 9)).toBeUndefined();
+    expect(floatsFromUnknown(undefined, 8)).toBeUndefined();
+    expect(floatsFromUnknown(fields, 8)).toEqual(vector.subarray(0, 4));
+  });
+
+  it("views aligned packed bytes in place and copies misaligned ones", () => {
+    for (const pad of [0, 1, 2, 3]) {
+      const buffer = new Uint8Array(pad + 2 + 12 + 8);
+      const body = new Uint8Array(new Float32Array([1.5, -2, 3]).buffer);
+      buffer.set([12], pad + 1); // a fake tag byte at pad, then the length prefix
+      buffer.set(body, pad + 2);
+      const data = buffer.subarray(pad + 1, pad + 2 + 12);
+      const floats = floatsFromUnknown([{ no: 1, wireType: WireType.LengthDelimited, data }], 1);
+      expect(Array.from(floats ?? [])).toEqual([1.5, -2, 3]);
+      expect(floats?.buffer === buffer.buffer).toBe((pad + 2) % 4 === 0);
+    }
+  });
+
+  it("rejects a packed chunk that is not a whole number of floats", () => {
+    const data = Uint8Array.from([6, 0, 0, 128, 63, 0, 0]);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(MalformedFloatsError);
+  });
+
+  it("rejects a length prefix that overruns the field", () => {
+    const data = Uint8Array.from([8, 0, 0, 128, 63]);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(/not a whole number/);
+  });
+
+  it("rejects varint and fixed64 wire types", () => {
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Varint, data: Uint8Array.from([1]) }], 8)).toThrow(/wire type 0/);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Bit64, data: new Uint8Array(8) }], 8)).toThrow(/wire type 1/);
+  });
+});
+
+describe("fromLittleEndian", () => {
+  it("reads little-endian float32 bytes at any offset", () => {
+    const floats = new Float32Array([0.25, -1e-30, 3.4e38, -0]);
+    const bytes = new Uint8Array(new Uint8Array(floats.buffer).length + 3);
+    bytes.set(new Uint8Array(floats.buffer), 3);
+    expect(fromLittleEndian(bytes.subarray(3))).toEqual(floats);
+  });
+});

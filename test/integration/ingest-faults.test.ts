@@ -1,0 +1,180 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { pino } from "pino";
+import { sql } from "slonik";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
+import { createPostgresPool } from "../../src/stores/postgres-pool.js";
+import { StreamUpsertEmbeddingsRequestSchema } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
+import { createTestDatabase, testDatabaseTarget } from "../helpers/test-database.js";
+
+const DIMENSIONS = 32;
+const logger = pino({ level: "silent" });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function request(catalogId: string, sequence: number) {
+  return create(StreamUpsertEmbeddingsRequestSchema, {
+    sequence: BigInt(sequence),
+    embeddings: Array.from({ length: 4 }, (_, index) => ({
+      id: randomUUID(),
+      catalogId,
+      kind: "column",
+      content: `Column ${sequence}.${index}`,
+      vector: Array.from({ length: DIMENSIONS }, (_, d) => Math.sin(sequence + index + d) + 0.1),
+    })),
+  });
+}
+
+/** Streams `count` messages and collects acknowledgements until the stream ends or fails. */
+async function streamUntilFailure(app: TestApp, catalogId: string, count: number) {
+  const sent = Array.from({ length: count }, (_, index) => request(catalogId, index + 1));
+  const acked: bigint[] = [];
+  let error: ConnectError | undefined;
+  try {
+    for await (const ack of app.embeddings.streamUpsertEmbeddings((async function* () {
+      yield* sent;
+    })())) {
+      acked.push(ack.sequence);
+    }
+  } catch (caught) {
+    error = ConnectError.from(caught);
+  }
+  const ackedIds = sent.filter((message) => acked.includes(message.sequence)).flatMap((message) => message.embeddings.map((embedding) => embedding.id));
+  return { acked, error, ackedIds };
+}
+
+describe("a stream when Qdrant stops mid-way", () => {
+  let dataDir: string;
+  let port: number;
+  let qdrant: EmbeddedQdrant;
+  let upserts = 0;
+  let stopAtUpsert = Number.POSITIVE_INFINITY;
+  let app: TestApp;
+
+  const startQdrant = async () => {
+    qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port, dataDir, logger });
+    await qdrant.start();
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "dq-stream-faults-"));
+    port = await freePort();
+    await startQdrant();
+    app = await startTestApp({
+      env: { QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(port), QDRANT_TIMEOUT_MS: "3000", EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8", RECONCILE_SETTLE_MS: "0" },
+      overrides: {
+        wrapVectorStore: (store) => ({
+          ...store,
+          async upsert(points, options) {
+            upserts++;
+            if (upserts === stopAtUpsert) {
+              await qdrant.stop();
+            }
+            return store.upsert(points, options);
+          },
+        }),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await qdrant?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("ends the stream UNAVAILABLE; every acknowledged message survives; reconcile finds no drift", async () => {
+    const catalogId = randomUUID();
+    upserts = 0;
+    stopAtUpsert = 4;
+    const { acked, error, ackedIds } = await streamUntilFailure(app, catalogId, 30);
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(acked.length).toBeGreaterThan(0);
+    expect(acked.length).toBeLessThan(30);
+    expect(acked).toEqual(acked.map((_, index) => BigInt(index + 1)));
+
+    await startQdrant();
+    expect(await app.running.metadata.getRows(ackedIds)).toHaveLength(ackedIds.length);
+    expect(await app.running.vectors.get(ackedIds)).toHaveLength(ackedIds.length);
+    // Nothing beyond what was acknowledged is half-written: rows and points agree.
+    expect(await app.running.metadata.countRows({ catalogId })).toBe((await app.running.vectors.scroll({ catalogId, limit: 1000 })).points.length);
+    const reconcile = await app.embeddings.reconcileEmbeddings({ catalogId });
+    expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([0n, 0n, 0n]);
+  });
+});
+
+// Killing backends needs a real server; CI runs one (REQUIRE_POSTGRES=1), PGlite has no backends to kill.
+const target = testDatabaseTarget();
+if (target.kind === "postgres") {
+  describe("a batch whose Postgres connection is killed after Qdrant accepted it", () => {
+    it("compensates: UNAVAILABLE, no points without rows, reconcile finds no drift, the retry succeeds", async () => {
+      const database = await createTestDatabase();
+      const admin = await createPostgresPool({ url: database.url, maximumPoolSize: 1, logger });
+      let killNext = false;
+      // Slonik refuses a query on another pool from inside a transaction's async context, so the kill
+      // runs in the test's own context, woken by the wrapped upsert.
+      let wake!: () => void;
+      let killed!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const done = new Promise<void>((resolve) => (killed = resolve));
+      const killer = woken.then(async () => {
+        await admin.query(sql.unsafe`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+        killed();
+      });
+      const app = await startTestApp({
+        database,
+        env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS), RECONCILE_SETTLE_MS: "0" },
+        overrides: {
+          wrapVectorStore: (store) => ({
+            ...store,
+            async upsert(points, options) {
+              await store.upsert(points, options);
+              if (killNext) {
+                killNext = false;
+                // The service's transaction is open on its connection: kill it before COMMIT.
+                wake();
+                await done;
+              }
+            },
+          }),
+        },
+      });
+      try {
+        const catalogId = randomUUID();
+        const batch = request(catalogId, 1).embeddings;
+        killNext = true;
+        const error = await app.embeddings.batchUpsertEmbeddings({ embeddings: batch }).then(
+          () => undefined,
+          (caught: unknown) => ConnectError.from(caught),
+        );
+        await killer;
+        expect(error?.code).toBe(Code.Unavailable);
+        const ids = batch.map((embedding) => embedding.id);
+        expect(await app.running.metadata.getRows(ids)).toEqual([]);
+        expect(await app.running.vectors.get(ids)).toEqual([]);
+        const reconcile = await app.embeddings.reconcileEmbeddings({ catalogId });
+        expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([0n, 0n, 0n]);
+        // The pool replaced the dead connection: the client's retry goes through.
+        const retried = await app.embeddings.batchUpsertEmbeddings({ embeddings: batch });
+        expect(retried.results).toHaveLength(4);
+        expect(await app.running.vectors.get(ids)).toHaveLength(4);
+      } finally {
+        await app.stop();
+        await admin.end();
+      }
+    });
+  });
+}

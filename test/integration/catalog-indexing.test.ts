@@ -120,7 +120,7 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.rawMessage).toMatch(/^catalog\.schemas\[0\]\.tables\[3\]/);
     const dangling = catalog();
-    dangling.schemas[0].tables[1].columns[1].references = { tableName: "arena", columnName: "arena_id" };
+    Object.assign(dangling.schemas[0].tables[1].columns[1], { references: { tableName: "arena", columnName: "arena_id" } });
     const danglingError = await failure(app.embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: dangling }));
     expect(danglingError.rawMessage).toContain("catalog.schemas[0].tables[1].columns[1].references");
     expect(openai.requests).toEqual([]);

@@ -310,6 +310,7 @@ export enum UpsertOutcome {
 
   /**
    * The id existed with the same content, model, metadata and filters: nothing was embedded or written.
+   * Only embeddings without a precomputed vector can be unchanged: a given vector is always written.
    *
    * @generated from enum value: UPSERT_OUTCOME_UNCHANGED = 3;
    */

@@ -995,9 +995,14 @@ export const EmbeddingService: GenService<{
   },
   /**
    * StreamUpsertEmbeddings takes a stream of upsert messages and answers each one, in order, once every
-   * embedding in it is durable in both stores. The service groups what arrives into store batches; a
-   * slow store slows the stream (flow control), so memory stays bounded. A bad message ends the stream
-   * with INVALID_ARGUMENT naming its sequence number; everything acknowledged before it is kept.
+   * embedding in it is durable in both stores. The service groups what arrives into store batches (up to
+   * STREAM_BATCH_EMBEDDINGS = 512 embeddings and STREAM_BATCH_BYTES = 16 MiB, one Postgres statement and
+   * one Qdrant upsert each), writing one batch while the next fills; when the next is full it stops
+   * reading, so a slow store slows the client through HTTP/2 flow control. Memory per stream is bounded
+   * by two batches, one message and the 4 MiB stream window. Messages read before a failure are still
+   * written and acknowledged; a bad message then ends the stream with INVALID_ARGUMENT naming its
+   * sequence number, a store failure with UNAVAILABLE. Everything acknowledged is kept; a message that
+   * was not acknowledged may or may not have been written, so resend it (writes are idempotent by id).
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.StreamUpsertEmbeddings
    */
@@ -1009,7 +1014,10 @@ export const EmbeddingService: GenService<{
   /**
    * CreateEmbeddingsForCatalog indexes a whole uploaded catalog incrementally: chunk ids are
    * deterministic from (catalog_id, kind, natural key), so only added or changed chunks are embedded,
-   * chunks that disappeared are deleted and unchanged ones are left alone.
+   * chunks that disappeared are deleted and unchanged ones are left alone. Catalog chunks carry
+   * `metadata.origin = "catalog"`; only such chunks are deleted when an upload no longer has them, so
+   * embeddings written with UpsertEmbedding in the same catalog are kept. Chunks are written in atomic
+   * batches of 256; if the call fails half-way, calling it again with the same catalog finishes the sync.
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.CreateEmbeddingsForCatalog
    */

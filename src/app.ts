@@ -17,6 +17,7 @@ import { retryStartup } from "./backends/retry-startup.js";
 import type { Embedder } from "./embedders/embedder.js";
 import { createLocalEmbedder } from "./embedders/local-embedder.js";
 import { createOpenAIEmbedder } from "./embedders/openai-embedder.js";
+import { instrumentEmbedder, instrumentStore } from "./instrument.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { registerEmbeddingService } from "./server/embedding-service.js";
 import { createErrorInterceptor } from "./server/errors.js";
@@ -76,12 +77,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
     const postgres = await openPostgres({ config, dataDir, logger });
     cleanups.push(postgres.close);
-    const { metadata } = postgres;
+    const metadata = instrumentStore(postgres.metadata, "postgres", metrics);
 
     const qdrant = await openQdrant({ config, dataDir, logger });
     cleanups.push(qdrant.close);
 
-    const embedder = overrides.embedder ?? createEmbedder(config, logger);
+    const embedder = instrumentEmbedder(overrides.embedder ?? createEmbedder(config, logger), metrics);
     logger.info({ embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions }, embedder.name === "local"
       ? "embedder: local deterministic embedder (set OPENAI_API_KEY for OpenAI)"
       : "embedder: OpenAI");
@@ -99,7 +100,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
       logger,
     });
-    const vectors = overrides.wrapVectorStore?.(realVectors) ?? realVectors;
+    const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
     await retryStartup("Qdrant", logger, () => vectors.start());
 
     const ingest = createIngest({ metadata, vectors, embedder, logger });

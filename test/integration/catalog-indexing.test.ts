@@ -73,6 +73,10 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
     expect(first.tokensEmbedded).toBeGreaterThan(0n);
     expect(openai.requests.every((request) => request.model === "text-embedding-3-large" && request.dimensions === 256)).toBe(true);
     expect(await app.running.metadata.countRows({ catalogId })).toBe(10);
+    const metrics = await app.metricsText();
+    expect(Number(/dq_embedding_tokens_total\{embedder="openai"\} (\d+)/.exec(metrics)?.[1])).toBe(Number(first.tokensEmbedded));
+    expect(metrics).toMatch(/dq_store_batch_size_sum\{store="postgres",operation="upsertRows"\} \d+/);
+    expect(metrics).toMatch(/dq_store_operation_seconds_count\{store="qdrant",operation="upsert"\} \d+/);
 
     openai.reset();
     const again = await app.embeddings.createEmbeddingsForCatalog({ catalogId, catalog: catalog() });

@@ -241,6 +241,37 @@ describe("points RPCs (conformance)", () => {
   });
 });
 
+describe("exact search over a larger collection", () => {
+  it("returns the true top-k by each distance (lib/segment/src/spaces/simple.rs)", async () => {
+    const dim = 12;
+    const vec = (i: number) => Array.from({ length: dim }, (_, j) => Math.fround(Math.sin(i * 1.7 + j * 0.3)));
+    const n = 5000;
+    for (const [distance, score] of [
+      [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0)],
+      [Distance.Euclid, (a: number[], b: number[]) => -Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]) ** 2, 0))],
+      [Distance.Manhattan, (a: number[], b: number[]) => -a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0)],
+    ] as const) {
+      const coll = uniqueName("exact");
+      await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: BigInt(dim), distance } } } });
+      for (let from = 0; from < n; from += 1000) {
+        await client.api("points").upsert({
+          collectionName: coll,
+          wait: true,
+          points: Array.from({ length: 1000 }, (_, k) => point(from + k + 1, vec(from + k + 1))),
+        });
+      }
+      const q = vec(123456);
+      const want = Array.from({ length: n }, (_, k) => [String(k + 1), score(vec(k + 1), q)] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5);
+      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: 5n, params: { exact: true } });
+      expect(got.result.map(idOf)).toEqual(want.map((w) => w[0]));
+      got.result.forEach((p, i) => expect(p.score).toBeCloseTo(Math.abs(want[i][1]) * (distance === Distance.Dot ? Math.sign(want[i][1]) : 1), 3));
+      await client.api("collections").delete({ collectionName: coll });
+    }
+  });
+});
+
 describe("aliases (conformance)", () => {
   it("creates, renames and deletes aliases, and serves points through them", async () => {
     const coll = uniqueName("aliased");

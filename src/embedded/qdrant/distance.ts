@@ -49,6 +49,8 @@ export function negManhattan(a: Float32Array, aOffset: number, b: Float32Array, 
 }
 
 export interface Metric {
+  /** The kernel computing `similarity` (vector-storage.ts runs it in wasm SIMD when it can). */
+  readonly kernel: "dot" | "l2" | "l1";
   readonly similarity: RawScorer;
   /** Raw similarity -> the score the API reports. */
   postprocess(raw: number): number;
@@ -77,18 +79,19 @@ export function normalize(vector: Float32Array): Float32Array {
 export function metricFor(distance: Distance): Metric {
   switch (distance) {
     case Distance.Cosine:
-      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalize };
+      return { kernel: "dot", similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalize };
     case Distance.Dot:
-      return { similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: identity };
+      return { kernel: "dot", similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: identity };
     case Distance.Euclid:
       return {
+        kernel: "l2",
         similarity: negSquaredEuclid,
         postprocess: (s) => Math.sqrt(Math.abs(s)),
         rawThreshold: (t) => -(t * t),
         preprocess: identity,
       };
     case Distance.Manhattan:
-      return { similarity: negManhattan, postprocess: (s) => Math.abs(s), rawThreshold: (t) => -t, preprocess: identity };
+      return { kernel: "l1", similarity: negManhattan, postprocess: (s) => Math.abs(s), rawThreshold: (t) => -t, preprocess: identity };
     default:
       throw new Error(`unknown distance ${distance}`);
   }

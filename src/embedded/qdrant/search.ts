@@ -45,16 +45,15 @@ function searchDense(c: Collection, request: SearchRequest, query: Float32Array)
     throw wrongInput(`Vector dimension error: expected dim: ${slot.size}, got ${query.length}`);
   }
   const q = slot.metric.preprocess(Float32Array.from(query));
-  const dim = slot.size;
   const storage = slot.storage;
-  const data = storage.buffer;
-  const similarity = slot.metric.similarity;
+  const offsets = offsetsToScan(c, request.filter);
+  const score = storage.scorer(slot.metric.kernel, q);
   const threshold = request.scoreThreshold === undefined ? -Infinity : slot.metric.rawThreshold(request.scoreThreshold);
   const top = new TopK(request.top);
-  for (const offset of offsetsToScan(c, request.filter)) {
+  for (const offset of offsets) {
     if (!storage.has(offset)) continue;
-    const score = similarity(data, offset * dim, q, dim);
-    if (score >= threshold) top.push(offset, score);
+    const s = score(offset);
+    if (s >= threshold && s >= top.floor) top.push(offset, s);
   }
   return top.sorted().map((h) => ({ ...h, apiScore: slot.metric.postprocess(h.score) }));
 }

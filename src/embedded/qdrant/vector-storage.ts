@@ -1,24 +1,44 @@
+import { dot, negManhattan, negSquaredEuclid } from "./distance.js";
+import { createWasmMemory, instantiateKernels, type SimdKernels, type WasmMemory } from "./simd-kernels.js";
+
+/** Which kernel a metric scores with; all return "larger is better" similarities. */
+export type KernelKind = "dot" | "l2" | "l1";
+
+const PAGE = 65536;
+const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+/** Below this many vectors a plain Float32Array is used: wasm memories reserve much address space. */
+const WASM_FROM_VECTORS = 4096;
+
 /**
- * Dense vectors of one (collection, vector name) in one contiguous, growable Float32Array, addressed
- * by point offset. Exact search walks it sequentially.
+ * Dense vectors of one (collection, vector name) in one contiguous, growable float32 region,
+ * addressed by point offset. Small storages use a plain Float32Array; large ones move into a
+ * WebAssembly memory so exact search runs SIMD kernels over it (the query is copied to the start of
+ * that memory). Falls back to JS loops when wasm is unavailable or the 4 GiB limit would be passed.
  */
 export class DenseVectorStorage {
   readonly dim: number;
   private data: Float32Array;
   private present: Uint8Array;
+  private capacity: number;
+  private wasm: { memory: WasmMemory; kernels: SimdKernels; base: number } | undefined;
+  private readonly wasmFrom: number;
 
-  constructor(dim: number, initialCapacity = 64) {
+  constructor(dim: number, options: { initialCapacity?: number; wasmFromVectors?: number } = {}) {
     this.dim = dim;
-    this.data = new Float32Array(initialCapacity * dim);
-    this.present = new Uint8Array(initialCapacity);
+    this.capacity = options.initialCapacity ?? 64;
+    this.wasmFrom = options.wasmFromVectors ?? WASM_FROM_VECTORS;
+    this.data = new Float32Array(this.capacity * dim);
+    this.present = new Uint8Array(this.capacity);
+    if (this.capacity >= this.wasmFrom) this.moveToWasm(this.capacity);
   }
 
-  get buffer(): Float32Array {
-    return this.data;
+  /** True when searches run on the SIMD kernels. */
+  get simd(): boolean {
+    return this.wasm !== undefined;
   }
 
   has(offset: number): boolean {
-    return offset < this.present.length && this.present[offset] === 1;
+    return offset < this.capacity && this.present[offset] === 1;
   }
 
   set(offset: number, vector: Float32Array): void {
@@ -28,7 +48,7 @@ export class DenseVectorStorage {
   }
 
   clear(offset: number): void {
-    if (offset < this.present.length) this.present[offset] = 0;
+    if (offset < this.capacity) this.present[offset] = 0;
   }
 
   /** A copy, so callers may keep it after the slot is reused. */
@@ -37,15 +57,87 @@ export class DenseVectorStorage {
     return this.data.slice(offset * this.dim, (offset + 1) * this.dim);
   }
 
-  private ensure(capacity: number): void {
-    if (capacity <= this.present.length) return;
-    let next = Math.max(this.present.length * 2, 64);
-    while (next < capacity) next *= 2;
+  /** A function scoring stored vectors against `query` (valid until the next write). */
+  scorer(kind: KernelKind, query: Float32Array): (offset: number) => number {
+    const dim = this.dim;
+    const wasm = this.wasm;
+    if (wasm !== undefined) {
+      new Float32Array(wasm.memory.buffer, 0, dim).set(query);
+      const { kernels, base } = wasm;
+      const stride = dim * 4;
+      switch (kind) {
+        case "dot":
+          return (offset) => kernels.dot(base + offset * stride, 0, dim);
+        case "l2":
+          return (offset) => -kernels.l2(base + offset * stride, 0, dim);
+        case "l1":
+          return (offset) => -kernels.l1(base + offset * stride, 0, dim);
+      }
+    }
+    const data = this.data;
+    const f = kind === "dot" ? dot : kind === "l2" ? negSquaredEuclid : negManhattan;
+    return (offset) => f(data, offset * dim, query, dim);
+  }
+
+  private ensure(needed: number): void {
+    if (needed <= this.capacity) return;
+    let next = Math.max(this.capacity * 2, 64);
+    while (next < needed) next *= 2;
+    if (this.wasm !== undefined || next >= this.wasmFrom) {
+      if (this.moveToWasm(next)) return;
+    }
     const data = new Float32Array(next * this.dim);
-    data.set(this.data);
-    const present = new Uint8Array(next);
-    present.set(this.present);
+    data.set(this.data.subarray(0, this.capacity * this.dim));
     this.data = data;
+    this.growPresent(next);
+  }
+
+  /** Grows (or creates) the wasm memory to hold `capacity` vectors; false when it cannot. */
+  private moveToWasm(capacity: number): boolean {
+    const base = Math.ceil((this.dim * 4) / 16) * 16; // the query slot
+    const bytes = base + capacity * this.dim * 4;
+    const pages = Math.ceil(bytes / PAGE);
+    const old = this.data.subarray(0, Math.min(this.capacity, capacity) * this.dim);
+    try {
+      if (pages > MAX_PAGES) throw new RangeError("beyond 4 GiB");
+      if (this.wasm === undefined) {
+        const memory = createWasmMemory(pages, MAX_PAGES);
+        const kernels = memory === undefined ? undefined : instantiateKernels(memory);
+        if (memory === undefined || kernels === undefined) return false;
+        this.wasm = { memory, kernels, base };
+        const view = new Float32Array(memory.buffer, base, capacity * this.dim);
+        view.set(old);
+        this.data = view;
+      } else {
+        const memory = this.wasm.memory;
+        const have = memory.buffer.byteLength / PAGE;
+        if (pages > have) memory.grow(pages - have);
+        this.data = new Float32Array(memory.buffer, base, capacity * this.dim);
+      }
+    } catch {
+      if (this.wasm !== undefined) {
+        // Leave wasm for a plain array (beyond 4 GiB): copy out, search with JS loops from now on.
+        const data = new Float32Array(capacity * this.dim);
+        data.set(old);
+        this.data = data;
+        this.wasm = undefined;
+        this.growPresent(capacity);
+        return true;
+      }
+      return false;
+    }
+    this.growPresent(capacity);
+    return true;
+  }
+
+  private growPresent(capacity: number): void {
+    if (capacity <= this.present.length) {
+      this.capacity = capacity;
+      return;
+    }
+    const present = new Uint8Array(capacity);
+    present.set(this.present);
     this.present = present;
+    this.capacity = capacity;
   }
 }

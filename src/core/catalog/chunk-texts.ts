@@ -124,16 +124,26 @@ function named(identifier: string): string {
 
 /** The identifier's words, lower-cased (`concert_ID` -> `concert id`); the identifier itself if it has none. */
 function words(identifier: string): string {
-  const phrase = identifierWords(identifier).join(" ");
-  return phrase === "" ? identifier : phrase;
+  let phrase = recentWords.get(identifier);
+  if (phrase === undefined) {
+    phrase = identifierWords(identifier).join(" ") || identifier;
+    if (recentWords.size >= WORDS_CACHE_SIZE) recentWords.clear();
+    recentWords.set(identifier, phrase);
+  }
+  return phrase;
 }
+
+// A table's and a schema's names are split once per column otherwise; a bounded memo of a pure function.
+const WORDS_CACHE_SIZE = 10_000;
+const recentWords = new Map<string, string>();
 
 /**
  * Whether a description says more than its name: `Customer ID` for `customer_id` does not, and
  * repeating it would only make that name weigh more than the others in the same text.
  */
 function addsWords(description: string, identifier: string): boolean {
-  const own = new Set(identifierWords(identifier));
+  if (description.trim() === "") return false;
+  const own = new Set(words(identifier).split(" "));
   return identifierWords(description).some((word) => !own.has(word));
 }
 

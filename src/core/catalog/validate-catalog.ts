@@ -8,6 +8,11 @@ export const CATALOG_LIMITS = {
   maxSchemas: 1000,
   maxTables: 10_000,
   maxColumnsPerTable: 1000,
+  /**
+   * Not implied by the two limits above (10,000 x 1,000 would be ten million chunks, gigabytes in
+   * memory for one request): a warehouse of 10,000 tables averaging 25 columns fits.
+   */
+  maxColumns: 250_000,
   maxDocuments: 10_000,
   maxNameBytes: LIMITS.maxNameBytes,
   maxTypeBytes: 1024,
@@ -43,6 +48,7 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
   const columnsOf = new Map<string, Map<string, number>>(); // tableKey(schema, table) -> column -> index
   const naturalKeys = new Map<string, string>(); // dotted natural key -> field of its first owner
   let tableCount = 0;
+  let columnCount = 0;
   catalog.schemas.forEach((schema, s) => {
     const schemaField = `${field}.schemas[${s}]`;
     name(schema.name, `${schemaField}.name`);
@@ -58,9 +64,13 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
       name(table.name, `${tableField}.name`);
       description(table.description, `${tableField}.description`);
       firstOf(tableIndex, table.name, t, `${tableField}.name`, (first) => `duplicates ${schemaField}.tables[${first}].name "${table.name}"; table names must be unique within a schema`);
-      uniqueNaturalKey(naturalKeys, `${TABLE_KIND}:${schema.name}.${table.name}`, `${tableField}.name`);
+      uniqueNaturalKey(naturalKeys, TABLE_KIND, [schema.name, table.name], `${tableField}.name`);
       if (table.columns.length > CATALOG_LIMITS.maxColumnsPerTable) {
         throw new InvalidArgumentError(`${tableField}.columns`, `has ${table.columns.length} columns; the limit is ${CATALOG_LIMITS.maxColumnsPerTable} per table`);
+      }
+      columnCount += table.columns.length;
+      if (columnCount > CATALOG_LIMITS.maxColumns) {
+        throw new InvalidArgumentError(`${tableField}.columns`, `brings the catalog to ${columnCount} columns; the limit is ${CATALOG_LIMITS.maxColumns} columns per catalog`);
       }
       const columnIndex = new Map<string, number>();
       table.columns.forEach((column, c) => {
@@ -69,7 +79,7 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
         optional(column.type, `${columnField}.type`, CATALOG_LIMITS.maxTypeBytes);
         description(column.description, `${columnField}.description`);
         firstOf(columnIndex, column.name, c, `${columnField}.name`, (first) => `duplicates ${tableField}.columns[${first}].name "${column.name}"; column names must be unique within a table`);
-        uniqueNaturalKey(naturalKeys, `${COLUMN_KIND}:${schema.name}.${table.name}.${column.name}`, `${columnField}.name`);
+        uniqueNaturalKey(naturalKeys, COLUMN_KIND, [schema.name, table.name, column.name], `${columnField}.name`);
       });
       columnsOf.set(tableKey(schema.name, table.name), columnIndex);
     });
@@ -194,7 +204,11 @@ function firstOf(seen: Map<string, number>, key: string, index: number, field: s
  * Natural keys join names with dots, so schema `a.b` + table `c` and schema `a` + table `b.c` would
  * share the key (and the chunk id) `a.b.c`. Refused rather than silently overwriting one of them.
  */
-function uniqueNaturalKey(keys: Map<string, string>, key: string, field: string): void {
+function uniqueNaturalKey(keys: Map<string, string>, kind: string, names: readonly string[], field: string): void {
+  // Two different lists of names join to the same key only if both have a dot inside a name: keys
+  // without one cannot collide (nor be collided with) and need not be remembered.
+  if (!names.some((name) => name.includes("."))) return;
+  const key = `${kind}:${names.join(".")}`;
   const owner = keys.get(key);
   if (owner !== undefined) {
     throw new InvalidArgumentError(field, `gives the natural key "${key.slice(key.indexOf(":") + 1)}", which ${owner} already gives (names containing dots collide); rename one of them`);

@@ -286,6 +286,11 @@ describe("validateCatalog", () => {
     expect(fieldOf(() => validateCatalog({ schemas, documents: [] }))).toBe("catalog.schemas[10].tables[0]");
   });
 
+  it("refuses more than 250,000 columns in the catalog, naming the table that goes over", () => {
+    const schemas = [{ name: "s", description: "", tables: Array.from({ length: 251 }, (_, t) => table(`t${t}`, Array.from({ length: 1000 }, (_, c) => column(`c${c}`)))) }];
+    expect(fieldOf(() => validateCatalog({ schemas, documents: [] }))).toBe("catalog.schemas[0].tables[250].columns");
+  });
+
   it("says what is wrong and uses the field prefix it is given", () => {
     const catalog = musicCatalog();
     catalog.schemas[0].tables[3].columns[1].references = { schemaName: "", tableName: "singers", columnName: "Singer_ID" };

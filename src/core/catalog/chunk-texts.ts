@@ -69,13 +69,14 @@ export function tableText(facts: TableFacts, budget: TextBudget): string {
   }
   const keys = facts.columns.filter((column) => column.primaryKey);
   if (keys.length > 0) {
-    head.push(`Primary key of ${tableWords}: ${keys.map((column) => words(column.column)).join(", ")}`);
+    head.push(`Primary key of ${tableWords}: ${listed(keys.map((column) => words(column.column)))}`);
   }
   if (facts.related.length > 0) {
     const names = facts.related.map((other) => (other.schema === facts.schema ? words(other.table) : `${words(other.table)} (${other.schema})`));
     head.push(`Related tables: ${listed(names)}`);
   }
-  const text = head.join("\n");
+  // Pathological names (hundreds of bytes each, in every list) could overflow even before the columns.
+  const text = fitWhole(head.join("\n"), budget);
   if (facts.columns.length === 0) return text;
 
   const items = facts.columns.map((column) => {
@@ -96,7 +97,7 @@ export function tableText(facts: TableFacts, budget: TextBudget): string {
     if (fits(withFirst(mid), budget)) low = mid;
     else high = mid - 1;
   }
-  return withFirst(low);
+  return fitWhole(withFirst(low), budget);
 }
 
 export function columnText(facts: ColumnFacts, budget: TextBudget): string {
@@ -110,9 +111,9 @@ export function columnText(facts: ColumnFacts, budget: TextBudget): string {
     relations.push(`Referenced by ${listed(facts.referencedBy.map((reference) => referenceName(reference, facts.schema)))}.`);
   }
   if (relations.length > 0) lines.push(relations.join(" "));
-  const text = lines.join("\n");
+  const text = fitWhole(lines.join("\n"), budget);
   const description = facts.description.trim();
-  if (description === "") return text;
+  if (description === "" || !fits(`${text}\nDescription: x...`, budget)) return text;
   const prefix = `${text}\nDescription: `;
   return `${prefix}${fit(prefix, description, "", budget)}`;
 }
@@ -173,6 +174,11 @@ function fits(text: string, budget: TextBudget): boolean {
   // No byte-level BPE token is shorter than a byte: within the budget in bytes is within it in tokens.
   if (bytes <= budget.maxTokens) return true;
   return budget.countTokens !== undefined && budget.countTokens(text) <= budget.maxTokens;
+}
+
+/** The text, cut to the budget if it must be. */
+function fitWhole(text: string, budget: TextBudget): string {
+  return fits(text, budget) ? text : fit("", text, "", budget);
 }
 
 /** `text`, or its longest prefix (cut at a word boundary when one is near, marked `...`) that fits between `before` and `after`. */

@@ -225,6 +225,20 @@ describe("catalogChunks contents", () => {
     expect(byKey(catalogChunks(CATALOG_ID, catalog), "example", "q-1").schemaName).toBe("concert_singer");
   });
 
+  it("keeps every text within the budget even with names of 256 bytes in long lists", () => {
+    const long = (prefix: string, i: number): string => `${prefix}_${i}_${"w".repeat(250 - prefix.length)}`.slice(0, 256);
+    const hub = table(long("hub", 0), Array.from({ length: 100 }, (_, i) => column(long("key", i), { primaryKey: true })));
+    const spokes = Array.from({ length: 100 }, (_, t) =>
+      table(long("spoke", t), [column(long("ref", t), { references: { schemaName: "", tableName: hub.name, columnName: hub.columns[0].name }, description: "d".repeat(8192) })]),
+    );
+    const catalog: CatalogInput = { schemas: [{ name: long("schema", 0), description: "s ".repeat(4000), tables: [hub, ...spokes] }], documents: [] };
+    for (const chunk of catalogChunks(CATALOG_ID, catalog, { maxTokens: 2000 })) {
+      expect(Buffer.byteLength(chunk.content)).toBeLessThanOrEqual(2000);
+    }
+    const hubText = byKey(catalogChunks(CATALOG_ID, catalog, { maxTokens: 30_000 }), "table", `${catalog.schemas[0].name}.${hub.name}`).content;
+    expect(hubText).toMatch(/Related tables: .* and 80 more/);
+  });
+
   it("keeps table texts within the token budget, counting the columns it leaves out", () => {
     const wide: CatalogInput = {
       schemas: [{ name: "public", description: "x".repeat(8192), tables: [table("wide", Array.from({ length: 1000 }, (_, i) => column(`measurement_${i}`)), "d ".repeat(4096))] }],

@@ -19,6 +19,7 @@ import {
   toRowInput,
   unusableCondition,
   writeBackPointIds,
+  type SourceRow,
   type SourceTable,
   type UnusableReason,
 } from "./source-table.js";
@@ -29,6 +30,8 @@ export const DEFAULT_COLUMN = "embedding";
 export const DEFAULT_BATCH_SIZE = 512;
 /** Points per Qdrant upsert: 64 x 12 KiB keeps messages small and decoding cheap on both sides. */
 export const DEFAULT_UPSERT_BATCH_SIZE = 64;
+/** Upserts in flight at once: the client encodes one while Qdrant decodes another. */
+export const DEFAULT_UPSERT_CONCURRENCY = 2;
 /** Unusable rows listed by id in a report (all are counted). */
 export const DEFAULT_LIST_LIMIT = 1_000;
 
@@ -51,6 +54,9 @@ export interface SourceOptions {
 export interface MigrateOptions extends SourceOptions {
   batchSize?: number;
   upsertBatchSize?: number;
+  upsertConcurrency?: number;
+  /** Read the next page while this one is upserted (default true; false gives a clean per-phase split). */
+  prefetch?: boolean;
   /** Embed the rows whose vector is null or of the wrong dimension (their content, nothing else). */
   reembedMissing?: boolean;
   /** Checked between batches: the batch in flight is finished and checkpointed, then the run stops. */
@@ -125,6 +131,7 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   const column = options.column ?? DEFAULT_COLUMN;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const upsertBatchSize = options.upsertBatchSize ?? DEFAULT_UPSERT_BATCH_SIZE;
+  const upsertConcurrency = options.upsertConcurrency ?? DEFAULT_UPSERT_CONCURRENCY;
   const { dimensions } = options;
   if (options.reembedMissing && deps.embedder === undefined) {
     throw new FailedPreconditionError("re-embedding missing vectors needs an embedder");
@@ -157,21 +164,36 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   let batches = 0;
   let interrupted = false;
   progress.start(`migrating ${table}`, total);
+  // Pipelined: the next page is read while this one is upserted (it only depends on the last id).
+  const read = (after: string | undefined) => {
+    const mark = performance.now();
+    return readSourcePage(pool, source, after, batchSize).then((rows) => {
+      timings.readMs += performance.now() - mark;
+      return rows;
+    });
+  };
+  const prefetch = options.prefetch ?? true;
+  let pending: Promise<readonly SourceRow[]> | undefined;
   try {
     for (;;) {
       if (options.signal?.aborted) {
         interrupted = true;
         break;
       }
-      let mark = performance.now();
-      const rows = await readSourcePage(pool, source, afterId, batchSize);
-      timings.readMs += performance.now() - mark;
+      const rows = await (pending ?? read(afterId));
+      pending = undefined;
       if (rows.length === 0) {
         await completePass(pool, table);
         break;
       }
+      const lastId = rows[rows.length - 1].id;
+      if (prefetch) {
+        pending = read(lastId);
+        // Awaited next turn; until then a failure must not surface as an unhandled rejection.
+        pending.catch(() => undefined);
+      }
 
-      mark = performance.now();
+      let mark = performance.now();
       const points: VectorPoint[] = [];
       for (const row of rows) {
         const classified = classifyVector(row.vector, kind, dimensions);
@@ -182,15 +204,12 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
       timings.decodeMs += performance.now() - mark;
 
       mark = performance.now();
-      for (let start = 0; start < points.length; start += upsertBatchSize) {
-        await vectors.upsert(points.slice(start, start + upsertBatchSize));
-      }
+      await upsertChunks(vectors, points, upsertBatchSize, upsertConcurrency);
       timings.upsertMs += performance.now() - mark;
 
       // Only now, with Qdrant holding the points, do the rows say so; a crash before this commit
       // leaves them without qdrant_point_id and the next run upserts them again (same id, same payload).
       mark = performance.now();
-      const lastId = rows[rows.length - 1].id;
       await pool.transaction(async (tx) => {
         await writeBackPointIds(tx, source, points.map((point) => point.id));
         await recordBatch(tx, table, lastId, points.length);
@@ -206,6 +225,8 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     }
   } finally {
     progress.stop();
+    // A prefetched page nobody will use (interrupted or failed run).
+    await pending?.catch(() => undefined);
   }
 
   let reembedded = 0;
@@ -244,6 +265,22 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     interrupted ? "migration interrupted: run again to resume" : "migration pass complete",
   );
   return report;
+}
+
+/** Upserts the points in chunks, `concurrency` chunks in flight; rejects with the first failure. */
+async function upsertChunks(vectors: VectorStore, points: readonly VectorPoint[], size: number, concurrency: number): Promise<void> {
+  const chunks: VectorPoint[][] = [];
+  for (let start = 0; start < points.length; start += size) {
+    chunks.push(points.slice(start, start + size));
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) {
+      const chunk = chunks[next++];
+      await vectors.upsert(chunk);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
 }
 
 const countSchema = z.object({ count: z.number() });

@@ -34,6 +34,7 @@ import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/re
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { MetadataStore } from "./stores/metadata-store.js";
 import { createQdrantVectorStore } from "./stores/qdrant-vector-store.js";
+import { createQdrantWireUpsert } from "./stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "./stores/vector-store.js";
 
 /** Seams for tests: replace or wrap parts while keeping everything else real. */
@@ -99,6 +100,14 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       replicationFactor: config.qdrant.replicationFactor,
       writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
       logger,
+      // Upserts carry vectors as bytes on their own connection (stores/qdrant-wire/): same server, key, timeout.
+      wireUpsert: createQdrantWireUpsert({
+        host: qdrant.host,
+        port: qdrant.port,
+        https: config.qdrant.host !== undefined && config.qdrant.https,
+        apiKey: config.qdrant.apiKey,
+        timeoutMs: config.qdrant.timeoutMs,
+      }),
     });
     const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
     await retryStartup("Qdrant", logger, () => vectors.start());

@@ -1,8 +1,8 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectError, ConnectErrorCode as Code, type PointStructSchema, type QdrantClient } from "@qdrant/js-client-grpc";
+import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
+import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import type { StoredPoint, VectorFilter, VectorHit, VectorPoint, VectorSearch, VectorStore } from "./vector-store.js";
 
 /** Names of the collection's vectors: one dense (the embedder's), one sparse (lexical, IDF in Qdrant). */
@@ -22,12 +22,14 @@ export interface QdrantVectorStoreOptions {
   replicationFactor?: number;
   writeConsistencyFactor?: number;
   logger: Logger;
+  /** Sends upserts with vectors as bytes (qdrant-wire/upsert-points.ts); without it the client's own Upsert. */
+  wireUpsert?: QdrantWireUpsert;
 }
 
 type Value = { kind: { case: "stringValue"; value: string } | { case: "nullValue"; value: 0 } };
 
 export function createQdrantVectorStore(options: QdrantVectorStoreOptions): VectorStore {
-  const { client, collectionName, dimensions, model, logger } = options;
+  const { client, collectionName, dimensions, model, logger, wireUpsert } = options;
   const points = () => client.api("points");
   const collections = () => client.api("collections");
 
@@ -108,9 +110,15 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       if (batch.length === 0) {
         return;
       }
+      if (wireUpsert !== undefined) {
+        // Vectors go out as their bytes (qdrant-wire/), never as JS numbers.
+        const request = { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseBytes)) };
+        await call("upsert", () => wireUpsert.upsert(request, { signal: callOptions?.signal }));
+        return;
+      }
       await call("upsert", () =>
         points().upsert(
-          { collectionName, wait: true, points: batch.map(toPointStruct) },
+          { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseNumbers)) },
           { signal: callOptions?.signal },
         ),
       );
@@ -165,6 +173,9 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     async search(query: VectorSearch): Promise<VectorHit[]> {
       const filter = toFilter(query.filter);
       const dense = { variant: { case: "dense" as const, value: { data: Array.from(query.vector) } } };
+      const withPayload = query.withPayload
+        ? { selectorOptions: { case: "enable" as const, value: true } }
+        : { selectorOptions: { case: "enable" as const, value: false } };
       const request =
         query.sparse === undefined
           ? {
@@ -175,6 +186,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
               limit: BigInt(query.limit),
               offset: BigInt(query.offset ?? 0),
               scoreThreshold: query.scoreThreshold,
+              withPayload,
             }
           : {
               collectionName,
@@ -196,9 +208,12 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
               filter,
               limit: BigInt(query.limit),
               offset: BigInt(query.offset ?? 0),
+              withPayload,
             };
       const response = await call("search", () => points().query(request, { signal: query.signal }));
-      return response.result.map((hit) => ({ id: idOf(hit.id), score: hit.score }));
+      return response.result.map((hit) =>
+        query.withPayload ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload } : { id: idOf(hit.id), score: hit.score },
+      );
     },
 
     async setStatus(ids, status) {
@@ -238,7 +253,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
 
 function prefetchLimit(query: VectorSearch): number {
   // Fusion needs candidates beyond the page: each branch brings up to 4x the page, at least 50.
-  return Math.max(50, (query.limit + (query.offset ?? 0)) * 4);
+  return query.candidates ?? Math.max(50, (query.limit + (query.offset ?? 0)) * 4);
 }
 
 function stringValue(value: string): Value {
@@ -298,9 +313,17 @@ export function toFilter(filter: VectorFilter) {
   return { must, mustNot, should: [] };
 }
 
-function toPointStruct(point: VectorPoint): MessageInitShape<typeof PointStructSchema> {
-  const vectors: Record<string, { vector: { case: "dense"; value: { data: number[] } } | { case: "sparse"; value: { indices: number[]; values: number[] } } }> = {
-    [DENSE_VECTOR]: { vector: { case: "dense", value: { data: Array.from(point.vector) } } },
+function denseNumbers(vector: Float32Array): number[] {
+  return Array.from(vector);
+}
+
+/**
+ * A point as the init of Qdrant's PointStruct. `dense` gives the dense vector's `data`: numbers for the
+ * real schema, bytes for the shadow one (qdrant-wire/shadow-points.ts); both encode to the same bytes.
+ */
+export function toPointStruct<D extends number[] | Uint8Array>(point: VectorPoint, dense: (vector: Float32Array) => D) {
+  const vectors: Record<string, { vector: { case: "dense"; value: { data: D } } | { case: "sparse"; value: { indices: number[]; values: number[] } } }> = {
+    [DENSE_VECTOR]: { vector: { case: "dense", value: { data: dense(point.vector) } } },
   };
   if (point.sparse !== undefined && point.sparse.indices.length > 0) {
     vectors[SPARSE_VECTOR] = {
@@ -310,7 +333,7 @@ function toPointStruct(point: VectorPoint): MessageInitShape<typeof PointStructS
   const payload = point.payload;
   return {
     id: pointId(point.id),
-    vectors: { vectorsOptions: { case: "vectors", value: { vectors } } },
+    vectors: { vectorsOptions: { case: "vectors" as const, value: { vectors } } },
     payload: {
       catalog_id: stringValue(payload.catalog_id),
       kind: stringValue(payload.kind),

@@ -1,0 +1,183 @@
+// The splice path end to end: vectors travel as bytes from our request to Qdrant's (DESIGN.md).
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { clone, create, createFileRegistry, type DescFile, type DescService, toBinary } from "@bufbuild/protobuf";
+import { FieldOptionsSchema, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { PointsOperationResponseSchema, QdrantClient } from "@qdrant/js-client-grpc";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
+import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
+import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
+import type { VectorStore } from "../../src/stores/vector-store.js";
+import { file_dq_embeddings_v1_embedding_service } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
+import { realUpsertBytes, samplePoints } from "../unit/stores/qdrant-wire/points-fixture.js";
+
+const logger = pino({ level: "silent" });
+const DIMENSIONS = 3072;
+
+/** A plaintext HTTP/2 server that records each gRPC request's message bytes and answers Upsert OK. */
+async function startRecordingServer(): Promise<{ url: string; bodies: Buffer[]; paths: string[]; stop(): Promise<void> }> {
+  const bodies: Buffer[] = [];
+  const paths: string[] = [];
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  server.on("stream", (stream, headers) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => {
+      paths.push(String(headers[":path"]));
+      bodies.push(Buffer.concat(chunks));
+      const reply = toBinary(PointsOperationResponseSchema, create(PointsOperationResponseSchema, { time: 0.001 }));
+      const envelope = Buffer.alloc(5 + reply.length);
+      envelope.writeUInt32BE(reply.length, 1);
+      envelope.set(reply, 5);
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(envelope);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `127.0.0.1:${port}`,
+    bodies,
+    paths,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        sessions.forEach((session) => session.destroy()); // the client keeps its connection open
+      }),
+  };
+}
+
+describe("outbound: Points.Upsert with vectors as bytes", () => {
+  it("reaches the server byte for byte as toBinary of the real UpsertPoints, uncompressed", async () => {
+    const recorder = await startRecordingServer();
+    try {
+      const [host, port] = recorder.url.split(":");
+      const upsert = createQdrantWireUpsert({ host, port: Number(port), timeoutMs: 10_000 });
+      const points = samplePoints(64, DIMENSIONS);
+      await upsert.upsert({ collectionName: "embeddings", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+      expect(recorder.paths).toEqual(["/qdrant.Points/Upsert"]);
+      const body = recorder.bodies[0];
+      expect(body[0]).toBe(0); // the gRPC envelope's compressed flag: off
+      const expected = realUpsertBytes("embeddings", points);
+      expect(body.readUInt32BE(1)).toBe(expected.length);
+      expect(body.subarray(5).equals(Buffer.from(expected))).toBe(true);
+    } finally {
+      await recorder.stop();
+    }
+  });
+
+  describe("against the embedded Qdrant", () => {
+    let qdrant: EmbeddedQdrant;
+    let client: QdrantClient;
+    const stores: Record<"real" | "wire", VectorStore> = {} as never;
+
+    beforeAll(async () => {
+      qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, logger });
+      const { host, port } = await qdrant.start();
+      client = new QdrantClient({ host, port, compression: false, checkCompatibility: false });
+      const common = { client, dimensions: DIMENSIONS, model: "precomputed", logger };
+      stores.real = createQdrantVectorStore({ ...common, collectionName: "splice_real" });
+      stores.wire = createQdrantVectorStore({
+        ...common,
+        collectionName: "splice_wire",
+        wireUpsert: createQdrantWireUpsert({ host, port, timeoutMs: 10_000 }),
+      });
+      await stores.real.start();
+      await stores.wire.start();
+    });
+    afterAll(async () => {
+      await qdrant.stop();
+    });
+
+    it("stores the same vectors and payloads whichever path wrote them", async () => {
+      const points = samplePoints(20, DIMENSIONS);
+      await stores.real.upsert(points);
+      await stores.wire.upsert(points);
+      const ids = points.map((p) => p.id);
+      const real = await stores.real.get(ids, { withVector: true });
+      const wire = await stores.wire.get(ids, { withVector: true });
+      expect(wire).toHaveLength(points.length);
+      expect(wire).toEqual(real);
+      // Cosine collections store the unit vector: the wire path sent the caller's floats.
+      for (const [i, stored] of wire.entries()) {
+        const source = points[i].vector;
+        const norm = Math.hypot(...source);
+        expect(stored.vector?.[1]).toBeCloseTo(source[1] / norm, 6);
+        expect(stored.payload).toEqual(points[i].payload);
+      }
+    });
+  });
+});
+
+/** Our EmbeddingService with EmbeddingInput.vector sent unpacked (`[packed = false]`), as some clients do. */
+function unpackedEmbeddingService(): DescService {
+  const real = new Map<string, DescFile>();
+  const collect = (file: DescFile): void => {
+    if (!real.has(file.proto.name)) {
+      real.set(file.proto.name, file);
+      file.dependencies.forEach(collect);
+    }
+  };
+  collect(file_dq_embeddings_v1_embedding_service);
+  const shadows = new Map<string, FileDescriptorProto>();
+  for (const [name, file] of real) {
+    if (file.proto.package === "dq.embeddings.v1") {
+      const proto = clone(FileDescriptorProtoSchema, file.proto);
+      const field = proto.messageType.find((m) => m.name === "EmbeddingInput")?.field.find((f) => f.name === "vector");
+      if (field !== undefined) field.options = create(FieldOptionsSchema, { packed: false });
+      shadows.set(name, proto);
+    }
+  }
+  const registry = createFileRegistry(shadows.get(file_dq_embeddings_v1_embedding_service.proto.name) as FileDescriptorProto, (name) => shadows.get(name) ?? real.get(name));
+  const service = registry.getService("dq.embeddings.v1.EmbeddingService");
+  if (service === undefined) throw new Error("no service");
+  return service;
+}
+
+describe("inbound and outbound through the service", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS) } });
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it.each(["packed", "unpacked"] as const)("stores a %s precomputed vector exactly as sent", async (encoding) => {
+    const catalogId = crypto.randomUUID();
+    const id = crypto.randomUUID();
+    const vector = samplePoints(1, DIMENSIONS)[0].vector.map((x, i) => x + i * 1e-4);
+    const embeddings =
+      encoding === "packed"
+        ? app.embeddings
+        : (createClient(unpackedEmbeddingService(), createGrpcTransport({ baseUrl: app.baseUrl })) as unknown as typeof app.embeddings);
+    await embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: `Table: ${encoding}`, vector: Array.from(vector) } });
+    const got = await app.embeddings.getEmbedding({ id, includeVector: true });
+    const norm = Math.hypot(...vector);
+    expect(got.embedding?.vector).toHaveLength(DIMENSIONS);
+    expect(got.embedding?.vector[7]).toBeCloseTo(vector[7] / norm, 6);
+    const [point] = await app.running.vectors.get([id], { withVector: true });
+    expect(point.payload.catalog_id).toBe(catalogId);
+    expect(Array.from(point.vector ?? [])).toEqual(got.embedding?.vector);
+  });
+
+  it("rejects a NaN in an unpacked vector naming its index", async () => {
+    const vector = Array.from(samplePoints(1, DIMENSIONS)[0].vector);
+    vector[42] = Number.NaN;
+    const embeddings = createClient(unpackedEmbeddingService(), createGrpcTransport({ baseUrl: app.baseUrl })) as unknown as typeof app.embeddings;
+    await expect(
+      embeddings.upsertEmbedding({ embedding: { id: crypto.randomUUID(), catalogId: crypto.randomUUID(), kind: "table", content: "x", vector } }),
+    ).rejects.toThrow(/embedding\.vector\[42\]: must be a finite number/);
+  });
+});

@@ -15,7 +15,7 @@ const name = uniqueName("filters");
 
 beforeAll(async () => {
   target = await startTarget();
-  client = target.client();
+  client = target.client({ compression: true }); // gzip both ways; points.test.ts runs without
   await client.api("collections").create({
     collectionName: name,
     vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } },

@@ -28,7 +28,7 @@ const sparse: Record<number, [number[], number[]]> = {
 
 beforeAll(async () => {
   target = await startTarget();
-  client = target.client();
+  client = target.client({ compression: true }); // gzip both ways; points.test.ts runs without
   await client.api("collections").create({
     collectionName: name,
     vectorsConfig: { config: { case: "paramsMap", value: { map: { text: { size: 3n, distance: Distance.Cosine } } } } },

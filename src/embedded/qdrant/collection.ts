@@ -1,7 +1,7 @@
 import type { CreateCollection, PointStruct, VectorParams } from "@qdrant/js-client-grpc";
 import { Datatype, Distance, Modifier, PayloadSchemaType } from "@qdrant/js-client-grpc";
 import { metricFor, type Metric } from "./distance.js";
-import { unimplemented, validationError, wrongInput } from "./errors.js";
+import { invalidArgument, unimplemented, validationError, wrongInput } from "./errors.js";
 import type { CompiledFilter, FilterEnv, IndexSource } from "./filter.js";
 import { PayloadIndex } from "./payload-index.js";
 import { fromValueMap, type PayloadObject } from "./payload.js";
@@ -146,6 +146,9 @@ export class Collection {
 
   /** Checks a point's id, vectors (names, dimensions, finite values) and payload; writes nothing. */
   preparePoint(point: PointStruct, label: string): PreparedPoint {
+    // Order and wording of `TryFrom<PointStruct>` in lib/api/src/grpc/conversions.rs.
+    if (point.vectors === undefined) throw invalidArgument("Expected some vectors");
+    if (point.id === undefined) throw invalidArgument("Empty ID is not allowed");
     const key = pointKeyOf(point.id);
     const prepared: PreparedPoint = { key, payload: fromValueMap(point.payload), dense: new Map(), sparse: new Map() };
     for (const [name, input] of readVectors(point.vectors, `${label}.vectors`)) {
@@ -226,8 +229,12 @@ export class Collection {
   filterOffsets(filter: CompiledFilter): number[] {
     const out: number[] = [];
     const candidates = filter.candidates(this.indexSource);
+    if (candidates?.exact) {
+      for (const offset of candidates.offsets) if (this.keys[offset] !== undefined) out.push(offset);
+      return out;
+    }
     const env = this.env();
-    for (const offset of candidates ?? this.offsets.values()) {
+    for (const offset of candidates?.offsets ?? this.offsets.values()) {
       if (this.keys[offset] === undefined) continue;
       env.at(offset);
       if (filter.test(env)) out.push(offset);

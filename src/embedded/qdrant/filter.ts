@@ -1,3 +1,4 @@
+import { PayloadSchemaType } from "@qdrant/js-client-grpc";
 import type { Condition, FieldCondition, Filter, Match } from "./proto-types.js";
 import { invalidArgument, unimplemented, validationError } from "./errors.js";
 import { parseJsonPath, valuesAt, type PathItem } from "./json-path.js";
@@ -24,12 +25,18 @@ export interface IndexSource {
   offsetOf(key: PointKey): number | undefined;
 }
 
+export interface Candidates {
+  readonly offsets: Set<number>;
+  /** True when every offset matches (the indexes answered the whole filter): no per-point check. */
+  readonly exact: boolean;
+}
+
 export interface CompiledFilter {
   /** True when the filter accepts every point (absent or empty). */
   readonly trivial: boolean;
   readonly test: Predicate;
   /** Offsets that can match, found through payload indexes; undefined means "scan everything". */
-  candidates(source: IndexSource): Set<number> | undefined;
+  candidates(source: IndexSource): Candidates | undefined;
 }
 
 const ALWAYS: CompiledFilter = { trivial: true, test: () => true, candidates: () => undefined };
@@ -43,16 +50,28 @@ export function compileFilter(filter: Filter | undefined, label = "filter"): Com
     filter.should.every((c) => c.conditionOneOf.case === undefined) &&
     filter.mustNot.every((c) => c.conditionOneOf.case === undefined) &&
     filter.minShould === undefined;
+  const onlyMust =
+    filter.should.every((c) => c.conditionOneOf.case === undefined) &&
+    filter.mustNot.every((c) => c.conditionOneOf.case === undefined) &&
+    filter.minShould === undefined;
   return {
     trivial,
     test,
     candidates: (source) => {
-      let best: Set<number> | undefined;
+      const sets: Set<number>[] = [];
+      let allIndexed = onlyMust;
       for (const condition of must) {
         const set = indexedCandidates(condition, source);
-        if (set !== undefined && (best === undefined || set.size < best.size)) best = set;
+        if (set === undefined) allIndexed = false;
+        else sets.push(set);
       }
-      return best;
+      if (sets.length === 0) return undefined;
+      sets.sort((a, b) => a.size - b.size);
+      if (!allIndexed) return { offsets: sets[0], exact: false };
+      // Every condition is an exact index lookup: their intersection is the answer.
+      let offsets = sets[0];
+      for (const other of sets.slice(1)) offsets = new Set([...offsets].filter((o) => other.has(o)));
+      return { offsets, exact: true };
     },
   };
 }
@@ -277,8 +296,9 @@ function indexedCandidates(condition: Condition, source: IndexSource): Set<numbe
     default:
       return undefined;
   }
-  // A value the index cannot hold (another type): scan, so the answer stays exact.
-  if (keys.some((k) => k === undefined)) return undefined;
+  // A value the index cannot hold (another type): scan, so the answer stays exact. Uuid indexes
+  // compare parsed uuids in Qdrant, which a string key does not model: scan those too.
+  if (keys.some((k) => k === undefined) || index.type === PayloadSchemaType.Uuid) return undefined;
   return index.lookup(keys as string[]);
 }
 
@@ -293,10 +313,10 @@ export function allOf(filters: readonly CompiledFilter[]): CompiledFilter {
     candidates: (source) => {
       let best: Set<number> | undefined;
       for (const f of active) {
-        const set = f.candidates(source);
-        if (set !== undefined && (best === undefined || set.size < best.size)) best = set;
+        const found = f.candidates(source);
+        if (found !== undefined && (best === undefined || found.offsets.size < best.size)) best = found.offsets;
       }
-      return best;
+      return best === undefined ? undefined : { offsets: best, exact: false };
     },
   };
 }

@@ -41,7 +41,7 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
     throw badRequest("Fusion queries cannot be combined with the 'using' field.");
   }
   const excluded = new Set<PointKey>();
-  const lists = plan.prefetch.map((p, i) => runQuery(c, prefetchPlan(c, p, plan.filters, i)));
+  const lists = plan.prefetch.map((p, i) => runQuery(c, prefetchPlan(p, plan.filters, i)));
 
   switch (q?.case) {
     case undefined: {
@@ -77,11 +77,10 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
   }
 }
 
-function prefetchPlan(c: Collection, p: PrefetchQuery, filters: readonly CompiledFilter[], i: number): QueryPlan {
+function prefetchPlan(p: PrefetchQuery, filters: readonly CompiledFilter[], i: number): QueryPlan {
   if (p.lookupFrom !== undefined) throw unimplemented("lookup_from");
   const limit = p.limit === undefined ? DEFAULT_QUERY_LIMIT : Number(p.limit);
   if (limit < 1) throw validationError(`prefetch[${i}].limit: value ${limit} invalid, must be 1 or larger`);
-  void c;
   return {
     prefetch: p.prefetch,
     query: p.query,
@@ -106,7 +105,7 @@ function sortByKey(c: Collection, offsets: number[]): number[] {
 function rescore(c: Collection, plan: QueryPlan, vector: Float32Array | SparseVector, lists: Scored[][], filter: CompiledFilter): Scored[] {
   const candidates = new Set<number>();
   for (const list of lists) for (const h of list) candidates.add(h.offset);
-  const within: CompiledFilter = { trivial: false, test: filter.test, candidates: () => candidates };
+  const within: CompiledFilter = { trivial: false, test: filter.test, candidates: () => ({ offsets: candidates, exact: false }) };
   return search(c, { using: plan.using, vector, filter: within, top: plan.top, scoreThreshold: plan.scoreThreshold }).map(
     (h) => ({ offset: h.offset, score: h.apiScore }),
   );

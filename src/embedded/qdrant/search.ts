@@ -15,7 +15,7 @@ export interface SearchRequest {
   filter: CompiledFilter;
   /** How many results to keep (limit + offset). */
   top: number;
-  /** A threshold as the API states it (already converted by the caller is NOT expected). */
+  /** A threshold as the API states it (a distance for Euclid/Manhattan, a similarity otherwise). */
   scoreThreshold?: number;
 }
 

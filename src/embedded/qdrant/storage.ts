@@ -4,6 +4,7 @@ import type {
   CreateFieldIndexCollection,
   PointsSelector,
   PointStruct,
+  UpdateBatchPoints,
   Value,
 } from "@qdrant/js-client-grpc";
 import { FieldType, PayloadSchemaType, UpdateMode } from "@qdrant/js-client-grpc";
@@ -213,7 +214,7 @@ export class Storage {
     c.createIndex(r.fieldName, type, r.fieldIndexParams);
   }
 
-  private updateBatch(request: { collectionName: string; operations: import("@qdrant/js-client-grpc").PointsUpdateOperation[] }): MutationResult {
+  private updateBatch(request: UpdateBatchPoints): MutationResult {
     const c = this.resolve(request.collectionName);
     const ids: bigint[] = [];
     for (const op of request.operations) {

@@ -1,3 +1,5 @@
+import { DenseVectorStorage } from "../../src/embedded/qdrant/vector-storage.js";
+
 /**
  * The floor for exact search measured in the same run: one dot-product pass with four accumulators
  * over `points` x `dims` float32 (the same loop the server's exact search runs), and a plain sum over
@@ -7,13 +9,19 @@ export interface BandwidthFloor {
   points: number;
   dims: number;
   bytes: number;
+  /** JS loop, 4 accumulators. */
   dotPassMs: number;
   dotGBps: number;
+  /** Plain JS sum over the same bytes. */
   sumPassMs: number;
   sumGBps: number;
+  /** The server's own kernel (DenseVectorStorage.scorer, wasm SIMD) over the same number of vectors. */
+  simdPassMs: number;
+  simdGBps: number;
 }
 
 export function measureBandwidthFloor(points: number, dims: number, repeats = 5): BandwidthFloor {
+  const simdPassMs = measureSimdPass(points, dims, repeats);
   const data = new Float32Array(points * dims);
   for (let i = 0; i < data.length; i += 97) data[i] = (i % 13) / 13;
   const query = new Float32Array(dims).fill(0.5);
@@ -48,5 +56,34 @@ export function measureBandwidthFloor(points: number, dims: number, repeats = 5)
   const bytes = data.byteLength;
   const dotPassMs = median(dotTimes);
   const sumPassMs = median(sumTimes);
-  return { points, dims, bytes, dotPassMs, dotGBps: bytes / dotPassMs / 1e6, sumPassMs, sumGBps: bytes / sumPassMs / 1e6 };
+  return {
+    points,
+    dims,
+    bytes,
+    dotPassMs,
+    dotGBps: bytes / dotPassMs / 1e6,
+    sumPassMs,
+    sumGBps: bytes / sumPassMs / 1e6,
+    simdPassMs,
+    simdGBps: bytes / simdPassMs / 1e6,
+  };
+}
+
+function measureSimdPass(points: number, dims: number, repeats: number): number {
+  const storage = new DenseVectorStorage(dims, { initialCapacity: points, wasmFromVectors: 1 });
+  const v = new Float32Array(dims);
+  for (let p = 0; p < points; p++) {
+    v[p % dims] = p / points;
+    storage.set(p, v);
+  }
+  const score = storage.scorer("dot", new Float32Array(dims).fill(0.5));
+  const times: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    for (let p = 0; p < points; p++) sink += score(p);
+    times.push(performance.now() - t);
+  }
+  if (sink === 42) console.log("");
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }

@@ -160,7 +160,10 @@ async function benchMode(mode: "in-process" | "process") {
 const results = [];
 for (const mode of MODES) results.push(await benchMode(mode));
 const floor = measureBandwidthFloor(Math.max(...SIZES), DIMS, 5);
-console.log(`floor: dot pass over ${floor.points} x ${floor.dims}: ${floor.dotPassMs.toFixed(1)} ms (${floor.dotGBps.toFixed(2)} GB/s); plain sum ${floor.sumGBps.toFixed(2)} GB/s`);
+console.log(
+  `floor over ${floor.points} x ${floor.dims} float32: JS dot ${floor.dotPassMs.toFixed(1)} ms (${floor.dotGBps.toFixed(2)} GB/s), ` +
+    `JS sum ${floor.sumPassMs.toFixed(1)} ms (${floor.sumGBps.toFixed(2)} GB/s), wasm SIMD dot ${floor.simdPassMs.toFixed(1)} ms (${floor.simdGBps.toFixed(2)} GB/s)`,
+);
 const out = {
   benchmark: "embedded-qdrant",
   at: new Date().toISOString(),

@@ -123,6 +123,11 @@ export class Collection {
     for (const offset of this.offsets.values()) yield offset;
   }
 
+  /** One past the highest offset ever used: live points are among [0, offsetLimit). */
+  get offsetLimit(): number {
+    return this.keys.length;
+  }
+
   vectorsAt(offset: number, names?: ReadonlySet<string>): Map<string, StoredVector> {
     const out = new Map<string, StoredVector>();
     for (const [name, slot] of this.dense) {

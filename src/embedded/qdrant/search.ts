@@ -46,14 +46,19 @@ function searchDense(c: Collection, request: SearchRequest, query: Float32Array)
   }
   const q = slot.metric.preprocess(Float32Array.from(query));
   const storage = slot.storage;
-  const offsets = offsetsToScan(c, request.filter);
   const score = storage.scorer(slot.metric.kernel, q);
   const threshold = request.scoreThreshold === undefined ? -Infinity : slot.metric.rawThreshold(request.scoreThreshold);
   const top = new TopK(request.top);
-  for (const offset of offsets) {
-    if (!storage.has(offset)) continue;
+  const visit = (offset: number): void => {
     const s = score(offset);
     if (s >= threshold && s >= top.floor) top.push(offset, s);
+  };
+  if (request.filter.trivial) {
+    // Sequential over the storage: deleted points have no vector, so `has` skips them.
+    const end = c.offsetLimit;
+    for (let offset = 0; offset < end; offset++) if (storage.has(offset)) visit(offset);
+  } else {
+    for (const offset of c.filterOffsets(request.filter)) if (storage.has(offset)) visit(offset);
   }
   return top.sorted().map((h) => ({ ...h, apiScore: slot.metric.postprocess(h.score) }));
 }

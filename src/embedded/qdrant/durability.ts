@@ -7,7 +7,11 @@ import { decodeMutation, encodeMutation } from "./mutation-codec.js";
 import { snapshotMutations } from "./snapshot.js";
 import { readRecords, RecordLog, syncDirectory, writeRecordFileAtomically } from "./wal.js";
 
-/** Compact the log into a snapshot once it grows past this. */
+/**
+ * Compact the log into a snapshot once it grows past this, or past the last snapshot's size if that
+ * is larger: rewriting the whole state only after at least as many bytes of log keeps the amortised
+ * cost of compaction within one extra write of every byte.
+ */
 const COMPACT_AT_BYTES = 256 * 1024 * 1024;
 
 /**
@@ -56,6 +60,7 @@ export async function openDurability(
   const fresh = generation === 0 && wal.fileLength === 0;
 
   let current = RecordLog.openForAppend(walPath);
+  let snapshotBytes = generation > 0 ? fs.statSync(snapshotPath).size : 0;
   log.info(
     {
       dataDir,
@@ -75,6 +80,7 @@ export async function openDurability(
   const compact = (): void => {
     const next = generation + 1;
     writeRecordFileAtomically(snapshotFile(dataDir, next), mapIterable(snapshotMutations(engine.storage), encodeMutation));
+    snapshotBytes = fs.statSync(snapshotFile(dataDir, next)).size;
     const old = current;
     current = RecordLog.create(walFile(dataDir, next));
     syncDirectory(dataDir);
@@ -93,7 +99,7 @@ export async function openDurability(
     record(mutation: Mutation, durable: boolean) {
       current.append(encodeMutation(mutation));
       const synced = durable ? current.sync() : Promise.resolve();
-      if (current.size > compactAt) compact();
+      if (current.size > Math.max(compactAt, snapshotBytes)) compact();
       return synced;
     },
   };

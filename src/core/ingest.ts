@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
+import { encodeSparse } from "../embedders/sparse-encoder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
 import { FailedPreconditionError, InternalError, NotFoundError } from "./errors.js";
@@ -95,7 +96,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
 
     const rows = toWrite.map((item) => item.row);
-    const points: VectorPoint[] = toWrite.map((item) => ({ id: item.row.id, vector: item.vector as Float32Array, payload: payloadOf(item.row) }));
+    const points = toWrite.map((item) => pointOf(item.row, item.vector as Float32Array));
     await writeBoth(rows, points, toWrite.filter((item) => item.outcome === "created").map((item) => item.row.id), options.signal);
     return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: toEmbed.length, embeddedTokens };
   }
@@ -239,6 +240,14 @@ export function planUpsert(input: UpsertInput, index: number, existing: Embeddin
     vector: input.vector,
     needsEmbedding: input.vector === undefined && !sameText,
   };
+}
+
+/**
+ * The Qdrant point of a row: its dense vector, a sparse lexical vector of its content (Qdrant applies
+ * IDF to it at query time) and the payload retrieval filters on. Every writer builds points here.
+ */
+export function pointOf(row: EmbeddingRowInput, vector: Float32Array): VectorPoint {
+  return { id: row.id, vector, sparse: encodeSparse(row.content), payload: payloadOf(row) };
 }
 
 export function payloadOf(row: EmbeddingRowInput) {

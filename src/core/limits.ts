@@ -9,4 +9,10 @@ export const LIMITS = {
   defaultSearchLimit: 10,
   maxSearchOffset: 10_000,
   maxKindFilters: 32,
+  maxQuestionBytes: 8_192,
+  defaultContextChunks: 40,
+  maxContextChunks: 200,
+  defaultContextTokens: 4_000,
+  minContextTokens: 64,
+  maxContextTokens: 100_000,
 } as const;

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { payloadOf } from "./ingest.js";
+import { payloadOf, pointOf } from "./ingest.js";
 import type { EmbeddingRow, PointPayload } from "./types.js";
 
 const PAGE = 500;
@@ -141,7 +141,7 @@ export function createReconcile(deps: ReconcileDeps) {
     const rewritten = rows.map((row) => ({ ...row, model: embedder.model }));
     await metadata.transaction(async (tx) => {
       await tx.upsertRows(rewritten.filter((row, index) => row.model !== rows[index].model));
-      await vectors.upsert(rewritten.map((row, index) => ({ id: row.id, vector: embedded[index], payload: payloadOf(row) })));
+      await vectors.upsert(rewritten.map((row, index) => pointOf(row, embedded[index])));
     });
     return rows.length;
   }
@@ -154,7 +154,7 @@ export function createReconcile(deps: ReconcileDeps) {
     const stored = new Map((await vectors.get(rows.map((row) => row.id), { withVector: true })).map((point) => [point.id, point.vector]));
     const points = rows.flatMap((row) => {
       const vector = stored.get(row.id);
-      return vector === undefined ? [] : [{ id: row.id, vector, payload: payloadOf(row) }];
+      return vector === undefined ? [] : [pointOf(row, vector)];
     });
     await vectors.upsert(points);
     return points.length;

@@ -2,6 +2,10 @@ import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
+import { encodeSparse } from "../embedders/sparse-encoder.js";
+import { assembleContext, findBridgeTables, rankTables, type AssembledContext } from "./context/assemble.js";
+import { renderContext } from "./context/render.js";
+import { InvalidArgumentError } from "./errors.js";
 import type { EmbeddingRow } from "./types.js";
 
 export interface SearchQuery {
@@ -29,14 +33,87 @@ export interface RetrieveDeps {
   onDroppedHits?: (count: number) => void;
 }
 
+export interface ContextQuery {
+  catalogId: string;
+  question: string;
+  schemaName?: string;
+  maxChunks: number;
+  maxTokens: number;
+  minRelevance?: number;
+  signal?: AbortSignal;
+}
+
+export interface RetrievedContext extends AssembledContext {
+  insufficientContext: boolean;
+  relevanceFloor: number;
+}
+
 export interface Retrieve {
   search(query: SearchQuery): Promise<SearchHit[]>;
+  retrieveContext(query: ContextQuery): Promise<RetrievedContext>;
 }
+
+/** Fused candidates a context is assembled from, and tables whose key columns are fetched. */
+const CONTEXT_CANDIDATES = 60;
+const CONTEXT_TABLES = 10;
+
+/**
+ * The relevance floor per embedder: the best dense cosine a question must reach in its catalog for the
+ * context to count as relevant. Calibrated on held-out questions asked of catalogs they are not about.
+ */
+export const RELEVANCE_FLOORS: Record<string, number> = { local: 0.12, openai: 0.2 };
 
 export function createRetrieve(deps: RetrieveDeps): Retrieve {
   const { metadata, vectors, embedder, logger } = deps;
 
   return {
+    async retrieveContext(query) {
+      const relevanceFloor = query.minRelevance ?? RELEVANCE_FLOORS[embedder.name] ?? 0;
+      const [vector] = await embedder.embed([{ text: query.question }], { signal: query.signal });
+      const filter = { catalogId: query.catalogId, schemaName: query.schemaName };
+      const [fused, best] = await Promise.all([
+        vectors.search({
+          filter,
+          vector,
+          sparse: encodeSparse(query.question),
+          limit: CONTEXT_CANDIDATES,
+          candidates: CONTEXT_CANDIDATES * 2,
+          denseThreshold: relevanceFloor,
+          withPayload: true,
+          signal: query.signal,
+        }),
+        vectors.search({ filter, vector, limit: 1, signal: query.signal }),
+      ]);
+      const empty = { tables: [], chunks: [], text: "", tokens: 0, truncated: false, relevanceFloor };
+      if (fused.length === 0 || (best[0]?.score ?? -1) < relevanceFloor) {
+        return { ...empty, insufficientContext: true };
+      }
+      // Candidate tables from the hits' payloads, ranked by evidence, so ONE Postgres query brings the
+      // hits, their tables' chunks and the key columns joins need.
+      const payloadRows = new Map(
+        fused.map((hit) => [hit.id, { kind: hit.payload?.kind ?? "", schemaName: hit.payload?.schema ?? null, tableName: hit.payload?.table ?? null } as EmbeddingRow]),
+      );
+      const tables = rankTables(fused, payloadRows)
+        .slice(0, CONTEXT_TABLES)
+        .map((table) => ({ schema: table.schema, table: table.table }));
+      const rows = await metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables });
+      const present = new Set(rows.map((row) => row.id));
+      const hits = fused.filter((hit) => present.has(hit.id));
+      if (hits.length < fused.length) {
+        deps.onDroppedHits?.(fused.length - hits.length);
+      }
+      const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, 3);
+      const bridges = findBridgeTables(chosen, rows);
+      const bridgeRows = bridges.length === 0 ? [] : (await metadata.getContextRows(query.catalogId, { ids: [], tables: bridges })).filter((row) => !present.has(row.id));
+      const assembled = assembleContext({ hits, rows, bridgeRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text) => embedder.countTokens(text) });
+      if (assembled.chunks.length === 0 && hits.length > 0) {
+        const best = rows.find((row) => row.id === hits[0].id);
+        const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]));
+        throw new InvalidArgumentError("max_tokens", `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`);
+      }
+      return { ...assembled, insufficientContext: assembled.chunks.length === 0, relevanceFloor };
+    },
+
     async search(query) {
       const vector = query.vector ?? (await embedder.embed([{ text: query.text ?? "" }], { signal: query.signal }))[0];
       const hits = await vectors.search({

@@ -6,12 +6,21 @@ import type { Retrieve, SearchQuery } from "../core/retrieve.js";
 import type { EmbeddingStatus } from "../core/types.js";
 import { optionalName, requireText, requireUuid, requireVector } from "../core/validate.js";
 import {
+  InclusionReason,
   RetrievalService,
+  RetrieveContextResponseSchema,
   type SearchEmbeddingsRequest,
   SearchEmbeddingsResponseSchema,
 } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { embeddingToProto, statusFromProto } from "./convert.js";
-import { unimplemented } from "./errors.js";
+import type { InclusionReason as DomainReason } from "../core/context/assemble.js";
+
+const REASONS: Record<DomainReason, InclusionReason> = {
+  direct_hit: InclusionReason.DIRECT_HIT,
+  key_column: InclusionReason.KEY_COLUMN,
+  join_bridge: InclusionReason.JOIN_BRIDGE,
+  table_context: InclusionReason.TABLE_CONTEXT,
+};
 
 export interface RetrievalServiceDeps {
   retrieve: Retrieve;
@@ -30,8 +39,38 @@ export function registerRetrievalService(router: ConnectRouter, deps: RetrievalS
       });
     },
 
-    retrieveContext() {
-      return unimplemented("RetrieveContext", "question-to-context retrieval arrives with the complete RetrievalService");
+    async retrieveContext(request, context) {
+      const catalogId = requireUuid(request.catalogId, "catalog_id");
+      const question = requireText(request.question, "question", LIMITS.maxQuestionBytes);
+      const maxChunks = request.maxChunks === 0 ? LIMITS.defaultContextChunks : request.maxChunks;
+      if (maxChunks > LIMITS.maxContextChunks) {
+        throw new InvalidArgumentError("max_chunks", `is ${maxChunks}; the limit is 1 to ${LIMITS.maxContextChunks} (0 means ${LIMITS.defaultContextChunks})`);
+      }
+      const maxTokens = request.maxTokens === 0 ? LIMITS.defaultContextTokens : request.maxTokens;
+      if (maxTokens < LIMITS.minContextTokens || maxTokens > LIMITS.maxContextTokens) {
+        throw new InvalidArgumentError("max_tokens", `is ${maxTokens}; it must be ${LIMITS.minContextTokens} to ${LIMITS.maxContextTokens} (0 means ${LIMITS.defaultContextTokens})`);
+      }
+      if (request.minRelevance !== undefined && !(request.minRelevance >= -1 && request.minRelevance <= 1)) {
+        throw new InvalidArgumentError("min_relevance", "must be a cosine similarity between -1 and 1");
+      }
+      const result = await retrieve.retrieveContext({
+        catalogId,
+        question,
+        schemaName: optionalName(request.schemaName, "schema_name") ?? undefined,
+        maxChunks,
+        maxTokens,
+        minRelevance: request.minRelevance,
+        signal: context.signal,
+      });
+      return create(RetrieveContextResponseSchema, {
+        tables: result.tables.map((table) => ({ schemaName: table.schema, tableName: table.table, score: table.score, reason: REASONS[table.reason], chunkIds: table.chunkIds })),
+        chunks: result.chunks.map((chunk) => ({ embedding: embeddingToProto(chunk.row), score: chunk.score, reason: REASONS[chunk.reason], tokenCount: chunk.tokens })),
+        contextText: result.text,
+        tokenCount: result.tokens,
+        insufficientContext: result.insufficientContext,
+        relevanceFloor: result.relevanceFloor,
+        truncated: result.truncated,
+      });
     },
   });
 }

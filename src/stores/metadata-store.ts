@@ -20,6 +20,13 @@ export interface MetadataStore {
   upsertRows(rows: readonly EmbeddingRowInput[], options?: UpsertRowsOptions): Promise<string[]>;
   /** The rows for these ids, in the order of `ids`, in one query; missing ids are left out. */
   getRows(ids: readonly string[], options?: { catalogId?: string }): Promise<EmbeddingRow[]>;
+  /**
+   * The rows a retrieval context needs, in ONE query, all within the catalog: the rows of `ids`, plus,
+   * for each of `tables`, its catalog table chunk and its key-column chunks (primary key, or a foreign
+   * key: `metadata.primaryKey` / `metadata.references` as catalog indexing writes them), rejected ones
+   * excluded. Order is unspecified.
+   */
+  getContextRows(catalogId: string, request: { ids: readonly string[]; tables: readonly TableRef[] }): Promise<EmbeddingRow[]>;
   /** Deletes the rows; resolves to the ids that existed. */
   deleteRows(ids: readonly string[]): Promise<string[]>;
   /** One page ordered by id, after `afterId` (keyset paging: pass the last id of the previous page). */
@@ -35,6 +42,11 @@ export interface MetadataStore {
   transaction<T>(fn: (store: MetadataStore) => Promise<T>): Promise<T>;
   /** Resolves when Postgres answers and `dq_embeddings` exists; for readiness checks. */
   ping(): Promise<void>;
+}
+
+export interface TableRef {
+  schema: string;
+  table: string;
 }
 
 export interface UpsertRowsOptions {

@@ -125,6 +125,35 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       ).then((written) => [...written]);
     },
 
+    async getContextRows(catalogId, request) {
+      if (!isUuid(catalogId)) {
+        return [];
+      }
+      const ids = uuidsOnly(request.ids);
+      const schemas = request.tables.map((table) => table.schema);
+      const tables = request.tables.map((table) => table.table);
+      const rows = await run("reading context rows", () =>
+        connection.any(sql.type(embeddingRowSchema)`
+          SELECT ${rowColumns}
+          FROM dq_embeddings
+          WHERE catalog_id = ${catalogId}
+            AND (
+              id = ANY(${sql.array(ids, "uuid")})
+              OR (
+                (schema_name, table_name) IN (SELECT * FROM unnest(${sql.array(schemas, "text")}, ${sql.array(tables, "text")}))
+                AND status <> 'rejected'
+                AND metadata->>'origin' = 'catalog'
+                AND (
+                  kind = 'table'
+                  OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))
+                )
+              )
+            )
+        `),
+      );
+      return [...rows];
+    },
+
     async getRows(ids: readonly string[], options: { catalogId?: string } = {}): Promise<EmbeddingRow[]> {
       const wanted = uuidsOnly(ids);
       if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {

@@ -191,7 +191,13 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
           : {
               collectionName,
               prefetch: [
-                { using: DENSE_VECTOR, query: { variant: { case: "nearest" as const, value: dense } }, filter, limit: BigInt(prefetchLimit(query)) },
+                {
+                  using: DENSE_VECTOR,
+                  query: { variant: { case: "nearest" as const, value: dense } },
+                  filter,
+                  limit: BigInt(prefetchLimit(query)),
+                  scoreThreshold: query.denseThreshold,
+                },
                 {
                   using: SPARSE_VECTOR,
                   query: {

@@ -36,12 +36,19 @@ export interface VectorSearch {
   limit: number;
   offset?: number;
   scoreThreshold?: number;
+  /** In a fused search, dense candidates below this cosine are left out (sparse ones need a shared term). */
+  denseThreshold?: number;
+  /** Candidates each branch of a fused search brings (default: 4x the page, at least 50). */
+  candidates?: number;
+  /** Return each hit's payload (retrieval groups hits by table without asking Postgres first). */
+  withPayload?: boolean;
   signal?: AbortSignal;
 }
 
 export interface VectorHit {
   id: string;
   score: number;
+  payload?: PointPayload;
 }
 
 export interface StoredPoint {

@@ -42,7 +42,8 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     SHUTDOWN_GRACE_MS: "5000",
     ...options.env,
   });
-  const app = createApp(config, { logger: pino({ level: "silent" }), ...options.overrides });
+  // TEST_LOG_LEVEL=debug shows the service log of every test app.
+  const app = createApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), ...options.overrides });
   let running: RunningApp;
   try {
     running = await app.start();

@@ -194,12 +194,6 @@ describe("the walking skeleton over real gRPC", () => {
     });
   });
 
-  it("answers UNIMPLEMENTED, naming what is missing, for RPCs of later releases", async () => {
-    const error = await statusOf(app.retrieval.retrieveContext({ catalogId: randomUUID(), question: "q" }));
-    expect(error.code).toBe(Code.Unimplemented);
-    expect(error.rawMessage).toContain("RetrieveContext");
-  });
-
   it("counts calls in the go-grpc-prometheus metrics on /metrics", async () => {
     const before = handled(await app.metricsText(), "GetEmbedding", "NotFound");
     await statusOf(app.embeddings.getEmbedding({ id: randomUUID() }));

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { assembleContext, findBridgeTables, rankTables } from "../../../../src/core/context/assemble.js";
+import type { EmbeddingRow } from "../../../../src/core/types.js";
+
+let next = 0;
+function row(kind: string, table: string, metadata: Record<string, unknown> = {}, content = `${kind} ${table}`): EmbeddingRow {
+  next++;
+  return {
+    id: `00000000-0000-4000-8000-${String(next).padStart(12, "0")}`,
+    catalogId: "c",
+    kind,
+    content,
+    metadata,
+    schemaName: "s",
+    tableName: table,
+    status: "pending",
+    contentHash: "h",
+    model: "m",
+    qdrantPointId: null,
+    createdAt: 0,
+    updatedAt: 0,
+  };
+}
+
+const countTokens = (text: string) => Math.ceil(text.length / 4);
+
+describe("context assembly", () => {
+  const singer = row("table", "singer", { description: "People who sing", columns: [{ name: "singer_id" }, { name: "age" }] });
+  const singerId = row("column", "singer", { column: "singer_id", type: "int", primaryKey: true, referencedBy: [{ schema: "s", table: "lineup", column: "singer_id" }] });
+  const age = row("column", "singer", { column: "age", type: "int" });
+  const concert = row("table", "concert", { columns: [{ name: "concert_id" }] });
+  const concertId = row("column", "concert", { column: "concert_id", type: "int", primaryKey: true, referencedBy: [{ schema: "s", table: "lineup", column: "concert_id" }] });
+  const lineup = row("table", "lineup");
+  const lineupSinger = row("column", "lineup", { column: "singer_id", type: "int", references: { schema: "s", table: "singer", column: "singer_id" } });
+
+  it("ranks tables by their own score plus their best columns'", () => {
+    const rows = new Map([singer, age, concert].map((entry) => [entry.id, entry]));
+    const ranked = rankTables([{ id: concert.id, score: 0.5 }, { id: singer.id, score: 0.4 }, { id: age.id, score: 0.3 }], rows);
+    expect(ranked.map((table) => [table.table, table.score])).toEqual([["singer", 0.55], ["concert", 0.5]]);
+  });
+
+  it("finds a table that links two chosen tables by foreign keys", () => {
+    expect(findBridgeTables([{ schema: "s", table: "singer" }, { schema: "s", table: "concert" }], [singerId, concertId])).toEqual([{ schema: "s", table: "lineup" }]);
+    expect(findBridgeTables([{ schema: "s", table: "singer" }], [singerId])).toEqual([]);
+  });
+
+  it("labels hits, key columns and bridges, groups by table in rank order and renders DDL", () => {
+    const result = assembleContext({
+      hits: [{ id: age.id, score: 0.6 }, { id: singer.id, score: 0.5 }, { id: concert.id, score: 0.4 }],
+      rows: [age, singer, concert, singerId, concertId],
+      bridgeRows: [lineup, lineupSinger],
+      maxChunks: 40,
+      maxTokens: 4000,
+      countTokens,
+    });
+    const reasons = Object.fromEntries(result.chunks.map((chunk) => [`${chunk.row.tableName}.${chunk.row.metadata.column ?? chunk.row.kind}`, chunk.reason]));
+    expect(reasons).toEqual({
+      "singer.table": "direct_hit",
+      "singer.age": "direct_hit",
+      "singer.singer_id": "key_column",
+      "concert.table": "direct_hit",
+      "concert.concert_id": "key_column",
+      "lineup.table": "join_bridge",
+      "lineup.singer_id": "join_bridge",
+    });
+    expect(result.tables.map((table) => [table.table, table.reason])).toEqual([["singer", "direct_hit"], ["concert", "direct_hit"], ["lineup", "join_bridge"]]);
+    expect(result.text).toContain("CREATE TABLE s.singer ( -- People who sing");
+    expect(result.text).toContain("singer_id int PRIMARY KEY");
+    expect(result.text).toContain("singer_id int REFERENCES s.singer(singer_id)");
+    expect(result.truncated).toBe(false);
+  });
+
+  it("fills budgets best-first and reports what it cut", () => {
+    const result = assembleContext({ hits: [{ id: age.id, score: 0.6 }, { id: concert.id, score: 0.4 }], rows: [age, concert, singer, singerId], maxChunks: 2, maxTokens: 4000, countTokens });
+    // concert (0.4) outranks singer (0.5 x 0.6 from its column): its table chunk, then the best column.
+    expect(result.chunks.map((chunk) => chunk.row.id)).toEqual([concert.id, age.id]);
+    expect(result.truncated).toBe(true);
+    const tight = assembleContext({ hits: [{ id: age.id, score: 0.6 }, { id: concert.id, score: 0.4 }], rows: [age, concert, singer, singerId], maxChunks: 40, maxTokens: 30, countTokens });
+    expect(tight.tokens).toBeLessThanOrEqual(30);
+    expect(tight.chunks.length).toBeGreaterThan(0);
+  });
+});

@@ -119,7 +119,7 @@ export function assembleContext(input: AssembleInput): AssembledContext {
   let truncated = false;
   for (const item of items) {
     if (chosen.length >= input.maxChunks) {
-      truncated = truncated || item.reason === "direct_hit";
+      truncated = true;
       continue;
     }
     const key = tableKey(item.row.schemaName, item.row.tableName);
@@ -127,7 +127,7 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     const cost = item.row.tableName === null ? input.countTokens(renderContext([item.row])) + 1 : input.countTokens(renderTable(block)) + 2;
     const previous = item.row.tableName === null ? 0 : blockTokens.get(key) ?? 0;
     if (estimate - previous + cost > input.maxTokens) {
-      truncated = truncated || item.reason === "direct_hit";
+      truncated = true;
       continue;
     }
     estimate += cost - previous;

@@ -379,7 +379,7 @@ export type RetrieveContextResponse = Message<"dq.embeddings.v1.RetrieveContextR
   relevanceFloor: number;
 
   /**
-   * True when a budget cut chunks that cleared the floor.
+   * True when max_chunks or max_tokens left out chunks that would otherwise be in the context.
    *
    * @generated from field: bool truncated = 7;
    */

@@ -6,7 +6,7 @@
  * carries the structured facts (names, types, keys, references) so that retrieval can assemble context
  * without parsing text. Identifiers are kept as given, never lower-cased.
  */
-import { columnText, tableText, type ColumnFacts, type TableFacts, type TextBudget } from "./catalog/chunk-texts.js";
+import { columnText, createWordsOf, tableText, type ColumnFacts, type TableFacts, type TextContext } from "./catalog/chunk-texts.js";
 import type { CatalogColumnInput, CatalogInput, ResolvedReference } from "./catalog/types.js";
 import { uuidV5 } from "./catalog/uuid-v5.js";
 import {
@@ -64,10 +64,11 @@ export const DEFAULT_MAX_CHUNK_TOKENS = 8000;
 export function catalogChunks(catalogId: string, catalog: CatalogInput, options: CatalogChunkOptions = {}): CatalogChunk[] {
   const catalogUuid = requireUuid(catalogId, "catalog_id");
   validateCatalog(catalog);
-  const budget: TextBudget = {
+  const budget: TextContext = {
     countTokens: options.countTokens,
     maxTokens: options.maxTokens ?? DEFAULT_MAX_CHUNK_TOKENS,
     manySchemas: catalog.schemas.length > 1,
+    wordsOf: createWordsOf(identifiersOf(catalog)),
   };
   const referencedBy = incomingReferences(catalog);
   const chunk = (kind: string, naturalKey: string, rest: Omit<CatalogChunk, "id" | "naturalKey" | "catalogId" | "kind">): CatalogChunk => ({
@@ -140,6 +141,16 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
     );
   });
   return chunks;
+}
+
+/** Every table and column name of the catalog: the vocabulary that run-together names are split by. */
+function* identifiersOf(catalog: CatalogInput): Generator<string> {
+  for (const schema of catalog.schemas) {
+    for (const table of schema.tables) {
+      yield table.name;
+      for (const column of table.columns) yield column.name;
+    }
+  }
 }
 
 function referenceOf(column: CatalogColumnInput, schema: string): ResolvedReference | null {

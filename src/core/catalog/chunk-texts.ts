@@ -17,7 +17,7 @@
  *   column texts in a one-schema catalog, and a description that repeats its name is not repeated.
  */
 import { LIMITS } from "../limits.js";
-import { identifierWords } from "./identifier-words.js";
+import { createCompoundSplitter, identifierWords } from "./identifier-words.js";
 import type { ResolvedReference } from "./types.js";
 
 /** What a table's text says, with references resolved. */
@@ -43,12 +43,34 @@ export interface ColumnFacts {
   referencedBy: ResolvedReference[];
 }
 
-export interface TextBudget {
+export interface TextContext {
   /** Tokens of a text as the embedder counts them; UTF-8 bytes (an upper bound for byte-level BPE) when absent. */
   countTokens?: (text: string) => number;
   maxTokens: number;
   /** Whether the catalog has more than one schema (the schema is named in column texts only then). */
   manySchemas: boolean;
+  /** An identifier's plain words, lower-cased and joined by spaces (see `createWordsOf`). */
+  wordsOf: (identifier: string) => string;
+}
+
+/**
+ * The words of identifiers within one catalog (`concert_ID` -> `concert id`, `countrylanguage` ->
+ * `country language` when the catalog spells out both words elsewhere), memoized: a table's name is
+ * otherwise split once per column. The identifier itself when it has no words (`$`).
+ */
+type WordsOf = (identifier: string) => string;
+
+export function createWordsOf(catalogIdentifiers: Iterable<string>): WordsOf {
+  const split = createCompoundSplitter(catalogIdentifiers);
+  const memo = new Map<string, string>();
+  return (identifier) => {
+    let phrase = memo.get(identifier);
+    if (phrase === undefined) {
+      phrase = identifierWords(identifier).flatMap(split).join(" ") || identifier;
+      memo.set(identifier, phrase);
+    }
+    return phrase;
+  };
 }
 
 /** Column descriptions up to this size are repeated in the table's column list; longer ones only in the column's chunk. */
@@ -58,11 +80,12 @@ const SCHEMA_DESCRIPTION_BYTES = 200;
 /** Related tables and referencing columns named in one text; the rest are counted. */
 const MAX_LISTED_RELATIONS = 20;
 
-export function tableText(facts: TableFacts, budget: TextBudget): string {
+export function tableText(facts: TableFacts, budget: TextContext): string {
+  const words = budget.wordsOf;
   const tableWords = words(facts.table);
   const schemaNote = budget.manySchemas ? clip(facts.schemaDescription.trim(), SCHEMA_DESCRIPTION_BYTES) : "";
-  const head = [`Table: ${named(facts.table)}`, `Schema: ${named(facts.schema)}${schemaNote === "" ? "" : `: ${schemaNote}`}`];
-  if (addsWords(facts.description, facts.table)) {
+  const head = [`Table: ${named(facts.table, words)}`, `Schema: ${named(facts.schema, words)}${schemaNote === "" ? "" : `: ${schemaNote}`}`];
+  if (addsWords(facts.description, facts.table, words)) {
     // At most half the budget, so that the columns are listed too.
     const half = { ...budget, maxTokens: Math.floor(budget.maxTokens / 2) };
     head.push(`Description: ${fit(`${head.join("\n")}\nDescription: `, facts.description.trim(), "", half)}`);
@@ -81,7 +104,7 @@ export function tableText(facts: TableFacts, budget: TextBudget): string {
 
   const items = facts.columns.map((column) => {
     const description = column.description.trim();
-    const short = Buffer.byteLength(description, "utf8") <= SHORT_DESCRIPTION_BYTES && addsWords(description, column.column);
+    const short = Buffer.byteLength(description, "utf8") <= SHORT_DESCRIPTION_BYTES && addsWords(description, column.column, words);
     return short ? `${words(column.column)} (${description})` : words(column.column);
   });
   const label = `\nColumns of ${tableWords}: `;
@@ -100,15 +123,16 @@ export function tableText(facts: TableFacts, budget: TextBudget): string {
   return fitWhole(withFirst(low), budget);
 }
 
-export function columnText(facts: ColumnFacts, budget: TextBudget): string {
-  const lines = [`Column: ${named(facts.column)}`, `Table: ${named(facts.table)}`];
-  if (budget.manySchemas) lines.push(`Schema: ${named(facts.schema)}`);
+export function columnText(facts: ColumnFacts, budget: TextContext): string {
+  const words = budget.wordsOf;
+  const lines = [`Column: ${named(facts.column, words)}`, `Table: ${named(facts.table, words)}`];
+  if (budget.manySchemas) lines.push(`Schema: ${named(facts.schema, words)}`);
   if (facts.type !== "") lines.push(`Type: ${facts.type}`);
   const relations: string[] = [];
-  if (facts.primaryKey) relations.push(`Primary key of ${named(facts.table)}.`);
-  if (facts.references !== null) relations.push(`References ${referenceName(facts.references, facts.schema)}.`);
+  if (facts.primaryKey) relations.push(`Primary key of ${named(facts.table, words)}.`);
+  if (facts.references !== null) relations.push(`References ${referenceName(facts.references, facts.schema, words)}.`);
   if (facts.referencedBy.length > 0) {
-    relations.push(`Referenced by ${listed(facts.referencedBy.map((reference) => referenceName(reference, facts.schema)))}.`);
+    relations.push(`Referenced by ${listed(facts.referencedBy.map((reference) => referenceName(reference, facts.schema, words)))}.`);
   }
   if (relations.length > 0) lines.push(relations.join(" "));
   const text = fitWhole(lines.join("\n"), budget);
@@ -119,37 +143,22 @@ export function columnText(facts: ColumnFacts, budget: TextBudget): string {
 }
 
 /** `name (its words)`: the words always, so that every name weighs the same whether it splits or not. */
-function named(identifier: string): string {
+function named(identifier: string, words: WordsOf): string {
   return `${identifier} (${words(identifier)})`;
 }
-
-/** The identifier's words, lower-cased (`concert_ID` -> `concert id`); the identifier itself if it has none. */
-function words(identifier: string): string {
-  let phrase = recentWords.get(identifier);
-  if (phrase === undefined) {
-    phrase = identifierWords(identifier).join(" ") || identifier;
-    if (recentWords.size >= WORDS_CACHE_SIZE) recentWords.clear();
-    recentWords.set(identifier, phrase);
-  }
-  return phrase;
-}
-
-// A table's and a schema's names are split once per column otherwise; a bounded memo of a pure function.
-const WORDS_CACHE_SIZE = 10_000;
-const recentWords = new Map<string, string>();
 
 /**
  * Whether a description says more than its name: `Customer ID` for `customer_id` does not, and
  * repeating it would only make that name weigh more than the others in the same text.
  */
-function addsWords(description: string, identifier: string): boolean {
+function addsWords(description: string, identifier: string, words: WordsOf): boolean {
   if (description.trim() === "") return false;
   const own = new Set(words(identifier).split(" "));
   return identifierWords(description).some((word) => !own.has(word));
 }
 
 /** `table.column (table words column words)`, schema-qualified only when it is another schema. */
-function referenceName(reference: ResolvedReference, schema: string): string {
+function referenceName(reference: ResolvedReference, schema: string, words: WordsOf): string {
   const dotted = `${reference.schema === schema ? "" : `${reference.schema}.`}${reference.table}.${reference.column}`;
   return `${dotted} (${words(reference.table)} ${words(reference.column)})`;
 }
@@ -168,7 +177,7 @@ function clip(text: string, maxBytes: number): string {
 }
 
 /** Whether a text is within the token budget and the content limit of one embedding. */
-function fits(text: string, budget: TextBudget): boolean {
+function fits(text: string, budget: TextContext): boolean {
   const bytes = Buffer.byteLength(text, "utf8");
   if (bytes > LIMITS.maxContentBytes) return false;
   // No byte-level BPE token is shorter than a byte: within the budget in bytes is within it in tokens.
@@ -177,12 +186,12 @@ function fits(text: string, budget: TextBudget): boolean {
 }
 
 /** The text, cut to the budget if it must be. */
-function fitWhole(text: string, budget: TextBudget): string {
+function fitWhole(text: string, budget: TextContext): string {
   return fits(text, budget) ? text : fit("", text, "", budget);
 }
 
 /** `text`, or its longest prefix (cut at a word boundary when one is near, marked `...`) that fits between `before` and `after`. */
-function fit(before: string, text: string, after: string, budget: TextBudget): string {
+function fit(before: string, text: string, after: string, budget: TextContext): string {
   if (fits(before + text + after, budget)) return text;
   const cutAt = (end: number): string => `${text.slice(0, end)}...`;
   let low = 0;

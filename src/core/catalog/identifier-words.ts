@@ -22,8 +22,30 @@ export function identifierWords(identifier: string): string[] {
   return words;
 }
 
-/** The words joined by spaces, or "" when they say nothing the identifier does not (`name`). */
-export function identifierPhrase(identifier: string): string {
-  const phrase = identifierWords(identifier).join(" ");
-  return phrase === identifier.toLowerCase() ? "" : phrase;
+/** Parts of a run-together word must be this long, and the word twice that: shorter parts split real words (`line|age`). */
+const MIN_PART_LENGTH = 4;
+
+/**
+ * Splits run-together lower-case words (`countrylanguage`, `hiredate`) that no case or underscore
+ * separates, using the words a catalog's other identifiers spell out (`Country`, `Language`,
+ * `hire_date`) as the dictionary: a word becomes two when both halves, each at least four letters,
+ * are words of the catalog. No general dictionary, so nothing outside the catalog's own vocabulary
+ * is invented; a word that cannot be split stays as it is.
+ */
+export function createCompoundSplitter(identifiers: Iterable<string>): (word: string) => string[] {
+  const vocabulary = new Set<string>();
+  for (const identifier of identifiers) {
+    for (const word of identifierWords(identifier)) {
+      if (word.length >= MIN_PART_LENGTH) vocabulary.add(word);
+    }
+  }
+  return (word) => {
+    if (word.length < 2 * MIN_PART_LENGTH || !/^[a-z]+$/.test(word)) return [word];
+    for (let cut = MIN_PART_LENGTH; cut <= word.length - MIN_PART_LENGTH; cut++) {
+      const head = word.slice(0, cut);
+      const tail = word.slice(cut);
+      if (vocabulary.has(head) && vocabulary.has(tail)) return [head, tail];
+    }
+    return [word];
+  };
 }

@@ -9,6 +9,7 @@ import {
   type CatalogInput,
   type CatalogTableInput,
 } from "../../../src/core/catalog-chunks.js";
+import { createCompoundSplitter } from "../../../src/core/catalog/identifier-words.js";
 import { uuidV5 } from "../../../src/core/catalog/uuid-v5.js";
 import { InvalidArgumentError } from "../../../src/core/errors.js";
 
@@ -326,5 +327,28 @@ describe("identifierWords", () => {
     expect(identifierWords("area2code")).toEqual(["area", "2", "code"]);
     expect(identifierWords("Official_ratings_(millions)")).toEqual(["official", "ratings", "millions"]);
     expect(identifierWords("Größe_in_m²")).toEqual(["größe", "in", "m", "²"]);
+  });
+});
+
+describe("createCompoundSplitter", () => {
+  const split = createCompoundSplitter(["Country", "countrylanguage", "Language", "hire_date", "lineage", "line", "age", "Ship"]);
+
+  it("splits a run-together word into two words the catalog spells out elsewhere", () => {
+    expect(split("countrylanguage")).toEqual(["country", "language"]);
+    expect(split("hiredate")).toEqual(["hire", "date"]);
+  });
+
+  it("leaves words alone when a half is short, unknown, or not plain ASCII lower case", () => {
+    expect(split("lineage")).toEqual(["lineage"]);
+    expect(split("countrycode")).toEqual(["countrycode"]);
+    expect(split("Countrylanguage")).toEqual(["Countrylanguage"]);
+  });
+
+  it("lets table and column texts use the split words", () => {
+    const catalog: CatalogInput = {
+      schemas: [{ name: "world", description: "", tables: [table("country", [column("Code", { primaryKey: true })]), table("countrylanguage", [column("Language")])] }],
+      documents: [],
+    };
+    expect(byKey(catalogChunks(CATALOG_ID, catalog), "table", "world.countrylanguage").content).toContain("Table: countrylanguage (country language)");
   });
 });

@@ -6,7 +6,8 @@
  * Choices, each measured on the Spider-derived tuning set (see the commit messages):
  * - every identifier is followed by its plain words (`concert_ID (concert id)`), always, even when they
  *   are the same (`country (country)`), so a name weighs the same whether it splits or not and an
- *   embedding model that reads words meets them;
+ *   embedding model that reads words meets them; run-together names are split by the catalog's own
+ *   words (`countrylanguage (country language)` when `country` and `language` name other things);
  * - a table text names the table in its header, its primary key line and its column list label, and
  *   lists columns by their words: the table's own words then outweigh any single column's;
  * - related tables (either side of a foreign key) are named, so a question about flights from a city

@@ -60,6 +60,9 @@ describe.each([
     });
     expect(r.result?.status).toBe(UpdateStatus.Completed);
   });
+  afterAll(async () => {
+    await client.api("collections").delete({ collectionName: name });
+  });
 
   it("answers HealthCheck with Qdrant's title and a 1.19 version", async () => {
     const health = await client.api("service").healthCheck({});

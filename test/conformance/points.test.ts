@@ -7,12 +7,15 @@ import { startTarget, uniqueName, type Target } from "./target.js";
 
 let target: Target;
 let client: QdrantClient;
+const created: string[] = [];
 
 beforeAll(async () => {
   target = await startTarget();
   client = target.client();
 });
 afterAll(async () => {
+  // Leave a shared real Qdrant as it was found.
+  for (const collectionName of created) await client.api("collections").delete({ collectionName });
   await target.stop();
 });
 
@@ -32,6 +35,7 @@ const keyword = (key: string, value: string) => ({
 });
 
 async function cosineCollection(name: string): Promise<void> {
+  created.push(name);
   await client.api("collections").create({
     collectionName: name,
     vectorsConfig: { config: { case: "params", value: { size: 4n, distance: Distance.Cosine } } },

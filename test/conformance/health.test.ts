@@ -21,3 +21,20 @@ describe("grpc.health.v1", () => {
     expect(points.status).toBe(ServingStatus.SERVING);
   });
 });
+
+describe("grpc.reflection.v1", () => {
+  it("lists Qdrant's services so grpcurl and buf curl need no proto files", async () => {
+    const { ServerReflection } = await import("../../gen/grpc/reflection/v1/reflection_pb.js");
+    const reflection = createClient(ServerReflection, createGrpcTransport({ baseUrl: target.url }));
+    async function* one() {
+      yield { host: "", messageRequest: { case: "listServices" as const, value: "" } };
+    }
+    const names: string[] = [];
+    for await (const response of reflection.serverReflectionInfo(one())) {
+      if (response.messageResponse.case === "listServicesResponse") {
+        names.push(...response.messageResponse.value.service.map((s) => s.name));
+      }
+    }
+    expect(names).toEqual(expect.arrayContaining(["qdrant.Qdrant", "qdrant.Collections", "qdrant.Points", "grpc.health.v1.Health"]));
+  });
+});

@@ -3,7 +3,10 @@ import type { AddressInfo } from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { HealthCheckReplySchema, HealthCheckRequestSchema } from "@qdrant/js-client-grpc";
+import { file_grpc_health_v1_health } from "../../../gen/grpc/health/v1/health_pb.js";
+import { file_grpc_reflection_v1_reflection } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { createHealth } from "../../server/health.js";
+import { registerReflection } from "../../server/reflection.js";
 import { apiKeyInterceptor } from "./auth.js";
 import { collectionsHandlers } from "./collections-service.js";
 import { loadQdrantDescriptors } from "./descriptors.js";
@@ -36,6 +39,14 @@ export function createGrpcServer(engine: Engine, apiKey: string | undefined): Gr
   });
   const routes = (router: ConnectRouter): void => {
     health.register(router);
+    // Reflection v1 and v1alpha, as Qdrant serves them (src/tonic/mod.rs): grpcurl / buf curl need no protos.
+    registerReflection(router, [
+      descriptors.qdrant.file,
+      descriptors.collections.file,
+      descriptors.points.file,
+      file_grpc_health_v1_health,
+      file_grpc_reflection_v1_reflection,
+    ]);
     registerService(router, descriptors.qdrant, {
       healthCheck: unary(HealthCheckRequestSchema, HealthCheckReplySchema, async () => ({
         title: QDRANT_TITLE,

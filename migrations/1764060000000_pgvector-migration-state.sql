@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS dq_pgvector_migration (
   source_column text NOT NULL,
   -- format_type() of the pgvector column when it was last seen, e.g. vector(3072); rollback re-creates it.
   column_type text,
+  -- pg_get_indexdef() of the indexes on that column when it was dropped; rollback re-creates them.
+  index_definitions text[],
   pass_started_at timestamptz,
   -- Checkpoint: every row with id <= last_id has been handled by the current pass.
   last_id uuid,

@@ -29,7 +29,14 @@ BEGIN
     RAISE EXCEPTION '% row(s) hold a vector that is not in Qdrant yet: run npm run migrate-pgvector, then --verify', unmigrated;
   END IF;
   UPDATE dq_pgvector_migration AS m
-  SET column_type = format_type(a.atttypid, a.atttypmod), cutover_at = now(), rolled_back_at = NULL, updated_at = now()
+  SET column_type = format_type(a.atttypid, a.atttypmod),
+      -- Indexes on the column (HNSW, IVFFlat...) go with it; their definitions come back on rollback.
+      index_definitions = (
+        SELECT coalesce(array_agg(pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid), '{}')
+        FROM pg_index i
+        WHERE i.indrelid = 'dq_embeddings'::regclass AND a.attnum = ANY (i.indkey::int2[])
+      ),
+      cutover_at = now(), rolled_back_at = NULL, updated_at = now()
   FROM pg_attribute a
   WHERE m.source_table = 'dq_embeddings'
     AND a.attrelid = 'dq_embeddings'::regclass AND a.attname = state.source_column AND NOT a.attisdropped;
@@ -49,7 +56,8 @@ $$;
 -- Down Migration
 --
 -- The schema half of `npm run migrate-pgvector -- --rollback`: brings pgvector and the column back
--- with the type it had (recorded at cutover). The command then copies the vectors back from Qdrant.
+-- with the type it had (recorded at cutover). The command then copies the vectors back from Qdrant
+-- and re-creates the column's indexes (after the copy: building an index once beats updating it per row).
 
 CREATE EXTENSION IF NOT EXISTS vector;
 

@@ -81,6 +81,8 @@ export interface RollbackReport {
   columnType: string;
   /** The column had been dropped and was re-created (with the extension if needed). */
   recreatedColumn: boolean;
+  /** Indexes on the column after the rollback (those dropped with it at cutover are re-created). */
+  indexes: string[];
   /** Vectors copied from Qdrant into the column. */
   restored: number;
   /** Rows with a qdrant_point_id whose point Qdrant no longer has: their column stays null. */
@@ -182,6 +184,35 @@ export async function rollbackPgvector(
   } finally {
     progress.stop();
   }
+  // The column's indexes (HNSW, IVFFlat...) as they were at cutover, built once over the restored data.
+  await query("re-creating the column's indexes", () =>
+    pool.query(sql.type(NO_ROWS)`
+      DO $$
+      DECLARE
+        definition text;
+      BEGIN
+        FOR definition IN
+          SELECT unnest(index_definitions) FROM dq_pgvector_migration WHERE source_table = 'dq_embeddings'
+        LOOP
+          BEGIN
+            EXECUTE definition;
+          EXCEPTION WHEN duplicate_table THEN
+            NULL; -- already there (a resumed rollback, or a rollback before cutover)
+          END;
+        END LOOP;
+      END
+      $$
+    `),
+  );
+  const indexes = await query("listing the column's indexes", () =>
+    pool.anyFirst(sql.type(z.object({ name: z.string() }))`
+      SELECT i.indexrelid::regclass::text AS name
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+      WHERE i.indrelid = to_regclass(quote_ident(${table})) AND a.attname = ${column}
+      ORDER BY 1
+    `),
+  );
   await query("recording the rollback", () =>
     pool.query(sql.type(NO_ROWS)`
       UPDATE dq_pgvector_migration
@@ -190,7 +221,7 @@ export async function rollbackPgvector(
       WHERE source_table = ${table}
     `),
   );
-  const report: RollbackReport = { table, column, columnType: vector.columnType, recreatedColumn, restored, missingPoints, missingPointIds };
+  const report: RollbackReport = { table, column, columnType: vector.columnType, recreatedColumn, indexes: [...indexes], restored, missingPoints, missingPointIds };
   logger.info({ ...report, missingPointIds: undefined }, "rollback done: vectors are back in the pgvector column");
   if (missingPoints > 0) {
     logger.warn({ missingPoints, ids: missingPointIds }, "rows whose point was gone from Qdrant have no vector: re-index them");

@@ -8,6 +8,7 @@ import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
 import { completePass, invalidateVerify, readState, recordBatch, startPass } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
 import {
+  analyzeTable,
   classifyVector,
   columnIdentifier,
   inspectSourceTable,
@@ -156,6 +157,9 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     logger.info({ table, afterId: afterId ?? null, rowsMigrated: state.rowsMigrated }, "resuming the interrupted pass after its checkpoint");
   } else {
     await startPass(pool, table, column, columnType);
+  }
+  if (!(await analyzeTable(pool, source))) {
+    logger.warn({ table }, "could not ANALYZE the source table (not its owner?): paging may be slow on a table never analyzed");
   }
   const total = await countUnmigrated(pool, source, afterId);
 

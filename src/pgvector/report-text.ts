@@ -69,6 +69,8 @@ export function formatCutover(report: CutoverReport): string {
 export function formatRollback(report: RollbackReport): string {
   const lines = [
     `rollback of ${report.table}: ${report.recreatedColumn ? `re-created ${report.column} ${report.columnType}` : `${report.column} was still there`}; restored ${report.restored} vector(s) from Qdrant`,
+    `  indexes on ${report.column}: ${report.indexes.length === 0 ? "none" : report.indexes.join(", ")}`,
+    "  qdrant_point_id is cleared: the old application does not maintain it; a later migration copies every vector again",
   ];
   if (report.missingPoints > 0) {
     lines.push(`  ${report.missingPoints} row(s) had no point in Qdrant; their ${report.column} is null: ${report.missingPointIds.join(", ")}`);

@@ -137,7 +137,15 @@ export async function readSourcePage(
   const vector = options.onlyUnusableOf === undefined ? sendExpression(source) : sql.fragment`NULL::bytea`;
   const one = options.onlyId === undefined ? sql.fragment`TRUE` : sql.fragment`id = ${options.onlyId}::uuid`;
   return query("reading source rows", () =>
+    // The page's ids first, then their columns: whatever plan the inner query gets (a sort after a
+    // sequential scan, before statistics exist), the vectors of rows outside the page are never read.
     connection.any(sql.type(sourceRowSchema)`
+      WITH page AS (
+        SELECT id FROM ${tableIdentifier(source)}
+        WHERE ${scope} AND ${after} AND ${only} AND ${one}
+        ORDER BY id
+        LIMIT ${limit}
+      )
       SELECT
         id,
         catalog_id AS "catalogId",
@@ -151,9 +159,8 @@ export async function readSourcePage(
         model,
         ${vector} AS vector
       FROM ${tableIdentifier(source)}
-      WHERE ${scope} AND ${after} AND ${only} AND ${one}
+      JOIN page USING (id)
       ORDER BY id
-      LIMIT ${limit}
     `),
   );
 }
@@ -198,6 +205,19 @@ export function classifyVector(bytes: Uint8Array | null, kind: PgvectorKind, dim
     return { ok: false, reason: "wrong_dimension", dimensions: found };
   }
   return { ok: true, vector: decodePgvector(bytes, kind) };
+}
+
+/**
+ * Refreshes the planner's statistics: a table filled in bulk and never analyzed gets a sort over a
+ * sequential scan for every keyset page instead of a primary-key index scan. Best effort.
+ */
+export async function analyzeTable(connection: CommonQueryMethods, source: SourceTable): Promise<boolean> {
+  try {
+    await connection.query(sql.type(NO_ROWS)`ANALYZE ${tableIdentifier(source)}`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Marks rows as carried over: `qdrant_point_id = id`, one statement per batch. */

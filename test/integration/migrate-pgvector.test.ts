@@ -95,7 +95,12 @@ interface Fixture {
 }
 
 /** A PGlite database holding the OLD table (pgvector column), then migrated to the service's shape. */
-async function createFixture(qdrant: { host: string; port: number }, columnType: keyof typeof COLUMN_TYPES, rows: SeedRow[]): Promise<Fixture> {
+async function createFixture(
+  qdrant: { host: string; port: number },
+  columnType: keyof typeof COLUMN_TYPES,
+  rows: SeedRow[],
+  options: { schemaMigrated?: boolean } = {},
+): Promise<Fixture> {
   const database = await createPgliteTestDatabase({ vector: true, migrated: false });
   const pool = await createPostgresPool({ url: database.url, maximumPoolSize: database.maximumPoolSize, logger });
   await pool.query(sql.type(NO_ROWS)`CREATE EXTENSION IF NOT EXISTS vector`);
@@ -118,7 +123,9 @@ async function createFixture(qdrant: { host: string; port: number }, columnType:
     `);
   }
   // The first migration brings the old table to the service's shape (and adds the checkpoint table).
-  await runMigrations({ databaseUrl: database.url, logger });
+  if (options.schemaMigrated ?? true) {
+    await runMigrations({ databaseUrl: database.url, logger });
+  }
   const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
   const vectors = createQdrantVectorStore({ client, collectionName: `pgvector_${randomUUID().slice(0, 8)}`, dimensions: DIMENSIONS, model: MODEL, logger });
   await vectors.start();
@@ -321,7 +328,7 @@ describe("migrate-pgvector: vector(3072)", () => {
     await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(/already/);
 
     const rollback = await rollbackPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger, vectors: fixture.vectors });
-    expect(rollback).toMatchObject({ recreatedColumn: true, columnType: "vector(3072)", restored: rows.length, missingPoints: 0 });
+    expect(rollback).toMatchObject({ recreatedColumn: true, columnType: "vector(3072)", indexes: [], restored: rows.length, missingPoints: 0 });
     const restored = await fixture.pool.any(
       sql.type(z.object({ id: z.string(), vector: z.instanceof(Uint8Array) }))`SELECT id, vector_send(embedding) AS vector FROM dq_embeddings`,
     );
@@ -348,6 +355,30 @@ describe("migrate-pgvector: vector(3072)", () => {
     const again = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, options);
     expect(again.migrated).toBe(rows.length);
     expect(openai.requests).toEqual([]);
+  });
+});
+
+describe("migrate-pgvector: an installation still in the old shape", () => {
+  const rows = seedRows(30, { seed: 5, catalogs: [randomUUID()], nullEvery: 10 });
+  let fixture: Fixture;
+
+  beforeAll(async () => {
+    fixture = await createFixture(qdrant, "vector", rows, { schemaMigrated: false });
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  it("dry run reads the old table as it is; the migration waits for npm run migrate", async () => {
+    const dry = await dryRunPgvector({ pool: fixture.pool, logger }, { dimensions: DIMENSIONS });
+    expect(dry).toMatchObject({ schemaMigrated: false, totalRows: 30, alreadyMigrated: 0, toMigrate: 27, resumeAfterId: null });
+    expect(dry.unusable.nullVector).toBe(3);
+    expect(dry.plan[0]).toContain("npm run migrate");
+    await expect(migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS })).rejects.toThrow(/npm run migrate/);
+
+    await runMigrations({ databaseUrl: fixture.database.url, logger });
+    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS });
+    expect(report.migrated).toBe(27);
   });
 });
 
@@ -399,6 +430,8 @@ describe("migrate-pgvector: halfvec(3072)", () => {
   beforeAll(async () => {
     openai.reset();
     fixture = await createFixture(qdrant, "halfvec", rows);
+    // An approximate index, as installations had: verify must not let it answer for pgvector.
+    await fixture.pool.query(sql.type(NO_ROWS)`CREATE INDEX dq_embeddings_embedding_hnsw ON dq_embeddings USING hnsw (embedding halfvec_cosine_ops)`);
   });
   afterAll(async () => {
     await fixture?.close();
@@ -424,7 +457,7 @@ describe("migrate-pgvector: halfvec(3072)", () => {
 
     await cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger });
     const rollback = await rollbackPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger, vectors: fixture.vectors });
-    expect(rollback).toMatchObject({ columnType: "halfvec(3072)", restored: rows.length });
+    expect(rollback).toMatchObject({ columnType: "halfvec(3072)", restored: rows.length, indexes: ["dq_embeddings_embedding_hnsw"] });
     const type = await fixture.pool.oneFirst(
       sql.type(z.object({ type: z.string() }))`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'dq_embeddings'::regclass AND attname = 'embedding'`,
     );

@@ -12,7 +12,7 @@ import { uuidV5 } from "./catalog/uuid-v5.js";
 import {
   COLUMN_KIND,
   DEFAULT_DOCUMENT_KIND,
-  resolveDocumentPlace,
+  createDocumentPlaces,
   resolveReference,
   TABLE_KIND,
   validateCatalog,
@@ -129,8 +129,9 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
     }
   }
 
+  const placeOf = createDocumentPlaces(catalog);
   catalog.documents.forEach((document, index) => {
-    const place = resolveDocumentPlace(catalog, document.schemaName, document.tableName, `catalog.documents[${index}]`);
+    const place = placeOf(document.schemaName, document.tableName, `catalog.documents[${index}]`);
     chunks.push(
       chunk(document.kind === "" ? DEFAULT_DOCUMENT_KIND : document.kind, document.key, {
         content: document.content,

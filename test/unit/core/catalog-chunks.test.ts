@@ -282,6 +282,7 @@ describe("validateCatalog", () => {
     ["blank document key", (c) => (c.documents[0].key = ""), "catalog.documents[0].key"],
     ["document kind reserved for tables", (c) => (c.documents[0].kind = "table"), "catalog.documents[0].kind"],
     ["document about an unknown table", (c) => (c.documents[0].tableName = "singers"), "catalog.documents[0].table_name"],
+    ["document about a table two schemas have, without its schema", (c) => { c.schemas.push({ name: "archive", description: "", tables: [table("singer", [])] }); c.documents[0].schemaName = ""; }, "catalog.documents[0].table_name"],
     ["document about an unknown schema", (c) => (c.documents[0].schemaName = "public"), "catalog.documents[0].schema_name"],
     ["NUL in a name", (c) => (c.schemas[0].tables[0].columns[0].name = "a\u0000b"), "catalog.schemas[0].tables[0].columns[0].name"],
     ["names whose dotted natural keys collide", (c) => c.schemas.push({ name: "concert_singer.singer", description: "", tables: [table("Name", [])] }, { name: "concert_singer", description: "", tables: [] }), "catalog.schemas[2].name"],

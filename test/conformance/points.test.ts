@@ -83,6 +83,10 @@ describe("points RPCs (conformance)", () => {
   it("scrolls in id order with next_page_offset", async () => {
     const first = await client.api("points").scroll({ collectionName: name, limit: 4 });
     expect(first.result.map(idOf)).toEqual(["1", "2", "3", "4"]);
+    // Scroll returns payload unless told otherwise (lib/shard/src/scroll.rs default_with_payload).
+    expect(plainPayload(first.result[0].payload)).toEqual({ city: "Berlin", n: 1n });
+    const search = await client.api("points").search({ collectionName: name, vector: [1, 1, 1, 1], limit: 1n });
+    expect(search.result[0].payload).toEqual({});
     expect(first.nextPageOffset?.pointIdOptions).toEqual({ case: "num", value: 5n });
     const second = await client.api("points").scroll({ collectionName: name, limit: 4, offset: first.nextPageOffset });
     expect(second.result.map(idOf)).toEqual(["5", "6"]);

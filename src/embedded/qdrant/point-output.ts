@@ -14,19 +14,25 @@ import { vectorsOutput } from "./vectors.js";
 /**
  * Shapes points for responses. An absent selector means "no payload" / "no vectors", as
  * `with_payload.map(..)` defaulting to `WithPayloadInterface::Bool(false)` does in Qdrant
- * (lib/collection/src/collection/point_ops.rs, universal_query/collection_query.rs).
+ * (lib/collection/src/collection/point_ops.rs, universal_query/collection_query.rs), except for
+ * Scroll, whose payload default is true (lib/shard/src/scroll.rs `default_with_payload`).
  */
 export interface OutputSelectors {
   payload: (p: PayloadObject | undefined) => PayloadObject | undefined;
   vectors: ReadonlySet<string> | "all" | "none";
 }
 
-export function selectors(withPayload: WithPayloadSelector | undefined, withVectors: WithVectorsSelector | undefined): OutputSelectors {
-  return { payload: payloadSelector(withPayload), vectors: vectorSelector(withVectors) };
+export function selectors(
+  withPayload: WithPayloadSelector | undefined,
+  withVectors: WithVectorsSelector | undefined,
+  payloadByDefault = false,
+): OutputSelectors {
+  return { payload: payloadSelector(withPayload, payloadByDefault), vectors: vectorSelector(withVectors) };
 }
 
-function payloadSelector(s: WithPayloadSelector | undefined): OutputSelectors["payload"] {
+function payloadSelector(s: WithPayloadSelector | undefined, byDefault: boolean): OutputSelectors["payload"] {
   const o = s?.selectorOptions;
+  if (o === undefined || o.case === undefined) return byDefault ? (p) => p ?? {} : () => undefined;
   switch (o?.case) {
     case "enable":
       return o.value ? (p) => p ?? {} : () => undefined;

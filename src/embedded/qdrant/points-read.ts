@@ -79,7 +79,7 @@ export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitSh
   const filter = compileFilter(req.filter);
   const from = req.offset === undefined ? undefined : pointKeyOf(req.offset);
   const matching = filter.trivial ? undefined : new Set(c.filterOffsets(filter));
-  const sel = selectors(req.withPayload, req.withVectors);
+  const sel = selectors(req.withPayload, req.withVectors, true);
   const result: Retrieved[] = [];
   let next: MessageInitShape<typeof ScrollResponseSchema>["nextPageOffset"];
   for (const offset of c.offsetsInIdOrder()) {

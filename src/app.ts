@@ -136,7 +136,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     interceptors.push(createErrorInterceptor(logger));
 
     const routes = (router: ConnectRouter) => {
-      registerEmbeddingService(router, {
+      // Through withWireVectors, request vectors are read from their wire bytes, never as number[]
+      // (server/wire/; test/integration/splice.test.ts fails without it).
+      registerEmbeddingService(withWireVectors(router), {
         ingest,
         bulkDelete,
         catalogSync,

@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { clone, create, createFileRegistry, type DescFile, type DescService, toBinary } from "@bufbuild/protobuf";
 import { FieldOptionsSchema, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PointsOperationResponseSchema, QdrantClient } from "@qdrant/js-client-grpc";
@@ -12,6 +13,8 @@ import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qd
 import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
 import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
+import { JSON_ONLY_FIELD } from "../../src/server/wire/shadow-services.js";
+import { EmbeddingInputSchema } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import { file_dq_embeddings_v1_embedding_service } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 import { realUpsertBytes, samplePoints } from "../unit/stores/qdrant-wire/points-fixture.js";
@@ -120,6 +123,28 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
   });
 });
 
+/** Sends one gRPC request's message bytes over h2c; resolves with the grpc-status trailer. */
+async function grpcUnaryStatus(baseUrl: string, path: string, message: Uint8Array): Promise<string> {
+  const session = http2.connect(baseUrl);
+  try {
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    const envelope = Buffer.alloc(5 + message.length);
+    envelope.writeUInt32BE(message.length, 1);
+    envelope.set(message, 5);
+    stream.end(envelope);
+    return await new Promise<string>((resolve, reject) => {
+      let status = "";
+      stream.on("response", (headers) => (status = String(headers["grpc-status"] ?? status)));
+      stream.on("trailers", (trailers) => (status = String(trailers["grpc-status"] ?? status)));
+      stream.on("error", reject);
+      stream.on("data", () => undefined);
+      stream.on("end", () => resolve(status));
+    });
+  } finally {
+    session.close();
+  }
+}
+
 /** Our EmbeddingService with EmbeddingInput.vector sent unpacked (`[packed = false]`), as some clients do. */
 function unpackedEmbeddingService(): DescService {
   const real = new Map<string, DescFile>();
@@ -170,6 +195,20 @@ describe("inbound and outbound through the service", () => {
     const [point] = await app.running.vectors.get([id], { withVector: true });
     expect(point.payload.catalog_id).toBe(catalogId);
     expect(Array.from(point.vector ?? [])).toEqual(got.embedding?.vector);
+  });
+
+  it("decodes EmbeddingService requests with the shadow descriptors (vectors stay bytes)", async () => {
+    // Only the shadow descriptors know JSON_ONLY_FIELD (where they move `vector`); the real ones skip
+    // it. A request carrying the vector there is stored with that vector only if the shadow decoded it.
+    const id = crypto.randomUUID();
+    const vector = samplePoints(1, DIMENSIONS)[0].vector;
+    const input = toBinary(EmbeddingInputSchema, create(EmbeddingInputSchema, { id, catalogId: crypto.randomUUID(), kind: "table", content: "Table: shadow" }));
+    const writer = new BinaryWriter().raw(input).tag(JSON_ONLY_FIELD, WireType.LengthDelimited).bytes(new Uint8Array(vector.buffer));
+    const request = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(writer.finish()).finish();
+    expect(await grpcUnaryStatus(app.baseUrl, "/dq.embeddings.v1.EmbeddingService/UpsertEmbedding", request)).toBe("0");
+    const got = await app.embeddings.getEmbedding({ id, includeVector: true });
+    expect(got.embedding?.model).toBe("precomputed");
+    expect(got.embedding?.vector[3]).toBeCloseTo(vector[3] / Math.hypot(...vector), 6);
   });
 
   it("rejects a NaN in an unpacked vector naming its index", async () => {

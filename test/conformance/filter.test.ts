@@ -153,3 +153,13 @@ describe("filters through payload indexes give the same answers", () => {
     expect(await ids({ must: [keyword("city", "Paris")] })).toEqual(["1"]);
   });
 });
+
+describe("Euclid scores and thresholds", () => {
+  it("returns distances and keeps points closer than score_threshold (Distance::check_threshold)", async () => {
+    const r = await client.api("points").search({ collectionName: name, vector: [0, 0], limit: 10n, scoreThreshold: 1.5 });
+    expect(r.result.map(idOf).sort()).toEqual(["1", "2", "3"]);
+    const three = r.result.find((p) => idOf(p) === "3")!;
+    expect(three.score).toBeCloseTo(Math.SQRT2, 5);
+    expect(r.result.at(-1)!.score).toBeCloseTo(Math.SQRT2, 5); // smallest distance first
+  });
+});

@@ -178,8 +178,17 @@ describe("points RPCs (conformance)", () => {
     const paged = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 2n, offset: 1n });
     expect(paged.result.map(idOf)).toEqual(["1", "5"]);
     const threshold = all.result[2].score;
+    // Strictly better than the threshold: `check_threshold` in lib/segment/src/types.rs, applied by
+    // lib/collection/src/shards/local_shard/search.rs; a point scoring exactly the threshold is left out.
     const above = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n, scoreThreshold: threshold });
-    expect(above.result.map(idOf)).toEqual(["4", "1", "5"]);
+    expect(above.result.map(idOf)).toEqual(["4", "1"]);
+    const justBelow = await client.api("points").query({
+      collectionName: name,
+      query: nearest([0.2, 0.1, 0.9, 0.7]),
+      limit: 6n,
+      scoreThreshold: threshold - 1e-4,
+    });
+    expect(justBelow.result.map(idOf)).toEqual(["4", "1", "5"]);
     const byId = await client.api("points").query({
       collectionName: name,
       query: { variant: { case: "nearest", value: { variant: { case: "id", value: num(4) } } } },

@@ -54,13 +54,19 @@ export interface Metric {
   readonly similarity: RawScorer;
   /** Raw similarity -> the score the API reports. */
   postprocess(raw: number): number;
-  /** A score threshold as the API states it -> the raw similarity a point must reach. */
-  rawThreshold(threshold: number): number;
+  /**
+   * Whether an API score passes `score_threshold`: strictly better than it, compared in float32 like
+   * `Distance::check_threshold` (lib/segment/src/types.rs) applied in
+   * lib/collection/src/shards/local_shard/search.rs (a distance must be below, a similarity above).
+   */
+  passes(score: number, threshold: number): boolean;
   /** Applied to stored and query vectors alike (cosine: unit length). */
   preprocess(vector: Float32Array): Float32Array;
 }
 
 const identity = (v: Float32Array): Float32Array => v;
+const above = (score: number, threshold: number): boolean => Math.fround(score) > Math.fround(threshold);
+const below = (score: number, threshold: number): boolean => Math.fround(score) < Math.fround(threshold);
 
 /**
  * `cosine_preprocess` and `is_length_zero_or_normalized` (lib/segment/src/spaces/{simple,tools}.rs).
@@ -79,19 +85,19 @@ export function normalize(vector: Float32Array): Float32Array {
 export function metricFor(distance: Distance): Metric {
   switch (distance) {
     case Distance.Cosine:
-      return { kernel: "dot", similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: normalize };
+      return { kernel: "dot", similarity: dot, postprocess: (s) => s, passes: above, preprocess: normalize };
     case Distance.Dot:
-      return { kernel: "dot", similarity: dot, postprocess: (s) => s, rawThreshold: (t) => t, preprocess: identity };
+      return { kernel: "dot", similarity: dot, postprocess: (s) => s, passes: above, preprocess: identity };
     case Distance.Euclid:
       return {
         kernel: "l2",
         similarity: negSquaredEuclid,
         postprocess: (s) => Math.sqrt(Math.abs(s)),
-        rawThreshold: (t) => -(t * t),
+        passes: below,
         preprocess: identity,
       };
     case Distance.Manhattan:
-      return { kernel: "l1", similarity: negManhattan, postprocess: (s) => Math.abs(s), rawThreshold: (t) => -t, preprocess: identity };
+      return { kernel: "l1", similarity: negManhattan, postprocess: (s) => Math.abs(s), passes: below, preprocess: identity };
     default:
       throw new Error(`unknown distance ${distance}`);
   }

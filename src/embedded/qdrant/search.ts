@@ -47,12 +47,19 @@ function searchDense(c: Collection, request: SearchRequest, query: Float32Array)
   const q = slot.metric.preprocess(Float32Array.from(query));
   const storage = slot.storage;
   const score = storage.scorer(slot.metric.kernel, q);
-  const threshold = request.scoreThreshold === undefined ? -Infinity : slot.metric.rawThreshold(request.scoreThreshold);
+  const threshold = request.scoreThreshold;
+  const metric = slot.metric;
   const top = new TopK(request.top);
-  const visit = (offset: number): void => {
-    const s = score(offset);
-    if (s >= threshold && s >= top.floor) top.push(offset, s);
-  };
+  const visit =
+    threshold === undefined
+      ? (offset: number): void => {
+          const s = score(offset);
+          if (s >= top.floor) top.push(offset, s);
+        }
+      : (offset: number): void => {
+          const s = score(offset);
+          if (s >= top.floor && metric.passes(metric.postprocess(s), threshold)) top.push(offset, s);
+        };
   if (request.filter.trivial) {
     // Sequential over the storage: deleted points have no vector, so `has` skips them.
     const end = c.offsetLimit;
@@ -82,7 +89,7 @@ function searchSparse(c: Collection, request: SearchRequest, query: SparseVector
       values: query.values.map((w, i) => w * idfWeight(n, slot.storage.documentFrequency(query.indices[i]))),
     };
   }
-  const threshold = request.scoreThreshold ?? -Infinity;
+  const threshold = request.scoreThreshold;
   const top = new TopK(request.top);
   const wanted = new Set(q.indices);
   for (const offset of offsetsToScan(c, request.filter)) {
@@ -98,7 +105,7 @@ function searchSparse(c: Collection, request: SearchRequest, query: SparseVector
     }
     if (!overlaps) continue;
     const score = sparseDot(v, q);
-    if (score >= threshold) top.push(offset, score);
+    if (threshold === undefined || Math.fround(score) > Math.fround(threshold)) top.push(offset, score);
   }
   return top.sorted().map((h) => ({ ...h, apiScore: h.score }));
 }

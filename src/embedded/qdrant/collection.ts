@@ -75,7 +75,7 @@ export class Collection {
   private addDense(name: string, params: VectorParams, label: string): void {
     const size = Number(params.size);
     if (size < 1 || size > 65536) {
-      throw validationError(`${label}.size: value ${size} invalid, must be 1 or larger and 65536 or smaller`);
+      throw validationError(`${label}.size: value ${size} invalid, must be from 1 to 65536`);
     }
     if (params.multivectorConfig !== undefined) throw unimplemented("Multi vectors (multivector_config)");
     if (params.datatype !== undefined && params.datatype !== Datatype.Float32 && params.datatype !== Datatype.Default) {

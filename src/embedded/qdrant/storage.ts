@@ -99,7 +99,7 @@ export class Storage {
   private createCollection(request: CreateCollection): MutationResult {
     const name = request.collectionName;
     if (name.length === 0 || name.length > 255) {
-      throw validationError(`collection_name: length must be between 1 and 255`);
+      throw validationError(`collection_name: must be from 1 to 255 characters`);
     }
     if (/[<>:"/\\|?*\0\u001f]/.test(name)) {
       throw validationError(`collection_name: collection name cannot contain "/", "\\", "<", ">", ":", "*", "?", "|" or control characters`);

@@ -229,7 +229,7 @@ export type CatalogSchema = Message<"dq.embeddings.v1.CatalogSchema"> & {
   name: string;
 
   /**
-   * Optional description.
+   * Optional description, at most 8,192 bytes.
    *
    * @generated from field: string description = 2;
    */
@@ -271,7 +271,8 @@ export type CatalogTable = Message<"dq.embeddings.v1.CatalogTable"> & {
   description: string;
 
   /**
-   * The table's columns; names unique within the table. At most 1,000 columns per table.
+   * The table's columns; names unique within the table. At most 1,000 columns per table and 250,000 per
+   * catalog.
    *
    * @generated from field: repeated dq.embeddings.v1.CatalogColumn columns = 3;
    */
@@ -299,7 +300,7 @@ export type CatalogColumn = Message<"dq.embeddings.v1.CatalogColumn"> & {
   name: string;
 
   /**
-   * The column's SQL type as the source reports it, e.g. "integer" or "varchar(64)".
+   * The column's SQL type as the source reports it, e.g. "integer" or "varchar(64)". At most 1,024 bytes.
    *
    * @generated from field: string type = 2;
    */
@@ -335,7 +336,7 @@ export const CatalogColumnSchema: GenMessage<CatalogColumn> = /*@__PURE__*/
   messageDesc(file_dq_embeddings_v1_embedding_service, 9);
 
 /**
- * ColumnReference names a referenced column.
+ * ColumnReference names a referenced column; it must name a schema, table and column of the catalog.
  *
  * @generated from message dq.embeddings.v1.ColumnReference
  */
@@ -376,14 +377,15 @@ export const ColumnReferenceSchema: GenMessage<ColumnReference> = /*@__PURE__*/
  */
 export type CatalogDocument = Message<"dq.embeddings.v1.CatalogDocument"> & {
   /**
-   * Required. A key unique within the catalog's documents; the chunk id derives from it.
+   * Required. A key unique within the catalog's documents, at most 256 bytes; the chunk id derives from it.
    *
    * @generated from field: string key = 1;
    */
   key: string;
 
   /**
-   * The chunk kind to store, e.g. "example" or "glossary". Default "document".
+   * The chunk kind to store, e.g. "example" or "glossary", at most 64 bytes; "table" and "column" are
+   * reserved. Default "document".
    *
    * @generated from field: string kind = 2;
    */
@@ -397,21 +399,23 @@ export type CatalogDocument = Message<"dq.embeddings.v1.CatalogDocument"> & {
   content: string;
 
   /**
-   * Optional schema the document is about.
+   * Optional schema the document is about; it must be a schema of the catalog.
    *
    * @generated from field: string schema_name = 4;
    */
   schemaName: string;
 
   /**
-   * Optional table the document is about.
+   * Optional table the document is about; it must be a table of the catalog (of `schema_name`, or of the
+   * only schema that has a table of that name).
    *
    * @generated from field: string table_name = 5;
    */
   tableName: string;
 
   /**
-   * Optional metadata stored with the chunk.
+   * Optional metadata stored with the chunk, at most 65,536 bytes as JSON. Its key "origin" is set to
+   * "catalog" (it marks catalog chunks).
    *
    * @generated from field: google.protobuf.Struct metadata = 6;
    */
@@ -428,16 +432,31 @@ export const CatalogDocumentSchema: GenMessage<CatalogDocument> = /*@__PURE__*/
 /**
  * CreateEmbeddingsForCatalogRequest indexes a catalog.
  *
- * Chunks and their texts:
+ * Chunks and their texts. <x words> is identifier x as lower-case words (`concert_ID` -> "concert id";
+ * a run-together name such as `countrylanguage` is split when the catalog's other names spell out both
+ * halves, each of at least four letters). Bracketed lines appear only when they have content.
  * - kind "table", one per table, natural key "schema.table":
- *   "Table: <schema>.<table>\nDescription: <description>\nColumns: <col> (<type>[, primary key]
- *   [, references <table>.<column>]), ..."
+ *     Table: <table> (<table words>)
+ *     Schema: <schema> (<schema words>)[: <first 200 bytes of the schema description, only when the
+ *       catalog has several schemas>]
+ *     [Description: <description, unless it only repeats the table name's words>]
+ *     [Primary key of <table words>: <key column words>, ...]
+ *     [Related tables: <words of each table on either side of a foreign key>, ...]
+ *     Columns of <table words>: <column words>[ (<column description of at most 80 bytes that adds
+ *       words>)], ...
  * - kind "column", one per column, natural key "schema.table.column":
- *   "Column: <schema>.<table>.<column>\nType: <type>\nDescription: <description>\n[Primary key of
- *   <table>.][References <table>.<column>.]"
- * - a document's kind, one per document, natural key its `key`: the document's content.
- * Words split from identifiers (snake_case, camelCase) are added to table and column texts so that
- * questions in plain words find them. The exact wording may be refined; ids do not depend on it.
+ *     Column: <column> (<column words>)
+ *     Table: <table> (<table words>)
+ *     [Schema: <schema> (<schema words>)]  (only when the catalog has several schemas)
+ *     [Type: <type>]
+ *     [Primary key of <table> (<table words>).] [References <table>.<column> (<table words> <column
+ *       words>).] [Referenced by <table>.<column> (<words>), ....]
+ *     [Description: <description>]
+ * - a document's kind, one per document, natural key its `key`: the document's content as given.
+ * Tables of another schema are written <schema>.<table>. Lists show 20 items, then "and N more". A
+ * table or column text stays within 8,000 tokens of the embedder's tokenizer: a long description is
+ * cut ("..."), and a table lists as many columns as fit, then "and N more columns". The wording may
+ * be refined; ids do not depend on it. Names compare exactly as given ("Users" and "users" differ).
  *
  * @generated from message dq.embeddings.v1.CreateEmbeddingsForCatalogRequest
  */

@@ -53,7 +53,8 @@ export class Collection {
   private readonly payloads: (PayloadObject | undefined)[] = [];
   private readonly versions: bigint[] = [];
   private readonly free: number[] = [];
-  private sortedKeys: PointKey[] | undefined;
+  /** Live offsets in id order, rebuilt lazily after ids are added or removed. */
+  private idOrder: number[] | undefined;
 
   constructor(name: string, config: CreateCollection) {
     this.name = name;
@@ -114,9 +115,11 @@ export class Collection {
   }
 
   /** Live offsets in point-id order (Scroll's order). */
-  offsetsInIdOrder(): number[] {
-    if (this.sortedKeys === undefined) this.sortedKeys = [...this.offsets.keys()].sort(comparePointKeys);
-    return this.sortedKeys.map((k) => this.offsets.get(k)!);
+  offsetsInIdOrder(): readonly number[] {
+    if (this.idOrder === undefined) {
+      this.idOrder = [...this.offsets.keys()].sort(comparePointKeys).map((k) => this.offsets.get(k)!);
+    }
+    return this.idOrder;
   }
 
   *liveOffsets(): Iterable<number> {
@@ -181,7 +184,7 @@ export class Collection {
       offset = this.free.pop() ?? this.keys.length;
       this.offsets.set(point.key, offset);
       this.keys[offset] = point.key;
-      this.sortedKeys = undefined;
+      this.idOrder = undefined;
     } else {
       this.unindex(offset);
     }
@@ -210,7 +213,7 @@ export class Collection {
     this.keys[offset] = undefined;
     this.payloads[offset] = undefined;
     this.free.push(offset);
-    this.sortedKeys = undefined;
+    this.idOrder = undefined;
   }
 
   replacePayload(offset: number, payload: PayloadObject, version: bigint): void {

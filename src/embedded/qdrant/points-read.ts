@@ -82,8 +82,19 @@ export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitSh
   const sel = selectors(req.withPayload, req.withVectors, true);
   const result: Retrieved[] = [];
   let next: MessageInitShape<typeof ScrollResponseSchema>["nextPageOffset"];
-  for (const offset of c.offsetsInIdOrder()) {
-    if (from !== undefined && comparePointKeys(c.keyAt(offset), from) < 0) continue;
+  const order = c.offsetsInIdOrder();
+  let start = 0;
+  if (from !== undefined) {
+    // Binary search for the first id >= offset.
+    let hi = order.length;
+    while (start < hi) {
+      const mid = (start + hi) >> 1;
+      if (comparePointKeys(c.keyAt(order[mid]), from) < 0) start = mid + 1;
+      else hi = mid;
+    }
+  }
+  for (let i = start; i < order.length; i++) {
+    const offset = order[i];
     if (matching !== undefined && !matching.has(offset)) continue;
     if (result.length === limit) {
       next = pointIdOf(c.keyAt(offset));

@@ -264,6 +264,24 @@ describe("points RPCs (conformance)", () => {
     await client.api("collections").delete({ collectionName: strict });
   });
 
+  it("keeps uint64 ids beyond 2^53 exact and orders numeric ids before uuids in Scroll", async () => {
+    const coll = uniqueName("ids");
+    await cosineCollection(coll);
+    const big = 18446744073709551615n; // u64::MAX
+    await client.api("points").upsert({
+      collectionName: coll,
+      wait: true,
+      points: [
+        { id: num(big), vectors: { vectorsOptions: { case: "vector", value: { data: [1, 0, 0, 0] } } } },
+        point("00000000-0000-0000-0000-000000000001", [0, 1, 0, 0]),
+      ],
+    });
+    const got = await client.api("points").get({ collectionName: coll, ids: [num(big)] });
+    expect(got.result[0].id?.pointIdOptions).toEqual({ case: "num", value: big });
+    const page = await client.api("points").scroll({ collectionName: coll, limit: 100 });
+    expect(page.result.map(idOf)).toEqual(["1", "2", "3", "4", "5", "6", big.toString(), "00000000-0000-0000-0000-000000000001"]);
+  });
+
   it("accepts uuids in any form Uuid::parse_str does and returns them hyphenated", async () => {
     await client.api("points").upsert({ collectionName: name, wait: true, points: [point("F0E09527B09642A894E9EA94D342B925", [1, 2, 3, 4])] });
     const got = await client.api("points").get({ collectionName: name, ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] });

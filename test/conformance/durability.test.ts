@@ -80,6 +80,20 @@ describe("embedded Qdrant durability", () => {
     }
   });
 
+  it("refuses a second server on a data directory in use, and takes over a stale lock", async () => {
+    const dataDir = tempDir();
+    const first = createEmbeddedQdrant({ logger, dataDir });
+    await first.start();
+    const second = createEmbeddedQdrant({ logger, dataDir });
+    await expect(second.start()).rejects.toThrow(/in use by process/);
+    await first.stop();
+    // A lock left by a process that no longer exists (kill -9) does not block.
+    fs.writeFileSync(path.join(dataDir, "LOCK"), "999999999");
+    const third = createEmbeddedQdrant({ logger, dataDir });
+    await third.start();
+    await third.stop();
+  });
+
   it("drops a torn record at the end of the log and keeps everything before it", async () => {
     const dataDir = tempDir();
     const first = createEmbeddedQdrant({ logger, dataDir });

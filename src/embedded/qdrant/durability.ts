@@ -29,6 +29,7 @@ export async function openDurability(
 ): Promise<() => Promise<void>> {
   const compactAt = options.compactAtBytes ?? COMPACT_AT_BYTES;
   fs.mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDirectory(dataDir);
   let generation = newestGeneration(dataDir);
   const started = process.hrtime.bigint();
 
@@ -109,7 +110,39 @@ export async function openDurability(
     await Promise.all(retiring);
     await current.drained();
     current.closeSync();
+    unlock();
   };
+}
+
+/**
+ * One server per data directory: two appending to one log would interleave records. The lock file
+ * holds the owner's pid; a lock whose process is gone (kill -9) is taken over.
+ */
+function lockDirectory(dir: string): () => void {
+  const lockPath = path.join(dir, "LOCK");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      return () => fs.rmSync(lockPath, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number(fs.readFileSync(lockPath, "utf8"));
+      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+        throw new Error(`embedded Qdrant: data directory ${dir} is in use by process ${owner}`);
+      }
+      fs.rmSync(lockPath, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new Error(`embedded Qdrant: could not lock data directory ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 function snapshotFile(dir: string, generation: number): string {

@@ -206,3 +206,65 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
     expect(error?.rawMessage).toContain("A query is needed to merge the prefetches");
   });
 });
+
+describe("UpdateVectors and DeleteVectors (lib/shard/src/update/vectors.rs)", () => {
+  it("replaces only the given named vector, removes named vectors, and refuses unknown points", async () => {
+    const coll = uniqueName("vectors");
+    await client.api("collections").create({
+      collectionName: coll,
+      vectorsConfig: {
+        config: { case: "paramsMap", value: { map: { a: { size: 2n, distance: Distance.Dot }, b: { size: 2n, distance: Distance.Dot } } } },
+      },
+    });
+    const named = (a: number[], b: number[]) => ({
+      vectorsOptions: {
+        case: "vectors" as const,
+        value: {
+          vectors: {
+            a: { vector: { case: "dense" as const, value: { data: a } } },
+            b: { vector: { case: "dense" as const, value: { data: b } } },
+          },
+        },
+      },
+    });
+    await client.api("points").upsert({ collectionName: coll, wait: true, points: [{ id: num(1), vectors: named([1, 0], [0, 1]), payload: { k: str("v") } }] });
+    await client.api("points").updateVectors({
+      collectionName: coll,
+      wait: true,
+      points: [{ id: num(1), vectors: { vectorsOptions: { case: "vectors", value: { vectors: { a: { vector: { case: "dense", value: { data: [5, 5] } } } } } } } }],
+    });
+    const vectorsOf = async () => {
+      const got = await client.api("points").get({
+        collectionName: coll,
+        ids: [num(1)],
+        withVectors: { selectorOptions: { case: "enable", value: true } },
+        withPayload: { selectorOptions: { case: "enable", value: true } },
+      });
+      const v = got.result[0].vectors?.vectorsOptions;
+      const out: Record<string, number[]> = {};
+      if (v?.case === "vectors") for (const [k, x] of Object.entries(v.value.vectors)) if (x.vector.case === "dense") out[k] = x.vector.value.data;
+      return { vectors: out, payload: Object.keys(got.result[0].payload) };
+    };
+    expect(await vectorsOf()).toEqual({ vectors: { a: [5, 5], b: [0, 1] }, payload: ["k"] });
+    await client.api("points").deleteVectors({
+      collectionName: coll,
+      wait: true,
+      pointsSelector: { pointsSelectorOneOf: { case: "points", value: { ids: [num(1)] } } },
+      vectors: { names: ["b"] },
+    });
+    expect(await vectorsOf()).toEqual({ vectors: { a: [5, 5] }, payload: ["k"] });
+    let error: ConnectError | undefined;
+    try {
+      await client.api("points").updateVectors({
+        collectionName: coll,
+        wait: true,
+        points: [{ id: num(42), vectors: { vectorsOptions: { case: "vectors", value: { vectors: { a: { vector: { case: "dense", value: { data: [1, 1] } } } } } } } }],
+      });
+    } catch (e) {
+      error = ConnectError.from(e);
+    }
+    expect(error?.code).toBe(Code.NotFound);
+    expect(error?.rawMessage).toBe("Not found: No point with id 42 found");
+    await client.api("collections").delete({ collectionName: coll });
+  });
+});

@@ -159,7 +159,14 @@ export class Collection {
     if (point.id === undefined) throw invalidArgument("Empty ID is not allowed");
     const key = pointKeyOf(point.id);
     const prepared: PreparedPoint = { key, payload: fromValueMap(point.payload), dense: new Map(), sparse: new Map() };
-    for (const [name, input] of readVectors(point.vectors, `${label}.vectors`)) {
+    this.prepareVectors(point.vectors, label, prepared);
+    return prepared;
+  }
+
+  /** Checks and converts a `Vectors` message into `into.dense` / `into.sparse`. */
+  prepareVectors(vectors: PointStruct["vectors"], label: string, into: Pick<PreparedPoint, "dense" | "sparse">): void {
+    const prepared = into;
+    for (const [name, input] of readVectors(vectors, `${label}.vectors`)) {
       if (input.kind === "dense") {
         const slot = this.dense.get(name);
         if (slot === undefined) throw wrongInput(`Not existing vector name error: ${name}`);
@@ -174,7 +181,22 @@ export class Collection {
         prepared.sparse.set(name, input.vector);
       }
     }
-    return prepared;
+  }
+
+  /** Replaces the given vectors of a live point, keeping its other vectors and payload. */
+  setVectors(offset: number, vectors: Pick<PreparedPoint, "dense" | "sparse">, version: bigint): void {
+    for (const [name, v] of vectors.dense) this.dense.get(name)!.storage.set(offset, v);
+    for (const [name, v] of vectors.sparse) this.sparse.get(name)!.storage.set(offset, v);
+    this.versions[offset] = version;
+  }
+
+  /** Removes the named vectors of a live point. */
+  clearVectors(offset: number, names: readonly string[], version: bigint): void {
+    for (const name of names) {
+      this.dense.get(name)?.storage.clear(offset);
+      this.sparse.get(name)?.storage.clear(offset);
+    }
+    this.versions[offset] = version;
   }
 
   /** Inserts or fully replaces a point (vectors and payload), as Qdrant's upsert does. */

@@ -8,6 +8,8 @@ import {
   DeleteFieldIndexCollectionSchema,
   DeletePayloadPointsSchema,
   DeletePointsSchema,
+  DeletePointVectorsSchema,
+  UpdatePointVectorsSchema,
   SetPayloadPointsSchema,
 } from "@qdrant/js-client-grpc";
 import type { Mutation, MutationKind } from "./mutation.js";
@@ -30,8 +32,12 @@ const KINDS: { kind: Exclude<MutationKind, "restoreOperationId">; code: number; 
   { kind: "createFieldIndex", code: 10, schema: CreateFieldIndexCollectionSchema },
   { kind: "deleteFieldIndex", code: 11, schema: DeleteFieldIndexCollectionSchema },
   { kind: "updateBatch", code: 12, schema: shadowSchemas().updateBatchPoints },
+  // Vector updates decode with the real schema (floats as JS numbers): small, rare requests.
+  { kind: "updateVectors", code: 14, schema: UpdatePointVectorsSchema },
+  { kind: "deleteVectors", code: 15, schema: DeletePointVectorsSchema },
 ];
 const RESTORE_OPERATION_ID = 13;
+
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));
 const byCode = new Map(KINDS.map((k) => [k.code, k]));
@@ -48,7 +54,9 @@ export function encodeMutation(m: Mutation): Uint8Array {
   const k = byKind.get(m.kind)!;
   if (m.kind === "upsert") floatsToWireForm(m.request.points);
   if (m.kind === "updateBatch") {
-    for (const op of m.request.operations) if (op.operation.case === "upsert") floatsToWireForm(op.operation.value.points);
+    for (const op of m.request.operations) {
+      if (op.operation.case === "upsert" || op.operation.case === "updateVectors") floatsToWireForm(op.operation.value.points);
+    }
   }
   const body = toBinary(k.schema, m.request as never);
   const out = new Uint8Array(1 + body.length);

@@ -7,6 +7,8 @@ import type {
   DeleteFieldIndexCollection,
   DeletePayloadPoints,
   DeletePoints,
+  DeletePointVectors,
+  UpdatePointVectors,
   SetPayloadPoints,
   UpdateBatchPoints,
   UpsertPoints,
@@ -29,6 +31,8 @@ export type Mutation =
   | { kind: "createFieldIndex"; request: CreateFieldIndexCollection }
   | { kind: "deleteFieldIndex"; request: DeleteFieldIndexCollection }
   | { kind: "updateBatch"; request: UpdateBatchPoints }
+  | { kind: "updateVectors"; request: UpdatePointVectors }
+  | { kind: "deleteVectors"; request: DeletePointVectors }
   | { kind: "restoreOperationId"; collection: string; nextOperationId: bigint };
 
 export type MutationKind = Mutation["kind"];

@@ -6,6 +6,8 @@ import {
   DeleteFieldIndexCollectionSchema,
   DeletePayloadPointsSchema,
   DeletePointsSchema,
+  DeletePointVectorsSchema,
+  UpdatePointVectorsSchema,
   GetPointsSchema,
   GetResponseSchema,
   PointsOperationResponseSchema,
@@ -76,6 +78,16 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       DeleteFieldIndexCollectionSchema,
       PointsOperationResponseSchema,
       update((request) => ({ kind: "deleteFieldIndex", request })),
+    ),
+    updateVectors: unary(
+      UpdatePointVectorsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "updateVectors", request })),
+    ),
+    deleteVectors: unary(
+      DeletePointVectorsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "deleteVectors", request })),
     ),
     updateBatch: unary(updateBatchSchema, UpdateBatchResponseSchema, async (req) => {
       const start = process.hrtime.bigint();

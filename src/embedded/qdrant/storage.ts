@@ -4,6 +4,7 @@ import type {
   CreateFieldIndexCollection,
   PointsSelector,
   PointStruct,
+  PointVectors,
   UpdateBatchPoints,
   Value,
 } from "@qdrant/js-client-grpc";
@@ -16,6 +17,7 @@ import type { Mutation, MutationResult } from "./mutation.js";
 import { deletePayloadKeys, mergePayload } from "./payload-edit.js";
 import { fromValueMap } from "./payload.js";
 import { pointKeyOf } from "./point-id.js";
+import type { SparseVector } from "./sparse-storage.js";
 
 /**
  * All collections and aliases, and the one place state changes: `apply(mutation)`. Names resolve
@@ -85,6 +87,16 @@ export class Storage {
       }
       case "updateBatch":
         return this.updateBatch(m.request);
+      case "updateVectors": {
+        const r = m.request;
+        const c = this.resolve(r.collectionName);
+        return this.one(c, (id) => this.updateVectors(c, r.points, r.updateFilter, id));
+      }
+      case "deleteVectors": {
+        const r = m.request;
+        const c = this.resolve(r.collectionName);
+        return this.one(c, (id) => this.deleteVectors(c, r.pointsSelector, r.vectors?.names ?? [], id));
+      }
     }
   }
 
@@ -173,6 +185,46 @@ export class Storage {
     return out;
   }
 
+  /**
+   * UpdateVectors (lib/shard/src/update/vectors.rs): every listed point must exist
+   * (`check_unprocessed_points`), the given vectors replace those of the same name, others stay.
+   */
+  private updateVectors(c: Collection, points: PointVectors[], updateFilter: Filter | undefined, version: bigint): void {
+    const prepared = points.map((p, i) => {
+      const key = pointKeyOf(p.id);
+      const offset = c.offsetOf(key);
+      if (offset === undefined) throw notFound(`No point with id ${key.slice(1)} found`);
+      if (p.vectors === undefined) throw invalidArgument("Expected some vectors");
+      const vectors = { dense: new Map<string, Float32Array>(), sparse: new Map<string, SparseVector>() };
+      c.prepareVectors(p.vectors, `points[${i}]`, vectors);
+      return { offset, vectors };
+    });
+    const filter = updateFilter === undefined ? undefined : compileFilter(updateFilter, "update_filter");
+    const env = c.env();
+    for (const { offset, vectors } of prepared) {
+      if (filter !== undefined) {
+        env.at(offset);
+        if (!filter.test(env)) continue;
+      }
+      c.setVectors(offset, vectors, version);
+    }
+  }
+
+  private deleteVectors(c: Collection, selector: PointsSelector | undefined, names: readonly string[], version: bigint): void {
+    if (names.length === 0) throw validationError("vectors.names: must specify vector names to delete");
+    for (const name of names) {
+      if (!c.dense.has(name) && !c.sparse.has(name)) throw wrongInput(`Not existing vector name error: ${name}`);
+    }
+    const s = selector?.pointsSelectorOneOf;
+    if (s?.case === "points") {
+      for (const id of s.value.ids) {
+        const key = pointKeyOf(id);
+        if (c.offsetOf(key) === undefined) throw notFound(`No point with id ${key.slice(1)} found`);
+      }
+    }
+    for (const offset of this.selectOffsets(c, selector)) c.clearVectors(offset, names, version);
+  }
+
   private deleteSelected(c: Collection, selector: PointsSelector | undefined): void {
     for (const offset of this.selectOffsets(c, selector)) c.delete(offset);
   }
@@ -246,8 +298,11 @@ export class Storage {
           run = (id) => this.editPayload(c, o.value, id, () => ({}));
           break;
         case "updateVectors":
+          run = (id) => this.updateVectors(c, o.value.points, o.value.updateFilter, id);
+          break;
         case "deleteVectors":
-          throw unimplemented("UpdateVectors / DeleteVectors");
+          run = (id) => this.deleteVectors(c, o.value.pointsSelector, o.value.vectors?.names ?? [], id);
+          break;
         default:
           throw invalidArgument("Malformed points update operation");
       }

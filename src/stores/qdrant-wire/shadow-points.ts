@@ -1,22 +1,21 @@
 import { clone, createFileRegistry, type DescFile, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
-import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { FieldDescriptorProto_Label, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { file_qdrant } from "@qdrant/js-client-grpc";
 
 /**
  * A shadow of Qdrant's `points.proto` and `points_service.proto` (same package `qdrant`, names and
- * field numbers) in which `DenseVector.data` (field 1, `repeated float`) is `bytes`. A packed
- * `repeated float` and a `bytes` field are the same bytes on the wire (tag 0x0a, length, the
- * little-endian floats), so an `UpsertPoints` encoded with the shadow and holding a vector's bytes
- * reaches Qdrant byte for byte as the real message would, without a JS number per float.
- *
- * Only for encoding: a `bytes` field would misread an unpacked or split-packed response.
+ * field numbers) in which `UpsertPoints` does not declare `points` (field 3). A shadow message then
+ * carries its points as unknown fields, each the bytes `encodePointField` wrote (dense vectors copied
+ * once from their float32 bytes), and protobuf-es writes them back verbatim after the declared fields:
+ * the same bytes Qdrant would get from `toBinary(UpsertPointsSchema, real message)`.
  */
 export interface ShadowPoints {
   readonly upsertPoints: DescMessage;
   readonly upsert: DescMethod;
 }
 
-const DENSE_DATA_FIELD = 1;
+/** UpsertPoints.points */
+export const UPSERT_POINTS_FIELD = 3;
 
 let built: ShadowPoints | undefined; // immutable descriptors, built once like generated ones
 
@@ -33,14 +32,12 @@ export function shadowPoints(): ShadowPoints {
   };
   collect(file_qdrant);
   const points = cloneFile(real, "points.proto");
-  const dense = points.messageType.find((m) => m.name === "DenseVector");
-  const data = dense?.field.find((f) => f.number === DENSE_DATA_FIELD && f.name === "data");
-  if (data === undefined || data.type !== FieldDescriptorProto_Type.FLOAT || data.label !== FieldDescriptorProto_Label.REPEATED) {
-    throw new Error("@qdrant/js-client-grpc: qdrant.DenseVector no longer has `repeated float data = 1`");
+  const upsertMessage = points.messageType.find((m) => m.name === "UpsertPoints");
+  const field = upsertMessage?.field.find((f) => f.number === UPSERT_POINTS_FIELD && f.name === "points");
+  if (upsertMessage === undefined || field === undefined || field.label !== FieldDescriptorProto_Label.REPEATED) {
+    throw new Error("@qdrant/js-client-grpc: qdrant.UpsertPoints no longer has `repeated PointStruct points = 3`");
   }
-  data.type = FieldDescriptorProto_Type.BYTES;
-  data.label = FieldDescriptorProto_Label.OPTIONAL;
-  data.options = undefined;
+  upsertMessage.field = upsertMessage.field.filter((f) => f !== field);
   const service = cloneFile(real, "points_service.proto");
   const shadows = new Map([points, service].map((file) => [file.name, file]));
   const registry = createFileRegistry(service, (name) => shadows.get(name) ?? real.get(name));

@@ -1,15 +1,23 @@
-import { create, type DescMethodUnary, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { toLittleEndian } from "../../server/wire/float-field.js";
-import { shadowPoints } from "./shadow-points.js";
+import { encodePointField, type PointInit } from "./encode-points.js";
+import { shadowPoints, UPSERT_POINTS_FIELD } from "./shadow-points.js";
 
 /**
- * `Points.Upsert` with dense vectors as bytes: the request is built from the shadow schema
- * (shadow-points.ts), so each vector's float32 bytes are copied once, straight into the message,
- * instead of becoming 3072 JS numbers that protobuf-es writes one by one.
+ * `Points.Upsert` with dense vectors as bytes: each point is encoded by `encodePointField` (its
+ * vector's float32 bytes copied once into an exact-size buffer) and rides in a shadow UpsertPoints
+ * (shadow-points.ts) as an unknown field, instead of becoming 3072 JS numbers that protobuf-es writes
+ * one by one and then moves again for every enclosing message.
  */
-export type ShadowUpsertPointsInit = Record<string, unknown>;
+export interface ShadowUpsertPointsInit {
+  collectionName: string;
+  wait?: boolean;
+  /** As `toPointStruct(point, denseBytes)` builds them. */
+  points: readonly PointInit[];
+}
 
 export interface QdrantWireUpsert {
   /** Sends one UpsertPoints request (dense `data` as the vector's little-endian bytes). */
@@ -33,7 +41,7 @@ export function denseBytes(vector: Float32Array): Uint8Array {
 }
 
 export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): QdrantWireUpsert {
-  const { upsert: method, upsertPoints } = shadowPoints();
+  const { upsert: method } = shadowPoints();
   if (method.methodKind !== "unary") {
     throw new Error("qdrant.Points/Upsert is not unary");
   }
@@ -41,11 +49,18 @@ export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): Qdrant
   const transport = options.transport ?? createQdrantTransport(options);
   return {
     async upsert(request, callOptions) {
-      // create() here, not in the transport: the request holds views of vectors, copied once by toBinary.
-      const message = create(upsertPoints, request as MessageInitShape<typeof upsertPoints>);
-      await transport.unary(unary, callOptions?.signal, options.timeoutMs, undefined, message);
+      await transport.unary(unary, callOptions?.signal, options.timeoutMs, undefined, upsertPointsMessage(request));
     },
   };
+}
+
+/** The shadow UpsertPoints message for a request: its points ride as unknown field 3. */
+export function upsertPointsMessage(request: ShadowUpsertPointsInit): Message {
+  const { points, ...fields } = request;
+  const message = create(shadowPoints().upsertPoints, fields as MessageInitShape<DescMessage>);
+  // Written after the declared fields (collection_name = 1, wait = 2), where field 3 belongs.
+  message.$unknown = points.map((point) => ({ no: UPSERT_POINTS_FIELD, wireType: WireType.LengthDelimited, data: encodePointField(point) }));
+  return message;
 }
 
 /** A gRPC transport like the real client's: binary, compression off (gzip costs ~230 us a vector). */

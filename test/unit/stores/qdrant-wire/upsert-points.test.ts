@@ -1,26 +1,40 @@
-import { create, toBinary, type Message } from "@bufbuild/protobuf";
+import { create, type Message, toBinary } from "@bufbuild/protobuf";
 import { createRouterTransport } from "@connectrpc/connect";
-import { PointsOperationResponseSchema, type UpsertPoints } from "@qdrant/js-client-grpc";
+import { PointsOperationResponseSchema, PointStructSchema, type UpsertPoints } from "@qdrant/js-client-grpc";
 import { describe, expect, it } from "vitest";
 import { toPointStruct } from "../../../../src/stores/qdrant-vector-store.js";
+import { encodePointField } from "../../../../src/stores/qdrant-wire/encode-points.js";
 import { shadowPoints } from "../../../../src/stores/qdrant-wire/shadow-points.js";
-import { createQdrantWireUpsert, denseBytes } from "../../../../src/stores/qdrant-wire/upsert-points.js";
+import { createQdrantWireUpsert, denseBytes, upsertPointsMessage } from "../../../../src/stores/qdrant-wire/upsert-points.js";
 import { realPointsService, realUpsertBytes, samplePoints } from "./points-fixture.js";
 
 const DIMENSIONS = 3072;
 
+describe("encodePointField", () => {
+  it.each([1, 2, 8, 3072])("writes a %i-d point as the real PointStruct, with its length prefix", (dimensions) => {
+    for (const point of samplePoints(4, dimensions)) {
+      const real = toBinary(PointStructSchema, create(PointStructSchema, toPointStruct(point, (v) => Array.from(v))));
+      const field = encodePointField(toPointStruct(point, denseBytes));
+      const prefix = field.length - real.length;
+      expect(prefix).toBeGreaterThan(0);
+      expect(Buffer.from(field.subarray(prefix)).equals(Buffer.from(real))).toBe(true);
+      let length = 0;
+      for (let i = prefix - 1; i >= 0; i--) length = length * 128 + (field[i] & 0x7f);
+      expect(length).toBe(real.length);
+    }
+  });
+});
+
 describe("shadow UpsertPoints", () => {
   it("encodes byte for byte as the real message, vectors as bytes", () => {
     const points = samplePoints(5, DIMENSIONS);
-    const { upsertPoints } = shadowPoints();
-    const shadow = create(upsertPoints, { collectionName: "embeddings", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) } as never);
-    expect(Buffer.from(toBinary(upsertPoints, shadow)).equals(Buffer.from(realUpsertBytes("embeddings", points)))).toBe(true);
+    const shadow = upsertPointsMessage({ collectionName: "embeddings", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+    expect(Buffer.from(toBinary(shadowPoints().upsertPoints, shadow)).equals(Buffer.from(realUpsertBytes("embeddings", points)))).toBe(true);
   });
 
-  it("keeps the real descriptors' DenseVector a repeated float", () => {
-    const dense = shadowPoints().upsertPoints.file.messages.find((m) => m.name === "DenseVector");
-    expect(dense?.fields[0].fieldKind).toBe("scalar");
-    expect(realPointsService().methods.find((m) => m.name === "Upsert")?.input.file.messages.find((m) => m.name === "DenseVector")?.fields[0].fieldKind).toBe("list");
+  it("leaves the client's real descriptors alone", () => {
+    expect(shadowPoints().upsertPoints.fields.map((f) => f.name)).not.toContain("points");
+    expect(realPointsService().methods.find((m) => m.name === "Upsert")?.input.fields.map((f) => f.name)).toContain("points");
   });
 });
 
@@ -40,11 +54,13 @@ describe("createQdrantWireUpsert", () => {
     await upsert.upsert({ collectionName: "c", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
     expect(received).toHaveLength(1);
     expect(received[0].collectionName).toBe("c");
+    expect(received[0].wait).toBe(true);
     const got = received[0].points.map((p) => {
       const options = p.vectors?.vectorsOptions;
       const dense = options?.case === "vectors" ? options.value.vectors.dense?.vector : undefined;
       return dense?.case === "dense" ? Float32Array.from(dense.value.data) : undefined;
     });
     expect(got).toEqual(points.map((p) => p.vector));
+    expect(received[0].points.map((p) => p.id?.pointIdOptions.value)).toEqual(points.map((p) => p.id));
   });
 });

@@ -3,7 +3,7 @@
  * re-embedding. Source: PGlite with its pgvector extension; target: the embedded Qdrant over gRPC;
  * embedder: the real OpenAI SDK against the fake server, whose recorded requests prove what was embedded.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -566,6 +566,61 @@ describe("migrate-pgvector: the command", () => {
     const rollback = await run("--rollback");
     expect(rollback.code).toBe(0);
     expect(rollback.stdout).toContain("restored 50 vector(s)");
+    expect(openai.requests).toEqual([]);
+  });
+});
+
+describe("migrate-pgvector: the command killed mid-run", () => {
+  const rows = seedRows(400, { seed: 53, catalogs: [randomUUID(), randomUUID()] });
+  let fixture: Fixture;
+  const collection = `pgvector_kill_${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    openai.reset();
+    fixture = await createFixture(qdrant, "vector", rows);
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  function env() {
+    return {
+      PATH: process.env.PATH,
+      DATABASE_URL: fixture.database.url,
+      POSTGRES_POOL_SIZE: "1",
+      QDRANT_URL: `http://${qdrant.host}:${qdrant.port}`,
+      QDRANT_COLLECTION_NAME: collection,
+      OPENAI_API_KEY: "test-key",
+      OPENAI_BASE_URL: openaiBaseURL,
+      LOG_LEVEL: "warn",
+    };
+  }
+
+  const migratedCount = async () =>
+    fixture.pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(qdrant_point_id)::int AS count FROM dq_embeddings`);
+
+  it("resumes from the checkpoint after SIGKILL and ends with every vector carried over", async () => {
+    // One row per batch: the run takes long enough to be killed half-way.
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts", "--batch-size", "1"], { env: env(), stdio: "ignore" });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
+    let atKill = 0;
+    while (atKill === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      atKill = await migratedCount();
+    }
+    child.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    const afterKill = await migratedCount();
+    expect(afterKill).toBeGreaterThan(0);
+    expect(afterKill).toBeLessThan(rows.length);
+
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts"], { env: env() });
+    expect(stdout).toContain("resumed after");
+    expect(stdout).toContain(`carried over: ${rows.length - afterKill} vector(s)`);
+    expect(await migratedCount()).toBe(rows.length);
+    const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
+    const count = await client.api("points").count({ collectionName: collection, exact: true });
+    expect(Number(count.result?.count)).toBe(rows.length);
     expect(openai.requests).toEqual([]);
   });
 });

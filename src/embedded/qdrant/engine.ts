@@ -14,7 +14,10 @@ export interface Journal {
 export class Engine {
   readonly storage = new Storage();
   private journal: Journal | undefined;
-  /** Serializes writers so the journal order is the apply order even with async durability waits. */
+  /**
+   * The latest record's completion, for `flushed()`. Order needs no lock: `apply` and the journal's
+   * append both run synchronously, so the log order is the apply order.
+   */
   private tail: Promise<unknown> = Promise.resolve();
 
   attach(journal: Journal): void {

@@ -1,8 +1,9 @@
+// The embedded server's record log on real files (I/O, so not a unit test): torn tails and checksums.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readRecords, RecordLog, writeRecordFileAtomically } from "../../../src/embedded/qdrant/wal.js";
+import { readRecords, RecordLog, writeRecordFileAtomically } from "../../src/embedded/qdrant/wal.js";
 
 const dirs: string[] = [];
 const tmp = () => {

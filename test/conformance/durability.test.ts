@@ -94,6 +94,21 @@ describe("embedded Qdrant durability", () => {
     await third.stop();
   });
 
+  it("releases the data directory when start() fails, so a retry can take it", async () => {
+    const dataDir = tempDir();
+    const holder = createEmbeddedQdrant({ logger });
+    const { port } = await holder.start();
+    try {
+      const clash = createEmbeddedQdrant({ logger, dataDir, port });
+      await expect(clash.start()).rejects.toThrow(/EADDRINUSE/);
+      const retry = createEmbeddedQdrant({ logger, dataDir });
+      await retry.start();
+      await retry.stop();
+    } finally {
+      await holder.stop();
+    }
+  });
+
   it("drops a torn record at the end of the log and keeps everything before it", async () => {
     const dataDir = tempDir();
     const first = createEmbeddedQdrant({ logger, dataDir });

@@ -48,8 +48,16 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
         log.warn("embedded Qdrant: no data directory, data is kept in memory only and lost on stop");
       }
       server = createGrpcServer(engine, options.apiKey);
-      const address = await server.listen(host, options.port ?? 0);
-      port = address.port;
+      try {
+        port = (await server.listen(host, options.port ?? 0)).port;
+      } catch (error) {
+        // E.g. the port is taken: release the data directory so a retry can open it.
+        server = undefined;
+        await closeDurability?.();
+        closeDurability = undefined;
+        engine = undefined;
+        throw error;
+      }
       log.info(
         {
           host,

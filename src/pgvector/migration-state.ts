@@ -68,21 +68,24 @@ export async function startPass(connection: CommonQueryMethods, table: string, c
         last_id = NULL,
         pass_completed_at = NULL,
         rows_migrated = 0,
-        verify_passed = NULL,
         updated_at = now()
       RETURNING ${stateColumns}
     `),
   );
 }
 
-/** Moves the checkpoint past a batch; call it in the transaction that writes the batch back. */
+/**
+ * Moves the checkpoint past a batch; call it in the transaction that writes the batch back. Writing
+ * points invalidates the last verification, so a no-op run keeps it and --cutover still works.
+ */
 export async function recordBatch(connection: CommonQueryMethods, table: string, lastId: string, migrated: number): Promise<void> {
   await query("writing the migration checkpoint", () =>
     connection.query(sql.type(NO_ROWS)`
       UPDATE dq_pgvector_migration
       SET last_id = ${lastId}::uuid,
           rows_migrated = rows_migrated + ${migrated},
-          verify_passed = NULL,
+          -- Points written since the last verification make it stale; a batch that wrote none does not.
+          verify_passed = CASE WHEN ${migrated} > 0 THEN NULL ELSE verify_passed END,
           updated_at = now()
       WHERE source_table = ${table}
     `),

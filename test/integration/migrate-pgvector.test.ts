@@ -311,6 +311,20 @@ describe("migrate-pgvector: vector(3072)", () => {
     expect(failing.rows.vectorMismatchIds).toEqual([victim.id]);
     await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(/failed/);
 
+    // A lost point: counted per catalog and listed.
+    await fixture.vectors.delete([victim.id]);
+    const lost = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    expect(lost.passed).toBe(false);
+    expect(lost.rows.missingPointIds).toEqual([victim.id]);
+    expect(lost.catalogs.mismatched).toEqual([{ catalogId: victim.catalogId, rows: 80, points: 79 }]);
+
+    // A payload that is not the service's.
+    await fixture.vectors.upsert([{ id: victim.id, vector: victim.vector!, payload: { ...stored.payload, kind: "view" } }]);
+    const payload = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    expect(payload.passed).toBe(false);
+    expect(payload.rows.payloadMismatchIds).toEqual([victim.id]);
+    expect(payload.rows.vectorMismatches).toBe(0);
+
     // Repaired, it passes again.
     await fixture.vectors.upsert([{ id: victim.id, vector: victim.vector!, payload: stored.payload }]);
     const repaired = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 20 });
@@ -318,6 +332,8 @@ describe("migrate-pgvector: vector(3072)", () => {
   });
 
   it("cutover drops the column and the extension; rollback brings both and every vector back", async () => {
+    // A run that writes nothing keeps the verification valid.
+    expect((await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, options)).migrated).toBe(0);
     const cutover = await cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger });
     expect(cutover).toMatchObject({ droppedColumnType: "vector(3072)", extensionDropped: true });
     const columns = await fixture.pool.anyFirst(

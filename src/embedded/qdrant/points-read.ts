@@ -27,6 +27,7 @@ import { search } from "./search.js";
 import type { Storage } from "./storage.js";
 import type { Scored } from "./top-k.js";
 import { readSparse } from "./vectors.js";
+import { floatsOf, SEARCH_VECTOR_FIELD } from "./wire-vectors.js";
 
 /** Read RPCs of `qdrant.Points`, from request message to response body. */
 
@@ -111,7 +112,9 @@ function scored(c: Collection, hits: Scored[], sel: OutputSelectors): ScoredOut[
 
 function searchHits(c: Collection, req: SearchPoints | SearchPointGroups, top: number): Scored[] {
   const using = req.vectorName ?? "";
-  const vector = req.sparseIndices !== undefined ? readSparse(req.sparseIndices.data, req.vector, "sparse_indices") : Float32Array.from(req.vector);
+  // Through the shadow schema `vector` (field 2) arrives as raw bytes (wire-vectors.ts).
+  const floats = floatsOf((req as { $unknown?: Parameters<typeof floatsOf>[0] }).$unknown, SEARCH_VECTOR_FIELD, req.vector);
+  const vector = req.sparseIndices !== undefined ? readSparse(req.sparseIndices.data, Array.from(floats), "sparse_indices") : floats;
   return search(c, { using, vector, filter: compileFilter(req.filter), top, scoreThreshold: req.scoreThreshold }).map((h) => ({
     offset: h.offset,
     score: h.apiScore,

@@ -43,6 +43,14 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
   // Upserts decode dense floats from their wire bytes (wire-vectors.ts).
   const upsertSchema = shadowSchemas().upsertPoints as typeof UpsertPointsSchema;
   const updateBatchSchema = shadowSchemas().updateBatchPoints as typeof UpdateBatchPointsSchema;
+  // Query and search vectors too: one vector each, but 3072 floats decode in ~40 us as JS numbers.
+  const shadow = shadowSchemas();
+  const searchSchema = shadow.searchPoints as typeof SearchPointsSchema;
+  const searchBatchSchema = shadow.searchBatchPoints as typeof SearchBatchPointsSchema;
+  const searchGroupsSchema = shadow.searchPointGroups as typeof SearchPointGroupsSchema;
+  const querySchema = shadow.queryPoints as typeof QueryPointsSchema;
+  const queryBatchSchema = shadow.queryBatchPoints as typeof QueryBatchPointsSchema;
+  const queryGroupsSchema = shadow.queryPointGroups as typeof QueryPointGroupsSchema;
 
   /** Status `Completed` once applied (and durable) for `wait: true`, else `Acknowledged` (points_api.rs). */
   const update = <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
@@ -100,18 +108,18 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
     get: unary(GetPointsSchema, GetResponseSchema, async (req) => timed(() => ({ result: getPoints(storage, req) }))),
     count: unary(CountPointsSchema, CountResponseSchema, async (req) => timed(() => ({ result: countPoints(storage, req) }))),
     scroll: unary(ScrollPointsSchema, ScrollResponseSchema, async (req) => timed(() => scrollPoints(storage, req))),
-    search: unary(SearchPointsSchema, SearchResponseSchema, async (req) => timed(() => ({ result: searchPoints(storage, req) }))),
-    searchBatch: unary(SearchBatchPointsSchema, SearchBatchResponseSchema, async (req) =>
+    search: unary(searchSchema, SearchResponseSchema, async (req) => timed(() => ({ result: searchPoints(storage, req) }))),
+    searchBatch: unary(searchBatchSchema, SearchBatchResponseSchema, async (req) =>
       timed(() => ({ result: searchBatch(storage, req) })),
     ),
-    searchGroups: unary(SearchPointGroupsSchema, SearchGroupsResponseSchema, async (req) =>
+    searchGroups: unary(searchGroupsSchema, SearchGroupsResponseSchema, async (req) =>
       timed(() => ({ result: searchGroups(storage, req) })),
     ),
-    query: unary(QueryPointsSchema, QueryResponseSchema, async (req) => timed(() => ({ result: queryPoints(storage, req) }))),
-    queryBatch: unary(QueryBatchPointsSchema, QueryBatchResponseSchema, async (req) =>
+    query: unary(querySchema, QueryResponseSchema, async (req) => timed(() => ({ result: queryPoints(storage, req) }))),
+    queryBatch: unary(queryBatchSchema, QueryBatchResponseSchema, async (req) =>
       timed(() => ({ result: queryBatch(storage, req) })),
     ),
-    queryGroups: unary(QueryPointGroupsSchema, QueryGroupsResponseSchema, async (req) =>
+    queryGroups: unary(queryGroupsSchema, QueryGroupsResponseSchema, async (req) =>
       timed(() => ({ result: queryGroups(storage, req) })),
     ),
   };

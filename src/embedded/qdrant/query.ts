@@ -9,6 +9,7 @@ import { search } from "./search.js";
 import type { SparseVector } from "./sparse-storage.js";
 import type { Scored } from "./top-k.js";
 import { readSparse } from "./vectors.js";
+import { denseData } from "./wire-vectors.js";
 
 /**
  * The universal Query (lib/collection/src/collection/query.rs and
@@ -116,7 +117,7 @@ export function resolveVector(c: Collection, input: VectorInput, using: string, 
   const v = input.variant;
   switch (v.case) {
     case "dense":
-      return Float32Array.from(v.value.data);
+      return denseData(v.value);
     case "sparse":
       return readSparse(v.value.indices, v.value.values, "query.nearest.sparse");
     case "id": {

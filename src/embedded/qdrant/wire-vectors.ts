@@ -17,7 +17,17 @@ export interface ShadowSchemas {
   readonly upsertPoints: DescMessage;
   readonly updateBatchPoints: DescMessage;
   readonly denseVector: DescMessage;
+  /** Query vectors: `VectorInput.dense` is a DenseVector; Search's own `vector` is field 2. */
+  readonly queryPoints: DescMessage;
+  readonly queryBatchPoints: DescMessage;
+  readonly queryPointGroups: DescMessage;
+  readonly searchPoints: DescMessage;
+  readonly searchBatchPoints: DescMessage;
+  readonly searchPointGroups: DescMessage;
 }
+
+/** `repeated float vector = 2` of SearchPoints and SearchPointGroups. */
+export const SEARCH_VECTOR_FIELD = 2;
 
 const FLOAT_FIELD = 1;
 const WIRE_FIXED32 = 5;
@@ -42,6 +52,9 @@ export function shadowSchemas(): ShadowSchemas {
     if (message.name === "Vector" || message.name === "DenseVector") {
       message.field = message.field.filter((f) => f.number !== FLOAT_FIELD);
     }
+    if (message.name === "SearchPoints" || message.name === "SearchPointGroups") {
+      message.field = message.field.filter((f) => f.number !== SEARCH_VECTOR_FIELD);
+    }
   }
   const registry = createFileRegistry(proto, (name) => files.get(name));
   const get = (typeName: string): DescMessage => {
@@ -53,6 +66,12 @@ export function shadowSchemas(): ShadowSchemas {
     upsertPoints: get("qdrant.UpsertPoints"),
     updateBatchPoints: get("qdrant.UpdateBatchPoints"),
     denseVector: get("qdrant.DenseVector"),
+    queryPoints: get("qdrant.QueryPoints"),
+    queryBatchPoints: get("qdrant.QueryBatchPoints"),
+    queryPointGroups: get("qdrant.QueryPointGroups"),
+    searchPoints: get("qdrant.SearchPoints"),
+    searchBatchPoints: get("qdrant.SearchBatchPoints"),
+    searchPointGroups: get("qdrant.SearchPointGroups"),
   };
   return shadows;
 }
@@ -69,11 +88,17 @@ export interface FloatCarrier {
   $unknown?: UnknownField[];
 }
 
+/** `data` (field 1) of a Vector / DenseVector, from wire bytes when decoded through a shadow. */
 export function denseData(message: FloatCarrier): Float32Array {
+  return floatsOf(message.$unknown, FLOAT_FIELD, message.data);
+}
+
+/** The float field `fieldNo` kept as unknown fields, else `decoded` (a normally decoded message). */
+export function floatsOf(unknown: readonly UnknownField[] | undefined, fieldNo: number, decoded: readonly number[] | undefined): Float32Array {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
-  for (const field of message.$unknown ?? []) {
-    if (field.no !== FLOAT_FIELD) continue;
+  for (const field of unknown ?? []) {
+    if (field.no !== fieldNo) continue;
     let chunk: Uint8Array;
     if (field.wireType === WIRE_LEN) {
       const { value: length, size } = readVarint(field.data);
@@ -87,7 +112,7 @@ export function denseData(message: FloatCarrier): Float32Array {
     chunks.push(chunk);
     bytes += chunk.length;
   }
-  if (chunks.length === 0) return Float32Array.from(message.data ?? []);
+  if (chunks.length === 0) return Float32Array.from(decoded ?? []);
   const whole = chunks.length === 1 ? chunks[0] : concat(chunks, bytes);
   if (!LITTLE_ENDIAN) {
     const view = new DataView(whole.buffer, whole.byteOffset, whole.byteLength);

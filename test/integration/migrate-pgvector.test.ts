@@ -479,6 +479,22 @@ describe("migrate-pgvector: halfvec(3072)", () => {
     );
     expect(type).toBe("halfvec(3072)");
   });
+
+  it("--table migrates and verifies another table of the service's shape; cutover stays with dq_embeddings", async () => {
+    await fixture.pool.query(sql.type(NO_ROWS)`CREATE TABLE legacy_half (LIKE dq_embeddings INCLUDING DEFAULTS)`);
+    await fixture.pool.query(sql.type(NO_ROWS)`INSERT INTO legacy_half SELECT * FROM dq_embeddings`);
+    await fixture.pool.query(sql.type(NO_ROWS)`UPDATE legacy_half SET id = gen_random_uuid(), qdrant_point_id = NULL`);
+    const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
+    const vectors = createQdrantVectorStore({ client, collectionName: `pgvector_${randomUUID().slice(0, 8)}`, dimensions: DIMENSIONS, model: MODEL, logger });
+    await vectors.start();
+
+    const report = await migratePgvector({ pool: fixture.pool, vectors, logger }, { table: "legacy_half", dimensions: DIMENSIONS });
+    expect(report).toMatchObject({ table: "legacy_half", columnType: "halfvec(3072)", migrated: rows.length, completed: true });
+    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors, logger }, { table: "legacy_half", dimensions: DIMENSIONS, sampleSize: 5 });
+    expect(verify.failures).toEqual([]);
+    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger }, { table: "legacy_half" })).rejects.toThrow(/applies to dq_embeddings/);
+    await expect(migratePgvector({ pool: fixture.pool, vectors, logger }, { table: "legacy_half; DROP TABLE x", dimensions: DIMENSIONS })).rejects.toThrow(/plain SQL name/);
+  });
 });
 
 describe("migrate-pgvector: unconstrained vector column with another dimension", () => {

@@ -321,6 +321,30 @@ describe("exact search over a larger collection", () => {
   });
 });
 
+describe("order_by (lib/collection/src/shards/local_shard/scroll.rs)", () => {
+  it("scrolls and queries ordered by an indexed numeric field, with start_from and order values", async () => {
+    const coll = uniqueName("ordered");
+    await cosineCollection(coll); // n = 1..6 on ids 1..6
+    const noIndex = await rejection(() => client.api("points").scroll({ collectionName: coll, orderBy: { key: "n" } }));
+    expect(noIndex.code).toBe(Code.InvalidArgument);
+    expect(noIndex.rawMessage).toContain("No range index for `order_by` key: `n`");
+    await client.api("points").createFieldIndex({ collectionName: coll, fieldName: "n", fieldType: 1, wait: true });
+    const desc = await client.api("points").scroll({ collectionName: coll, limit: 3, orderBy: { key: "n", direction: 1 } });
+    expect(desc.result.map(idOf)).toEqual(["6", "5", "4"]);
+    expect(desc.result[0].orderValue?.variant).toEqual({ case: "int", value: 6n });
+    const from = await client.api("points").scroll({
+      collectionName: coll,
+      limit: 10,
+      orderBy: { key: "n", startFrom: { value: { case: "integer", value: 4n } } },
+      filter: { mustNot: [keyword("city", "Berlin")] },
+    });
+    expect(from.result.map(idOf)).toEqual(["4", "6"]);
+    const q = await client.api("points").query({ collectionName: coll, query: { variant: { case: "orderBy", value: { key: "n" } } }, limit: 2n });
+    expect(q.result.map(idOf)).toEqual(["1", "2"]);
+    expect(q.result[1].orderValue?.variant).toEqual({ case: "int", value: 2n });
+  });
+});
+
 describe("aliases (conformance)", () => {
   it("creates, renames and deletes aliases, and serves points through them", async () => {
     const coll = uniqueName("aliased");

@@ -8,6 +8,7 @@ import type {
 import type { Collection } from "./collection.js";
 import { parseJsonPath, valuesAt } from "./json-path.js";
 import { toValueMap, type PayloadObject } from "./payload.js";
+import { orderValue } from "./order-by.js";
 import { pointIdOf } from "./point-id.js";
 import { vectorsOutput } from "./vectors.js";
 
@@ -101,7 +102,10 @@ export function scoredPoint(
   offset: number,
   score: number,
   sel: OutputSelectors,
+  order?: bigint | number,
 ): MessageInitShape<typeof ScoredPointSchema> {
   const { id, payload, vectors } = retrievedPoint(c, offset, sel);
-  return { id, payload, vectors, score, version: c.versionAt(offset) };
+  const out: MessageInitShape<typeof ScoredPointSchema> = { id, payload, vectors, score, version: c.versionAt(offset) };
+  if (order !== undefined) out.orderValue = orderValue(order);
+  return out;
 }

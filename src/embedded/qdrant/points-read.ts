@@ -20,6 +20,7 @@ import type { Collection } from "./collection.js";
 import { badRequest, unimplemented, validationError } from "./errors.js";
 import { compileFilter } from "./filter.js";
 import { groupHits } from "./groups.js";
+import { orderByField, orderValue } from "./order-by.js";
 import { retrievedPoint, scoredPoint, selectors, type OutputSelectors } from "./point-output.js";
 import { comparePointKeys, pointIdOf, pointKeyOf } from "./point-id.js";
 import { DEFAULT_QUERY_LIMIT, runQuery } from "./query.js";
@@ -73,11 +74,18 @@ export function countPoints(storage: Storage, req: CountPoints): MessageInitShap
 
 export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitShape<typeof ScrollResponseSchema> {
   const c = storage.resolve(req.collectionName);
-  if (req.orderBy !== undefined) throw unimplemented("Scroll with order_by");
   const limit = req.limit ?? 10;
   atLeastOne("limit", limit);
   checkQueryLimit(c, limit);
   const filter = compileFilter(req.filter);
+  if (req.orderBy !== undefined) {
+    // Ordered scrolls have no next page offset (local_shard/scroll.rs); page with start_from.
+    const sel = selectors(req.withPayload, req.withVectors, true);
+    const result = orderByField(c, req.orderBy, filter, limit).map(
+      (o) => Object.assign(retrievedPoint(c, o.offset, sel), { orderValue: orderValue(o.value) }) as Retrieved,
+    );
+    return { result };
+  }
   const from = req.offset === undefined ? undefined : pointKeyOf(req.offset);
   const matching = filter.trivial ? undefined : new Set(c.filterOffsets(filter));
   const sel = selectors(req.withPayload, req.withVectors, true);
@@ -107,7 +115,7 @@ export function scrollPoints(storage: Storage, req: ScrollPoints): MessageInitSh
 }
 
 function scored(c: Collection, hits: Scored[], sel: OutputSelectors): ScoredOut[] {
-  return hits.map((h) => scoredPoint(c, h.offset, h.score, sel));
+  return hits.map((h) => scoredPoint(c, h.offset, h.score, sel, h.orderValue));
 }
 
 function searchHits(c: Collection, req: SearchPoints | SearchPointGroups, top: number): Scored[] {

@@ -5,6 +5,7 @@ import { badRequest, notFound, unimplemented, validationError, wrongInput } from
 import { allOf, compileFilter, excludingKeys, type CompiledFilter } from "./filter.js";
 import { dbsf, DEFAULT_RRF_K, rrf } from "./fusion.js";
 import { pointKeyOf, type PointKey } from "./point-id.js";
+import { orderByField } from "./order-by.js";
 import { search } from "./search.js";
 import type { SparseVector } from "./sparse-storage.js";
 import type { Scored } from "./top-k.js";
@@ -59,6 +60,18 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
         );
       }
       return rescore(c, plan, vector, lists, filter);
+    }
+    case "orderBy": {
+      // Over the prefetched points when there are prefetches, else over the filtered collection.
+      const candidates = plan.prefetch.length === 0 ? undefined : new Set(lists.flatMap((l) => l.map((h) => h.offset)));
+      const keys = new Set([...(candidates ?? [])].map((o) => c.keyAt(o)));
+      const prefetched: CompiledFilter = {
+        trivial: false,
+        test: (env) => env.key !== undefined && keys.has(env.key),
+        candidates: () => ({ offsets: candidates!, exact: false }),
+      };
+      const filter = allOf(candidates === undefined ? plan.filters : [...plan.filters, prefetched]);
+      return orderByField(c, q.value, filter, plan.top).map((o) => ({ offset: o.offset, score: 0, orderValue: o.value }));
     }
     case "fusion":
       return cut(q.value === Fusion.DBSF ? dbsf(lists) : rrf(lists), plan);

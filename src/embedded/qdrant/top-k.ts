@@ -5,6 +5,8 @@
 export interface Scored {
   offset: number;
   score: number;
+  /** The payload value a point was ordered by (`order_by` queries). */
+  orderValue?: bigint | number;
 }
 
 export class TopK {

@@ -1,17 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createFakeOpenAIServer, type FakeOpenAIServer } from "../helpers/fake-openai-server.js";
+import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 function catalog(options: { singerAgeDescription?: string; withStadium?: boolean; documents?: Array<{ key: string; content: string }> } = {}) {
   return {

@@ -1,21 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingStatus, UpsertOutcome } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import { type StreamUpsertEmbeddingsRequest, StreamUpsertEmbeddingsRequestSchema } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 const DIMENSIONS = 64;
 
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 function vector(seed: number): number[] {
   return Array.from({ length: DIMENSIONS }, (_, index) => Math.cos(seed * 1.7 + index * 0.29) + 0.01);

@@ -1,31 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { failure } from "../helpers/grpc-status.js";
+import { createRestartableQdrant } from "../helpers/restartable-qdrant.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 import { createPgliteTestDatabase } from "../helpers/test-database.js";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function failure(call: Promise<unknown>): Promise<ConnectError | undefined> {
-  return call.then(
-    () => undefined,
-    (error: unknown) => ConnectError.from(error),
-  );
-}
 
 function healthOf(app: TestApp) {
   const health = createClient(Health, createGrpcTransport({ baseUrl: app.baseUrl }));
@@ -33,24 +14,15 @@ function healthOf(app: TestApp) {
 }
 
 describe("Qdrant going away", () => {
-  const logger = pino({ level: "silent" });
-  let dataDir: string;
-  let port: number;
-  let qdrant: EmbeddedQdrant;
+  let qdrant: Awaited<ReturnType<typeof createRestartableQdrant>>;
   let stopBeforeNextUpsert = false;
   let app: TestApp;
 
-  const startQdrant = async () => {
-    qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port, dataDir, logger });
-    await qdrant.start();
-  };
-
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "dq-faults-"));
-    port = await freePort();
-    await startQdrant();
+    qdrant = await createRestartableQdrant();
+    await qdrant.start();
     app = await startTestApp({
-      env: { QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(port), QDRANT_TIMEOUT_MS: "3000" },
+      env: qdrant.env,
       overrides: {
         // Stops the vector store between the two writes: after the Postgres statement, before Qdrant.
         wrapVectorStore: (store) => ({
@@ -69,8 +41,7 @@ describe("Qdrant going away", () => {
 
   afterAll(async () => {
     await app?.stop();
-    await qdrant?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await qdrant?.dispose();
   });
 
   it("a write whose second store fails is UNAVAILABLE and leaves neither the row nor the point; a retry succeeds", async () => {
@@ -83,7 +54,7 @@ describe("Qdrant going away", () => {
     expect(error?.rawMessage).toMatch(/qdrant unavailable/);
     expect(await app.running.metadata.getRows([id])).toEqual([]);
 
-    await startQdrant();
+    await qdrant.start();
     expect(await app.running.vectors.get([id])).toEqual([]);
     // Idempotent by id: the client simply retries.
     const retried = await app.embeddings.upsertEmbedding({ embedding });
@@ -94,14 +65,15 @@ describe("Qdrant going away", () => {
 
   it("health is NOT_SERVING while Qdrant is down, calls get UNAVAILABLE, and both recover when it returns", async () => {
     const status = healthOf(app);
-    expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    // The previous test restarted Qdrant: readiness sees it back within one check interval.
+    await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), { timeout: 10_000, interval: 50 });
     await qdrant.stop();
     await vi.waitFor(async () => expect(await status("")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING), { timeout: 10_000, interval: 50 });
     const error = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "anything" } }));
     expect(error?.code).toBe(Code.Unavailable);
     expect(await app.metricsText()).toContain('dq_dependency_up{dependency="qdrant"} 0');
 
-    await startQdrant();
+    await qdrant.start();
     await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), { timeout: 10_000, interval: 50 });
     const found = await app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "anything" } });
     expect(found.hits).toEqual([]);

@@ -1,29 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { StreamUpsertEmbeddingsRequestSchema } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { createRestartableQdrant } from "../helpers/restartable-qdrant.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 import { createTestDatabase, testDatabaseTarget } from "../helpers/test-database.js";
 
 const DIMENSIONS = 32;
 const logger = pino({ level: "silent" });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function request(catalogId: string, sequence: number) {
   return create(StreamUpsertEmbeddingsRequestSchema, {
@@ -57,24 +45,16 @@ async function streamUntilFailure(app: TestApp, catalogId: string, count: number
 }
 
 describe("a stream when Qdrant stops mid-way", () => {
-  let dataDir: string;
-  let port: number;
-  let qdrant: EmbeddedQdrant;
+  let qdrant: Awaited<ReturnType<typeof createRestartableQdrant>>;
   let upserts = 0;
   let stopAtUpsert = Number.POSITIVE_INFINITY;
   let app: TestApp;
 
-  const startQdrant = async () => {
-    qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port, dataDir, logger });
-    await qdrant.start();
-  };
-
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "dq-stream-faults-"));
-    port = await freePort();
-    await startQdrant();
+    qdrant = await createRestartableQdrant();
+    await qdrant.start();
     app = await startTestApp({
-      env: { QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(port), QDRANT_TIMEOUT_MS: "3000", EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8", RECONCILE_SETTLE_MS: "0" },
+      env: { ...qdrant.env, EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8", RECONCILE_SETTLE_MS: "0" },
       overrides: {
         wrapVectorStore: (store) => ({
           ...store,
@@ -92,8 +72,7 @@ describe("a stream when Qdrant stops mid-way", () => {
 
   afterAll(async () => {
     await app?.stop();
-    await qdrant?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await qdrant?.dispose();
   });
 
   it("ends the stream UNAVAILABLE; every acknowledged message survives; reconcile finds no drift", async () => {
@@ -106,7 +85,7 @@ describe("a stream when Qdrant stops mid-way", () => {
     expect(acked.length).toBeLessThan(30);
     expect(acked).toEqual(acked.map((_, index) => BigInt(index + 1)));
 
-    await startQdrant();
+    await qdrant.start();
     expect(await app.running.metadata.getRows(ackedIds)).toHaveLength(ackedIds.length);
     expect(await app.running.vectors.get(ackedIds)).toHaveLength(ackedIds.length);
     // Nothing beyond what was acknowledged is half-written: rows and points agree.

@@ -1,19 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingStatus, UpsertOutcome } from "../../gen/dq/embeddings/v1/embedding_pb.js";
+import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 const DIMENSIONS = 3072;
 
-async function statusOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 function unitVector(seed: number): number[] {
   const values = Array.from({ length: DIMENSIONS }, (_, index) => Math.sin(seed * 7.1 + index * 0.37));
@@ -127,11 +120,11 @@ describe("the walking skeleton over real gRPC", () => {
     expect((await app.embeddings.deleteEmbedding({ id })).deleted).toBe(true);
     expect(await app.running.metadata.getRows([id])).toEqual([]);
     expect(await app.running.vectors.get([id])).toEqual([]);
-    const error = await statusOf(app.embeddings.getEmbedding({ id }));
+    const error = await failure(app.embeddings.getEmbedding({ id }));
     expect(error.code).toBe(Code.NotFound);
     expect(error.rawMessage).toContain(id);
     expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "venue" } })).hits).toEqual([]);
-    expect((await statusOf(app.embeddings.deleteEmbedding({ id }))).code).toBe(Code.NotFound);
+    expect((await failure(app.embeddings.deleteEmbedding({ id }))).code).toBe(Code.NotFound);
     expect((await app.embeddings.deleteEmbedding({ id, allowMissing: true })).deleted).toBe(false);
   });
 
@@ -151,7 +144,7 @@ describe("the walking skeleton over real gRPC", () => {
     for (const [name, patch, field] of cases) {
       it(name, async () => {
         const embedding = { ...valid(), ...patch };
-        const error = await statusOf(app.embeddings.upsertEmbedding({ embedding }));
+        const error = await failure(app.embeddings.upsertEmbedding({ embedding }));
         expect(error.code).toBe(Code.InvalidArgument);
         expect(error.rawMessage).toContain(field);
         if (typeof embedding.id === "string" && /^[0-9a-f-]{36}$/.test(embedding.id)) {
@@ -161,43 +154,43 @@ describe("the walking skeleton over real gRPC", () => {
     }
 
     it("a missing embedding message", async () => {
-      const error = await statusOf(app.embeddings.upsertEmbedding({}));
+      const error = await failure(app.embeddings.upsertEmbedding({}));
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.rawMessage).toContain("embedding");
     });
 
     it("search without catalog_id, with a bad limit, or without a query", async () => {
-      const noCatalog = await statusOf(app.retrieval.searchEmbeddings({ query: { case: "text", value: "x" } }));
+      const noCatalog = await failure(app.retrieval.searchEmbeddings({ query: { case: "text", value: "x" } }));
       expect([noCatalog.code, noCatalog.rawMessage.startsWith("catalog_id")]).toEqual([Code.InvalidArgument, true]);
-      const overLimit = await statusOf(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" }, limit: 101 }));
+      const overLimit = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" }, limit: 101 }));
       expect([overLimit.code, overLimit.rawMessage.startsWith("limit")]).toEqual([Code.InvalidArgument, true]);
-      const noQuery = await statusOf(app.retrieval.searchEmbeddings({ catalogId: randomUUID() }));
+      const noQuery = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID() }));
       expect([noQuery.code, noQuery.rawMessage.startsWith("query")]).toEqual([Code.InvalidArgument, true]);
-      const shortVector = await statusOf(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "vector", value: { values: [1, 2] } } }));
+      const shortVector = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "vector", value: { values: [1, 2] } } }));
       expect([shortVector.code, shortVector.rawMessage.startsWith("vector.values")]).toEqual([Code.InvalidArgument, true]);
     });
 
     it("an unknown embedding id is NOT_FOUND and a malformed one INVALID_ARGUMENT", async () => {
       const unknown = randomUUID();
-      const notFound = await statusOf(app.embeddings.getEmbedding({ id: unknown }));
+      const notFound = await failure(app.embeddings.getEmbedding({ id: unknown }));
       expect(notFound.code).toBe(Code.NotFound);
       expect(notFound.rawMessage).toContain(unknown);
-      const malformed = await statusOf(app.embeddings.getEmbedding({ id: "nope" }));
+      const malformed = await failure(app.embeddings.getEmbedding({ id: "nope" }));
       expect([malformed.code, malformed.rawMessage.startsWith("id")]).toEqual([Code.InvalidArgument, true]);
     });
 
     it("an id that belongs to another catalog is refused", async () => {
       const id = randomUUID();
       await app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" } });
-      const error = await statusOf(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" } }));
+      const error = await failure(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" } }));
       expect(error.code).toBe(Code.FailedPrecondition);
     });
   });
 
   it("counts calls in the go-grpc-prometheus metrics on /metrics", async () => {
     const before = handled(await app.metricsText(), "GetEmbedding", "NotFound");
-    await statusOf(app.embeddings.getEmbedding({ id: randomUUID() }));
-    await statusOf(app.embeddings.getEmbedding({ id: randomUUID() }));
+    await failure(app.embeddings.getEmbedding({ id: randomUUID() }));
+    await failure(app.embeddings.getEmbedding({ id: randomUUID() }));
     const text = await app.metricsText();
     expect(handled(text, "GetEmbedding", "NotFound")).toBe(before + 2);
     expect(text).toMatch(/grpc_server_started_total\{grpc_type="unary",grpc_service="dq.embeddings.v1.EmbeddingService",grpc_method="GetEmbedding"\} \d+/);

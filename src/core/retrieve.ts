@@ -3,6 +3,7 @@ import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
+import { catalogChunkId } from "./catalog-chunks.js";
 import { assembleContext, findBridgeTables, rankTables, type AssembledContext } from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -56,6 +57,10 @@ export interface Retrieve {
 /** Fused candidates a context is assembled from, and tables whose key columns are fetched. */
 const CONTEXT_CANDIDATES = 60;
 const CONTEXT_TABLES = 10;
+/** The best tables, whose every column is offered to the context (after hits and keys), and bridges are sought between. */
+const FULL_TABLES = 3;
+/** The most columns of one table fetched that way (wider tables keep their hits and keys). */
+const FULL_TABLE_COLUMNS = 100;
 
 /**
  * The relevance floor per embedder: the best dense cosine a question must reach in its catalog for the
@@ -102,10 +107,19 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       if (hits.length < fused.length) {
         deps.onDroppedHits?.(fused.length - hits.length);
       }
-      const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, 3);
+      const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
+      // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
+      // the column that holds them, and the SQL needs that column. Their ids derive from the names the
+      // table chunk lists, so they come in the same query as the bridge tables' rows.
+      const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
       const bridges = findBridgeTables(chosen, rows);
-      const bridgeRows = bridges.length === 0 ? [] : (await metadata.getContextRows(query.catalogId, { ids: [], tables: bridges })).filter((row) => !present.has(row.id));
-      const assembled = assembleContext({ hits, rows, bridgeRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text) => embedder.countTokens(text) });
+      const extra =
+        bridges.length === 0 && columnIds.length === 0 ? [] : (await metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges })).filter((row) => !present.has(row.id) && row.status !== "rejected");
+      const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
+      const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
+      const bridgeRows = extra.filter((row) => !isChosen(row));
+      const columnRows = extra.filter((row) => isChosen(row));
+      const assembled = assembleContext({ hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text) => embedder.countTokens(text) });
       if (assembled.chunks.length === 0 && hits.length > 0) {
         const best = rows.find((row) => row.id === hits[0].id);
         const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]));
@@ -144,4 +158,17 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       return result;
     },
   };
+}
+
+/** Ids of a table's column chunks that `present` lacks, from the column names its table chunk lists. */
+function otherColumnIds(catalogId: string, table: { schema: string; table: string }, rows: readonly EmbeddingRow[], present: ReadonlySet<string>): string[] {
+  const tableRow = rows.find((row) => row.kind === "table" && row.schemaName === table.schema && row.tableName === table.table && row.metadata.origin === "catalog");
+  const columns = tableRow?.metadata.columns;
+  if (!Array.isArray(columns)) {
+    return [];
+  }
+  return columns
+    .slice(0, FULL_TABLE_COLUMNS)
+    .map((column: { name?: unknown }) => (typeof column.name === "string" ? catalogChunkId(catalogId, "column", `${table.schema}.${table.table}.${column.name}`) : ""))
+    .filter((id) => id !== "" && !present.has(id));
 }

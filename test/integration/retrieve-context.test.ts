@@ -79,6 +79,17 @@ describe("RetrieveContext", () => {
     expect(tight.chunks.length).toBeGreaterThan(0);
   });
 
+  it("brings the best table's other columns, which a question names only by a value", async () => {
+    // "Hampden Park" is a value of stadium.location: no chunk matches it, yet the SQL filters on it.
+    const result = await app.retrieval.retrieveContext({ catalogId, question: "What is the capacity of Hampden Park?" });
+    expect(result.tables[0].tableName).toBe("stadium");
+    const stadiumColumns = result.chunks
+      .filter((chunk) => chunk.embedding?.tableName === "stadium" && chunk.embedding.kind === "column")
+      .map((chunk) => [(chunk.embedding?.metadata as { column?: string }).column, chunk.reason]);
+    expect(stadiumColumns).toEqual(expect.arrayContaining([["capacity", InclusionReason.DIRECT_HIT], ["location", InclusionReason.TABLE_CONTEXT]]));
+    expect(result.contextText).toMatch(/CREATE TABLE music\.stadium \([\s\S]*location text/);
+  });
+
   it("says insufficient_context instead of padding when nothing clears the relevance floor", async () => {
     const result = await app.retrieval.retrieveContext({ catalogId, question: "zebra photosynthesis quantum", minRelevance: 0.5 });
     expect(result.insufficientContext).toBe(true);

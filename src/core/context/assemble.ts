@@ -38,6 +38,8 @@ export interface AssembleInput {
   rows: readonly EmbeddingRow[];
   /** Rows of join-bridge tables (their table and key-column chunks). */
   bridgeRows?: readonly EmbeddingRow[];
+  /** The other column chunks of the best tables: offered after their hits and keys. */
+  columnRows?: readonly EmbeddingRow[];
   maxChunks: number;
   maxTokens: number;
   countTokens: (text: string) => number;
@@ -46,6 +48,19 @@ export interface AssembleInput {
 /** How much a table's columns add to its own evidence: the best three, each at this weight. */
 const COLUMN_EVIDENCE_WEIGHT = 0.5;
 const COLUMN_EVIDENCE_COUNT = 3;
+/**
+ * How much a table's schema counts (its best tables' evidence, relative to the strongest schema's): a
+ * table of a schema with half the best schema's evidence keeps 1 - w/2 of its own score (w = 0.6). No effect
+ * within one schema.
+ */
+const SCHEMA_EVIDENCE_WEIGHT = 0.6;
+/** The share of its table's evidence a direct hit's relevance adds. */
+const TABLE_EVIDENCE_SHARE = 0.1;
+const SCHEMA_EVIDENCE_COUNT = 3;
+
+/** Priority of a chosen table's key columns, and of its other columns, relative to the table's evidence. */
+const KEY_COLUMN_WEIGHT = 0.5;
+const OTHER_COLUMN_WEIGHT = 0.45;
 
 const tableKey = (schema: string | null, table: string | null) => `${schema ?? ""}\u0000${table ?? ""}`;
 
@@ -54,7 +69,17 @@ const tableKey = (schema: string | null, table: string | null) => `${schema ?? "
  * table's chunk, the columns that matched, the key columns joins need, and tables that bridge two chosen
  * tables by foreign keys. Chunks come out grouped by table, in table order.
  */
-export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string, EmbeddingRow>): Array<{ key: string; schema: string; table: string; score: number }> {
+export interface RankedTable {
+  key: string;
+  schema: string;
+  table: string;
+  /** Its evidence: its own and its best columns' fused scores, weighted by its schema's standing. */
+  score: number;
+  /** Its schema's standing, 1 - w to 1 (1 for the schema with the most evidence). */
+  schemaFactor: number;
+}
+
+export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string, EmbeddingRow>): RankedTable[] {
   const evidence = new Map<string, { schema: string; table: string; own: number; columns: number[] }>();
   for (const hit of hits) {
     const row = rows.get(hit.id);
@@ -70,16 +95,28 @@ export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string,
     }
     evidence.set(key, entry);
   }
-  return [...evidence.entries()]
-    .map(([key, entry]) => {
-      const columns = entry.columns.sort((a, b) => b - a).slice(0, COLUMN_EVIDENCE_COUNT);
-      return { key, schema: entry.schema, table: entry.table, score: entry.own + COLUMN_EVIDENCE_WEIGHT * columns.reduce((sum, score) => sum + score, 0) };
+  const scored = [...evidence.entries()].map(([key, entry]) => {
+    const columns = entry.columns.sort((a, b) => b - a).slice(0, COLUMN_EVIDENCE_COUNT);
+    return { key, schema: entry.schema, table: entry.table, score: entry.own + COLUMN_EVIDENCE_WEIGHT * columns.reduce((sum, score) => sum + score, 0) };
+  });
+  // A question is about one schema far more often than about several: a table of the schema with the
+  // most evidence (its best tables together) outranks an equally matching table of a weaker schema.
+  const schemas = new Map<string, number[]>();
+  for (const table of scored) {
+    schemas.set(table.schema, [...(schemas.get(table.schema) ?? []), table.score]);
+  }
+  const schemaScore = new Map([...schemas].map(([schema, scores]) => [schema, scores.sort((a, b) => b - a).slice(0, SCHEMA_EVIDENCE_COUNT).reduce((sum, score) => sum + score, 0)]));
+  const best = Math.max(0, ...schemaScore.values());
+  return scored
+    .map((table) => {
+      const schemaFactor = best <= 0 ? 1 : 1 - SCHEMA_EVIDENCE_WEIGHT + (SCHEMA_EVIDENCE_WEIGHT * (schemaScore.get(table.schema) ?? 0)) / best;
+      return { ...table, score: table.score * schemaFactor, schemaFactor };
     })
     .sort((a, b) => b.score - a.score);
 }
 
 export function assembleContext(input: AssembleInput): AssembledContext {
-  const rowsById = new Map([...input.rows, ...(input.bridgeRows ?? [])].map((row) => [row.id, row]));
+  const rowsById = new Map([...input.rows, ...(input.bridgeRows ?? []), ...(input.columnRows ?? [])].map((row) => [row.id, row]));
   const hitScore = new Map(input.hits.map((hit) => [hit.id, hit.score]));
   const ranked = rankTables(input.hits, rowsById);
 
@@ -89,27 +126,38 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     score: number;
     reason: InclusionReason;
     priority: number;
+    /** Position of a column in its table, so equal priorities keep catalog order. */
+    position: number;
   }
   const items: Item[] = [];
+  const position = columnPositions(rowsById.values());
   const tableScore = new Map(ranked.map((table) => [table.key, table.score]));
+  const schemaFactor = new Map(ranked.map((table) => [table.key, table.schemaFactor]));
   const tableRank = new Map(ranked.map((table, index) => [table.key, index]));
   const bridgeIds = new Set((input.bridgeRows ?? []).map((row) => row.id));
+  const otherColumnIds = new Set((input.columnRows ?? []).map((row) => row.id));
   for (const row of rowsById.values()) {
     const key = tableKey(row.schemaName, row.tableName);
     const direct = hitScore.get(row.id);
     const ownTable = tableScore.get(key) ?? 0;
+    const at = position(row);
     if (bridgeIds.has(row.id) && direct === undefined) {
-      items.push({ row, score: 0, reason: "join_bridge", priority: bridgePriority(row, ranked) });
+      items.push({ row, score: 0, reason: "join_bridge", priority: bridgePriority(row, ranked), position: at });
     } else if (direct !== undefined) {
-      // A direct hit ranks with its table's evidence, so a table's matches stay together.
-      items.push({ row, score: direct, reason: "direct_hit", priority: row.tableName === null ? direct : ownTable + direct * 0.01 });
+      // A direct hit ranks with its table's evidence, so a table's matches stay together. Its relevance
+      // is its own fused score weighted by its schema's standing, plus a share of its table's evidence:
+      // a column of the table the question is about is likelier needed than an equal match elsewhere.
+      const relevance = row.tableName === null ? direct : direct * (schemaFactor.get(key) ?? 1) + TABLE_EVIDENCE_SHARE * ownTable;
+      items.push({ row, score: relevance, reason: "direct_hit", priority: row.tableName === null ? direct : ownTable + direct * 0.01, position: at });
     } else if (row.kind === "table") {
-      items.push({ row, score: 0, reason: "table_context", priority: ownTable });
+      items.push({ row, score: 0, reason: "table_context", priority: ownTable, position: at });
+    } else if (otherColumnIds.has(row.id)) {
+      items.push({ row, score: 0, reason: "table_context", priority: ownTable * OTHER_COLUMN_WEIGHT, position: at });
     } else {
-      items.push({ row, score: 0, reason: "key_column", priority: ownTable * 0.5 });
+      items.push({ row, score: 0, reason: "key_column", priority: ownTable * KEY_COLUMN_WEIGHT, position: at });
     }
   }
-  items.sort((a, b) => b.priority - a.priority || a.row.id.localeCompare(b.row.id));
+  items.sort((a, b) => b.priority - a.priority || a.position - b.position || a.row.id.localeCompare(b.row.id));
 
   // Token cost is estimated per table block (rendering a table's chunks together), so filling is linear;
   // the final text is counted once and trimmed if the estimate fell short.
@@ -175,6 +223,22 @@ export function assembleContext(input: AssembleInput): AssembledContext {
   }
   const text = renderContext(chunks.map((chunk) => chunk.row));
   return { tables, chunks, text, tokens: input.countTokens(text), truncated };
+}
+
+/** A column row's position in its table's column list (from the table chunk's metadata), else last. */
+function columnPositions(rows: Iterable<EmbeddingRow>): (row: EmbeddingRow) => number {
+  const positions = new Map<string, number>();
+  for (const row of rows) {
+    if (row.kind !== "table" || !Array.isArray(row.metadata.columns)) {
+      continue;
+    }
+    (row.metadata.columns as Array<{ name?: unknown }>).forEach((column, index) => {
+      if (typeof column.name === "string") {
+        positions.set(`${tableKey(row.schemaName, row.tableName)}\u0000${column.name}`, index);
+      }
+    });
+  }
+  return (row) => (row.kind === "column" ? positions.get(`${tableKey(row.schemaName, row.tableName)}\u0000${String(row.metadata.column)}`) ?? Number.MAX_SAFE_INTEGER : -1);
 }
 
 function bridgePriority(row: EmbeddingRow, ranked: ReadonlyArray<{ score: number }>): number {

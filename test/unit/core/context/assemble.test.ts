@@ -79,4 +79,65 @@ describe("context assembly", () => {
     expect(tight.tokens).toBeLessThanOrEqual(30);
     expect(tight.chunks.length).toBeGreaterThan(0);
   });
+
+  it("ranks a table of the schema with the most evidence above an equal match in a weaker schema", () => {
+    const inSchema = (entry: EmbeddingRow, schemaName: string): EmbeddingRow => ({ ...entry, schemaName });
+    const flights = inSchema(row("table", "flights"), "travel");
+    const airports = inSchema(row("table", "airports"), "travel");
+    const otherAirports = inSchema(row("table", "airports"), "logistics");
+    const rows = new Map([flights, airports, otherAirports].map((entry) => [entry.id, entry]));
+    const ranked = rankTables([{ id: otherAirports.id, score: 0.5 }, { id: airports.id, score: 0.5 }, { id: flights.id, score: 0.4 }], rows);
+    expect(ranked.map((table) => `${table.schema}.${table.table}`)).toEqual(["travel.airports", "travel.flights", "logistics.airports"]);
+    expect(ranked[0].schemaFactor).toBe(1);
+    expect(ranked[2].schemaFactor).toBeLessThan(1);
+    // Within one schema the weight changes nothing.
+    const single = rankTables([{ id: airports.id, score: 0.5 }, { id: flights.id, score: 0.4 }], rows);
+    expect(single.map((table) => table.score)).toEqual([0.5, 0.4]);
+  });
+
+  it("offers a chosen table's other columns after its hits and keys, in catalog order, within the budgets", () => {
+    const country = row("table", "country", { columns: [{ name: "code" }, { name: "name" }, { name: "continent" }, { name: "region" }] });
+    const code = row("column", "country", { column: "code", type: "text", primaryKey: true });
+    const name = row("column", "country", { column: "name", type: "text" });
+    const continent = row("column", "country", { column: "continent", type: "text" });
+    const region = row("column", "country", { column: "region", type: "text" });
+    const result = assembleContext({
+      hits: [{ id: continent.id, score: 0.8 }, { id: country.id, score: 0.6 }],
+      rows: [continent, country, code],
+      columnRows: [region, name],
+      maxChunks: 40,
+      maxTokens: 4000,
+      countTokens,
+    });
+    expect(result.chunks.map((chunk) => [chunk.row.metadata.column ?? chunk.row.kind, chunk.reason])).toEqual([
+      ["table", "direct_hit"],
+      ["continent", "direct_hit"],
+      ["code", "key_column"],
+      ["name", "table_context"],
+      ["region", "table_context"],
+    ]);
+    // Only hits carry a relevance; everything brought in around them scores 0.
+    expect(result.chunks.filter((chunk) => chunk.reason !== "direct_hit").every((chunk) => chunk.score === 0)).toBe(true);
+    const small = assembleContext({ hits: [{ id: continent.id, score: 0.8 }, { id: country.id, score: 0.6 }], rows: [continent, country, code], columnRows: [region, name], maxChunks: 3, maxTokens: 4000, countTokens });
+    expect(small.chunks.map((chunk) => chunk.reason)).not.toContain("table_context");
+    expect(small.truncated).toBe(true);
+  });
+
+  it("scores a column hit by its own relevance, its schema's standing and a share of its table's evidence", () => {
+    const inSchema = (entry: EmbeddingRow, schemaName: string): EmbeddingRow => ({ ...entry, schemaName });
+    const strong = inSchema(row("table", "airports"), "travel");
+    const city = inSchema(row("column", "airports", { column: "city", type: "text" }), "travel");
+    const weak = inSchema(row("table", "cities"), "census");
+    const cityName = inSchema(row("column", "cities", { column: "city_name", type: "text" }), "census");
+    const result = assembleContext({
+      hits: [{ id: cityName.id, score: 0.5 }, { id: strong.id, score: 0.5 }, { id: city.id, score: 0.45 }, { id: weak.id, score: 0.1 }],
+      rows: [strong, city, weak, cityName],
+      maxChunks: 40,
+      maxTokens: 4000,
+      countTokens,
+    });
+    const score = (id: string) => result.chunks.find((chunk) => chunk.row.id === id)?.score ?? -1;
+    // The weaker match in the table (and schema) the question is about ranks first.
+    expect(score(city.id)).toBeGreaterThan(score(cityName.id));
+  });
 });

@@ -394,6 +394,9 @@ describe("unimplemented features", () => {
     const rec = await rejection(() => client.api("points").recommend({ collectionName: name, positive: [num(1)], limit: 1n }));
     expect(rec.code).toBe(Code.Unimplemented);
     expect(rec.rawMessage).toContain("qdrant.Points/Recommend");
+    const snap = await rejection(() => client.api("snapshots").list({ collectionName: name }));
+    expect(snap.code).toBe(Code.Unimplemented);
+    expect(snap.rawMessage).toContain("qdrant.Snapshots/List");
     const multi = await rejection(() =>
       client.api("collections").create({
         collectionName: uniqueName("multi"),

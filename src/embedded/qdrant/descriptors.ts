@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { Qdrant, file_qdrant } from "@qdrant/js-client-grpc";
+import { Qdrant, Snapshots, file_qdrant } from "@qdrant/js-client-grpc";
 
 /**
  * The service descriptors the real client is generated from. The package's `exports` map blocks deep
@@ -10,6 +10,8 @@ export interface QdrantDescriptors {
   readonly qdrant: DescService;
   readonly collections: DescService;
   readonly points: DescService;
+  /** Served only to answer UNIMPLEMENTED with the method's name. */
+  readonly snapshots: DescService;
 }
 
 function serviceOf(fileName: string, serviceName: string): DescService {
@@ -26,5 +28,6 @@ export function loadQdrantDescriptors(): QdrantDescriptors {
     qdrant: Qdrant,
     collections: serviceOf("collections_service", "Collections"),
     points: serviceOf("points_service", "Points"),
+    snapshots: Snapshots,
   };
 }

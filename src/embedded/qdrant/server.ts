@@ -55,6 +55,7 @@ export function createGrpcServer(engine: Engine, apiKey: string | undefined): Gr
     });
     registerService(router, descriptors.collections, collectionsHandlers(engine));
     registerService(router, descriptors.points, pointsHandlers(engine));
+    registerService(router, descriptors.snapshots, {});
   };
   const interceptors: Interceptor[] = apiKey === undefined ? [] : [apiKeyInterceptor(apiKey)];
   const handler = connectNodeAdapter({

@@ -7,30 +7,26 @@
 //
 //   npx tsx bench/ingest/run.ts [--count 20000] [--dims 3072] [--per-message 64] [--direct-batch 512]
 //                               [--phases direct,service,direct-bytes,service]
-import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { QdrantClient } from "@qdrant/js-client-grpc";
-import pg from "pg";
 import { sql } from "slonik";
 import { z } from "zod";
 import { pino } from "pino";
 import { contentHash } from "../../src/core/hash.js";
 import { PRECOMPUTED_MODEL, pointOf } from "../../src/core/ingest.js";
 import type { EmbeddingRowInput } from "../../src/core/types.js";
-import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
 import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
-import { HealthCheckResponse_ServingStatus, Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { createBytesEmbeddingClient } from "./bytes-client.js";
 import { benchId, clusteredDataset, type Dataset } from "./dataset.js";
-import { cpuSeconds, freePort, peakRssMiB, selfCpuSeconds, startNode, threadCpuSeconds, type Child } from "./processes.js";
+import { cpuSeconds, peakRssMiB, selfCpuSeconds, threadCpuSeconds } from "./processes.js";
+import { startStack } from "./stack.js";
 
 const { values } = parseArgs({
   options: {
@@ -92,52 +88,18 @@ async function main(): Promise<void> {
   const dataset = clusteredDataset({ count: COUNT, dimensions: DIMS });
 
   // Scratch database on the real Postgres, migrated with the service's own migrations.
-  const databaseName = `dq_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: values["admin-url"] });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${databaseName}`);
-  const databaseUrl = new URL(values["admin-url"]!);
-  databaseUrl.pathname = `/${databaseName}`;
-  const children: Child[] = [];
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "dq-bench-ingest-"));
+  const stack = await startStack({
+    adminUrl: values["admin-url"]!,
+    dimensions: DIMS,
+    logger,
+    // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service
+    serviceNodeArgs: process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
+  });
+  const { qdrant, service, databaseUrl } = stack;
+  const qdrantPort = qdrant.port;
   let pool: Awaited<ReturnType<typeof createPostgresPool>> | undefined;
   try {
-    await runMigrations({ databaseUrl: databaseUrl.href, logger });
-
-    const qdrantPort = await freePort();
-    const qdrant = await startNode("src/cli/embedded-qdrant.ts", ["--port", String(qdrantPort), "--data-dir", path.join(dataDir, "qdrant"), "--log-level", "info"], {}, (entry) =>
-      String(entry.msg).includes("ready"),
-    );
-    children.push(qdrant);
-
-    const grpcPort = await freePort();
-    const service = await startNode(
-      "src/main.ts",
-      [],
-      {
-        DATABASE_URL: databaseUrl.href,
-        QDRANT_HOST: "127.0.0.1",
-        QDRANT_GRPC_PORT: String(qdrantPort),
-        QDRANT_COLLECTION_NAME: "bench_service",
-        GRPC_HOST: "127.0.0.1",
-        GRPC_PORT: String(grpcPort),
-        METRICS_PORT: "0",
-        EMBEDDING_DIMENSIONS: String(DIMS),
-        LOG_LEVEL: "info",
-        DATA_DIR: path.join(dataDir, "service"),
-      },
-      (entry) => String(entry.msg).startsWith("gRPC server listening"),
-      // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service
-      process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
-    );
-    children.push(service);
-    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
-    const health = createClient(Health, transport);
-    for (;;) {
-      const status = await health.check({ service: "" }).catch(() => undefined);
-      if (status?.status === HealthCheckResponse_ServingStatus.SERVING) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` });
     const embeddings = createBytesEmbeddingClient(transport);
 
     // Straight to the stores: the real client (compression off, version check off) and a Slonik pool.
@@ -145,7 +107,7 @@ async function main(): Promise<void> {
     const directCollection = "bench_direct";
     await createQdrantVectorStore({ client, collectionName: directCollection, dimensions: DIMS, model: PRECOMPUTED_MODEL, logger }).start();
     const wireUpsert = createQdrantWireUpsert({ host: "127.0.0.1", port: qdrantPort, timeoutMs: 300_000 });
-    pool = await createPostgresPool({ url: databaseUrl.href, maximumPoolSize: 4, logger });
+    pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: 4, logger });
     const metadata = createPostgresMetadataStore({ pool, logger });
 
     const runs = new Map<PhaseName, number>();
@@ -275,10 +237,7 @@ async function main(): Promise<void> {
     process.stdout.write(`wrote ${out}\n`);
   } finally {
     await pool?.end();
-    for (const child of children.reverse()) await child.stop();
-    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
-    await rm(dataDir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

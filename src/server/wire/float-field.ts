@@ -91,19 +91,6 @@ export function fromLittleEndian(bytes: Uint8Array): Float32Array {
   return copy;
 }
 
-/** The little-endian float32 bytes of `vector`: a view on little-endian hosts, else a copy. */
-export function toLittleEndian(vector: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN) {
-    return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
-  }
-  const out = new Uint8Array(vector.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < vector.length; i++) {
-    view.setFloat32(i * 4, vector[i], true);
-  }
-  return out;
-}
-
 function readLengthPrefix(bytes: Uint8Array): { value: number; size: number } {
   let value = 0;
   for (let i = 0; i < 5 && i < bytes.length; i++) {

@@ -2,7 +2,7 @@ import { create, type DescMessage, type DescMethodUnary, type Message, type Mess
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { toLittleEndian } from "../../server/wire/float-field.js";
+import { endianness } from "node:os";
 import { encodePointField, type PointInit } from "./encode-points.js";
 import { shadowPoints, UPSERT_POINTS_FIELD } from "./shadow-points.js";
 
@@ -35,9 +35,20 @@ export interface QdrantWireUpsertOptions {
   transport?: Transport;
 }
 
-/** The little-endian float32 bytes a shadow `DenseVector.data` holds: a view, no copy. */
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/**
+ * A dense vector as `toPointStruct` should carry it for `encodePointField`: its little-endian float32
+ * bytes, a view on little-endian hosts (a copy elsewhere).
+ */
 export function denseBytes(vector: Float32Array): Uint8Array {
-  return toLittleEndian(vector);
+  if (LITTLE_ENDIAN) {
+    return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
+  }
+  const out = new Uint8Array(vector.length * 4);
+  const view = new DataView(out.buffer);
+  vector.forEach((value, i) => view.setFloat32(i * 4, value, true));
+  return out;
 }
 
 export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): QdrantWireUpsert {

@@ -163,3 +163,24 @@ describe("Euclid scores and thresholds", () => {
     expect(r.result.at(-1)!.score).toBeCloseTo(Math.SQRT2, 5); // smallest distance first
   });
 });
+
+describe("Facet (lib/segment/src/data_types/facets.rs)", () => {
+  it("counts points per value of an indexed keyword field, largest first, ties by value", async () => {
+    // After the index test above: city = Paris (1), London (2), [Moscow, Berlin] (3).
+    const r = await client.api("points").facet({ collectionName: name, key: "city", exact: true });
+    expect(r.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([
+      ["Berlin", 1n],
+      ["London", 1n],
+      ["Moscow", 1n],
+      ["Paris", 1n],
+    ]);
+    // Point 1 lost its tags to the overwrite above: only point 2 (tags [b]) is left.
+    const tags = await client.api("points").facet({ collectionName: name, key: "tags", exact: true, limit: 1n });
+    expect(tags.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([["b", 1n]]);
+    const filtered = await client.api("points").facet({ collectionName: name, key: "tags", exact: true, filter: { must: [keyword("city", "Paris")] } });
+    expect(filtered.hits).toEqual([]);
+    const ints = await client.api("points").facet({ collectionName: name, key: "n", exact: true });
+    // Point 3's n is the double 5.0, which an integer index does not hold.
+    expect(ints.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([[10n, 1n]]);
+  });
+});

@@ -79,6 +79,11 @@ export class PayloadIndex {
     }
   }
 
+  /** Every indexed value (as its index key) with the offsets holding it. */
+  valueSets(): Iterable<[string, Set<number>]> {
+    return this.byValue.entries();
+  }
+
   /** Offsets holding any of the given values (already index keys). */
   lookup(keys: readonly string[]): Set<number> {
     if (keys.length === 1) return this.byValue.get(keys[0]) ?? new Set();

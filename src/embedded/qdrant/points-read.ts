@@ -3,6 +3,8 @@ import type {
   BatchResultSchema,
   CountPoints,
   CountResultSchema,
+  FacetCounts,
+  FacetHitSchema,
   GetPoints,
   GroupsResultSchema,
   QueryBatchPoints,
@@ -19,6 +21,7 @@ import type {
 import type { Collection } from "./collection.js";
 import { badRequest, unimplemented, validationError } from "./errors.js";
 import { compileFilter } from "./filter.js";
+import { facet } from "./facet.js";
 import { groupHits } from "./groups.js";
 import { orderByField, orderValue } from "./order-by.js";
 import { retrievedPoint, scoredPoint, selectors, type OutputSelectors } from "./point-output.js";
@@ -50,6 +53,13 @@ function checkQueryLimit(c: Collection, limit: number): void {
   if (strict?.enabled === true && max !== undefined && limit > max) {
     throw badRequest(`Limit exceeded ${limit} > ${max} for "limit". Help: Reduce the "limit" parameter to or below ${max}.`);
   }
+}
+
+export function facetCounts(storage: Storage, req: FacetCounts): MessageInitShape<typeof FacetHitSchema>[] {
+  const c = storage.resolve(req.collectionName);
+  const limit = req.limit === undefined ? 10 : Number(req.limit);
+  atLeastOne("limit", limit);
+  return facet(c, req.key, compileFilter(req.filter), limit);
 }
 
 export function getPoints(storage: Storage, req: GetPoints): Retrieved[] {

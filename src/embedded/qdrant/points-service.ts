@@ -3,6 +3,8 @@ import {
   CountPointsSchema,
   CountResponseSchema,
   CreateFieldIndexCollectionSchema,
+  FacetCountsSchema,
+  FacetResponseSchema,
   DeleteFieldIndexCollectionSchema,
   DeletePayloadPointsSchema,
   DeletePointsSchema,
@@ -35,7 +37,7 @@ import type { Engine } from "./engine.js";
 import type { Mutation } from "./mutation.js";
 import { elapsed, unary, type UnaryHandler } from "./rpc.js";
 import { shadowSchemas } from "./wire-vectors.js";
-import { countPoints, getPoints, queryBatch, queryGroups, queryPoints, scrollPoints, searchBatch, searchGroups, searchPoints } from "./points-read.js";
+import { countPoints, facetCounts, getPoints, queryBatch, queryGroups, queryPoints, scrollPoints, searchBatch, searchGroups, searchPoints } from "./points-read.js";
 
 /** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
 export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
@@ -106,6 +108,7 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       return { result: ids.map((operationId) => ({ operationId, status })), time: elapsed(start) };
     }),
     get: unary(GetPointsSchema, GetResponseSchema, async (req) => timed(() => ({ result: getPoints(storage, req) }))),
+    facet: unary(FacetCountsSchema, FacetResponseSchema, async (req) => timed(() => ({ hits: facetCounts(storage, req) }))),
     count: unary(CountPointsSchema, CountResponseSchema, async (req) => timed(() => ({ result: countPoints(storage, req) }))),
     scroll: unary(ScrollPointsSchema, ScrollResponseSchema, async (req) => timed(() => scrollPoints(storage, req))),
     search: unary(searchSchema, SearchResponseSchema, async (req) => timed(() => ({ result: searchPoints(storage, req) }))),

@@ -12,7 +12,7 @@ import { createIngest } from "./core/ingest.js";
 import { createReconcile } from "./core/reconcile.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { openPostgres } from "./backends/postgres.js";
-import { openQdrant } from "./backends/qdrant.js";
+import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
 import type { Embedder } from "./embedders/embedder.js";
 import { createLocalEmbedder } from "./embedders/local-embedder.js";
@@ -33,8 +33,6 @@ import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { MetadataStore } from "./stores/metadata-store.js";
-import { createQdrantVectorStore } from "./stores/qdrant-vector-store.js";
-import { createQdrantWireUpsert } from "./stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "./stores/vector-store.js";
 
 /** Seams for tests: replace or wrap parts while keeping everything else real. */
@@ -91,24 +89,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       throw new Error(`embedder produces ${embedder.dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS is ${config.embedding.dimensions}`);
     }
 
-    const realVectors = createQdrantVectorStore({
-      client: qdrant.client,
-      collectionName: config.qdrant.collectionName,
-      dimensions: config.embedding.dimensions,
-      model: embedder.model,
-      shardNumber: config.qdrant.shardNumber,
-      replicationFactor: config.qdrant.replicationFactor,
-      writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
-      logger,
-      // Upserts carry vectors as bytes on their own connection (stores/qdrant-wire/): same server, key, timeout.
-      wireUpsert: createQdrantWireUpsert({
-        host: qdrant.host,
-        port: qdrant.port,
-        https: config.qdrant.host !== undefined && config.qdrant.https,
-        apiKey: config.qdrant.apiKey,
-        timeoutMs: config.qdrant.timeoutMs,
-      }),
-    });
+    const realVectors = createConfiguredVectorStore({ config, backend: qdrant, model: embedder.model, logger });
     const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
     await retryStartup("Qdrant", logger, () => vectors.start());
 

@@ -3,6 +3,9 @@ import { QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
+import { createQdrantVectorStore } from "../stores/qdrant-vector-store.js";
+import { createQdrantWireUpsert } from "../stores/qdrant-wire/upsert-points.js";
+import type { VectorStore } from "../stores/vector-store.js";
 
 export interface QdrantBackend {
   client: QdrantClient;
@@ -39,4 +42,30 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     checkCompatibility: false,
   });
   return { client, host, port, close };
+}
+
+/**
+ * The vector store on the configured collection (name, dimension, cluster settings) for `model`, with
+ * upserts carrying vectors as bytes on their own connection (stores/qdrant-wire/): same server, key,
+ * timeout as the client.
+ */
+export function createConfiguredVectorStore(options: { config: Config; backend: QdrantBackend; model: string; logger: Logger }): VectorStore {
+  const { config, backend } = options;
+  return createQdrantVectorStore({
+    client: backend.client,
+    collectionName: config.qdrant.collectionName,
+    dimensions: config.embedding.dimensions,
+    model: options.model,
+    shardNumber: config.qdrant.shardNumber,
+    replicationFactor: config.qdrant.replicationFactor,
+    writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
+    logger: options.logger,
+    wireUpsert: createQdrantWireUpsert({
+      host: backend.host,
+      port: backend.port,
+      https: config.qdrant.host !== undefined && config.qdrant.https,
+      apiKey: config.qdrant.apiKey,
+      timeoutMs: config.qdrant.timeoutMs,
+    }),
+  });
 }

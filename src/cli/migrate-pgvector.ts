@@ -8,7 +8,7 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import type { DatabasePool } from "slonik";
-import { openQdrant, type QdrantBackend } from "../backends/qdrant.js";
+import { createConfiguredVectorStore, openQdrant, type QdrantBackend } from "../backends/qdrant.js";
 import { ConfigError, loadConfig, type Config } from "../config.js";
 import { DomainError } from "../core/errors.js";
 import type { Embedder } from "../embedders/embedder.js";
@@ -22,7 +22,6 @@ import { formatCutover, formatDryRun, formatMigrate, formatRollback, formatVerif
 import { verifyPgvectorMigration } from "../pgvector/verify.js";
 import { runMigrations } from "../stores/migrations.js";
 import { createPostgresPool } from "../stores/postgres-pool.js";
-import { createQdrantVectorStore } from "../stores/qdrant-vector-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
 
 const USAGE = `usage: npm run migrate-pgvector -- [mode] [options]
@@ -228,16 +227,7 @@ async function openVectorStore(config: Config, embedder: Embedder, logger: Logge
   }
   const backend: QdrantBackend = await openQdrant({ config, dataDir: config.dataDir ?? "", logger });
   closers.push(() => backend.close());
-  const vectors = createQdrantVectorStore({
-    client: backend.client,
-    collectionName: config.qdrant.collectionName,
-    dimensions: config.embedding.dimensions,
-    model: embedder.model,
-    shardNumber: config.qdrant.shardNumber,
-    replicationFactor: config.qdrant.replicationFactor,
-    writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
-    logger,
-  });
+  const vectors = createConfiguredVectorStore({ config, backend, model: embedder.model, logger });
   await vectors.start();
   return vectors;
 }

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { sql, type CommonQueryMethods, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { FailedPreconditionError } from "../core/errors.js";
-import { payloadOf } from "../core/ingest.js";
+import { pointOf } from "../core/ingest.js";
 import type { Embedder } from "../embedders/embedder.js";
 import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
 import { completePass, invalidateVerify, readState, recordBatch, startPass } from "./migration-state.js";
@@ -121,7 +121,7 @@ export interface MigrateReport {
 /**
  * Carries every usable pgvector value into Qdrant without embedding anything: keyset pages of rows
  * that have no point yet, decoded from pgvector's binary format, upserted with the id of the row and
- * the payload the service builds (`payloadOf`), then `qdrant_point_id` and the checkpoint are written
+ * the point the service builds (`pointOf`: payload and sparse lexical vector), then `qdrant_point_id` and the checkpoint are written
  * back in one transaction. An interrupted pass resumes after its checkpoint; a second run finds no
  * rows without points except the unusable ones, and writes nothing.
  */
@@ -202,7 +202,7 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
       for (const row of rows) {
         const classified = classifyVector(row.vector, kind, dimensions);
         if (classified.ok) {
-          points.push({ id: row.id, vector: classified.vector, payload: payloadOf(toRowInput(row)) });
+          points.push(pointOf(toRowInput(row), classified.vector));
         }
       }
       timings.decodeMs += performance.now() - mark;
@@ -356,11 +356,7 @@ async function reembedMissing(
       }
       const embedded = await embedder.embed(rows.map((row) => ({ id: row.id, text: row.content })), { signal });
       embedderCalls++;
-      const points: VectorPoint[] = rows.map((row, index) => ({
-        id: row.id,
-        vector: embedded[index],
-        payload: payloadOf({ ...toRowInput(row), model: embedder.model }),
-      }));
+      const points: VectorPoint[] = rows.map((row, index) => pointOf({ ...toRowInput(row), model: embedder.model }, embedded[index]));
       await vectors.upsert(points);
       await pool.transaction(async (tx) => {
         await query("writing re-embedded rows back", () =>

@@ -1,12 +1,12 @@
 // The splice path end to end: vectors travel as bytes from our request to Qdrant's (DESIGN.md).
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { clone, create, createFileRegistry, type DescFile, type DescService, toBinary } from "@bufbuild/protobuf";
+import { clone, create, createFileRegistry, type DescFile, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FieldOptionsSchema, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { PointsOperationResponseSchema, QdrantClient } from "@qdrant/js-client-grpc";
+import { PointsOperationResponseSchema, QdrantClient, UpsertPointsSchema } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
@@ -123,6 +123,57 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
   });
 });
 
+/**
+ * An h2c proxy in front of a gRPC server that records each request's path, user agent and message
+ * bytes, so a test can see what the service sends to Qdrant.
+ */
+async function startRecordingProxy(upstream: string): Promise<{ port: number; requests: { path: string; userAgent: string; body: Buffer }[]; stop(): Promise<void> }> {
+  const requests: { path: string; userAgent: string; body: Buffer }[] = [];
+  const client = http2.connect(upstream);
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  server.on("stream", (stream, headers) => {
+    const forwarded: http2.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name !== ":authority" && name !== ":scheme" && typeof name === "string") forwarded[name] = value;
+    }
+    const up = client.request(forwarded);
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      up.write(chunk);
+    });
+    stream.on("end", () => {
+      requests.push({ path: String(headers[":path"]), userAgent: String(headers["user-agent"]), body: Buffer.concat(chunks) });
+      up.end();
+    });
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    up.on("response", (response) => {
+      const { ":status": status, ...rest } = response;
+      stream.respond({ ":status": status, ...rest }, { waitForTrailers: true });
+    });
+    up.on("trailers", (received) => (trailers = received));
+    up.on("data", (chunk: Buffer) => stream.write(chunk));
+    up.on("end", () => stream.end());
+    stream.on("wantTrailers", () => stream.sendTrailers(trailers ?? { "grpc-status": "0" }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        client.close();
+        server.close(() => resolve());
+        sessions.forEach((session) => session.destroy());
+      }),
+  };
+}
+
 /** Sends one gRPC request's message bytes over h2c; resolves with the grpc-status trailer. */
 async function grpcUnaryStatus(baseUrl: string, path: string, message: Uint8Array): Promise<string> {
   const session = http2.connect(baseUrl);
@@ -169,6 +220,47 @@ function unpackedEmbeddingService(): DescService {
   if (service === undefined) throw new Error("no service");
   return service;
 }
+
+describe("outbound through the service", () => {
+  let qdrant: EmbeddedQdrant;
+  let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
+  let app: TestApp;
+  beforeAll(async () => {
+    qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, logger });
+    const { port } = await qdrant.start();
+    proxy = await startRecordingProxy(`http://127.0.0.1:${port}`);
+    app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: "16", QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(proxy.port) } });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await proxy?.stop();
+    await qdrant?.stop();
+  });
+
+  it("upserts through the bytes path, and Qdrant gets exactly what toBinary of the real UpsertPoints writes", async () => {
+    const catalogId = crypto.randomUUID();
+    const vectors = samplePoints(3, 16).map((p) => p.vector);
+    const ids = vectors.map(() => crypto.randomUUID());
+    const seen = proxy.requests.length;
+    await app.embeddings.batchUpsertEmbeddings({
+      embeddings: ids.map((id, i) => ({ id, catalogId, kind: "column", content: `Column: t.c${i}`, vector: Array.from(vectors[i]) })),
+    });
+    const upserts = proxy.requests.slice(seen).filter((r) => r.path === "/qdrant.Points/Upsert");
+    expect(upserts.map((r) => r.userAgent)).toEqual(["dq-embeddings (qdrant wire upsert)"]);
+    const body = upserts[0].body;
+    expect(body[0]).toBe(0); // uncompressed
+    const message = body.subarray(5, 5 + body.readUInt32BE(1));
+    const decoded = fromBinary(UpsertPointsSchema, message);
+    expect(Buffer.from(toBinary(UpsertPointsSchema, decoded)).equals(message)).toBe(true);
+    const dense = decoded.points.map((p) => {
+      const options = p.vectors?.vectorsOptions;
+      const vector = options?.case === "vectors" ? options.value.vectors.dense?.vector : undefined;
+      return vector?.case === "dense" ? Float32Array.from(vector.value.data) : undefined;
+    });
+    expect(dense).toEqual(vectors);
+    expect(decoded.points.map((p) => p.id?.pointIdOptions.value)).toEqual(ids);
+  });
+});
 
 describe("inbound and outbound through the service", () => {
   let app: TestApp;

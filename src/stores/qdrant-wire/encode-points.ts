@@ -38,15 +38,53 @@ const utf8 = new TextEncoder();
 
 type Entry = { key: Uint8Array; dense: Uint8Array; denseSize: number; vectorSize: number; size: number } | { key: Uint8Array; encoded: Uint8Array; size: number };
 
+interface PointPlan {
+  head: Uint8Array;
+  entries: Entry[];
+  namedSize: number;
+  vectorsSize: number;
+  /** Bytes of the PointStruct; 0 vectorsSize means the point has no vectors field. */
+  size: number;
+}
+
 /** One point as a length-delimited field body: varint(length) then the PointStruct's bytes. */
 export function encodePointField(point: PointInit): Uint8Array {
+  const plan = planPoint(point);
+  const out = new Uint8Array(varintSize(plan.size) + plan.size);
+  finish(out, writePoint(out, writeVarint(out, 0, plan.size), plan));
+  return out;
+}
+
+/**
+ * Several points as the body of one unknown field `field` (= UpsertPoints.points): the first point's
+ * varint(length) and bytes, then for each further point its own tag, length and bytes. Written after
+ * a tag for `field`, the result is exactly `points` encoded as a repeated message field; one buffer for
+ * the whole request, so protobuf-es copies it once instead of growing its buffer point by point.
+ */
+export function encodePointsField(field: number, points: readonly PointInit[]): Uint8Array {
+  const plans = points.map(planPoint);
+  let total = 0;
+  for (const [i, plan] of plans.entries()) {
+    total += (i === 0 ? 0 : tagSize(field)) + varintSize(plan.size) + plan.size;
+  }
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const [i, plan] of plans.entries()) {
+    pos = i === 0 ? writeVarint(out, pos, plan.size) : writeLengthDelimited(out, pos, field, plan.size);
+    pos = writePoint(out, pos, plan);
+  }
+  finish(out, pos);
+  return out;
+}
+
+function planPoint(point: PointInit): PointPlan {
   const { vectors, ...rest } = point;
   const head = toBinary(PointStructSchema, create(PointStructSchema, rest as never));
   if (vectors === undefined) {
-    return withLengthPrefix(head);
+    return { head, entries: [], namedSize: 0, vectorsSize: 0, size: head.length };
   }
   if (vectors.vectorsOptions.case !== "vectors") {
-    throw new Error(`encodePointField supports named vectors only, not "${vectors.vectorsOptions.case}"`);
+    throw new Error(`encode-points supports named vectors only, not "${vectors.vectorsOptions.case}"`);
   }
   const named = (vectors.vectorsOptions.value as { vectors: Record<string, NamedVector> }).vectors;
   const entries: Entry[] = [];
@@ -70,15 +108,19 @@ export function encodePointField(point: PointInit): Uint8Array {
     namedSize += tagSize(NAMED_MAP) + lengthSize(entry.size);
   }
   const vectorsSize = tagSize(VECTORS_NAMED) + lengthSize(namedSize);
-  const pointSize = head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize);
+  return { head, entries, namedSize, vectorsSize, size: head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize) };
+}
 
-  const out = new Uint8Array(varintSize(pointSize) + pointSize);
-  let pos = writeVarint(out, 0, pointSize);
-  out.set(head, pos);
-  pos += head.length;
-  pos = writeLengthDelimited(out, pos, POINT_VECTORS, vectorsSize);
-  pos = writeLengthDelimited(out, pos, VECTORS_NAMED, namedSize);
-  for (const entry of entries) {
+function writePoint(out: Uint8Array, start: number, plan: PointPlan): number {
+  let pos = start;
+  out.set(plan.head, pos);
+  pos += plan.head.length;
+  if (plan.vectorsSize === 0) {
+    return pos;
+  }
+  pos = writeLengthDelimited(out, pos, POINT_VECTORS, plan.vectorsSize);
+  pos = writeLengthDelimited(out, pos, VECTORS_NAMED, plan.namedSize);
+  for (const entry of plan.entries) {
     pos = writeLengthDelimited(out, pos, NAMED_MAP, entry.size);
     pos = writeLengthDelimited(out, pos, ENTRY_KEY, entry.key.length);
     out.set(entry.key, pos);
@@ -95,10 +137,16 @@ export function encodePointField(point: PointInit): Uint8Array {
       pos += entry.encoded.length;
     }
   }
-  if (pos !== out.length) {
-    throw new Error(`encodePointField wrote ${pos} bytes into ${out.length}`);
+  if (pos - start !== plan.size) {
+    throw new Error(`encode-points wrote a ${pos - start}-byte point planned as ${plan.size}`);
   }
-  return out;
+  return pos;
+}
+
+function finish(out: Uint8Array, pos: number): void {
+  if (pos !== out.length) {
+    throw new Error(`encode-points wrote ${pos} bytes into ${out.length}`);
+  }
 }
 
 /** Size of a tag plus a length prefix plus `length` bytes of payload. */
@@ -131,12 +179,6 @@ function writeVarint(out: Uint8Array, pos: number, value: number): number {
 /** Writes the tag and length of a length-delimited field; the caller writes its `length` bytes. */
 function writeLengthDelimited(out: Uint8Array, pos: number, field: number, length: number): number {
   return writeVarint(out, writeVarint(out, pos, (field << 3) | WIRE_LEN), length);
-}
-
-function withLengthPrefix(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(varintSize(bytes.length) + bytes.length);
-  out.set(bytes, writeVarint(out, 0, bytes.length));
-  return out;
 }
 
 function checkFieldNumbers(): void {

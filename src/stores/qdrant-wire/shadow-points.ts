@@ -5,7 +5,7 @@ import { file_qdrant } from "@qdrant/js-client-grpc";
 /**
  * A shadow of Qdrant's `points.proto` and `points_service.proto` (same package `qdrant`, names and
  * field numbers) in which `UpsertPoints` does not declare `points` (field 3). A shadow message then
- * carries its points as unknown fields, each the bytes `encodePointField` wrote (dense vectors copied
+ * carries its points as one unknown field 3, the bytes `encodePointsField` wrote (dense vectors copied
  * once from their float32 bytes), and protobuf-es writes them back verbatim after the declared fields:
  * the same bytes Qdrant would get from `toBinary(UpsertPointsSchema, real message)`.
  */

@@ -3,12 +3,12 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { endianness } from "node:os";
-import { encodePointField, type PointInit } from "./encode-points.js";
+import { encodePointsField, type PointInit } from "./encode-points.js";
 import { shadowPoints, UPSERT_POINTS_FIELD } from "./shadow-points.js";
 
 /**
- * `Points.Upsert` with dense vectors as bytes: each point is encoded by `encodePointField` (its
- * vector's float32 bytes copied once into an exact-size buffer) and rides in a shadow UpsertPoints
+ * `Points.Upsert` with dense vectors as bytes: the points are encoded by `encodePointsField` (each
+ * vector's float32 bytes copied once into one exact-size buffer) and ride in a shadow UpsertPoints
  * (shadow-points.ts) as an unknown field, instead of becoming 3072 JS numbers that protobuf-es writes
  * one by one and then moves again for every enclosing message.
  */
@@ -38,7 +38,7 @@ export interface QdrantWireUpsertOptions {
 const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
- * A dense vector as `toPointStruct` should carry it for `encodePointField`: its little-endian float32
+ * A dense vector as `toPointStruct` should carry it for `encodePointsField`: its little-endian float32
  * bytes, a view on little-endian hosts (a copy elsewhere).
  */
 export function denseBytes(vector: Float32Array): Uint8Array {
@@ -70,7 +70,7 @@ export function upsertPointsMessage(request: ShadowUpsertPointsInit): Message {
   const { points, ...fields } = request;
   const message = create(shadowPoints().upsertPoints, fields as MessageInitShape<DescMessage>);
   // Written after the declared fields (collection_name = 1, wait = 2), where field 3 belongs.
-  message.$unknown = points.map((point) => ({ no: UPSERT_POINTS_FIELD, wireType: WireType.LengthDelimited, data: encodePointField(point) }));
+  message.$unknown = points.length === 0 ? [] : [{ no: UPSERT_POINTS_FIELD, wireType: WireType.LengthDelimited, data: encodePointsField(UPSERT_POINTS_FIELD, points) }];
   return message;
 }
 

@@ -1,9 +1,9 @@
 import { create, type Message, toBinary } from "@bufbuild/protobuf";
 import { createRouterTransport } from "@connectrpc/connect";
-import { PointsOperationResponseSchema, PointStructSchema, type UpsertPoints } from "@qdrant/js-client-grpc";
+import { PointsOperationResponseSchema, PointStructSchema, type UpsertPoints, UpsertPointsSchema } from "@qdrant/js-client-grpc";
 import { describe, expect, it } from "vitest";
 import { toPointStruct } from "../../../../src/stores/qdrant-vector-store.js";
-import { encodePointField } from "../../../../src/stores/qdrant-wire/encode-points.js";
+import { encodePointField, encodePointsField } from "../../../../src/stores/qdrant-wire/encode-points.js";
 import { shadowPoints } from "../../../../src/stores/qdrant-wire/shadow-points.js";
 import { createQdrantWireUpsert, denseBytes, upsertPointsMessage } from "../../../../src/stores/qdrant-wire/upsert-points.js";
 import { realPointsService, realUpsertBytes, samplePoints } from "./points-fixture.js";
@@ -22,6 +22,16 @@ describe("encodePointField", () => {
       for (let i = prefix - 1; i >= 0; i--) length = length * 128 + (field[i] & 0x7f);
       expect(length).toBe(real.length);
     }
+  });
+});
+
+describe("encodePointsField", () => {
+  it("writes several points as the body of a repeated message field", () => {
+    const points = samplePoints(3, 16);
+    const real = toBinary(UpsertPointsSchema, create(UpsertPointsSchema, { points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) }));
+    const body = encodePointsField(3, points.map((p) => toPointStruct(p, denseBytes)));
+    expect(real[0]).toBe((3 << 3) | 2); // the tag protobuf-es writes before the unknown field's body
+    expect(Buffer.from(body).equals(Buffer.from(real.subarray(1)))).toBe(true);
   });
 });
 

@@ -1,0 +1,83 @@
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { createRestartableQdrant } from "../helpers/restartable-qdrant.js";
+import { startTestApp } from "../helpers/start-test-app.js";
+import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+
+describe("transport and start-up checks", () => {
+  let database: TestDatabase;
+  let certDir: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    certDir = mkdtempSync(join(tmpdir(), "dq-tls-"));
+    // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1",
+      "-keyout", join(certDir, "key.pem"), "-out", join(certDir, "cert.pem"),
+    ], { stdio: "ignore" });
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+    rmSync(certDir, { recursive: true, force: true });
+  });
+
+  it("serves gRPC over TLS when a certificate and key are configured", async () => {
+    const app = await startTestApp({ database, env: { TLS_CERT_FILE: join(certDir, "cert.pem"), TLS_KEY_FILE: join(certDir, "key.pem") } });
+    try {
+      const port = app.running.grpcPort;
+      const secure = createGrpcTransport({ baseUrl: `https://127.0.0.1:${port}`, nodeOptions: { ca: readFileSync(join(certDir, "cert.pem")) } });
+      const catalogId = randomUUID();
+      const id = randomUUID();
+      await createClient(EmbeddingService, secure).upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: secure" } });
+      const found = await createClient(RetrievalService, secure).searchEmbeddings({ catalogId, query: { case: "text", value: "secure" } });
+      expect(found.hits.map((hit) => hit.embedding?.id)).toEqual([id]);
+      // Plaintext HTTP/2 is refused on a TLS port.
+      const plaintext = createClient(RetrievalService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+      await expect(plaintext.searchEmbeddings({ catalogId, query: { case: "text", value: "secure" } })).rejects.toThrow();
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("accepts gzip-compressed requests and answers gzip when asked", async () => {
+    const app = await startTestApp({ database });
+    try {
+      const gzip = createGrpcTransport({ baseUrl: app.baseUrl, sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 1 });
+      const catalogId = randomUUID();
+      const id = randomUUID();
+      await createClient(EmbeddingService, gzip).upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: compressed ".repeat(20) } });
+      const found = await createClient(RetrievalService, gzip).searchEmbeddings({ catalogId, query: { case: "text", value: "compressed" } });
+      expect(found.hits[0].embedding?.id).toBe(id);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("refuses to start on a collection of another dimension, in one line naming both", async () => {
+    const qdrant = await createRestartableQdrant();
+    await qdrant.start();
+    try {
+      const first = await startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "32" } });
+      await first.stop();
+      await expect(startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64" } })).rejects.toThrow(
+        /^Qdrant collection "embeddings" holds 32-dimensional vectors but EMBEDDING_DIMENSIONS is 64: use another QDRANT_COLLECTION_NAME or the matching dimension$/,
+      );
+      // Another collection name is fine.
+      const other = await startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64", QDRANT_COLLECTION_NAME: "embeddings_64" } });
+      await other.stop();
+    } finally {
+      await qdrant.dispose();
+    }
+  });
+});

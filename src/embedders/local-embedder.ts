@@ -46,7 +46,7 @@ const GENERIC_STEMS: ReadonlySet<string> = new Set([
 ]);
 const GENERIC_WEIGHT = 0.4;
 /** Weight of a synonym's head word, relative to the word itself. */
-const SYNONYM_WEIGHT = 0.3;
+const SYNONYM_WEIGHT = 0.5;
 /** Weight of an adjacent pair of words. */
 const BIGRAM_WEIGHT = 0.3;
 
@@ -174,7 +174,7 @@ const SYNONYM_GROUPS: readonly (readonly string[])[] = [
   ["job", "occup"],
   ["child", "kid"],
   ["phone", "telephon"],
-  ["price", "cost", "fee"],
+  ["price", "cost", "fee", "expens", "cheap", "cheaper", "cheapest"],
   ["size", "big", "bigger", "biggest", "larg", "larger", "largest", "small", "smaller", "smallest"],
   ["student", "pupil"],
   ["teacher", "instructor", "lectur"],
@@ -182,6 +182,12 @@ const SYNONYM_GROUPS: readonly (readonly string[])[] = [
   ["employe", "staff", "worker"],
   ["custom", "client"],
   ["song", "track"],
+  // A measure and the adjectives that ask for it ("the tallest player" needs `height`).
+  ["height", "tall", "taller", "tallest"],
+  ["weight", "heavi", "heavier", "heaviest"],
+  ["length", "long", "longer", "longest"],
+  // What is spoken is a language ("countries that speak English" needs `language`).
+  ["languag", "speak", "spoken", "spoke"],
 ];
 
 const SYNONYMS: ReadonlyMap<string, string> = new Map(

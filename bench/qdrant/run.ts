@@ -13,6 +13,7 @@ import { Distance, QdrantClient } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { measureBandwidthFloor } from "./bandwidth.js";
+import { measureUpsertCost } from "./server-cost.js";
 
 const { values } = parseArgs({
   options: {
@@ -164,6 +165,12 @@ console.log(
   `floor over ${floor.points} x ${floor.dims} float32: JS dot ${floor.dotPassMs.toFixed(1)} ms (${floor.dotGBps.toFixed(2)} GB/s), ` +
     `JS sum ${floor.sumPassMs.toFixed(1)} ms (${floor.sumGBps.toFixed(2)} GB/s), wasm SIMD dot ${floor.simdPassMs.toFixed(1)} ms (${floor.simdGBps.toFixed(2)} GB/s)`,
 );
+const upsertCost = measureUpsertCost(DIMS);
+console.log(
+  `upsert cost per point (no network): client encode ${upsertCost.clientEncodeUsPerPoint.toFixed(1)} us; server decode ` +
+    `${upsertCost.serverDecodeUsPerPoint.toFixed(1)} us, apply ${upsertCost.serverApplyUsPerPoint.toFixed(1)} us, ` +
+    `log encode ${upsertCost.serverLogEncodeUsPerPoint.toFixed(1)} us`,
+);
 const out = {
   benchmark: "embedded-qdrant",
   at: new Date().toISOString(),
@@ -173,6 +180,7 @@ const out = {
   upsertPointsPerConfig: UPSERT_POINTS,
   results,
   bandwidthFloor: floor,
+  upsertCost,
   notes: "client: @qdrant/js-client-grpc 1.19, compression off; data dir on local tmp; exact search; p50/p99 over sequential queries",
 };
 const dir = path.join(process.cwd(), "bench", "results");

@@ -134,7 +134,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
           },
         },
       });
-      registerRetrievalService(router, { retrieve, dimensions: config.embedding.dimensions });
+      registerRetrievalService(withWireVectors(router), { retrieve, dimensions: config.embedding.dimensions });
       health.register(router);
       if (config.grpc.reflection) {
         registerReflection(router, [

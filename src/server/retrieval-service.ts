@@ -4,7 +4,7 @@ import { InvalidArgumentError } from "../core/errors.js";
 import { LIMITS } from "../core/limits.js";
 import type { Retrieve, SearchQuery } from "../core/retrieve.js";
 import type { EmbeddingStatus } from "../core/types.js";
-import { optionalName, requireText, requireUuid, requireVector } from "../core/validate.js";
+import { optionalName, requireText, requireUuid } from "../core/validate.js";
 import {
   InclusionReason,
   RetrievalService,
@@ -12,7 +12,7 @@ import {
   type SearchEmbeddingsRequest,
   SearchEmbeddingsResponseSchema,
 } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
-import { embeddingToProto, statusFromProto } from "./convert.js";
+import { embeddingToProto, queryVectorFromProto, statusFromProto } from "./convert.js";
 import type { InclusionReason as DomainReason } from "../core/context/assemble.js";
 
 const REASONS: Record<DomainReason, InclusionReason> = {
@@ -112,7 +112,7 @@ export function searchQueryFromProto(request: SearchEmbeddingsRequest, dimension
       query.text = requireText(request.query.value, "text", LIMITS.maxContentBytes);
       break;
     case "vector":
-      query.vector = requireVector(Float32Array.from(request.query.value.values), dimensions, "vector.values");
+      query.vector = queryVectorFromProto(request.query.value, "vector.values", dimensions);
       break;
     default:
       throw new InvalidArgumentError("query", "is required: set text or vector");

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Mutation, MutationResult } from "./mutation.js";
 import { Storage } from "./storage.js";
 
@@ -24,7 +25,11 @@ export class Engine {
     this.journal = journal;
   }
 
+  /** Set when the journal failed: memory may be ahead of disk, so no further write is accepted. */
+  private broken: ConnectError | undefined;
+
   async execute(mutation: Mutation, wait: boolean): Promise<MutationResult> {
+    if (this.broken !== undefined) throw this.broken;
     const before = this.storage.changes;
     let result: MutationResult | undefined;
     let failure: unknown;
@@ -34,7 +39,16 @@ export class Engine {
       failure = error;
     }
     if (this.journal !== undefined && this.storage.changes !== before) {
-      const recorded = this.journal.record(mutation, wait);
+      let recorded: Promise<void>;
+      try {
+        recorded = this.journal.record(mutation, wait);
+      } catch (error) {
+        this.broken = new ConnectError(
+          `Service internal error: could not write the update log (${(error as Error).message}); restart the server to recover from the data directory`,
+          Code.Internal,
+        );
+        throw this.broken;
+      }
       this.tail = recorded.catch(() => undefined);
       if (wait) await recorded;
     }

@@ -43,17 +43,25 @@ export class Engine {
       try {
         recorded = this.journal.record(mutation, wait);
       } catch (error) {
-        this.broken = new ConnectError(
-          `Service internal error: could not write the update log (${(error as Error).message}); restart the server to recover from the data directory`,
-          Code.Internal,
-        );
-        throw this.broken;
+        throw this.fail(error);
       }
-      this.tail = recorded.catch(() => undefined);
-      if (wait) await recorded;
+      // A failed fsync may have dropped written pages ("fsyncgate"): refuse writes from then on too.
+      const guarded = recorded.catch((error: unknown) => {
+        throw this.fail(error);
+      });
+      this.tail = guarded.catch(() => undefined);
+      if (wait) await guarded;
     }
     if (failure !== undefined) throw failure;
     return result!;
+  }
+
+  private fail(error: unknown): ConnectError {
+    this.broken ??= new ConnectError(
+      `Service internal error: could not write the update log (${(error as Error).message}); restart the server to recover from the data directory`,
+      Code.Internal,
+    );
+    return this.broken;
   }
 
   /** Resolves when everything recorded so far has been handed to the journal. */

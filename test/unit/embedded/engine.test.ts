@@ -33,4 +33,11 @@ describe("engine", () => {
     await expect(engine.execute(createMutation("b"), false)).rejects.toThrow(/could not write the update log/);
     expect(engine.storage.collections.has("b")).toBe(false);
   });
+
+  it("refuses further writes once a durable sync failed", async () => {
+    const engine = new Engine();
+    engine.attach({ record: (_m, durable) => (durable ? Promise.reject(new Error("EIO: i/o error")) : Promise.resolve()) });
+    await expect(engine.execute(createMutation("a"), true)).rejects.toThrow(/could not write the update log \(EIO/);
+    await expect(engine.execute(createMutation("b"), false)).rejects.toThrow(/could not write the update log/);
+  });
 });

@@ -184,3 +184,20 @@ describe("Facet (lib/segment/src/data_types/facets.rs)", () => {
     expect(ints.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([[10n, 1n]]);
   });
 });
+
+describe("full-text match with and without a text index", () => {
+  it("tests substrings without an index and all word tokens (lower-cased) with one", async () => {
+    await client.api("points").upsert({ collectionName: name, wait: true, points: [point(7, [5, 5], { note: str("Hello, big World!") })] });
+    const text = (value: string) => ({ must: [field("note", { match: { matchValue: { case: "text", value } } })] });
+    expect(await ids(text("big World"))).toEqual(["7"]);
+    expect(await ids(text("World big"))).toEqual([]);
+    expect(await ids(text("hello"))).toEqual([]);
+    // lib/segment/src/index/field_index/full_text_index: the default tokenizer is `word`, lower-cased.
+    await client.api("points").createFieldIndex({ collectionName: name, fieldName: "note", fieldType: 4, wait: true });
+    expect(await ids(text("World big"))).toEqual(["7"]);
+    expect(await ids(text("hello"))).toEqual(["7"]);
+    expect(await ids(text("hello moon"))).toEqual([]);
+    const any = { must: [field("note", { match: { matchValue: { case: "textAny", value: "moon world" } } })] };
+    expect(await ids(any)).toEqual(["7"]);
+  });
+});

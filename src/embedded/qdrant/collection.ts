@@ -280,6 +280,7 @@ export class Collection {
       payload: undefined,
       key: undefined,
       hasVector: (name: string) => self.hasVector(name, current),
+      textIndex: (key: string) => self.indexes.get(key)?.tokenizer,
       at(offset: number) {
         current = offset;
         this.payload = self.payloads[offset];

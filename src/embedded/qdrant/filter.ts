@@ -5,6 +5,7 @@ import { parseJsonPath, valuesAt, type PathItem } from "./json-path.js";
 import type { PayloadIndex } from "./payload-index.js";
 import { isPayloadObject, type PayloadObject, type PayloadValue } from "./payload.js";
 import { pointKeyOf, type PointKey } from "./point-id.js";
+import type { Tokenizer } from "./text-tokenizer.js";
 
 /**
  * The filter language, evaluated as lib/segment/src/payload_storage/query_checker.rs and
@@ -16,6 +17,8 @@ export interface FilterEnv {
   payload: PayloadObject | undefined;
   key: PointKey | undefined;
   hasVector(name: string): boolean;
+  /** The tokenizer of a full-text index on `key`, if any: text matches then compare tokens. */
+  textIndex?(key: string): Tokenizer | undefined;
 }
 
 export type Predicate = (env: FilterEnv) => boolean;
@@ -207,11 +210,55 @@ function compileField(field: FieldCondition, label: string): Predicate {
     return checks.some((check) => check(value));
   };
   const whenMissing = vc !== undefined ? countOk(0) : isEmpty !== undefined ? isEmpty : isNull !== undefined ? !isNull : false;
+  const text = textQuery(field.match);
+  if (text !== undefined) {
+    return (env) => {
+      const values = valuesAt(env.payload, path);
+      if (values.length === 0) return whenMissing;
+      const tokenizer = env.textIndex?.(field.key);
+      // Without a full-text index Qdrant tests substrings (condition_checker.rs); with one, tokens.
+      return tokenizer === undefined ? values.some(checkOne) : matchesTokens(values, tokenizer, text);
+    };
+  }
   return (env) => {
     const values = valuesAt(env.payload, path);
     if (values.length === 0) return whenMissing;
     return values.some(checkOne);
   };
+}
+
+interface TextQuery {
+  mode: "all" | "any" | "phrase";
+  text: string;
+}
+
+function textQuery(match: Match | undefined): TextQuery | undefined {
+  const m = match?.matchValue;
+  if (m?.case === "text") return { mode: "all", text: m.value };
+  if (m?.case === "textAny") return { mode: "any", text: m.value };
+  if (m?.case === "phrase") return { mode: "phrase", text: m.value };
+  return undefined;
+}
+
+/**
+ * Full-text semantics over every string at the key: `text` needs all query tokens, `text_any` one of
+ * them, `phrase` the query tokens consecutively within one value.
+ */
+function matchesTokens(values: PayloadValue[], tokenizer: Tokenizer, query: TextQuery): boolean {
+  const wanted = tokenizer(query.text);
+  const strings = values.flatMap((v) => (Array.isArray(v) ? v : [v])).filter((v): v is string => typeof v === "string");
+  if (query.mode === "phrase") {
+    return strings.some((s) => {
+      const tokens = tokenizer(s);
+      for (let i = 0; i + wanted.length <= tokens.length; i++) {
+        if (wanted.every((w, j) => tokens[i + j] === w)) return true;
+      }
+      return false;
+    });
+  }
+  const have = new Set(strings.flatMap((s) => tokenizer(s)));
+  if (wanted.length === 0) return false;
+  return query.mode === "all" ? wanted.every((w) => have.has(w)) : wanted.some((w) => have.has(w));
 }
 
 function compileMatch(match: Match, label: string): ValueCheck {

@@ -1,6 +1,7 @@
 import { PayloadSchemaType } from "@qdrant/js-client-grpc";
 import { parseJsonPath, valuesAt, type PathItem } from "./json-path.js";
 import type { PayloadObject, PayloadValue } from "./payload.js";
+import { createTokenizer, type Tokenizer } from "./text-tokenizer.js";
 
 /**
  * A payload field index: for keyword, uuid, integer and bool fields a map from value to the set of
@@ -13,6 +14,8 @@ export class PayloadIndex {
   /** The `PayloadIndexParams` message as the client sent it, echoed by collection info. */
   readonly params: unknown;
   private readonly path: PathItem[];
+  /** For full-text indexes: how text and queries are split into tokens. */
+  readonly tokenizer: Tokenizer | undefined;
   private readonly byValue = new Map<string, Set<number>>();
   private readonly indexed = new Set<number>();
 
@@ -23,6 +26,11 @@ export class PayloadIndex {
     const path = parseJsonPath(field);
     if (path === null) throw new Error(`invalid payload key ${field}`);
     this.path = path;
+    const p = params as { indexParams?: { case?: string; value?: unknown } } | undefined;
+    this.tokenizer =
+      type === PayloadSchemaType.Text
+        ? createTokenizer(p?.indexParams?.case === "textIndexParams" ? (p.indexParams.value as Parameters<typeof createTokenizer>[0]) : undefined)
+        : undefined;
   }
 
   get pointsCount(): number {

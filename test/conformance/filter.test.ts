@@ -201,3 +201,18 @@ describe("full-text match with and without a text index", () => {
     expect(await ids(any)).toEqual(["7"]);
   });
 });
+
+describe("datetime ranges (conversions.rs DatetimeRange, condition_checker.rs Range<DateTimePayloadType>)", () => {
+  it("compares RFC 3339 payload strings with timestamp bounds", async () => {
+    await client.api("points").upsert({
+      collectionName: name,
+      wait: true,
+      points: [point(8, [6, 6], { at: str("2024-01-02T10:00:00Z") }), point(9, [7, 7], { at: str("2023-12-31T23:59:59Z") })],
+    });
+    const seconds = BigInt(Date.parse("2024-01-01T00:00:00Z") / 1000);
+    const r = await ids({ must: [field("at", { datetimeRange: { gte: { seconds, nanos: 0 } } })] });
+    expect(r).toEqual(["8"]);
+    const before = await ids({ must: [field("at", { datetimeRange: { lt: { seconds, nanos: 0 } } })] });
+    expect(before).toEqual(["9"]);
+  });
+});

@@ -166,7 +166,8 @@ function newestGeneration(dir: string): number {
 function removeOlderGenerations(dir: string, current: number): void {
   for (const name of fs.readdirSync(dir)) {
     const m = /^(?:snapshot|wal)-(\d+)\.(?:bin|log)(\.tmp)?$/.exec(name);
-    if (m && (Number(m[1]) < current || (m[2] !== undefined && Number(m[1]) <= current))) {
+    // Temporary files are never in use here: a snapshot is written and renamed synchronously.
+    if (m && (Number(m[1]) < current || m[2] !== undefined)) {
       fs.rmSync(path.join(dir, name), { force: true });
     }
   }

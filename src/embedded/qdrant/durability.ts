@@ -61,6 +61,7 @@ export async function openDurability(
   const fresh = generation === 0 && wal.fileLength === 0;
 
   let current = RecordLog.openForAppend(walPath);
+  syncDirectory(dataDir); // the log's directory entry must survive a power loss too
   let snapshotBytes = generation > 0 ? fs.statSync(snapshotPath).size : 0;
   log.info(
     {

@@ -12,6 +12,11 @@
 // Qdrant, local embedder unless OPENAI_API_KEY is set); the environment is passed through, so
 // DATABASE_URL, QDRANT_URL or EMBEDDING_DIMENSIONS (default 3072) choose the backends.
 //
+// Uploads: a database is one schema ("main" per catalog; its db_id in the large catalog); columns carry
+// type, primary key and references. Descriptions stay empty by default (names only); with
+// --descriptions natural Spider's readable names become descriptions, as any catalog with readable
+// names would be uploaded (the service drops a description that only repeats the name's words).
+//
 // Ranking read from a response: tables in the response's order; columns by their chunk's score (best
 // first; key columns, score 0, after every direct hit in response order). Each question is asked twice:
 // with budgets large enough to rank 5+ tables and 10+ columns (200 chunks, 20,000 tokens) for recall,
@@ -87,6 +92,8 @@ interface SettingResult {
   tables: number;
   columns: number;
   indexSeconds: number;
+  /** What CreateEmbeddingsForCatalog did (chunks); a persistent DATA_DIR makes a re-run "unchanged". */
+  synced: { added: number; updated: number; unchanged: number; deleted: number };
   askSeconds: number;
   scores: Scores;
   meanContextTokens: { defaultBudget: number; rankingBudget: number };
@@ -156,8 +163,13 @@ async function runSetting(setting: Setting, clients: Clients, questions: readonl
   const catalogOfQuestion = (question: Question) => (setting === "per-catalog" ? catalogIdOf(`per-catalog/${question.db_id}`) : catalogIdOf("large"));
 
   const indexStart = performance.now();
+  const synced = { added: 0, updated: 0, unchanged: 0, deleted: 0 };
   for (const upload of uploads) {
-    await clients.embeddings.createEmbeddingsForCatalog({ catalogId: upload.catalogId, catalog: { schemas: upload.schemas, documents: [] } });
+    const response = await clients.embeddings.createEmbeddingsForCatalog({ catalogId: upload.catalogId, catalog: { schemas: upload.schemas, documents: [] } });
+    synced.added += response.addedCount;
+    synced.updated += response.updatedCount;
+    synced.unchanged += response.unchangedCount;
+    synced.deleted += response.deletedCount;
   }
   const indexSeconds = (performance.now() - indexStart) / 1000;
   const tables = uploads.flatMap((upload) => upload.schemas.flatMap((schema) => schema.tables));
@@ -196,6 +208,7 @@ async function runSetting(setting: Setting, clients: Clients, questions: readonl
     tables: tables.length,
     columns: tables.reduce((sum, table) => sum + table.columns.length, 0),
     indexSeconds: round(indexSeconds),
+    synced,
     askSeconds: round(askSeconds),
     scores: summarize(results.map((result) => result.score)),
     meanContextTokens: { defaultBudget: mean(results.map((result) => result.defaultBudgetTokens)), rankingBudget: mean(results.map((result) => result.rankingTokens)) },
@@ -235,7 +248,7 @@ function print(result: SettingResult): void {
   const s = result.scores;
   console.log(
     [
-      `\n${result.setting}: ${result.catalogs} catalog(s), ${result.tables} tables, ${result.columns} columns; indexed in ${result.indexSeconds} s, ${s.questions} questions asked in ${result.askSeconds} s`,
+      `\n${result.setting}: ${result.catalogs} catalog(s), ${result.tables} tables, ${result.columns} columns; ${result.synced.added + result.synced.updated} chunks embedded in ${result.indexSeconds} s, ${s.questions} questions asked in ${result.askSeconds} s`,
       `  table recall@1 ${s.tableRecallAt1}  @3 ${s.tableRecallAt3}  @5 ${s.tableRecallAt5}   all-tables@3 ${s.allTablesAt3}`,
       `  column recall@5 ${s.columnRecallAt5}  @10 ${s.columnRecallAt10}   all-columns@10 ${s.allColumnsAt10}   (${s.questionsWithColumns} questions with gold columns)`,
       `  mean context tokens: ${result.meanContextTokens.defaultBudget} (default budgets), ${result.meanContextTokens.rankingBudget} (ranking budgets)`,

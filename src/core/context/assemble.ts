@@ -49,14 +49,14 @@ export interface AssembleInput {
 const COLUMN_EVIDENCE_WEIGHT = 0.5;
 const COLUMN_EVIDENCE_COUNT = 3;
 /**
- * How much a table's schema counts (its best tables' evidence, relative to the strongest schema's): a
- * table of a schema with half the best schema's evidence keeps 1 - w/2 of its own score (w = 0.6). No effect
- * within one schema.
+ * How much a table's schema counts: its schema's evidence (the sum of its best three tables'), relative
+ * to the strongest schema's, scales the table's own by 1 - w + w x that ratio; a table of a schema with
+ * half the best schema's evidence keeps 1 - w/2 of its score. No effect within one schema.
  */
 const SCHEMA_EVIDENCE_WEIGHT = 0.6;
+const SCHEMA_EVIDENCE_COUNT = 3;
 /** The share of its table's evidence a direct hit's relevance adds. */
 const TABLE_EVIDENCE_SHARE = 0.1;
-const SCHEMA_EVIDENCE_COUNT = 3;
 
 /** Priority of a chosen table's key columns, and of its other columns, relative to the table's evidence. */
 const KEY_COLUMN_WEIGHT = 0.5;
@@ -64,11 +64,6 @@ const OTHER_COLUMN_WEIGHT = 0.45;
 
 const tableKey = (schema: string | null, table: string | null) => `${schema ?? ""}\u0000${table ?? ""}`;
 
-/**
- * Ranks tables by their own and their columns' evidence, then fills the budgets best-first: each chosen
- * table's chunk, the columns that matched, the key columns joins need, and tables that bridge two chosen
- * tables by foreign keys. Chunks come out grouped by table, in table order.
- */
 export interface RankedTable {
   key: string;
   schema: string;
@@ -79,6 +74,12 @@ export interface RankedTable {
   schemaFactor: number;
 }
 
+/**
+ * Ranks tables by their own and their columns' evidence, weighted by their schema's standing (see
+ * SCHEMA_EVIDENCE_WEIGHT). `assembleContext` then fills the budgets best-first: each chosen table's
+ * chunk, the columns that matched, the key columns joins need, the best tables' other columns, and
+ * tables that bridge two chosen tables by foreign keys. Chunks come out grouped by table, in table order.
+ */
 export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string, EmbeddingRow>): RankedTable[] {
   const evidence = new Map<string, { schema: string; table: string; own: number; columns: number[] }>();
   for (const hit of hits) {

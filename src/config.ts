@@ -78,6 +78,11 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The configuration of this process: what main and the command-line tools start from. */
+export function loadProcessConfig(): Config {
+  return loadConfig(process.env);
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export function loadConfig(env: Env): Config {

@@ -1,11 +1,11 @@
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadProcessConfig } from "./config.js";
 
 /** Load config, start the app, stop it on SIGTERM/SIGINT. Start-up failures print one line, exit 1. */
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig(process.env);
+    config = loadProcessConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

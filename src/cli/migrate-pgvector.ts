@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { createConfiguredVectorStore, openQdrant, type QdrantBackend } from "../backends/qdrant.js";
-import { ConfigError, loadConfig, type Config } from "../config.js";
+import { ConfigError, loadProcessConfig, type Config } from "../config.js";
 import { DomainError } from "../core/errors.js";
 import type { Embedder } from "../embedders/embedder.js";
 import { createLocalEmbedder } from "../embedders/local-embedder.js";
@@ -151,7 +151,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const config = loadConfig(process.env);
+  const config = loadProcessConfig();
   const logger = pino({ level: config.logLevel, base: { component: "migrate-pgvector" } }, pino.destination(2));
   const databaseUrl = args.databaseUrl ?? config.postgres.url;
   if (databaseUrl === undefined) {

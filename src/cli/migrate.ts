@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { loadConfig } from "../config.js";
+import { loadProcessConfig } from "../config.js";
 import { DomainError } from "../core/errors.js";
 import { runMigrations } from "../stores/migrations.js";
 
@@ -39,7 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
-  const config = loadConfig(process.env);
+  const config = loadProcessConfig();
   const databaseUrl = values["database-url"] ?? config.postgres.url;
   if (databaseUrl === undefined) {
     console.error("no database configured: set DATABASE_URL (or POSTGRES_HOST and friends), or pass --database-url");

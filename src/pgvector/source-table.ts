@@ -1,7 +1,8 @@
 import { sql, type CommonQueryMethods, type IdentifierSqlToken } from "slonik";
 import { z } from "zod";
+import { embeddingRowSchema } from "../stores/postgres-metadata-store.js";
 import { FailedPreconditionError, InvalidArgumentError } from "../core/errors.js";
-import { EMBEDDING_STATUSES, type EmbeddingRowInput } from "../core/types.js";
+import type { EmbeddingRowInput } from "../core/types.js";
 import { toPostgresDomainError } from "../stores/postgres-pool.js";
 import { decodePgvector, sentDimensions, type PgvectorKind } from "./vector-codec.js";
 
@@ -94,19 +95,9 @@ export function sendExpression(source: SourceTable & { vector: NonNullable<Sourc
   return sql.fragment`${sql.identifier([`${source.vector.kind}_send`])}(${columnIdentifier(source)})`;
 }
 
-const sourceRowSchema = z.object({
-  id: z.string(),
-  catalogId: z.string(),
-  kind: z.string(),
-  content: z.string(),
-  metadata: z.record(z.unknown()),
-  schemaName: z.string().nullable(),
-  tableName: z.string().nullable(),
-  status: z.enum(EMBEDDING_STATUSES),
-  contentHash: z.string(),
-  model: z.string(),
-  vector: z.instanceof(Uint8Array).nullable(),
-});
+const sourceRowSchema = embeddingRowSchema
+  .omit({ qdrantPointId: true, createdAt: true, updatedAt: true })
+  .extend({ vector: z.instanceof(Uint8Array).nullable() });
 
 export type SourceRow = z.infer<typeof sourceRowSchema>;
 

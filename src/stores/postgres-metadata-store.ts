@@ -17,7 +17,8 @@ export const MAX_LIST_LIMIT = 10_000;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const embeddingRowSchema = z.object({
+/** A `dq_embeddings` row as `EmbeddingRow` names it; other readers of the table derive theirs from it. */
+export const embeddingRowSchema = z.object({
   id: z.string(),
   catalogId: z.string(),
   kind: z.string(),

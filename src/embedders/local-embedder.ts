@@ -26,11 +26,11 @@ import { countCl100kTokens } from "./openai-tokenizer.js";
 
 export interface LocalEmbedderOptions {
   dimensions: number;
-  /** Recorded with each stored vector; defaults to `local-hash-v1`. */
+  /** Recorded with each stored vector; defaults to `local-hash-v2`. */
   model?: string;
 }
 
-export const DEFAULT_LOCAL_MODEL = "local-hash-v1";
+export const DEFAULT_LOCAL_MODEL = "local-hash-v2";
 
 /** Weight of a word's stem; the other features are scaled against it. */
 const STEM_WEIGHT = 1;

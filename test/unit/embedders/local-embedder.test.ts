@@ -20,7 +20,7 @@ describe("local embedder", () => {
 
   it("describes itself", () => {
     expect(embedder.name).toBe("local");
-    expect(embedder.model).toBe("local-hash-v1");
+    expect(embedder.model).toBe("local-hash-v2");
     expect(embedder.dimensions).toBe(384);
     expect(createLocalEmbedder({ dimensions: 8, model: "custom" }).model).toBe("custom");
   });

@@ -251,7 +251,9 @@ export type ContextChunk = Message<"dq.embeddings.v1.ContextChunk"> & {
   embedding?: Embedding | undefined;
 
   /**
-   * Its relevance to the question (fused score); 0 for chunks brought in as keys or bridges.
+   * Its relevance to the question: for a direct hit, its fused (RRF) score weighted by its schema's
+   * standing plus a share of its table's evidence; 0 for chunks brought in as keys, bridges or table
+   * context.
    *
    * @generated from field: float score = 2;
    */
@@ -428,7 +430,8 @@ export enum InclusionReason {
   JOIN_BRIDGE = 3,
 
   /**
-   * The table chunk of a table chosen through its columns' evidence.
+   * The table chunk of a table chosen through its columns' evidence, or another column of one of the
+   * best three tables (questions often name a value, not the column holding it).
    *
    * @generated from enum value: INCLUSION_REASON_TABLE_CONTEXT = 4;
    */

@@ -11,12 +11,11 @@ import { createCatalogSync } from "./core/catalog-sync.js";
 import { createIngest } from "./core/ingest.js";
 import { createReconcile } from "./core/reconcile.js";
 import { createRetrieve } from "./core/retrieve.js";
+import { createConfiguredEmbedder } from "./backends/embedder.js";
 import { openPostgres } from "./backends/postgres.js";
 import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
 import type { Embedder } from "./embedders/embedder.js";
-import { createLocalEmbedder } from "./embedders/local-embedder.js";
-import { createOpenAIEmbedder } from "./embedders/openai-embedder.js";
 import { instrumentEmbedder, instrumentStore } from "./instrument.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { registerEmbeddingService } from "./server/embedding-service.js";
@@ -81,7 +80,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     const qdrant = await openQdrant({ config, dataDir, logger });
     cleanups.push(qdrant.close);
 
-    const embedder = instrumentEmbedder(overrides.embedder ?? createEmbedder(config, logger), metrics);
+    const embedder = instrumentEmbedder(overrides.embedder ?? createConfiguredEmbedder(config, logger), metrics);
     logger.info({ embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions }, embedder.name === "local"
       ? "embedder: local deterministic embedder (set OPENAI_API_KEY for OpenAI)"
       : "embedder: OpenAI");
@@ -265,23 +264,4 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   }
 
   return { start, stop };
-}
-
-function createEmbedder(config: Config, logger: Logger): Embedder {
-  if (config.openai === undefined) {
-    // EMBEDDING_MODEL names an OpenAI model; the local embedder records its own name so a collection
-    // built by it is never mistaken for one built by OpenAI.
-    if (config.embedding.model !== undefined) {
-      logger.warn({ model: config.embedding.model }, "EMBEDDING_MODEL is ignored without OPENAI_API_KEY: the local embedder is used");
-    }
-    return createLocalEmbedder({ dimensions: config.embedding.dimensions });
-  }
-  return createOpenAIEmbedder({
-    apiKey: config.openai.apiKey,
-    baseURL: config.openai.baseURL,
-    model: config.embedding.model ?? "text-embedding-3-large",
-    dimensions: config.embedding.dimensions,
-    maxConcurrentRequests: config.openai.maxConcurrentRequests,
-    logger,
-  });
 }

@@ -8,12 +8,11 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import type { DatabasePool } from "slonik";
+import { createConfiguredEmbedder } from "../backends/embedder.js";
 import { createConfiguredVectorStore, openQdrant, type QdrantBackend } from "../backends/qdrant.js";
 import { ConfigError, loadProcessConfig, type Config } from "../config.js";
 import { DomainError } from "../core/errors.js";
 import type { Embedder } from "../embedders/embedder.js";
-import { createLocalEmbedder } from "../embedders/local-embedder.js";
-import { createOpenAIEmbedder } from "../embedders/openai-embedder.js";
 import { cutoverPgvector, rollbackPgvector } from "../pgvector/cutover.js";
 import { dryRunPgvector } from "../pgvector/dry-run.js";
 import { DEFAULT_BATCH_SIZE, DEFAULT_COLUMN, DEFAULT_TABLE, DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "../pgvector/migrate.js";
@@ -124,20 +123,6 @@ function fraction(value: string | undefined, flag: string, fallback: number): nu
   return parsed;
 }
 
-function createEmbedder(config: Config, logger: Logger): Embedder {
-  // The same choice the service makes, so the collection records the model the service will check.
-  if (config.openai === undefined) {
-    return createLocalEmbedder({ dimensions: config.embedding.dimensions, model: config.embedding.model });
-  }
-  return createOpenAIEmbedder({
-    apiKey: config.openai.apiKey,
-    baseURL: config.openai.baseURL,
-    model: config.embedding.model ?? "text-embedding-3-large",
-    dimensions: config.embedding.dimensions,
-    maxConcurrentRequests: config.openai.maxConcurrentRequests,
-    logger,
-  });
-}
 
 async function main(argv: readonly string[]): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -192,7 +177,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
 
-    const embedder = createEmbedder(config, logger);
+    const embedder = createConfiguredEmbedder(config, logger);
     const vectors = await openVectorStore(config, embedder, logger, closers);
     if (args.mode === "verify") {
       const report = await verifyPgvectorMigration(

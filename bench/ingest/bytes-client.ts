@@ -1,6 +1,7 @@
-import { clone, createFileRegistry, type DescFile, type DescService } from "@bufbuild/protobuf";
-import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import type { DescService } from "@bufbuild/protobuf";
+import { FieldDescriptorProto_Label, FieldDescriptorProto_Type } from "@bufbuild/protobuf/wkt";
 import { createClient, type Transport } from "@connectrpc/connect";
+import { shadowRegistry } from "../../src/wire/shadow-registry.js";
 import { file_dq_embeddings_v1_embedding_service } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 
 /**
@@ -32,29 +33,17 @@ export interface BytesEmbeddingClient {
 }
 
 export function bytesEmbeddingService(): DescService {
-  const real = new Map<string, DescFile>();
-  const collect = (file: DescFile): void => {
-    if (!real.has(file.proto.name)) {
-      real.set(file.proto.name, file);
-      file.dependencies.forEach(collect);
-    }
-  };
-  collect(file_dq_embeddings_v1_embedding_service);
-  const shadows = new Map<string, FileDescriptorProto>();
-  for (const [name, file] of real) {
-    if (file.proto.package !== "dq.embeddings.v1") continue;
-    const proto = clone(FileDescriptorProtoSchema, file.proto);
-    const vector = proto.messageType.find((m) => m.name === "EmbeddingInput")?.field.find((f) => f.number === 8);
-    if (vector !== undefined) {
-      vector.type = FieldDescriptorProto_Type.BYTES;
-      vector.label = FieldDescriptorProto_Label.OPTIONAL;
-      vector.options = undefined;
-    }
-    shadows.set(name, proto);
-  }
-  const registry = createFileRegistry(
-    shadows.get(file_dq_embeddings_v1_embedding_service.proto.name) as FileDescriptorProto,
-    (name) => shadows.get(name) ?? real.get(name),
+  const registry = shadowRegistry(
+    file_dq_embeddings_v1_embedding_service,
+    (file) => file.proto.package === "dq.embeddings.v1",
+    (proto) => {
+      const vector = proto.messageType.find((m) => m.name === "EmbeddingInput")?.field.find((f) => f.number === 8);
+      if (vector !== undefined) {
+        vector.type = FieldDescriptorProto_Type.BYTES;
+        vector.label = FieldDescriptorProto_Label.OPTIONAL;
+        vector.options = undefined;
+      }
+    },
   );
   const service = registry.getService("dq.embeddings.v1.EmbeddingService");
   if (service === undefined) throw new Error("EmbeddingService missing");

@@ -1,8 +1,8 @@
 // The splice path end to end: vectors travel as bytes from our request to Qdrant's (DESIGN.md).
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { clone, create, createFileRegistry, type DescFile, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { FieldOptionsSchema, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { create, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { FieldOptionsSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -14,6 +14,7 @@ import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-
 import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
 import { JSON_ONLY_FIELD } from "../../src/server/wire/shadow-services.js";
+import { shadowRegistry } from "../../src/wire/shadow-registry.js";
 import { EmbeddingInputSchema } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import { file_dq_embeddings_v1_embedding_service } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
@@ -198,24 +199,14 @@ async function grpcUnaryStatus(baseUrl: string, path: string, message: Uint8Arra
 
 /** Our EmbeddingService with EmbeddingInput.vector sent unpacked (`[packed = false]`), as some clients do. */
 function unpackedEmbeddingService(): DescService {
-  const real = new Map<string, DescFile>();
-  const collect = (file: DescFile): void => {
-    if (!real.has(file.proto.name)) {
-      real.set(file.proto.name, file);
-      file.dependencies.forEach(collect);
-    }
-  };
-  collect(file_dq_embeddings_v1_embedding_service);
-  const shadows = new Map<string, FileDescriptorProto>();
-  for (const [name, file] of real) {
-    if (file.proto.package === "dq.embeddings.v1") {
-      const proto = clone(FileDescriptorProtoSchema, file.proto);
+  const registry = shadowRegistry(
+    file_dq_embeddings_v1_embedding_service,
+    (file) => file.proto.package === "dq.embeddings.v1",
+    (proto) => {
       const field = proto.messageType.find((m) => m.name === "EmbeddingInput")?.field.find((f) => f.name === "vector");
       if (field !== undefined) field.options = create(FieldOptionsSchema, { packed: false });
-      shadows.set(name, proto);
-    }
-  }
-  const registry = createFileRegistry(shadows.get(file_dq_embeddings_v1_embedding_service.proto.name) as FileDescriptorProto, (name) => shadows.get(name) ?? real.get(name));
+    },
+  );
   const service = registry.getService("dq.embeddings.v1.EmbeddingService");
   if (service === undefined) throw new Error("no service");
   return service;

@@ -1,7 +1,8 @@
-import { clone, createFileRegistry, type DescFile, type DescService } from "@bufbuild/protobuf";
-import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import type { DescService } from "@bufbuild/protobuf";
+import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { file_dq_embeddings_v1_embedding_service } from "../../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { file_dq_embeddings_v1_retrieval_service } from "../../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { shadowRegistry } from "../../wire/shadow-registry.js";
 
 /**
  * Shadow copies of our services for the router's decoder only (reflection keeps serving the real
@@ -34,39 +35,11 @@ export function shadowServices(): ShadowServices {
   if (built !== undefined) {
     return built;
   }
-  const real = new Map<string, DescFile>();
-  const collect = (file: DescFile): void => {
-    if (!real.has(file.proto.name)) {
-      real.set(file.proto.name, file);
-      file.dependencies.forEach(collect);
-    }
-  };
-  collect(file_dq_embeddings_v1_embedding_service);
-  collect(file_dq_embeddings_v1_retrieval_service);
-
-  // Every file of our package is cloned (so references resolve to the shadow messages); the
+  // Every file of our package is shadowed (so references resolve to the shadow messages); the
   // well-known types are shared with the real registry.
-  const shadows = new Map<string, FileDescriptorProto>();
-  for (const [name, file] of real) {
-    if (file.proto.package === "dq.embeddings.v1") {
-      const proto = clone(FileDescriptorProtoSchema, file.proto);
-      for (const message of proto.messageType) {
-        const moved = VECTOR_FIELDS[`${proto.package}.${message.name}` as keyof typeof VECTOR_FIELDS];
-        const field = moved === undefined ? undefined : message.field.find((f) => f.number === moved.no && f.name === moved.name);
-        if (moved !== undefined && field === undefined) {
-          throw new Error(`${proto.package}.${message.name} has no field ${moved.name} = ${moved.no}: update VECTOR_FIELDS`);
-        }
-        if (field !== undefined) {
-          field.number = JSON_ONLY_FIELD;
-        }
-      }
-      shadows.set(name, proto);
-    }
-  }
-  const resolve = (name: string): FileDescriptorProto | DescFile | undefined => shadows.get(name) ?? real.get(name);
   const services = new Map<string, DescService>();
-  for (const name of [file_dq_embeddings_v1_embedding_service.proto.name, file_dq_embeddings_v1_retrieval_service.proto.name]) {
-    const registry = createFileRegistry(shadows.get(name) as FileDescriptorProto, resolve);
+  for (const root of [file_dq_embeddings_v1_embedding_service, file_dq_embeddings_v1_retrieval_service]) {
+    const registry = shadowRegistry(root, (file) => file.proto.package === "dq.embeddings.v1", moveVectorFields);
     for (const type of registry) {
       if (type.kind === "service") {
         services.set(type.typeName, type);
@@ -75,4 +48,17 @@ export function shadowServices(): ShadowServices {
   }
   built = services;
   return built;
+}
+
+function moveVectorFields(proto: FileDescriptorProto): void {
+  for (const message of proto.messageType) {
+    const moved = VECTOR_FIELDS[`${proto.package}.${message.name}` as keyof typeof VECTOR_FIELDS];
+    const field = moved === undefined ? undefined : message.field.find((f) => f.number === moved.no && f.name === moved.name);
+    if (moved !== undefined && field === undefined) {
+      throw new Error(`${proto.package}.${message.name} has no field ${moved.name} = ${moved.no}: update VECTOR_FIELDS`);
+    }
+    if (field !== undefined) {
+      field.number = JSON_ONLY_FIELD;
+    }
+  }
 }

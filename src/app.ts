@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { createBulkDelete } from "./core/bulk-delete.js";
 import { createCatalogSync } from "./core/catalog-sync.js";
@@ -17,6 +17,7 @@ import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
 import type { Embedder } from "./embedders/embedder.js";
 import { instrumentEmbedder, instrumentStore } from "./instrument.js";
+import { createLogger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { registerEmbeddingService } from "./server/embedding-service.js";
 import { createErrorInterceptor } from "./server/errors.js";
@@ -61,7 +62,7 @@ export interface App {
 
 /** The composition root: every dependency is built here and passed down; nothing is global. */
 export function createApp(config: Config, overrides: AppOverrides = {}): App {
-  const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ["*.apiKey", "*.password", "*.url"] });
+  const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const health = createHealth({ initial: { [SERVER_HEALTH]: "NOT_SERVING" } });
   const cleanups: Array<() => Promise<void>> = [];

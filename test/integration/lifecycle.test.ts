@@ -148,6 +148,9 @@ describe("lifecycle", () => {
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
-    expect(stderr.trim().split("\n")).toEqual(['invalid configuration: GRPC_PORT must be a whole number, got "fifty"']);
+    // One JSON log line, like every other line the service writes.
+    const lines = stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 60, variable: "GRPC_PORT", msg: 'invalid configuration: GRPC_PORT must be a whole number, got "fifty"' });
   });
 });

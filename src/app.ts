@@ -48,7 +48,7 @@ export interface RunningApp {
   metricsPort: number;
   /** What the app is talking to, for logs and tests. */
   postgresUrl: string;
-  qdrant: { host: string; port: number };
+  qdrant: { host: string; port: number; httpPort?: number };
   metadata: MetadataStore;
   vectors: VectorStore;
   metrics: Metrics;
@@ -164,7 +164,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       { host: bound.host, port: bound.port, metricsPort, tls: config.grpc.tlsCertFile !== undefined, reflection: config.grpc.reflection },
       `gRPC server listening on ${bound.host}:${bound.port}`,
     );
-    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port }, metadata, vectors, metrics };
+    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort }, metadata, vectors, metrics };
   }
 
   async function resolveDataDir(): Promise<string> {

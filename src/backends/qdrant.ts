@@ -11,6 +11,8 @@ export interface QdrantBackend {
   client: QdrantClient;
   host: string;
   port: number;
+  /** The embedded server's REST port, when it serves one. */
+  httpPort?: number;
   close(): Promise<void>;
 }
 
@@ -23,11 +25,22 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   let host = config.qdrant.host;
   let port = config.qdrant.grpcPort;
   let close = async () => {};
+  let httpPort: number | undefined;
   if (host === undefined) {
-    const embedded = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, dataDir: join(dataDir, "qdrant"), logger: logger.child({ component: "embedded-qdrant" }) });
+    // gRPC on any free port (only the service uses it); Qdrant's REST API on QDRANT_PORT (6333), so
+    // `curl localhost:6333/collections/embeddings` works as with real Qdrant. A taken port only warns.
+    const embedded = createEmbeddedQdrant({
+      host: "127.0.0.1",
+      port: 0,
+      httpPort: config.qdrant.httpPort,
+      httpPortOptional: true,
+      dataDir: join(dataDir, "qdrant"),
+      logger: logger.child({ component: "embedded-qdrant" }),
+    });
     ({ host, port } = await embedded.start());
     close = () => embedded.stop();
-    logger.warn({ port }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
+    httpPort = embedded.httpPort;
+    logger.warn({ port, httpPort: embedded.httpPort ?? null }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
   } else {
     logger.info({ host, port, collection: config.qdrant.collectionName }, "vector store: Qdrant over gRPC");
   }
@@ -41,7 +54,7 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     compression: false,
     checkCompatibility: false,
   });
-  return { client, host, port, close };
+  return { client, host, port, httpPort, close };
 }
 
 /**

@@ -111,7 +111,7 @@ describe("lifecycle", () => {
   it("the real process exits 0 on SIGTERM after logging that it stopped", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
+      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", QDRANT_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

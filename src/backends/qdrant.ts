@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
 import { createQdrantVectorStore } from "../stores/qdrant-vector-store.js";
+import { createAliasBoundVectorStore, createQdrantAliases } from "./qdrant-alias.js";
 import { createQdrantWireUpsert } from "../stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../stores/vector-store.js";
 
@@ -58,15 +59,38 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
 }
 
 /**
- * The vector store on the configured collection (name, dimension, cluster settings) for `model`, with
- * upserts carrying vectors as bytes on their own connection (stores/qdrant-wire/): same server, key,
- * timeout as the client.
+ * The vector store the service uses: through QDRANT_COLLECTION_NAME, an alias bound to this model's
+ * collection (./qdrant-alias.ts), with upserts carrying vectors as bytes on their own connection
+ * (stores/qdrant-wire/): same server, key, timeout as the client.
  */
 export function createConfiguredVectorStore(options: { config: Config; backend: QdrantBackend; model: string; logger: Logger }): VectorStore {
+  const { config } = options;
+  return createAliasBoundVectorStore({
+    aliases: createQdrantAliases(options.backend.client),
+    alias: config.qdrant.collectionName,
+    model: options.model,
+    dimensions: config.embedding.dimensions,
+    store: createCollectionVectorStore({ ...options, collectionName: config.qdrant.collectionName }),
+    storeFor: (collectionName) => createCollectionVectorStore({ ...options, collectionName }),
+    logger: options.logger,
+  });
+}
+
+/**
+ * The vector store on one collection (or alias) name for `model` at EMBEDDING_DIMENSIONS, with the
+ * configured cluster settings; `npm run reembed` uses it for the collection it builds.
+ */
+export function createCollectionVectorStore(options: {
+  config: Config;
+  backend: QdrantBackend;
+  model: string;
+  logger: Logger;
+  collectionName: string;
+}): VectorStore {
   const { config, backend } = options;
   return createQdrantVectorStore({
     client: backend.client,
-    collectionName: config.qdrant.collectionName,
+    collectionName: options.collectionName,
     dimensions: config.embedding.dimensions,
     model: options.model,
     shardNumber: config.qdrant.shardNumber,

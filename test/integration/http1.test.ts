@@ -4,6 +4,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import http2 from "node:http2";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,6 +72,21 @@ describe("HTTP/1.1 and HTTP/2 on the plaintext gRPC port", () => {
     expect((await grpc.check({})).status).toBe(ServingStatus.SERVING);
     // An unknown service is NOT_FOUND over HTTP/1.1 too (the Connect error body names the code).
     await expect(connect.check({ service: "no.such.Service" })).rejects.toMatchObject({ code: 5 });
+  });
+
+  it("keeps the large HTTP/2 flow-control windows behind the protocol router", async () => {
+    const session = http2.connect(app.baseUrl);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve, reject) => {
+        session.once("remoteSettings", resolve);
+        session.once("error", reject);
+      });
+      // 4 MiB stream windows and 1 MiB frames (Node's defaults are 64 KiB and 16 KiB).
+      expect(settings.initialWindowSize).toBe(4 * 1024 * 1024);
+      expect(settings.maxFrameSize).toBe(1024 * 1024);
+    } finally {
+      session.close();
+    }
   });
 
   it("runs the compose health check command exactly as docker-compose.yml writes it", async () => {

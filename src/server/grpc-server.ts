@@ -36,6 +36,9 @@ export interface GrpcServer {
 /** The client connection preface of HTTP/2 (RFC 9113 section 3.4): h2c "prior knowledge" starts with it. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
+/** A connection that sends nothing for this long before its protocol is known is closed. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
 /**
  * A connect-node server on node:http2 / node:http servers we own. Plaintext (the default), one port
  * speaks both HTTP/2 with prior knowledge (gRPC, what grpcurl and gRPC clients send) and HTTP/1.1
@@ -190,11 +193,16 @@ function routeConnection(socket: Socket, h2: http2.Http2Server, h1: http.Server,
     socket.off("readable", onReadable);
     socket.off("error", onError);
     socket.off("end", onEnd);
+    socket.setTimeout(0);
+    socket.off("timeout", onTimeout);
     socket.unshift(seen);
     routed();
     (isPrefix ? h2 : h1).emit("connection", socket);
   };
   const onEnd = () => socket.destroy();
+  const onTimeout = () => socket.destroy();
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS);
+  socket.once("timeout", onTimeout);
   socket.on("readable", onReadable);
   socket.once("error", onError);
   socket.once("end", onEnd);

@@ -6,6 +6,7 @@ import type { Embedder } from "../embedders/embedder.js";
 import { createConfiguredEmbedder } from "./embedder.js";
 import { openPostgres } from "./postgres.js";
 import { createCollectionVectorStore, openQdrant } from "./qdrant.js";
+import { createModelRelabel } from "../stores/postgres-model-relabel.js";
 import { createQdrantAliases, modelCollectionName } from "./qdrant-alias.js";
 
 export interface RunReembedOptions {
@@ -87,6 +88,7 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
       buildOnly: options.buildOnly,
       logger,
       afterPass: options.afterPass,
+      relabel: createModelRelabel(postgres.pool, logger),
       onProgress: (progress) => {
         const percent = progress.total === 0 ? 100 : Math.min(100, Math.floor((progress.scanned / progress.total) * 100));
         if (percent !== lastPercent) {

@@ -16,8 +16,8 @@ import type { EmbeddingRow, PointPayload } from "./types.js";
  *   flip       the alias points at the new collection (one atomic Qdrant call)
  *   after-flip one more pass, for writes that reached the old collection between catch-up and flip
  *
- * Postgres rows are read, never written: they stay the one truth, and the old collection stays intact
- * until the operator drops it.
+ * Postgres rows keep their content; after the flip, `relabel` records the new model on rows whose
+ * content is what was embedded. The old collection stays intact until the operator drops it.
  */
 export interface ReembedDeps {
   metadata: MetadataStore;
@@ -34,6 +34,12 @@ export interface ReembedDeps {
   buildOnly?: boolean;
   /** Called after each page, for progress output. */
   onProgress?(progress: ReembedProgress): void;
+  /**
+   * After the flip: records on rows that their vector now comes from the new model (only where the
+   * content hash is still the one embedded), so the service does not embed them again on their next
+   * unchanged upsert. Resolves to the rows changed.
+   */
+  relabel?(rows: ReadonlyArray<{ id: string; contentHash: string }>, model: string): Promise<number>;
   /** Called when a pass ends (tests use it to write through the service between passes). */
   afterPass?(pass: ReembedPass): Promise<void>;
 }
@@ -55,6 +61,8 @@ export interface PassReport {
   embedded: number;
   /** Points whose rows no longer exist, removed from the new collection. */
   removed: number;
+  /** Rows whose `model` now names the new model (after-flip pass only). */
+  relabeled: number;
 }
 
 export interface ReembedReport {
@@ -70,7 +78,7 @@ export async function reembed(deps: ReembedDeps): Promise<ReembedReport> {
 
   const run = async (pass: ReembedPass): Promise<void> => {
     const total = await metadata.countRows({});
-    const result: PassReport = { scanned: 0, embedded: 0, removed: 0 };
+    const result: PassReport = { scanned: 0, embedded: 0, removed: 0, relabeled: 0 };
     let afterId: string | undefined;
     for (;;) {
       const rows = await metadata.listRows({ afterId, limit: deps.batchSize });
@@ -78,11 +86,17 @@ export async function reembed(deps: ReembedDeps): Promise<ReembedReport> {
       afterId = rows[rows.length - 1].id;
       result.scanned += rows.length;
       const stored = new Map((await target.get(rows.map((row) => row.id))).map((point) => [point.id, point.payload]));
-      const stale = rows.filter((row) => !upToDate(row, stored.get(row.id)));
+      // The new collection's points say which model made them, like the service's own writes.
+      const relabeled = rows.map((row) => ({ ...row, model: embedder.model }));
+      const stale = relabeled.filter((row) => !upToDate(row, stored.get(row.id)));
       if (stale.length > 0) {
         const vectors = await embedder.embed(stale.map((row) => ({ id: row.id, text: row.content })));
         await target.upsert(stale.map((row, index) => pointOf(row, vectors[index])));
         result.embedded += stale.length;
+      }
+      if (pass === "after-flip" && deps.relabel !== undefined) {
+        const outdated = rows.filter((row) => row.model !== embedder.model);
+        result.relabeled += await deps.relabel(outdated, embedder.model);
       }
       deps.onProgress?.({ pass, scanned: result.scanned, total, embedded: result.embedded });
     }

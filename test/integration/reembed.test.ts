@@ -9,6 +9,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UpsertOutcome } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import { createConfiguredEmbedder } from "../../src/backends/embedder.js";
 import { runReembed } from "../../src/backends/reembed.js";
 import { loadConfig } from "../../src/config.js";
@@ -124,14 +125,17 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
     expect(result.report?.flipped).toBe(true);
     expect(result.report?.passes.build).toMatchObject({ scanned: 40, embedded: 2 });
     expect(result.report?.passes["catch-up"]).toMatchObject({ scanned: 40, embedded: 0, removed: 1 });
-    expect(result.report?.passes["after-flip"]).toMatchObject({ scanned: 41, embedded: 2, removed: 0 });
+    expect(result.report?.passes["after-flip"]).toMatchObject({ scanned: 41, embedded: 2, removed: 0, relabeled: 41 });
 
     expect(await aliases()).toEqual([["embeddings", NEW_COLLECTION]]);
     expect(await pointsIn(NEW_COLLECTION)).toBe(41);
-    // The new collection's points carry each row's current content hash; the deleted row has none.
-    const rows = new Map((await oldApp!.running.metadata.listRows({ limit: 1000 })).map((row) => [row.id, row.contentHash]));
+    // The new collection's points carry each row's current content hash and the new model; the deleted
+    // row has none; every row now names the new model (so the service will not embed it again).
+    const listed = await oldApp!.running.metadata.listRows({ limit: 1000 });
+    expect(new Set(listed.map((row) => row.model))).toEqual(new Set([NEW_MODEL]));
+    const rows = new Map(listed.map((row) => [row.id, `${row.contentHash} ${NEW_MODEL}`]));
     const scrolled = await inspect.api("points").scroll({ collectionName: NEW_COLLECTION, limit: 1000, withPayload: { selectorOptions: { case: "enable", value: true } } });
-    const hashes = new Map(scrolled.result.map((point) => [point.id?.pointIdOptions.value as string, point.payload.content_hash?.kind.value]));
+    const hashes = new Map(scrolled.result.map((point) => [point.id?.pointIdOptions.value as string, `${point.payload.content_hash?.kind.value} ${point.payload.model?.kind.value}`]));
     expect(hashes).toEqual(rows);
     expect(hashes.has(ids[1])).toBe(false);
     // The old collection is left intact for the operator to drop.
@@ -150,6 +154,11 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
     );
     const newApp = await startTestApp({ database, env: newEnv });
     try {
+      // An unchanged row sent again is not embedded again: the switch paid for it once.
+      openai.reset();
+      const again = await upsert(newApp, ids[5], "Table: orders_5 holds customer orders number 5");
+      expect(again.outcome).toBe(UpsertOutcome.UNCHANGED);
+      expect(openai.requests).toEqual([]);
       // The fake OpenAI embeds equal texts to equal vectors: the row's own text finds it first.
       const found = await newApp.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "Table: invoices holds billing documents" } });
       expect(found.hits[0]?.embedding?.content).toBe("Table: invoices holds billing documents");

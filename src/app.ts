@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { createBulkDelete } from "./core/bulk-delete.js";
 import { createCatalogSync } from "./core/catalog-sync.js";
@@ -17,6 +17,7 @@ import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
 import type { Embedder } from "./embedders/embedder.js";
 import { instrumentEmbedder, instrumentStore } from "./instrument.js";
+import { createLogger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { registerEmbeddingService } from "./server/embedding-service.js";
 import { createErrorInterceptor } from "./server/errors.js";
@@ -47,7 +48,7 @@ export interface RunningApp {
   metricsPort: number;
   /** What the app is talking to, for logs and tests. */
   postgresUrl: string;
-  qdrant: { host: string; port: number };
+  qdrant: { host: string; port: number; httpPort?: number };
   metadata: MetadataStore;
   vectors: VectorStore;
   metrics: Metrics;
@@ -61,7 +62,7 @@ export interface App {
 
 /** The composition root: every dependency is built here and passed down; nothing is global. */
 export function createApp(config: Config, overrides: AppOverrides = {}): App {
-  const logger = overrides.logger ?? pino({ level: config.logLevel, redact: ["*.apiKey", "*.password", "*.url"] });
+  const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const health = createHealth({ initial: { [SERVER_HEALTH]: "NOT_SERVING" } });
   const cleanups: Array<() => Promise<void>> = [];
@@ -163,7 +164,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       { host: bound.host, port: bound.port, metricsPort, tls: config.grpc.tlsCertFile !== undefined, reflection: config.grpc.reflection },
       `gRPC server listening on ${bound.host}:${bound.port}`,
     );
-    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port }, metadata, vectors, metrics };
+    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort }, metadata, vectors, metrics };
   }
 
   async function resolveDataDir(): Promise<string> {

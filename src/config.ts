@@ -83,11 +83,20 @@ export function loadProcessConfig(): Config {
   return loadConfig(process.env);
 }
 
+const EMBEDDING_PROVIDERS = ["auto", "openai", "local"] as const;
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export function loadConfig(env: Env): Config {
   const read = createReader(env);
-  const openaiKey = read.string("OPENAI_API_KEY");
+  // EMBEDDING_PROVIDER: "auto" (OpenAI when OPENAI_API_KEY is set, else local), "openai" (the key is
+  // required: the production compose stack sets this so it never silently embeds with the local model),
+  // or "local" (ignore any key).
+  const provider = read.oneOf("EMBEDDING_PROVIDER", EMBEDDING_PROVIDERS, "auto");
+  const openaiKey = provider === "local" ? undefined : read.string("OPENAI_API_KEY");
+  if (provider === "openai" && openaiKey === undefined) {
+    throw new ConfigError("OPENAI_API_KEY", "must be set when EMBEDDING_PROVIDER is openai (set EMBEDDING_PROVIDER=local to run the local embedder instead)");
+  }
   const tlsCertFile = read.string("TLS_CERT_FILE");
   const tlsKeyFile = read.string("TLS_KEY_FILE");
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {

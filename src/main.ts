@@ -1,30 +1,37 @@
+import { pino } from "pino";
 import { createApp } from "./app.js";
 import { ConfigError, loadProcessConfig } from "./config.js";
+import { createLogger } from "./logger.js";
 
-/** Load config, start the app, stop it on SIGTERM/SIGINT. Start-up failures print one line, exit 1. */
+/**
+ * Load config, start the app, stop it on SIGTERM/SIGINT. Every line written is a JSON log line (pino),
+ * start-up failures included: one line, then exit 2 (configuration) or 1 (anything else).
+ */
 async function main(): Promise<void> {
   let config;
   try {
     config = loadProcessConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
+      // No configured logger yet: the one line goes to stderr, synchronously, before exiting.
+      pino(pino.destination({ dest: 2, sync: true })).fatal({ variable: error.variable }, error.message);
       process.exit(2);
     }
     throw error;
   }
-  const app = createApp(config);
+  const logger = createLogger(config.logLevel);
+  const app = createApp(config, { logger });
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       return;
     }
     stopping = true;
-    process.stderr.write(`received ${signal}; draining in-flight calls\n`);
+    logger.info({ signal, graceMs: config.grpc.shutdownGraceMs }, `received ${signal}; draining in-flight calls`);
     app.stop().then(
       () => process.exit(0),
       (error: unknown) => {
-        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        logger.fatal({ err: error }, "shutdown failed");
         process.exit(1);
       },
     );
@@ -34,7 +41,7 @@ async function main(): Promise<void> {
   try {
     await app.start();
   } catch (error) {
-    process.stderr.write(`start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    logger.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`);
     await app.stop().catch(() => undefined);
     process.exit(1);
   }

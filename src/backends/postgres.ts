@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
 import type { Config } from "../config.js";
 import { createEmbeddedPostgres } from "../embedded/postgres.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
@@ -11,6 +12,8 @@ import { retryStartup } from "./retry-startup.js";
 export interface PostgresBackend {
   url: string;
   metadata: MetadataStore;
+  /** The pool behind `metadata` (for tools such as reembed that need one more statement). */
+  pool: DatabasePool;
   close(): Promise<void>;
 }
 
@@ -41,7 +44,7 @@ export async function openPostgres(options: { config: Config; dataDir: string; l
     await retryStartup("Postgres", logger, () => runMigrations({ databaseUrl, logger }));
     const pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: poolSize, logger });
     closers.push(() => pool.end());
-    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool, logger }), close };
+    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool, logger }), pool, close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
 import { createQdrantVectorStore } from "../stores/qdrant-vector-store.js";
+import { createAliasBoundVectorStore, createQdrantAliases } from "./qdrant-alias.js";
 import { createQdrantWireUpsert } from "../stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../stores/vector-store.js";
 
@@ -11,6 +12,8 @@ export interface QdrantBackend {
   client: QdrantClient;
   host: string;
   port: number;
+  /** The embedded server's REST port, when it serves one. */
+  httpPort?: number;
   close(): Promise<void>;
 }
 
@@ -23,11 +26,22 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   let host = config.qdrant.host;
   let port = config.qdrant.grpcPort;
   let close = async () => {};
+  let httpPort: number | undefined;
   if (host === undefined) {
-    const embedded = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, dataDir: join(dataDir, "qdrant"), logger: logger.child({ component: "embedded-qdrant" }) });
+    // gRPC on any free port (only the service uses it); Qdrant's REST API on QDRANT_PORT (6333), so
+    // `curl localhost:6333/collections/embeddings` works as with real Qdrant. A taken port only warns.
+    const embedded = createEmbeddedQdrant({
+      host: "127.0.0.1",
+      port: 0,
+      httpPort: config.qdrant.httpPort,
+      httpPortOptional: true,
+      dataDir: join(dataDir, "qdrant"),
+      logger: logger.child({ component: "embedded-qdrant" }),
+    });
     ({ host, port } = await embedded.start());
     close = () => embedded.stop();
-    logger.warn({ port }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
+    httpPort = embedded.httpPort;
+    logger.warn({ port, httpPort: embedded.httpPort ?? null }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
   } else {
     logger.info({ host, port, collection: config.qdrant.collectionName }, "vector store: Qdrant over gRPC");
   }
@@ -41,19 +55,42 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     compression: false,
     checkCompatibility: false,
   });
-  return { client, host, port, close };
+  return { client, host, port, httpPort, close };
 }
 
 /**
- * The vector store on the configured collection (name, dimension, cluster settings) for `model`, with
- * upserts carrying vectors as bytes on their own connection (stores/qdrant-wire/): same server, key,
- * timeout as the client.
+ * The vector store the service uses: through QDRANT_COLLECTION_NAME, an alias bound to this model's
+ * collection (./qdrant-alias.ts), with upserts carrying vectors as bytes on their own connection
+ * (stores/qdrant-wire/): same server, key, timeout as the client.
  */
 export function createConfiguredVectorStore(options: { config: Config; backend: QdrantBackend; model: string; logger: Logger }): VectorStore {
+  const { config } = options;
+  return createAliasBoundVectorStore({
+    aliases: createQdrantAliases(options.backend.client),
+    alias: config.qdrant.collectionName,
+    model: options.model,
+    dimensions: config.embedding.dimensions,
+    store: createCollectionVectorStore({ ...options, collectionName: config.qdrant.collectionName }),
+    storeFor: (collectionName) => createCollectionVectorStore({ ...options, collectionName }),
+    logger: options.logger,
+  });
+}
+
+/**
+ * The vector store on one collection (or alias) name for `model` at EMBEDDING_DIMENSIONS, with the
+ * configured cluster settings; `npm run reembed` uses it for the collection it builds.
+ */
+export function createCollectionVectorStore(options: {
+  config: Config;
+  backend: QdrantBackend;
+  model: string;
+  logger: Logger;
+  collectionName: string;
+}): VectorStore {
   const { config, backend } = options;
   return createQdrantVectorStore({
     client: backend.client,
-    collectionName: config.qdrant.collectionName,
+    collectionName: options.collectionName,
     dimensions: config.embedding.dimensions,
     model: options.model,
     shardNumber: config.qdrant.shardNumber,

@@ -37,6 +37,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     GRPC_PORT: "0",
     METRICS_HOST: "127.0.0.1",
     METRICS_PORT: "0",
+    QDRANT_PORT: "0", // the embedded Qdrant's REST API on any free port, never 6333
     LOG_LEVEL: "silent",
     READINESS_INTERVAL_MS: "100",
     SHUTDOWN_GRACE_MS: "5000",

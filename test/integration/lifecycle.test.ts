@@ -111,7 +111,7 @@ describe("lifecycle", () => {
   it("the real process exits 0 on SIGTERM after logging that it stopped", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
+      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", QDRANT_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -148,6 +148,9 @@ describe("lifecycle", () => {
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
-    expect(stderr.trim().split("\n")).toEqual(['invalid configuration: GRPC_PORT must be a whole number, got "fifty"']);
+    // One JSON log line, like every other line the service writes.
+    const lines = stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 60, variable: "GRPC_PORT", msg: 'invalid configuration: GRPC_PORT must be a whole number, got "fifty"' });
   });
 });

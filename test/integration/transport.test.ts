@@ -71,7 +71,7 @@ describe("transport and start-up checks", () => {
       const first = await startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "32" } });
       await first.stop();
       await expect(startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64" } })).rejects.toThrow(
-        /^Qdrant collection "embeddings" holds 32-dimensional vectors but EMBEDDING_DIMENSIONS is 64: use another QDRANT_COLLECTION_NAME or the matching dimension$/,
+        /^Qdrant alias "embeddings" points at collection "embeddings__local-hash-v\d+__32", built with model "local-hash-v\d+" \(32 dimensions\), but the service is configured for model "local-hash-v\d+" \(64 dimensions\): start it with that model and dimension, or switch the alias with `npm run reembed -- --model local-hash-v\d+ --dimensions 64`$/,
       );
       // Another collection name is fine.
       const other = await startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64", QDRANT_COLLECTION_NAME: "embeddings_64" } });

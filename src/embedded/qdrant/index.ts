@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { Engine } from "./engine.js";
-import { createGrpcServer, QDRANT_VERSION, type GrpcServer } from "./server.js";
+import { startRestApi, type RestApi } from "../qdrant-rest/start-rest-api.js";
+import { createGrpcServer, QDRANT_TITLE, QDRANT_VERSION, type GrpcServer } from "./server.js";
 
 export interface EmbeddedQdrantOptions {
   /** Default 127.0.0.1. */
@@ -11,6 +12,10 @@ export interface EmbeddedQdrantOptions {
   dataDir?: string;
   /** When set, every call but HealthCheck needs it in `api-key` (or `authorization: Bearer`). */
   apiKey?: string;
+  /** Also serve Qdrant's read-only REST API (qdrant-rest/) on this port; 0 = any free port. */
+  httpPort?: number;
+  /** A taken httpPort is a warning, not a start-up failure (the service's embedded default). */
+  httpPortOptional?: boolean;
   logger: Logger;
 }
 
@@ -19,6 +24,8 @@ export interface EmbeddedQdrant {
   /** Closes every HTTP/2 session itself: the qdrant client has no close(). */
   stop(): Promise<void>;
   readonly port: number;
+  /** The REST port, when one is bound. */
+  readonly httpPort: number | undefined;
 }
 
 /**
@@ -33,10 +40,14 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
   let engine: Engine | undefined;
   let server: GrpcServer | undefined;
   let closeDurability: (() => Promise<void>) | undefined;
+  let rest: RestApi | undefined;
 
   return {
     get port() {
       return port;
+    },
+    get httpPort() {
+      return rest?.port;
     },
     async start() {
       if (server !== undefined) throw new Error("embedded Qdrant already started");
@@ -58,6 +69,24 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
         engine = undefined;
         throw error;
       }
+      if (options.httpPort !== undefined) {
+        try {
+          rest = await startRestApi({
+            storage: () => engine?.storage,
+            host,
+            port: options.httpPort,
+            optional: options.httpPortOptional ?? false,
+            apiKey: options.apiKey,
+            title: QDRANT_TITLE,
+            version: QDRANT_VERSION,
+            grpcPort: () => port,
+            logger: log,
+          });
+        } catch (error) {
+          await this.stop();
+          throw error;
+        }
+      }
       log.info(
         {
           host,
@@ -72,6 +101,8 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
       return { host, port };
     },
     async stop() {
+      await rest?.close();
+      rest = undefined;
       const s = server;
       server = undefined;
       if (s !== undefined) await s.close();

@@ -53,7 +53,8 @@ describe.each([
         }),
         {
           // The unnamed dense vector and the named sparse one.
-          ...point(2, [0.19, 0.81, 0.75, 0.11], { city: list(str("Berlin"), str("London")) }),
+          id: num(2),
+          payload: { city: list(str("Berlin"), str("London")) },
           vectors: {
             vectorsOptions: {
               case: "vectors",

@@ -278,6 +278,7 @@ export class Collection {
       key: undefined,
       hasVector: (name: string) => self.hasVector(name, current),
       textIndex: (key: string) => self.indexes.get(key)?.tokenizer,
+      fieldIndex: (key: string) => self.indexes.get(key),
       at(offset: number) {
         current = offset;
         this.payload = self.payloads[offset];

@@ -291,16 +291,22 @@ describe("points RPCs (conformance)", () => {
 });
 
 describe("exact search over a larger collection", () => {
-  it("returns the true top-k by each distance (lib/segment/src/spaces/simple.rs)", async () => {
+  it("returns the top-k by each distance, with Qdrant's float32 scores (lib/segment/src/spaces/simple.rs)", async () => {
     const dim = 12;
     const vec = (i: number) => Array.from({ length: dim }, (_, j) => Math.fround(Math.sin(i * 1.7 + j * 0.3)));
     const n = 5000;
-    for (const [distance, score] of [
-      [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0)],
-      [Distance.Euclid, (a: number[], b: number[]) => -Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]) ** 2, 0))],
-      [Distance.Manhattan, (a: number[], b: number[]) => -a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0)],
-    ] as const) {
+    const f32 = Math.fround;
+    // Below 16 dimensions Qdrant scores with its scalar loops on every CPU (simple.rs: SSE/NEON from 16,
+    // AVX+FMA from 32): one float32 accumulator in element order. The API score is the similarity for
+    // Dot and the distance for Euclid (sqrt) and Manhattan (MetricPostProcessing in simple.rs).
+    const cases = [
+      [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + f32(x * b[i])), 0), true],
+      [Distance.Euclid, (a: number[], b: number[]) => f32(Math.sqrt(a.reduce((s, x, i) => f32(s + f32(f32(x - b[i]) ** 2)), 0))), false],
+      [Distance.Manhattan, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + Math.abs(f32(x - b[i]))), 0), false],
+    ] as const;
+    for (const [distance, apiScore, largerIsBetter] of cases) {
       const coll = uniqueName("exact");
+      created.push(coll);
       await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: BigInt(dim), distance } } } });
       for (let from = 0; from < n; from += 1000) {
         await client.api("points").upsert({
@@ -310,13 +316,27 @@ describe("exact search over a larger collection", () => {
         });
       }
       const q = vec(123456);
-      const want = Array.from({ length: n }, (_, k) => [String(k + 1), score(vec(k + 1), q)] as const)
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 5);
-      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: 5n, params: { exact: true } });
-      expect(got.result.map(idOf)).toEqual(want.map((w) => w[0]));
-      got.result.forEach((p, i) => expect(p.score).toBeCloseTo(Math.abs(want[i][1]) * (distance === Distance.Dot ? Math.sign(want[i][1]) : 1), 3));
+      const k = 5;
+      const reference = new Map(Array.from({ length: n }, (_, i) => [String(i + 1), apiScore(vec(i + 1), q)] as const));
+      const better = (x: number, y: number) => (largerIsBetter ? x > y : x < y);
+      const best = [...reference.values()].sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0)).slice(0, k);
+      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: BigInt(k), params: { exact: true } });
+      expect(got.result).toHaveLength(k);
+      // Scores, not the order of near-ties: each hit carries its own score, the hits are sorted by it,
+      // and they are the k best scores. An id may only differ from the reference's where scores tie
+      // within float32 rounding.
+      const tolerance = 1e-5;
+      got.result.forEach((p, i) => {
+        expect(Math.abs(p.score - reference.get(idOf(p))!)).toBeLessThanOrEqual(tolerance);
+        expect(Math.abs(p.score - best[i])).toBeLessThanOrEqual(tolerance);
+        if (i > 0) expect(better(p.score, got.result[i - 1].score)).toBe(false);
+      });
+      const kth = best[k - 1];
+      for (const [id, score] of reference) {
+        if (better(score, largerIsBetter ? kth + tolerance : kth - tolerance)) expect(got.result.map(idOf)).toContain(id);
+      }
       await client.api("collections").delete({ collectionName: coll });
+      created.splice(created.indexOf(coll), 1);
     }
   });
 });

@@ -2,7 +2,7 @@
 // tests/basic_grpc_test.sh, tests/basic_query_grpc_test.sh and qdrant-js's integration test.
 import { ConnectError, ConnectErrorCode as Code, Distance, QdrantClient, UpdateStatus } from "@qdrant/js-client-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idOf, int, num, plainPayload, point, str, uuid } from "./proto.js";
+import { idOf, int, nil, num, plainPayload, point, str, uuid } from "./proto.js";
 import { startTarget, uniqueName, type Target } from "./target.js";
 
 let target: Target;
@@ -117,6 +117,46 @@ describe("points RPCs (conformance)", () => {
     });
     const count = await client.api("points").count({ collectionName: coll, exact: true, filter: { must: [keyword("flagged", "yes")] } });
     expect(count.result?.count).toBe(2n);
+  });
+
+  it("removes a key set to null and refuses payload edits of missing ids with NOT_FOUND", async () => {
+    const coll = uniqueName("payload_null");
+    await cosineCollection(coll);
+    const payloadOf = async (id: number) =>
+      plainPayload((await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0].payload);
+    // SetPayload merges with `merge_map` (lib/segment/src/common/utils.rs, called by Payload::merge in
+    // lib/segment/src/types.rs and JsonPath::value_set in lib/segment/src/json_path/mod.rs): a null
+    // value removes the key, at the top level and under `key` alike.
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { city: nil(), extra: str("x") }, pointsSelector: ids(1) });
+    expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x" });
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: int(1), b: int(2) }, pointsSelector: ids(1), key: "meta" });
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: nil() }, pointsSelector: ids(1), key: "meta" });
+    expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x", meta: { b: 2n } });
+    // Upsert and OverwritePayload store the payload as given, null included.
+    await client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { gone: nil() }, pointsSelector: ids(2) });
+    expect(await payloadOf(2)).toEqual({ gone: null });
+    // Every listed id must exist: `check_unprocessed_points` (lib/shard/src/update/helpers.rs, called by
+    // each edit in lib/shard/src/update/payload.rs) fails with PointIdError, NOT_FOUND on the wire.
+    const missing = [
+      () => client.api("points").setPayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
+      () => client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
+      () => client.api("points").deletePayload({ collectionName: coll, wait: true, keys: ["extra"], pointsSelector: ids(999) }),
+      () => client.api("points").clearPayload({ collectionName: coll, wait: true, points: ids(999) }),
+    ];
+    for (const call of missing) {
+      const err = await rejection(call);
+      expect(err.code).toBe(Code.NotFound);
+      expect(err.rawMessage).toBe("Not found: No point with id 999 found");
+    }
+    expect((await client.api("points").count({ collectionName: coll, exact: true })).result?.count).toBe(6n);
+    // By filter, no point is "missing": nothing matches and the call succeeds.
+    const none = await client.api("points").setPayload({
+      collectionName: coll,
+      wait: true,
+      payload: { extra: str("z") },
+      pointsSelector: { pointsSelectorOneOf: { case: "filter", value: { must: [keyword("city", "Atlantis")] } } },
+    });
+    expect(none.result?.status).toBe(UpdateStatus.Completed);
   });
 
   it("deletes by filter and creates / deletes field indexes", async () => {

@@ -13,8 +13,12 @@ let target: Target;
 let client: QdrantClient;
 const name = uniqueName("filters");
 
+/** Every collection made here, deleted after the file (also when a case stopped half-way). */
+const created: string[] = [];
+
 /** Creates `collectionName` with the five points every filter case below reads. */
 async function seed(collectionName: string): Promise<void> {
+  created.push(collectionName);
   await client.api("collections").create({
     collectionName,
     vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } },
@@ -41,7 +45,8 @@ beforeAll(async () => {
   await seed(name);
 });
 afterAll(async () => {
-  await client.api("collections").delete({ collectionName: name });
+  // Deleting a collection that is already gone answers `false`, not an error.
+  for (const collectionName of created) await client.api("collections").delete({ collectionName });
   await target.stop();
 });
 
@@ -220,6 +225,7 @@ describe("Facet (lib/segment/src/data_types/facets.rs)", () => {
 describe("full-text match with and without a text index", () => {
   it("tests case-sensitive substrings without an index and lower-cased word tokens with one", async () => {
     const coll = uniqueName("text");
+    created.push(coll);
     await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } } });
     await client.api("points").upsert({
       collectionName: coll,
@@ -250,6 +256,7 @@ describe("full-text match with and without a text index", () => {
 describe("datetime ranges (conversions.rs DatetimeRange, condition_checker.rs Range<DateTimePayloadType>)", () => {
   it("compares RFC 3339 payload strings with timestamp bounds", async () => {
     const coll = uniqueName("datetime");
+    created.push(coll);
     await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } } });
     await client.api("points").upsert({
       collectionName: coll,

@@ -54,6 +54,23 @@ export interface Retrieve {
   retrieveContext(query: ContextQuery): Promise<RetrievedContext>;
 }
 
+/**
+ * Hits fetched beyond each edge of a page or candidate list. Qdrant orders equal scores arbitrarily
+ * (by segment layout, arrival order), so the service re-sorts what it got with a stable key and cuts
+ * itself: a tie group straddling an edge (RRF ties: the same rank in the dense and the sparse list)
+ * is then decided here, the same way on every run and on the embedded server and real Qdrant alike.
+ */
+const TIE_MARGIN = 8;
+
+/** Best score first; equal scores by `key`, then point id. */
+function byScoreThen<T extends { id: string; score: number }>(key: (hit: T) => string): (a: T, b: T) => number {
+  return (a, b) => b.score - a.score || compareText(key(a), key(b)) || compareText(a.id, b.id);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Fused candidates a context is assembled from, and tables whose key columns are fetched. */
 const CONTEXT_CANDIDATES = 60;
 const CONTEXT_TABLES = 10;
@@ -76,12 +93,12 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       const relevanceFloor = query.minRelevance ?? RELEVANCE_FLOORS[embedder.name] ?? 0;
       const [vector] = await embedder.embed([{ text: query.question }], { signal: query.signal });
       const filter = { catalogId: query.catalogId, schemaName: query.schemaName };
-      const [fused, best] = await Promise.all([
+      const [candidates, best] = await Promise.all([
         vectors.search({
           filter,
           vector,
           sparse: encodeSparse(query.question),
-          limit: CONTEXT_CANDIDATES,
+          limit: CONTEXT_CANDIDATES + TIE_MARGIN,
           candidates: CONTEXT_CANDIDATES * 2,
           denseThreshold: relevanceFloor,
           withPayload: true,
@@ -89,6 +106,9 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         }),
         vectors.search({ filter, vector, limit: 1, signal: query.signal }),
       ]);
+      // Equal fused scores by content (then id): point ids are per catalog, so two catalogs with the
+      // same content rank the same.
+      const fused = candidates.sort(byScoreThen((hit) => hit.payload?.content_hash ?? "")).slice(0, CONTEXT_CANDIDATES);
       const empty = { tables: [], chunks: [], text: "", tokens: 0, truncated: false, relevanceFloor };
       if (fused.length === 0 || (best[0]?.score ?? -1) < relevanceFloor) {
         return { ...empty, insufficientContext: true };
@@ -130,14 +150,17 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 
     async search(query) {
       const vector = query.vector ?? (await embedder.embed([{ text: query.text ?? "" }], { signal: query.signal }))[0];
-      const hits = await vectors.search({
+      // A window TIE_MARGIN wider on each side, re-sorted with ties by point id, then the page cut here.
+      const from = Math.max(0, query.offset - TIE_MARGIN);
+      const window = await vectors.search({
         filter: query.filter,
         vector,
-        limit: query.limit,
-        offset: query.offset,
+        limit: query.offset - from + query.limit + TIE_MARGIN,
+        offset: from,
         scoreThreshold: query.scoreThreshold,
         signal: query.signal,
       });
+      const hits = window.sort(byScoreThen(() => "")).slice(query.offset - from, query.offset - from + query.limit);
       if (hits.length === 0) {
         return [];
       }

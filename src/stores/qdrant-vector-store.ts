@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
 import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
+import { fuseRrf } from "./rrf-fusion.js";
 import type { StoredPoint, VectorFilter, VectorHit, VectorPoint, VectorSearch, VectorStore } from "./vector-store.js";
 
 /** Names of the collection's vectors: one dense (the embedder's), one sparse (lexical, IDF in Qdrant). */
@@ -176,46 +177,40 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       const withPayload = query.withPayload
         ? { selectorOptions: { case: "enable" as const, value: true } }
         : { selectorOptions: { case: "enable" as const, value: false } };
-      const request =
-        query.sparse === undefined
-          ? {
-              collectionName,
-              using: DENSE_VECTOR,
-              query: { variant: { case: "nearest" as const, value: dense } },
-              filter,
-              limit: BigInt(query.limit),
-              offset: BigInt(query.offset ?? 0),
-              scoreThreshold: query.scoreThreshold,
-              withPayload,
-            }
-          : {
-              collectionName,
-              prefetch: [
-                {
-                  using: DENSE_VECTOR,
-                  query: { variant: { case: "nearest" as const, value: dense } },
-                  filter,
-                  limit: BigInt(prefetchLimit(query)),
-                  scoreThreshold: query.denseThreshold,
-                },
-                {
-                  using: SPARSE_VECTOR,
-                  query: {
-                    variant: {
-                      case: "nearest" as const,
-                      value: { variant: { case: "sparse" as const, value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) } } },
-                    },
-                  },
-                  filter,
-                  limit: BigInt(prefetchLimit(query)),
-                },
-              ],
-              query: { variant: { case: "fusion" as const, value: 0 /* Rrf */ } },
-              filter,
-              limit: BigInt(query.limit),
-              offset: BigInt(query.offset ?? 0),
-              withPayload,
-            };
+      if (query.sparse !== undefined) {
+        // Both candidate lists in one QueryBatch, fused here with stable ties (rrf-fusion.ts).
+        const branch = (using: string, nearest: object, scoreThreshold?: number) => ({
+          collectionName,
+          using,
+          query: { variant: { case: "nearest" as const, value: nearest } },
+          filter,
+          limit: BigInt(prefetchLimit(query)),
+          scoreThreshold,
+          withPayload: { selectorOptions: { case: "enable" as const, value: true } },
+        });
+        const sparse = { variant: { case: "sparse" as const, value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) } } };
+        const response = await call("search", () =>
+          points().queryBatch(
+            { collectionName, queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)] },
+            { signal: query.signal },
+          ),
+        );
+        const lists = response.result.map((list) => list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })));
+        const offset = query.offset ?? 0;
+        return fuseRrf(lists)
+          .slice(offset, offset + query.limit)
+          .map((hit) => (query.withPayload ? hit : { id: hit.id, score: hit.score }));
+      }
+      const request = {
+        collectionName,
+        using: DENSE_VECTOR,
+        query: { variant: { case: "nearest" as const, value: dense } },
+        filter,
+        limit: BigInt(query.limit),
+        offset: BigInt(query.offset ?? 0),
+        scoreThreshold: query.scoreThreshold,
+        withPayload,
+      };
       const response = await call("search", () => points().query(request, { signal: query.signal }));
       return response.result.map((hit) =>
         query.withPayload ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload } : { id: idOf(hit.id), score: hit.score },

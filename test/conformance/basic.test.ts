@@ -51,7 +51,22 @@ describe.each([
           square: dbl(12.5),
           coords: obj({ lat: dbl(1.0), lon: dbl(2.0) }),
         }),
-        point(2, [0.19, 0.81, 0.75, 0.11], { city: list(str("Berlin"), str("London")) }),
+        {
+          // The unnamed dense vector and the named sparse one.
+          id: num(2),
+          payload: { city: list(str("Berlin"), str("London")) },
+          vectors: {
+            vectorsOptions: {
+              case: "vectors",
+              value: {
+                vectors: {
+                  "": { vector: { case: "dense", value: { data: [0.19, 0.81, 0.75, 0.11] } } },
+                  sparse: { vector: { case: "sparse", value: { indices: [1, 7], values: [0.5, 0.25] } } },
+                },
+              },
+            },
+          },
+        },
         point(3, [0.36, 0.55, 0.47, 0.94], { city: list(str("Berlin"), str("Moscow")) }),
         point(4, [0.18, 0.01, 0.85, 0.8], { city: list(str("London"), str("Moscow")) }),
         point(UUID_A, [0.24, 0.18, 0.22, 0.44], { count: list(int(0)) }),
@@ -115,11 +130,11 @@ describe.each([
   it("gets points by num and uuid id with payload of every type and vectors", async () => {
     const got = await client.api("points").get({
       collectionName: name,
-      ids: [num(1), uuid(UUID_A), num(999)],
+      ids: [num(1), num(2), uuid(UUID_A), num(999)],
       withPayload: { selectorOptions: { case: "enable", value: true } },
       withVectors: { selectorOptions: { case: "enable", value: true } },
     });
-    expect(got.result.map(idOf).sort()).toEqual(["1", UUID_A].sort());
+    expect(got.result.map(idOf).sort()).toEqual(["1", "2", UUID_A].sort());
     const one = got.result.find((p) => idOf(p) === "1")!;
     expect(plainPayload(one.payload)).toEqual({
       city: "Berlin",
@@ -130,14 +145,33 @@ describe.each([
     });
     expect(one.payload.population.kind.case).toBe("integerValue");
     expect(one.payload.square.kind.case).toBe("doubleValue");
-    // Unnamed dense + a named sparse vector: vectors come back as a map with "" for the dense one.
+    // The output form follows the vectors the point returns, not the collection's config
+    // (lib/segment/src/data_types/vectors.rs `From<NamedVectors> for VectorStructInternal`, then
+    // lib/api/src/conversions/vectors.rs `From<VectorStructInternal> for grpc::VectorsOutput`):
+    // point 1 holds only the unnamed dense vector, so it comes back as the bare `vector`...
     const v = one.vectors?.vectorsOptions;
-    expect(v?.case).toBe("vectors");
-    if (v?.case === "vectors") {
-      const dense = v.value.vectors[""]?.vector;
-      expect(dense?.case).toBe("dense");
-      if (dense?.case === "dense") expect(dense.value.data.map((x) => Math.round(x * 100) / 100)).toEqual([0.05, 0.61, 0.76, 0.74]);
+    expect(v?.case).toBe("vector");
+    if (v?.case === "vector") {
+      expect(v.value.vector.case).toBe("dense");
+      if (v.value.vector.case === "dense") expect(v.value.vector.value.data.map((x) => Math.round(x * 100) / 100)).toEqual([0.05, 0.61, 0.76, 0.74]);
     }
+    // ...while point 2 also holds the sparse vector: a `vectors` map with "" for the dense one.
+    const two = got.result.find((p) => idOf(p) === "2")!.vectors?.vectorsOptions;
+    expect(two?.case).toBe("vectors");
+    if (two?.case === "vectors") {
+      expect(Object.keys(two.value.vectors).sort()).toEqual(["", "sparse"]);
+      expect(two.value.vectors[""].vector.case).toBe("dense");
+      const sparse = two.value.vectors.sparse.vector;
+      expect(sparse.case).toBe("sparse");
+      if (sparse.case === "sparse") expect([sparse.value.indices, sparse.value.values]).toEqual([[1, 7], [0.5, 0.25]]);
+    }
+    // Selecting only the unnamed vector of point 2 gives the bare form again.
+    const onlyDense = await client.api("points").get({
+      collectionName: name,
+      ids: [num(2)],
+      withVectors: { selectorOptions: { case: "include", value: { names: [""] } } },
+    });
+    expect(onlyDense.result[0].vectors?.vectorsOptions.case).toBe("vector");
   });
 
   it("searches with Dot scores and a keyword filter that hits list elements", async () => {

@@ -13,15 +13,18 @@ let target: Target;
 let client: QdrantClient;
 const name = uniqueName("filters");
 
-beforeAll(async () => {
-  target = await startTarget();
-  client = target.client({ compression: true }); // gzip both ways; points.test.ts runs without
+/** Every collection made here, deleted after the file (also when a case stopped half-way). */
+const created: string[] = [];
+
+/** Creates `collectionName` with the five points every filter case below reads. */
+async function seed(collectionName: string): Promise<void> {
+  created.push(collectionName);
   await client.api("collections").create({
-    collectionName: name,
+    collectionName,
     vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } },
   });
   await client.api("points").upsert({
-    collectionName: name,
+    collectionName,
     wait: true,
     points: [
       point(1, [1, 0], { city: str("Berlin"), tags: list(str("a"), str("b")), n: int(5), price: dbl(9.5), ok: bool(true), note: str("hello big world") }),
@@ -33,22 +36,33 @@ beforeAll(async () => {
       point(5, [3, 3], {}),
     ],
   });
+}
+
+// The shared collection is only read; every case that writes or indexes makes its own collection.
+beforeAll(async () => {
+  target = await startTarget();
+  client = target.client({ compression: true }); // gzip both ways; points.test.ts runs without
+  await seed(name);
 });
 afterAll(async () => {
-  await client.api("collections").delete({ collectionName: name });
+  // Deleting a collection that is already gone answers `false`, not an error.
+  for (const collectionName of created) await client.api("collections").delete({ collectionName });
   await target.stop();
 });
 
 const field = (key: string, rest: Record<string, unknown>) => ({ conditionOneOf: { case: "field" as const, value: { key, ...rest } } });
 const keyword = (key: string, value: string) => field(key, { match: { matchValue: { case: "keyword", value } } });
 
-async function ids(filter: Record<string, unknown>): Promise<string[]> {
-  const page = await client.api("points").scroll({ collectionName: name, filter: filter as never, limit: 100 });
-  const count = await client.api("points").count({ collectionName: name, filter: filter as never, exact: true });
+/** Ids matching `filter` in `collectionName` through Scroll, checked against an exact Count. */
+async function idsIn(collectionName: string, filter: Record<string, unknown>): Promise<string[]> {
+  const page = await client.api("points").scroll({ collectionName, filter: filter as never, limit: 100 });
+  const count = await client.api("points").count({ collectionName, filter: filter as never, exact: true });
   const found = page.result.map(idOf);
   expect(count.result?.count).toBe(BigInt(found.length));
   return found;
 }
+
+const ids = (filter: Record<string, unknown>): Promise<string[]> => idsIn(name, filter);
 
 describe("filters (conformance)", () => {
   it("matches a keyword against a value or any element of a list", async () => {
@@ -73,6 +87,7 @@ describe("filters (conformance)", () => {
   });
 
   it("matches integers only against integer values (5.0 as a double is not integer 5)", async () => {
+    // No index on n: condition_checker.rs compares `as_i64()`, which a double does not give.
     expect(await ids({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["1"]);
   });
 
@@ -84,7 +99,7 @@ describe("filters (conformance)", () => {
     expect(await ids({ must: [field("city", { match: { matchValue: { case: "exceptKeywords", value: { strings: ["Berlin"] } } } })] })).toEqual(["2", "3"]);
   });
 
-  it("matches text as a substring without a full-text index", async () => {
+  it("matches text as a substring without a full-text index (condition_checker.rs)", async () => {
     expect(await ids({ must: [field("note", { match: { matchValue: { case: "text", value: "big" } } })] })).toEqual(["1"]);
   });
 
@@ -133,24 +148,35 @@ describe("filters (conformance)", () => {
   });
 });
 
-describe("filters through payload indexes give the same answers", () => {
-  it("keyword and integer indexes narrow candidates without changing results", async () => {
+describe("filters through payload indexes", () => {
+  it("answer keyword and integer conditions from the indexed values, kept up to date on overwrite", async () => {
+    const coll = uniqueName("indexed");
+    await seed(coll);
     for (const [fieldName, fieldType] of [["city", 0], ["tags", 0], ["n", 1]] as const) {
-      await client.api("points").createFieldIndex({ collectionName: name, fieldName, fieldType, wait: true });
+      await client.api("points").createFieldIndex({ collectionName: coll, fieldName, fieldType, wait: true });
     }
-    expect(await ids({ must: [keyword("city", "Berlin")] })).toEqual(["1", "3"]);
-    expect(await ids({ must: [keyword("tags", "b"), keyword("city", "London")] })).toEqual(["2"]);
-    expect(await ids({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["1"]);
-    expect(await ids({ must: [field("city", { match: { matchValue: { case: "keywords", value: { strings: ["London", "Moscow"] } } } })] })).toEqual(["2", "3"]);
-    // Index maintenance on update and delete.
+    const on = (filter: Record<string, unknown>) => idsIn(coll, filter);
+    expect(await on({ must: [keyword("city", "Berlin")] })).toEqual(["1", "3"]);
+    expect(await on({ must: [keyword("tags", "b"), keyword("city", "London")] })).toEqual(["2"]);
+    // With an integer index the condition is answered from the index, which holds point 3's double
+    // 5.0 as the integer 5 (lib/segment/src/index/field_index/utils.rs `value_to_integer`, used by
+    // map_index/value_indexer_impl.rs and numeric_index/value_indexer.rs; the index's checker is
+    // preferred over the payload in struct_payload_index/read_view/condition_converter.rs
+    // `field_condition_checker`). Without the index the same filter gives ["1"] (see above).
+    expect(await on({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["1", "3"]);
+    expect(await on({ must: [field("n", { match: { matchValue: { case: "integers", value: { integers: [5n, 11n] } } } })] })).toEqual(["1", "3"]);
+    expect(await on({ must: [field("city", { match: { matchValue: { case: "keywords", value: { strings: ["London", "Moscow"] } } } })] })).toEqual(["2", "3"]);
+    // Index maintenance on update.
     await client.api("points").overwritePayload({
-      collectionName: name,
+      collectionName: coll,
       wait: true,
       payload: { city: str("Paris") },
       pointsSelector: { pointsSelectorOneOf: { case: "points", value: { ids: [num(1)] } } },
     });
-    expect(await ids({ must: [keyword("city", "Berlin")] })).toEqual(["3"]);
-    expect(await ids({ must: [keyword("city", "Paris")] })).toEqual(["1"]);
+    expect(await on({ must: [keyword("city", "Berlin")] })).toEqual(["3"]);
+    expect(await on({ must: [keyword("city", "Paris")] })).toEqual(["1"]);
+    expect(await on({ must: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })] })).toEqual(["3"]);
+    await client.api("collections").delete({ collectionName: coll });
   });
 });
 
@@ -165,54 +191,83 @@ describe("Euclid scores and thresholds", () => {
 });
 
 describe("Facet (lib/segment/src/data_types/facets.rs)", () => {
-  it("counts points per value of an indexed keyword field, largest first, ties by value", async () => {
-    // After the index test above: city = Paris (1), London (2), [Moscow, Berlin] (3).
-    const r = await client.api("points").facet({ collectionName: name, key: "city", exact: true });
-    expect(r.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([
-      ["Berlin", 1n],
+  it("counts points per value of an indexed field, largest first, ties by value ascending", async () => {
+    const coll = uniqueName("facet");
+    await seed(coll);
+    for (const [fieldName, fieldType] of [["city", 0], ["tags", 0], ["n", 1]] as const) {
+      await client.api("points").createFieldIndex({ collectionName: coll, fieldName, fieldType, wait: true });
+    }
+    const hits = (r: { hits: { value?: { variant: { value?: unknown } }; count: bigint }[] }) => r.hits.map((h) => [h.value?.variant.value, h.count]);
+    // city: Berlin on points 1 and 3, London on 2, Moscow on 3. `Ord for FacetHit`: count descending,
+    // then the value ascending.
+    const city = await client.api("points").facet({ collectionName: coll, key: "city", exact: true });
+    expect(hits(city)).toEqual([
+      ["Berlin", 2n],
       ["London", 1n],
       ["Moscow", 1n],
-      ["Paris", 1n],
     ]);
-    // Point 1 lost its tags to the overwrite above: only point 2 (tags [b]) is left.
-    const tags = await client.api("points").facet({ collectionName: name, key: "tags", exact: true, limit: 1n });
-    expect(tags.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([["b", 1n]]);
-    const filtered = await client.api("points").facet({ collectionName: name, key: "tags", exact: true, filter: { must: [keyword("city", "Paris")] } });
-    expect(filtered.hits).toEqual([]);
-    const ints = await client.api("points").facet({ collectionName: name, key: "n", exact: true });
-    // Point 3's n is the double 5.0, which an integer index does not hold.
-    expect(ints.hits.map((h) => [h.value?.variant.value, h.count])).toEqual([[10n, 1n]]);
+    const tags = await client.api("points").facet({ collectionName: coll, key: "tags", exact: true, limit: 1n });
+    expect(hits(tags)).toEqual([["b", 2n]]);
+    const london = await client.api("points").facet({ collectionName: coll, key: "tags", exact: true, filter: { must: [keyword("city", "London")] } });
+    expect(hits(london)).toEqual([["b", 1n]]);
+    const moscow = await client.api("points").facet({ collectionName: coll, key: "tags", exact: true, filter: { must: [keyword("city", "Moscow")] } });
+    expect(moscow.hits).toEqual([]);
+    // The integer index holds point 3's double 5.0 as 5 (field_index/utils.rs `value_to_integer`).
+    const ints = await client.api("points").facet({ collectionName: coll, key: "n", exact: true });
+    expect(hits(ints)).toEqual([
+      [5n, 2n],
+      [10n, 1n],
+    ]);
+    await client.api("collections").delete({ collectionName: coll });
   });
 });
 
 describe("full-text match with and without a text index", () => {
-  it("tests substrings without an index and all word tokens (lower-cased) with one", async () => {
-    await client.api("points").upsert({ collectionName: name, wait: true, points: [point(7, [5, 5], { note: str("Hello, big World!") })] });
+  it("tests case-sensitive substrings without an index and lower-cased word tokens with one", async () => {
+    const coll = uniqueName("text");
+    created.push(coll);
+    await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } } });
+    await client.api("points").upsert({
+      collectionName: coll,
+      wait: true,
+      points: [point(1, [1, 0], { note: str("hello big world") }), point(7, [5, 5], { note: str("Hello, big World!") })],
+    });
+    const on = (filter: Record<string, unknown>) => idsIn(coll, filter);
     const text = (value: string) => ({ must: [field("note", { match: { matchValue: { case: "text", value } } })] });
-    expect(await ids(text("big World"))).toEqual(["7"]);
-    expect(await ids(text("World big"))).toEqual([]);
-    expect(await ids(text("hello"))).toEqual([]);
-    // lib/segment/src/index/field_index/full_text_index: the default tokenizer is `word`, lower-cased.
-    await client.api("points").createFieldIndex({ collectionName: name, fieldName: "note", fieldType: 4, wait: true });
-    expect(await ids(text("World big"))).toEqual(["7"]);
-    expect(await ids(text("hello"))).toEqual(["7"]);
-    expect(await ids(text("hello moon"))).toEqual([]);
-    const any = { must: [field("note", { match: { matchValue: { case: "textAny", value: "moon world" } } })] };
-    expect(await ids(any)).toEqual(["7"]);
+    const textAny = (value: string) => ({ must: [field("note", { match: { matchValue: { case: "textAny", value } } })] });
+    // No index: `stored.contains(text)` per string, and text_any any whitespace-separated piece
+    // (lib/segment/src/payload_storage/condition_checker.rs, `ValueChecker for Match`).
+    expect(await on(text("big World"))).toEqual(["7"]);
+    expect(await on(text("World big"))).toEqual([]);
+    expect(await on(text("hello"))).toEqual(["1"]);
+    expect(await on(textAny("moon World"))).toEqual(["7"]);
+    // With a text index (default `word` tokenizer, lower-cased: lib/segment/src/data_types/index.rs
+    // TextIndexParams), the index checks the tokens (full_text_index/read_ops.rs
+    // `special_check_condition`): every query token for `text`, any for `text_any`.
+    await client.api("points").createFieldIndex({ collectionName: coll, fieldName: "note", fieldType: 4, wait: true });
+    expect(await on(text("World big"))).toEqual(["1", "7"]);
+    expect(await on(text("hello"))).toEqual(["1", "7"]);
+    expect(await on(text("hello moon"))).toEqual([]);
+    expect(await on(textAny("moon world"))).toEqual(["1", "7"]);
+    await client.api("collections").delete({ collectionName: coll });
   });
 });
 
 describe("datetime ranges (conversions.rs DatetimeRange, condition_checker.rs Range<DateTimePayloadType>)", () => {
   it("compares RFC 3339 payload strings with timestamp bounds", async () => {
+    const coll = uniqueName("datetime");
+    created.push(coll);
+    await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: 2n, distance: Distance.Euclid } } } });
     await client.api("points").upsert({
-      collectionName: name,
+      collectionName: coll,
       wait: true,
       points: [point(8, [6, 6], { at: str("2024-01-02T10:00:00Z") }), point(9, [7, 7], { at: str("2023-12-31T23:59:59Z") })],
     });
     const seconds = BigInt(Date.parse("2024-01-01T00:00:00Z") / 1000);
-    const r = await ids({ must: [field("at", { datetimeRange: { gte: { seconds, nanos: 0 } } })] });
+    const r = await idsIn(coll, { must: [field("at", { datetimeRange: { gte: { seconds, nanos: 0 } } })] });
     expect(r).toEqual(["8"]);
-    const before = await ids({ must: [field("at", { datetimeRange: { lt: { seconds, nanos: 0 } } })] });
+    const before = await idsIn(coll, { must: [field("at", { datetimeRange: { lt: { seconds, nanos: 0 } } })] });
     expect(before).toEqual(["9"]);
+    await client.api("collections").delete({ collectionName: coll });
   });
 });

@@ -2,7 +2,7 @@
 // tests/basic_grpc_test.sh, tests/basic_query_grpc_test.sh and qdrant-js's integration test.
 import { ConnectError, ConnectErrorCode as Code, Distance, QdrantClient, UpdateStatus } from "@qdrant/js-client-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idOf, int, num, plainPayload, point, str, uuid } from "./proto.js";
+import { idOf, int, nil, num, plainPayload, point, str, uuid } from "./proto.js";
 import { startTarget, uniqueName, type Target } from "./target.js";
 
 let target: Target;
@@ -117,6 +117,46 @@ describe("points RPCs (conformance)", () => {
     });
     const count = await client.api("points").count({ collectionName: coll, exact: true, filter: { must: [keyword("flagged", "yes")] } });
     expect(count.result?.count).toBe(2n);
+  });
+
+  it("removes a key set to null and refuses payload edits of missing ids with NOT_FOUND", async () => {
+    const coll = uniqueName("payload_null");
+    await cosineCollection(coll);
+    const payloadOf = async (id: number) =>
+      plainPayload((await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0].payload);
+    // SetPayload merges with `merge_map` (lib/segment/src/common/utils.rs, called by Payload::merge in
+    // lib/segment/src/types.rs and JsonPath::value_set in lib/segment/src/json_path/mod.rs): a null
+    // value removes the key, at the top level and under `key` alike.
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { city: nil(), extra: str("x") }, pointsSelector: ids(1) });
+    expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x" });
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: int(1), b: int(2) }, pointsSelector: ids(1), key: "meta" });
+    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: nil() }, pointsSelector: ids(1), key: "meta" });
+    expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x", meta: { b: 2n } });
+    // Upsert and OverwritePayload store the payload as given, null included.
+    await client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { gone: nil() }, pointsSelector: ids(2) });
+    expect(await payloadOf(2)).toEqual({ gone: null });
+    // Every listed id must exist: `check_unprocessed_points` (lib/shard/src/update/helpers.rs, called by
+    // each edit in lib/shard/src/update/payload.rs) fails with PointIdError, NOT_FOUND on the wire.
+    const missing = [
+      () => client.api("points").setPayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
+      () => client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
+      () => client.api("points").deletePayload({ collectionName: coll, wait: true, keys: ["extra"], pointsSelector: ids(999) }),
+      () => client.api("points").clearPayload({ collectionName: coll, wait: true, points: ids(999) }),
+    ];
+    for (const call of missing) {
+      const err = await rejection(call);
+      expect(err.code).toBe(Code.NotFound);
+      expect(err.rawMessage).toBe("Not found: No point with id 999 found");
+    }
+    expect((await client.api("points").count({ collectionName: coll, exact: true })).result?.count).toBe(6n);
+    // By filter, no point is "missing": nothing matches and the call succeeds.
+    const none = await client.api("points").setPayload({
+      collectionName: coll,
+      wait: true,
+      payload: { extra: str("z") },
+      pointsSelector: { pointsSelectorOneOf: { case: "filter", value: { must: [keyword("city", "Atlantis")] } } },
+    });
+    expect(none.result?.status).toBe(UpdateStatus.Completed);
   });
 
   it("deletes by filter and creates / deletes field indexes", async () => {
@@ -291,16 +331,22 @@ describe("points RPCs (conformance)", () => {
 });
 
 describe("exact search over a larger collection", () => {
-  it("returns the true top-k by each distance (lib/segment/src/spaces/simple.rs)", async () => {
+  it("returns the top-k by each distance, with Qdrant's float32 scores (lib/segment/src/spaces/simple.rs)", async () => {
     const dim = 12;
     const vec = (i: number) => Array.from({ length: dim }, (_, j) => Math.fround(Math.sin(i * 1.7 + j * 0.3)));
     const n = 5000;
-    for (const [distance, score] of [
-      [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0)],
-      [Distance.Euclid, (a: number[], b: number[]) => -Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]) ** 2, 0))],
-      [Distance.Manhattan, (a: number[], b: number[]) => -a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0)],
-    ] as const) {
+    const f32 = Math.fround;
+    // Below 16 dimensions Qdrant scores with its scalar loops on every CPU (simple.rs: SSE/NEON from 16,
+    // AVX+FMA from 32): one float32 accumulator in element order. The API score is the similarity for
+    // Dot and the distance for Euclid (sqrt) and Manhattan (MetricPostProcessing in simple.rs).
+    const cases = [
+      [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + f32(x * b[i])), 0), true],
+      [Distance.Euclid, (a: number[], b: number[]) => f32(Math.sqrt(a.reduce((s, x, i) => f32(s + f32(f32(x - b[i]) ** 2)), 0))), false],
+      [Distance.Manhattan, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + Math.abs(f32(x - b[i]))), 0), false],
+    ] as const;
+    for (const [distance, apiScore, largerIsBetter] of cases) {
       const coll = uniqueName("exact");
+      created.push(coll);
       await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: BigInt(dim), distance } } } });
       for (let from = 0; from < n; from += 1000) {
         await client.api("points").upsert({
@@ -310,13 +356,27 @@ describe("exact search over a larger collection", () => {
         });
       }
       const q = vec(123456);
-      const want = Array.from({ length: n }, (_, k) => [String(k + 1), score(vec(k + 1), q)] as const)
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 5);
-      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: 5n, params: { exact: true } });
-      expect(got.result.map(idOf)).toEqual(want.map((w) => w[0]));
-      got.result.forEach((p, i) => expect(p.score).toBeCloseTo(Math.abs(want[i][1]) * (distance === Distance.Dot ? Math.sign(want[i][1]) : 1), 3));
+      const k = 5;
+      const reference = new Map(Array.from({ length: n }, (_, i) => [String(i + 1), apiScore(vec(i + 1), q)] as const));
+      const better = (x: number, y: number) => (largerIsBetter ? x > y : x < y);
+      const best = [...reference.values()].sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0)).slice(0, k);
+      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: BigInt(k), params: { exact: true } });
+      expect(got.result).toHaveLength(k);
+      // Scores, not the order of near-ties: each hit carries its own score, the hits are sorted by it,
+      // and they are the k best scores. An id may only differ from the reference's where scores tie
+      // within float32 rounding.
+      const tolerance = 1e-5;
+      got.result.forEach((p, i) => {
+        expect(Math.abs(p.score - reference.get(idOf(p))!)).toBeLessThanOrEqual(tolerance);
+        expect(Math.abs(p.score - best[i])).toBeLessThanOrEqual(tolerance);
+        if (i > 0) expect(better(p.score, got.result[i - 1].score)).toBe(false);
+      });
+      const kth = best[k - 1];
+      for (const [id, score] of reference) {
+        if (better(score, largerIsBetter ? kth + tolerance : kth - tolerance)) expect(got.result.map(idOf)).toContain(id);
+      }
       await client.api("collections").delete({ collectionName: coll });
+      created.splice(created.indexOf(coll), 1);
     }
   });
 });

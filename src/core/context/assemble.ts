@@ -113,7 +113,11 @@ export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string,
       const schemaFactor = best <= 0 ? 1 : 1 - SCHEMA_EVIDENCE_WEIGHT + (SCHEMA_EVIDENCE_WEIGHT * (schemaScore.get(table.schema) ?? 0)) / best;
       return { ...table, score: table.score * schemaFactor, schemaFactor };
     })
-    .sort((a, b) => b.score - a.score);
+    .sort((a, b) => b.score - a.score || compareText(a.key, b.key));
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function assembleContext(input: AssembleInput): AssembledContext {
@@ -158,7 +162,8 @@ export function assembleContext(input: AssembleInput): AssembledContext {
       items.push({ row, score: 0, reason: "key_column", priority: ownTable * KEY_COLUMN_WEIGHT, position: at });
     }
   }
-  items.sort((a, b) => b.priority - a.priority || a.position - b.position || a.row.id.localeCompare(b.row.id));
+  // Last by content, not id: ids are per catalog, and equal catalogs must give equal contexts.
+  items.sort((a, b) => b.priority - a.priority || a.position - b.position || compareText(a.row.content, b.row.content) || compareText(a.row.id, b.row.id));
 
   // Token cost is estimated per table block (rendering a table's chunks together), so filling is linear;
   // the final text is counted once and trimmed if the estimate fell short.

@@ -43,8 +43,6 @@ export class Collection {
   readonly dense = new Map<string, DenseSlot>();
   readonly sparse = new Map<string, SparseSlot>();
   readonly indexes = new Map<string, PayloadIndex>();
-  /** The unnamed vector only: outputs use the bare `vector` form. */
-  readonly unnamedOnly: boolean;
   /** Next operation id (Qdrant counts per collection from 0). */
   nextOperationId = 0n;
 
@@ -70,7 +68,6 @@ export class Collection {
       }
       this.sparse.set(n, { name: n, idf: p.modifier === Modifier.Idf, storage: new SparseVectorStorage() });
     }
-    this.unnamedOnly = this.dense.size === 1 && this.dense.has(DEFAULT_VECTOR) && this.sparse.size === 0;
   }
 
   private addDense(name: string, params: VectorParams, label: string): void {
@@ -281,6 +278,7 @@ export class Collection {
       key: undefined,
       hasVector: (name: string) => self.hasVector(name, current),
       textIndex: (key: string) => self.indexes.get(key)?.tokenizer,
+      fieldIndex: (key: string) => self.indexes.get(key),
       at(offset: number) {
         current = offset;
         this.payload = self.payloads[offset];

@@ -48,6 +48,41 @@ export function negManhattan(a: Float32Array, aOffset: number, b: Float32Array, 
   return -s;
 }
 
+/**
+ * Below this dimension Qdrant scores with its scalar loops on every CPU (lib/segment/src/spaces/
+ * simple.rs: SSE and NEON from 16, AVX+FMA from 32): one float32 accumulator, element by element.
+ * The embedded server does the same there, so its scores (and the order of near-ties) are Qdrant's to
+ * the bit. From 16 on Qdrant's SIMD summation order and FMA depend on the CPU; scores then agree only
+ * within float32 rounding.
+ */
+export const QDRANT_SCALAR_BELOW_DIM = 16;
+
+const f32 = Math.fround;
+
+/** `dot_similarity`: sum of a*b in float32, in element order. */
+export function dotF32(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s = f32(s + f32(a[aOffset + i] * b[i]));
+  return s;
+}
+
+/** `euclid_similarity`: minus the float32 sum of (a-b)^2, in element order. */
+export function negSquaredEuclidF32(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) {
+    const d = f32(a[aOffset + i] - b[i]);
+    s = f32(s + f32(d * d));
+  }
+  return -s;
+}
+
+/** `manhattan_similarity`: minus the float32 sum of |a-b|, in element order. */
+export function negManhattanF32(a: Float32Array, aOffset: number, b: Float32Array, dim: number): number {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s = f32(s + Math.abs(f32(a[aOffset + i] - b[i])));
+  return -s;
+}
+
 export interface Metric {
   /** The kernel computing `similarity` (vector-storage.ts runs it in wasm SIMD when it can). */
   readonly kernel: "dot" | "l2" | "l1";
@@ -73,10 +108,11 @@ const below = (score: number, threshold: number): boolean => Math.fround(score) 
  * Returns a new array when it changes anything: the input may be a view into a request buffer.
  */
 export function normalize(vector: Float32Array): Float32Array {
+  // In float32 like the scalar `cosine_preprocess` (identical below QDRANT_SCALAR_BELOW_DIM).
   let length = 0;
-  for (let i = 0; i < vector.length; i++) length += vector[i] * vector[i];
+  for (let i = 0; i < vector.length; i++) length = f32(length + f32(vector[i] * vector[i]));
   if (length < 1.1920929e-7 || Math.abs(length - 1) <= 1e-6) return vector;
-  length = Math.sqrt(length);
+  length = f32(Math.sqrt(length));
   const out = new Float32Array(vector.length);
   for (let i = 0; i < vector.length; i++) out[i] = vector[i] / length;
   return out;

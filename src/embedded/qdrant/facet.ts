@@ -7,8 +7,9 @@ import type { CompiledFilter } from "./filter.js";
 
 /**
  * Facet counts (lib/segment/src/data_types/facets.rs): how many matching points hold each value of
- * an indexed keyword, integer, uuid or bool field; the `limit` largest counts (10 by default), ties
- * by value ascending, keywords before integers before uuids before booleans.
+ * an indexed keyword, integer, uuid or bool field, as the index holds them (an integer index holds the
+ * double 5.0 as 5); the `limit` largest counts (10 by default), ties by value ascending (`Ord for
+ * FacetHit`), keywords before integers before uuids before booleans (`FacetValue`'s variant order).
  */
 const VARIANT_ORDER: Record<string, number> = { s: 0, i: 1, b: 3 };
 
@@ -39,7 +40,8 @@ function compareValues(a: string, b: string): number {
     return x < y ? -1 : x > y ? 1 : 0;
   }
   if (a[0] === "b") return a === b ? 0 : a === "bfalse" ? -1 : 1;
-  return a < b ? -1 : a > b ? 1 : 0;
+  // Rust compares Strings byte by byte (UTF-8), which JS's UTF-16 `<` does not do above U+FFFF.
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 function facetValue(k: string): MessageInitShape<typeof FacetHitSchema>["value"] {

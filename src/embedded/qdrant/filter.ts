@@ -19,6 +19,8 @@ export interface FilterEnv {
   hasVector(name: string): boolean;
   /** The tokenizer of a full-text index on `key`, if any: text matches then compare tokens. */
   textIndex?(key: string): Tokenizer | undefined;
+  /** The payload index on `key`, if any: conditions it can serve are answered from its values. */
+  fieldIndex?(key: string): PayloadIndex | undefined;
 }
 
 export type Predicate = (env: FilterEnv) => boolean;
@@ -220,11 +222,70 @@ function compileField(field: FieldCondition, label: string): Predicate {
       return tokenizer === undefined ? values.some(checkOne) : matchesTokens(values, tokenizer, text);
     };
   }
+  const served = indexServedCheck(field);
   return (env) => {
+    if (served !== undefined) {
+      const index = env.fieldIndex?.(field.key);
+      const check = index === undefined ? undefined : served(index);
+      if (check !== undefined) return check(index!.keysFor(env.payload));
+    }
     const values = valuesAt(env.payload, path);
     if (values.length === 0) return whenMissing;
     return values.some(checkOne);
   };
+}
+
+type IndexedCheck = (keys: readonly string[]) => boolean;
+
+/**
+ * A condition that a payload index on its field answers from the values the index holds, not from the
+ * payload: `field_condition_checker` (lib/segment/src/index/struct_payload_index/read_view/
+ * condition_converter.rs) asks each index for a `condition_checker` first and reads the payload only
+ * when none serves it. Keyword indexes serve keyword / keywords / except-keywords matches, integer
+ * indexes integer / integers / except-integers matches and ranges (map_index/payload_index_impl/
+ * {str,int}.rs, numeric_index/query.rs); a point passes when any of its indexed values does. The
+ * difference shows where the index converts: an integer index holds the double 5.0 as 5
+ * (field_index/utils.rs `value_to_integer`), and values of another type are not indexed at all.
+ */
+function indexServedCheck(field: FieldCondition): ((index: PayloadIndex) => IndexedCheck | undefined) | undefined {
+  const onlyMatch = field.match !== undefined && field.range === undefined;
+  const onlyRange = field.range !== undefined && field.match === undefined;
+  if (field.valuesCount !== undefined || field.isEmpty !== undefined || field.isNull !== undefined || field.datetimeRange !== undefined) {
+    return undefined;
+  }
+  if (onlyRange) {
+    const r = field.range!;
+    const inRange = (n: number): boolean =>
+      (r.lt === undefined || n < r.lt) && (r.gt === undefined || n > r.gt) && (r.lte === undefined || n <= r.lte) && (r.gte === undefined || n >= r.gte);
+    return (index) => (index.type === PayloadSchemaType.Integer ? (keys) => keys.some((k) => inRange(Number(k.slice(1)))) : undefined);
+  }
+  if (!onlyMatch) return undefined;
+  const m = field.match!.matchValue;
+  const anyOf = (wanted: ReadonlySet<string>, negate: boolean): IndexedCheck => (keys) => keys.some((k) => wanted.has(k) !== negate);
+  switch (m.case) {
+    case "keyword": {
+      const key = `s${m.value}`;
+      return (index) => (index.type === PayloadSchemaType.Keyword ? (keys) => keys.includes(key) : undefined);
+    }
+    case "keywords":
+    case "exceptKeywords": {
+      const wanted = new Set(m.value.strings.map((x) => `s${x}`));
+      const negate = m.case === "exceptKeywords";
+      return (index) => (index.type === PayloadSchemaType.Keyword ? anyOf(wanted, negate) : undefined);
+    }
+    case "integer": {
+      const key = `i${m.value}`;
+      return (index) => (index.type === PayloadSchemaType.Integer ? (keys) => keys.includes(key) : undefined);
+    }
+    case "integers":
+    case "exceptIntegers": {
+      const wanted = new Set(m.value.integers.map((x) => `i${x}`));
+      const negate = m.case === "exceptIntegers";
+      return (index) => (index.type === PayloadSchemaType.Integer ? anyOf(wanted, negate) : undefined);
+    }
+    default:
+      return undefined;
+  }
 }
 
 interface TextQuery {

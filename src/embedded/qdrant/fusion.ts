@@ -1,4 +1,4 @@
-import type { Scored } from "./top-k.js";
+import type { Scored, TieBreak } from "./top-k.js";
 
 /**
  * Reciprocal rank fusion as lib/segment/src/common/reciprocal_rank_fusion.rs computes it: a point at
@@ -7,7 +7,7 @@ import type { Scored } from "./top-k.js";
  */
 export const DEFAULT_RRF_K = 2;
 
-export function rrf(lists: readonly Scored[][], k = DEFAULT_RRF_K, weights?: readonly number[]): Scored[] {
+export function rrf(lists: readonly Scored[][], k = DEFAULT_RRF_K, weights?: readonly number[], tie: TieBreak = byOffset): Scored[] {
   const byOffset = new Map<number, number>();
   lists.forEach((list, li) => {
     const w = Math.fround(weights?.[li] ?? 1);
@@ -16,7 +16,7 @@ export function rrf(lists: readonly Scored[][], k = DEFAULT_RRF_K, weights?: rea
       byOffset.set(hit.offset, Math.fround((byOffset.get(hit.offset) ?? 0) + s));
     });
   });
-  return sortByScore(byOffset);
+  return sortByScore(byOffset, tie);
 }
 
 /**
@@ -24,14 +24,14 @@ export function rrf(lists: readonly Scored[][], k = DEFAULT_RRF_K, weights?: rea
  * list is normalised by mean ± 3 sample standard deviations (Welford), a single hit scores 0.5, a
  * list whose bounds coincide scores 0.5 everywhere; the normalised scores are summed per point.
  */
-export function dbsf(lists: readonly Scored[][]): Scored[] {
+export function dbsf(lists: readonly Scored[][], tie: TieBreak = byOffset): Scored[] {
   const byOffset = new Map<number, number>();
   for (const list of lists) {
     for (const hit of distributionNormalize(list)) {
       byOffset.set(hit.offset, Math.fround((byOffset.get(hit.offset) ?? 0) + hit.score));
     }
   }
-  return sortByScore(byOffset);
+  return sortByScore(byOffset, tie);
 }
 
 export function distributionNormalize(list: readonly Scored[]): Scored[] {
@@ -52,6 +52,9 @@ export function distributionNormalize(list: readonly Scored[]): Scored[] {
   return list.map((h) => ({ offset: h.offset, score: Math.fround(Math.fround(h.score - min) / Math.fround(max - min)) }));
 }
 
-function sortByScore(byOffset: Map<number, number>): Scored[] {
-  return [...byOffset].map(([offset, score]) => ({ offset, score })).sort((a, b) => b.score - a.score || a.offset - b.offset);
+const byOffset: TieBreak = (a, b) => a - b;
+
+/** Best first; equal fused scores (common: the same rank in two lists) in `tie` order. */
+function sortByScore(scores: Map<number, number>, tie: TieBreak): Scored[] {
+  return [...scores].map(([offset, score]) => ({ offset, score })).sort((a, b) => b.score - a.score || tie(a.offset, b.offset));
 }

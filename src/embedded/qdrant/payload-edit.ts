@@ -6,49 +6,56 @@ import { isPayloadObject, type PayloadObject, type PayloadValue } from "./payloa
  * Payload edits as lib/segment/src/json_path/mod.rs `value_set` / `value_remove` and
  * lib/segment/src/types.rs `Payload::merge` do them. Every function returns a new object: stored
  * payloads are never mutated in place (indexes and snapshots may still hold the old one).
+ *
+ * SetPayload merges key by key (lib/segment/src/common/utils.rs `merge_map`): a `null` value removes
+ * that key instead of storing null. Under a `key` path the merge happens in the object found (or
+ * created) there: a key on the way that is not an object becomes `{}`; `[n]` descends into an existing
+ * element only; `[]` into every element of an array (and replaces anything else with `[]`).
  */
 export function mergePayload(target: PayloadObject | undefined, patch: PayloadObject, key?: string): PayloadObject {
   const base = structuredClone(target ?? {});
   if (key === undefined || key === "") {
-    Object.assign(base, structuredClone(patch));
+    mergeMap(base, patch);
     return base;
   }
-  const path = parse(key);
-  setAt(base, path, 0, patch);
+  const [first, ...rest] = parse(key);
+  if (!("key" in first)) throw invalidArgument(`Invalid key: ${key}`);
+  setInMap(base, first.key, rest, patch);
   return base;
 }
 
-function setAt(node: PayloadObject | PayloadValue[], path: PathItem[], at: number, patch: PayloadObject): void {
-  const item = path[at];
-  const last = at === path.length - 1;
-  if ("key" in item) {
-    if (!isPayloadObject(node as PayloadValue)) return;
-    const obj = node as PayloadObject;
-    const next = path[at + 1];
-    if (last) {
-      const existing = obj[item.key];
-      obj[item.key] = isPayloadObject(existing) ? { ...existing, ...structuredClone(patch) } : structuredClone(patch);
-      return;
-    }
-    if (next !== undefined && !("key" in next)) {
-      const child = obj[item.key];
-      if (Array.isArray(child)) setAt(child, path, at + 1, patch);
-      return;
-    }
-    if (!isPayloadObject(obj[item.key])) obj[item.key] = {};
-    setAt(obj[item.key] as PayloadObject, path, at + 1, patch);
-    return;
+function mergeMap(dest: PayloadObject, src: PayloadObject): void {
+  for (const [k, v] of Object.entries(src)) {
+    if (v === null) delete dest[k];
+    else dest[k] = structuredClone(v);
   }
-  if (!Array.isArray(node)) return;
-  const targets = "index" in item ? (item.index < node.length ? [item.index] : []) : node.map((_, i) => i);
-  for (const i of targets) {
-    if (last) {
-      const existing = node[i];
-      node[i] = isPayloadObject(existing) ? { ...existing, ...structuredClone(patch) } : structuredClone(patch);
-    } else if (isPayloadObject(node[i]) || Array.isArray(node[i])) {
-      setAt(node[i] as PayloadObject, path, at + 1, patch);
-    }
+}
+
+function setInMap(map: PayloadObject, key: string, rest: PathItem[], patch: PayloadObject): void {
+  map[key] = setValue(Object.hasOwn(map, key) ? map[key] : null, rest, patch);
+}
+
+/** `value_set`: returns the value that replaces `dest`. */
+function setValue(dest: PayloadValue, path: PathItem[], patch: PayloadObject): PayloadValue {
+  if (path.length === 0) {
+    const obj = isPayloadObject(dest) ? dest : {};
+    mergeMap(obj, patch);
+    return obj;
   }
+  const [head, ...rest] = path;
+  if ("key" in head) {
+    const obj = isPayloadObject(dest) ? dest : {};
+    setInMap(obj, head.key, rest, patch);
+    return obj;
+  }
+  if ("index" in head) {
+    const array = Array.isArray(dest) ? dest : [];
+    if (head.index < array.length) array[head.index] = setValue(array[head.index], rest, patch);
+    return array;
+  }
+  if (!Array.isArray(dest)) return [];
+  for (let i = 0; i < dest.length; i++) dest[i] = setValue(dest[i], rest, patch);
+  return dest;
 }
 
 export function deletePayloadKeys(target: PayloadObject | undefined, keys: readonly string[]): PayloadObject {

@@ -43,8 +43,10 @@ export class PayloadIndex {
       case PayloadSchemaType.Keyword:
       case PayloadSchemaType.Uuid:
         return typeof value === "string" ? `s${value}` : undefined;
-      case PayloadSchemaType.Integer:
-        return typeof value === "bigint" ? `i${value}` : undefined;
+      case PayloadSchemaType.Integer: {
+        const n = integerOf(value);
+        return n === undefined ? undefined : `i${n}`;
+      }
       case PayloadSchemaType.Bool:
         return typeof value === "boolean" ? `b${value}` : undefined;
       default:
@@ -87,6 +89,16 @@ export class PayloadIndex {
     }
   }
 
+  /** The index keys of one point's values at this field (what Qdrant's forward index holds for it). */
+  keysFor(payload: PayloadObject | undefined): string[] {
+    const out: string[] = [];
+    for (const value of this.flatValues(payload)) {
+      const key = this.keyOf(value);
+      if (key !== undefined) out.push(key);
+    }
+    return out;
+  }
+
   /** Every indexed value (as its index key) with the offsets holding it. */
   valueSets(): Iterable<[string, Set<number>]> {
     return this.byValue.entries();
@@ -108,4 +120,23 @@ export class PayloadIndex {
     }
     return out;
   }
+}
+
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+
+/**
+ * The integer an integer index holds for a payload value: an int64 as it is, and a double only when it
+ * is a whole number (`value_to_integer` in lib/segment/src/index/field_index/utils.rs: `v as i64`, kept
+ * when it converts back to the same f64; the cast saturates, so 2^63 becomes i64::MAX). So an integer
+ * index holds the double 5.0 as 5, while a match without an index does not (condition_checker.rs
+ * compares `as_i64()`, which is None for a double).
+ */
+export function integerOf(value: PayloadValue): bigint | undefined {
+  if (typeof value === "bigint") return value;
+  if (typeof value !== "number" || !Number.isInteger(value)) return undefined;
+  if (value >= 2 ** 63) return value === 2 ** 63 ? I64_MAX : undefined;
+  if (value < -(2 ** 63)) return undefined;
+  const n = BigInt(value);
+  return n < I64_MIN ? undefined : n;
 }

@@ -92,7 +92,7 @@ export function retrievedPoint(c: Collection, offset: number, sel: OutputSelecto
     payload: payload === undefined ? {} : toValueMap(payload),
   };
   if (sel.vectors !== "none") {
-    out.vectors = vectorsOutput(c.vectorsAt(offset, sel.vectors === "all" ? undefined : sel.vectors), c.unnamedOnly);
+    out.vectors = vectorsOutput(c.vectorsAt(offset, sel.vectors === "all" ? undefined : sel.vectors));
   }
   return out;
 }

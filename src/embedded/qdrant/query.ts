@@ -6,7 +6,7 @@ import { allOf, compileFilter, excludingKeys, type CompiledFilter } from "./filt
 import { dbsf, DEFAULT_RRF_K, rrf } from "./fusion.js";
 import { pointKeyOf, type PointKey } from "./point-id.js";
 import { orderByField } from "./order-by.js";
-import { search } from "./search.js";
+import { byPointId, search } from "./search.js";
 import type { SparseVector } from "./sparse-storage.js";
 import type { Scored } from "./top-k.js";
 import { readSparse } from "./vectors.js";
@@ -74,7 +74,7 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
       return orderByField(c, q.value, filter, plan.top).map((o) => ({ offset: o.offset, score: 0, orderValue: o.value }));
     }
     case "fusion":
-      return cut(q.value === Fusion.DBSF ? dbsf(lists) : rrf(lists), plan);
+      return cut(q.value === Fusion.DBSF ? dbsf(lists, byPointId(c)) : rrf(lists, DEFAULT_RRF_K, undefined, byPointId(c)), plan);
     case "rrf": {
       const k = q.value.k ?? DEFAULT_RRF_K;
       if (k < 1) throw validationError(`query.rrf.k: value ${k} invalid, must be 1 or larger`);
@@ -84,7 +84,7 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
           `Number of weights in RRF should match number of pre-fetches: got ${weights.length}, expected ${lists.length}`,
         );
       }
-      return cut(rrf(lists, k, weights), plan);
+      return cut(rrf(lists, k, weights, byPointId(c)), plan);
     }
     default:
       throw unimplemented(`Query variant \`${String(q?.case)}\``);

@@ -2,7 +2,8 @@ import type { Collection } from "./collection.js";
 import { unimplemented, wrongInput } from "./errors.js";
 import type { CompiledFilter } from "./filter.js";
 import { sparseDot, type SparseVector } from "./sparse-storage.js";
-import { TopK, type Scored } from "./top-k.js";
+import { comparePointKeys } from "./point-id.js";
+import { TopK, type Scored, type TieBreak } from "./top-k.js";
 
 /**
  * Exact nearest-neighbour search. Points are narrowed by the filter first (through payload indexes
@@ -49,7 +50,7 @@ function searchDense(c: Collection, request: SearchRequest, query: Float32Array)
   const score = storage.scorer(slot.metric.kernel, q);
   const threshold = request.scoreThreshold;
   const metric = slot.metric;
-  const top = new TopK(request.top);
+  const top = new TopK(request.top, byPointId(c));
   const visit =
     threshold === undefined
       ? (offset: number): void => {
@@ -90,7 +91,7 @@ function searchSparse(c: Collection, request: SearchRequest, query: SparseVector
     };
   }
   const threshold = request.scoreThreshold;
-  const top = new TopK(request.top);
+  const top = new TopK(request.top, byPointId(c));
   const wanted = new Set(q.indices);
   for (const offset of offsetsToScan(c, request.filter)) {
     const v = slot.storage.get(offset);
@@ -108,4 +109,9 @@ function searchSparse(c: Collection, request: SearchRequest, query: SparseVector
     if (threshold === undefined || Math.fround(score) > Math.fround(threshold)) top.push(offset, score);
   }
   return top.sorted().map((h) => ({ ...h, apiScore: h.score }));
+}
+
+/** Equal scores in point-id order (Scroll's order): the same answer whatever order points arrived in. */
+export function byPointId(c: Collection): TieBreak {
+  return (a, b) => comparePointKeys(c.keyAt(a), c.keyAt(b));
 }

@@ -243,12 +243,25 @@ export class Storage {
     );
   }
 
+  /**
+   * Set, overwrite, delete and clear payload (lib/shard/src/update/payload.rs): every listed id must
+   * exist (`check_unprocessed_points`: NOT_FOUND "No point with id N found", the first missing id in
+   * request order). Qdrant has by then applied the edit to the existing ids of the same 32-id chunk and
+   * of earlier chunks; the embedded server checks first and writes none of them.
+   */
   private editPayload(
     c: Collection,
     selector: PointsSelector | undefined,
     version: bigint,
     edit: (old: ReturnType<Collection["payloadAt"]>) => ReturnType<typeof fromValueMap>,
   ): void {
+    const s = selector?.pointsSelectorOneOf;
+    if (s?.case === "points") {
+      for (const id of s.value.ids) {
+        const key = pointKeyOf(id);
+        if (c.offsetOf(key) === undefined) throw notFound(`No point with id ${key.slice(1)} found`);
+      }
+    }
     const offsets = this.selectOffsets(c, selector);
     const edited = offsets.map((o) => edit(c.payloadAt(o)));
     offsets.forEach((o, i) => c.replacePayload(o, edited[i], version));

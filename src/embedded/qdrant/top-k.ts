@@ -1,6 +1,8 @@
 /**
- * Keeps the k best (offset, score) pairs seen so far in a binary min-heap on score; ties are broken
- * towards the smaller offset so results are deterministic.
+ * Keeps the k best (offset, score) pairs seen so far in a binary min-heap on score. Equal scores are
+ * ordered by `tie` (search.ts passes the point-id order), so which of several tied points make the cut,
+ * and their order, depend on neither arrival order nor storage offsets. Qdrant orders by score alone
+ * (`Ord for ScoredPointOffset` in lib/common/common/src/types.rs) and leaves ties unspecified.
  */
 export interface Scored {
   offset: number;
@@ -9,12 +11,19 @@ export interface Scored {
   orderValue?: bigint | number;
 }
 
+/** Orders two offsets whose scores are equal: negative when `a` comes first. */
+export type TieBreak = (a: number, b: number) => number;
+
+const byOffset: TieBreak = (a, b) => a - b;
+
 export class TopK {
   private readonly k: number;
   private readonly heap: Scored[] = [];
+  private readonly worse: (a: Scored, b: Scored) => boolean;
 
-  constructor(k: number) {
+  constructor(k: number, tie: TieBreak = byOffset) {
     this.k = k;
+    this.worse = (a, b) => a.score < b.score || (a.score === b.score && tie(a.offset, b.offset) > 0);
   }
 
   /** The worst score still kept once full, else -Infinity: a cheap early-out for callers. */
@@ -25,6 +34,7 @@ export class TopK {
   push(offset: number, score: number): void {
     if (this.k <= 0) return;
     const heap = this.heap;
+    const worse = this.worse;
     if (heap.length < this.k) {
       heap.push({ offset, score });
       this.up(heap.length - 1);
@@ -36,11 +46,13 @@ export class TopK {
 
   /** Best first. */
   sorted(): Scored[] {
+    const worse = this.worse;
     return [...this.heap].sort((a, b) => (worse(a, b) ? 1 : worse(b, a) ? -1 : 0));
   }
 
   private up(i: number): void {
     const heap = this.heap;
+    const worse = this.worse;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (!worse(heap[i], heap[parent])) break;
@@ -51,6 +63,7 @@ export class TopK {
 
   private down(i: number): void {
     const heap = this.heap;
+    const worse = this.worse;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
@@ -62,8 +75,4 @@ export class TopK {
       i = m;
     }
   }
-}
-
-function worse(a: Scored, b: Scored): boolean {
-  return a.score < b.score || (a.score === b.score && a.offset > b.offset);
 }

@@ -1,4 +1,4 @@
-import { dot, negManhattan, negSquaredEuclid } from "./distance.js";
+import { dot, dotF32, negManhattan, negManhattanF32, negSquaredEuclid, negSquaredEuclidF32, QDRANT_SCALAR_BELOW_DIM } from "./distance.js";
 import { createWasmMemory, instantiateKernels, type SimdKernels, type WasmMemory } from "./simd-kernels.js";
 
 /** Which kernel a metric scores with; all return "larger is better" similarities. */
@@ -60,6 +60,13 @@ export class DenseVectorStorage {
   /** A function scoring stored vectors against `query` (valid until the next write). */
   scorer(kind: KernelKind, query: Float32Array): (offset: number) => number {
     const dim = this.dim;
+    if (dim < QDRANT_SCALAR_BELOW_DIM) {
+      // Qdrant's own scalar order (see distance.ts); `data` is also a view when it lives in wasm memory.
+      const data = this.data;
+      const q = Float32Array.from(query);
+      const f = kind === "dot" ? dotF32 : kind === "l2" ? negSquaredEuclidF32 : negManhattanF32;
+      return (offset) => f(data, offset * dim, q, dim);
+    }
     const wasm = this.wasm;
     if (wasm !== undefined) {
       new Float32Array(wasm.memory.buffer, 0, dim).set(query);

@@ -72,15 +72,15 @@ function outputOf(vector: StoredVector): VectorOutputInit {
 }
 
 /**
- * A point's vectors for output: the bare `vector` when the collection has only the unnamed vector,
- * else a `vectors` map (lib/api/src/grpc/conversions.rs `VectorStructInternal` -> `VectorsOutput`).
+ * A point's vectors for output, decided by the vectors this point returns (not by the collection's
+ * config): exactly one vector, the unnamed dense one, comes back as the bare `vector`; anything else
+ * (named vectors, a sparse one beside the dense, none at all) as the `vectors` map. That is
+ * `From<NamedVectors> for VectorStructInternal` (lib/segment/src/data_types/vectors.rs) followed by
+ * `From<VectorStructInternal> for grpc::VectorsOutput` (lib/api/src/conversions/vectors.rs).
  */
-export function vectorsOutput(
-  vectors: Map<string, StoredVector>,
-  unnamedOnly: boolean,
-): MessageInitShape<typeof VectorsOutputSchema> {
+export function vectorsOutput(vectors: Map<string, StoredVector>): MessageInitShape<typeof VectorsOutputSchema> {
   const single = vectors.get(DEFAULT_VECTOR);
-  if (unnamedOnly && single !== undefined) return { vectorsOptions: { case: "vector", value: outputOf(single) } };
+  if (vectors.size === 1 && single instanceof Float32Array) return { vectorsOptions: { case: "vector", value: outputOf(single) } };
   const map: { [name: string]: VectorOutputInit } = {};
   for (const [name, vector] of vectors) map[name] = outputOf(vector);
   return { vectorsOptions: { case: "vectors", value: { vectors: map } } };

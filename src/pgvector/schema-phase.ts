@@ -1,0 +1,195 @@
+import type { Logger } from "pino";
+import { sql, type DatabasePool } from "slonik";
+import { z } from "zod";
+import { silentProgress, type ProgressReporter } from "./progress.js";
+import { NO_ROWS, query } from "./source-table.js";
+
+/**
+ * The schema phase of an old installation, planned for large tables and run before `npm run migrate`
+ * so that migration finds nothing expensive left to do. Run as one migration, the old shape cost a
+ * rewrite of the whole table for `metadata json -> jsonb` (every index rebuilt, the HNSW one included)
+ * and two full-table UPDATEs (content_hash, model), silently and deaf to Ctrl-C. Here:
+ *
+ * - columns are added the cheap way: without a default, or with a constant one (Postgres 11+ stores it
+ *   once instead of writing every row); `model` gets the deployment's model that way;
+ * - the per-row values (content_hash, and metadata as jsonb in a new column) are written in keyset
+ *   batches, each its own short transaction, with progress; the abort signal is checked between
+ *   batches, and a later run resumes with the rows still to do;
+ * - the jsonb column then replaces the json one by DROP COLUMN + RENAME (catalog changes only), in one
+ *   short transaction that first catches up rows written meanwhile.
+ *
+ * Every row is still written once (content_hash is per row), and with a vector index present that
+ * write re-inserts the row there: the batches make that observable and interruptible, not free.
+ */
+
+/** The table `npm run migrate` shapes; --table tables are expected to be in the service's shape already. */
+export const SCHEMA_TABLE = "dq_embeddings";
+/** Old rows' vectors came from the existing deployment's model. */
+export const LEGACY_MODEL = "text-embedding-3-large";
+/** The jsonb copy of `metadata` while it is being filled. */
+export const PENDING_METADATA_COLUMN = "metadata_jsonb_pending";
+export const DEFAULT_SCHEMA_BATCH_SIZE = 1_000;
+
+export interface SchemaPhaseOptions {
+  batchSize?: number;
+  /** Checked between batches. */
+  signal?: AbortSignal;
+  /** Called after each committed batch (tests interrupt a run with it). */
+  onBatch?: (batch: { index: number; rows: number }) => void;
+}
+
+export interface SchemaPhaseReport {
+  /** False when there was no old table to prepare (missing, or already in the service's shape). */
+  needed: boolean;
+  addedColumns: string[];
+  addedPrimaryKey: boolean;
+  convertedMetadata: boolean;
+  /** Rows written by the batches of this run. */
+  rowsWritten: number;
+  batches: number;
+  interrupted: boolean;
+  elapsedMs: number;
+}
+
+const columnSchema = z.object({ name: z.string(), type: z.string(), notNull: z.boolean() });
+const batchSchema = z.object({ count: z.number(), lastId: z.string().nullable() });
+
+export async function prepareOldSchema(
+  deps: { pool: DatabasePool; logger: Logger; progress?: ProgressReporter },
+  options: SchemaPhaseOptions = {},
+): Promise<SchemaPhaseReport> {
+  const { pool, logger } = deps;
+  const progress = deps.progress ?? silentProgress;
+  const batchSize = options.batchSize ?? DEFAULT_SCHEMA_BATCH_SIZE;
+  const started = performance.now();
+  const table = sql.identifier([SCHEMA_TABLE]);
+  const report: SchemaPhaseReport = { needed: false, addedColumns: [], addedPrimaryKey: false, convertedMetadata: false, rowsWritten: 0, batches: 0, interrupted: false, elapsedMs: 0 };
+
+  const columns = new Map(
+    (
+      await query("inspecting the old table", () =>
+        pool.any(sql.type(columnSchema)`
+          SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+          FROM pg_attribute a
+          WHERE a.attrelid = to_regclass(quote_ident(${SCHEMA_TABLE})) AND a.attnum > 0 AND NOT a.attisdropped
+        `),
+      )
+    ).map((column) => [column.name, column]),
+  );
+  const metadataIsJson = columns.get("metadata")?.type === "json";
+  const pendingMetadata = columns.has(PENDING_METADATA_COLUMN);
+  const convert = metadataIsJson || pendingMetadata;
+  // Only an old installation needs this phase: no content_hash yet, json metadata, or a content_hash
+  // still nullable (an interrupted phase; the service's migration makes it NOT NULL).
+  const old = columns.has("content") && (!columns.has("content_hash") || convert || columns.get("content_hash")?.notNull === false);
+  if (!old) {
+    report.elapsedMs = performance.now() - started;
+    return report;
+  }
+  report.needed = true;
+
+  // 1. Catalog-only changes, one short transaction.
+  await pool.transaction(async (tx) => {
+    const add = async (name: string, definition: ReturnType<typeof sql.fragment>) => {
+      if (!columns.has(name)) {
+        await query(`adding column ${name}`, () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD COLUMN ${sql.identifier([name])} ${definition}`));
+        report.addedColumns.push(name);
+      }
+    };
+    await add("qdrant_point_id", sql.fragment`text`);
+    await add("schema_name", sql.fragment`text`);
+    await add("table_name", sql.fragment`text`);
+    await add("status", sql.fragment`text NOT NULL DEFAULT 'pending'`);
+    await add("content_hash", sql.fragment`text`);
+    if (!columns.has("model")) {
+      // A constant default is stored once, not written per row; the service's migration keeps no default.
+      // DDL takes no bind parameters: the constant goes in as an escaped literal.
+      await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(LEGACY_MODEL)}`);
+      await query("dropping the model default", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ALTER COLUMN model DROP DEFAULT`));
+    }
+    // now() is stable, not volatile: evaluated once, stored once.
+    await add("created_at", sql.fragment`timestamptz NOT NULL DEFAULT now()`);
+    await add("updated_at", sql.fragment`timestamptz NOT NULL DEFAULT now()`);
+    if (metadataIsJson) {
+      await add(PENDING_METADATA_COLUMN, sql.fragment`jsonb`);
+    }
+    const hasPrimaryKey = await query("looking for a primary key", () =>
+      tx.oneFirst(sql.type(z.object({ present: z.boolean() }))`
+        SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(quote_ident(${SCHEMA_TABLE})) AND contype = 'p') AS present
+      `),
+    );
+    if (!hasPrimaryKey) {
+      // Keyset batches page by id; the service's migration would add it anyway.
+      await query("adding the primary key", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD PRIMARY KEY (id)`));
+      report.addedPrimaryKey = true;
+    }
+  });
+  logger.info({ table: SCHEMA_TABLE, addedColumns: report.addedColumns, convertMetadata: convert }, "schema phase: columns added without rewriting the table");
+
+  // 2. Per-row values in keyset batches.
+  const pending = sql.identifier([PENDING_METADATA_COLUMN]);
+  const todo = convert ? sql.fragment`(content_hash IS NULL OR ${pending} IS NULL)` : sql.fragment`content_hash IS NULL`;
+  const set = convert
+    ? sql.fragment`content_hash = coalesce(target.content_hash, encode(sha256(convert_to(target.content, 'UTF8')), 'hex')), ${pending} = ${jsonbMetadata()}`
+    : sql.fragment`content_hash = encode(sha256(convert_to(target.content, 'UTF8')), 'hex')`;
+  const total = await query("counting rows to prepare", () =>
+    pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM ${table} WHERE ${todo}`),
+  );
+  progress.start(`preparing ${SCHEMA_TABLE} (content_hash${convert ? ", metadata as jsonb" : ""})`, total);
+  try {
+    let afterId: string | null = null;
+    for (;;) {
+      if (options.signal?.aborted) {
+        report.interrupted = true;
+        break;
+      }
+      const after: ReturnType<typeof sql.fragment> = afterId === null ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
+      const batch: z.infer<typeof batchSchema> = await query("preparing a batch of rows", () =>
+        pool.one(sql.type(batchSchema)`
+          WITH page AS (
+            SELECT id FROM ${table} WHERE ${after} AND ${todo} ORDER BY id LIMIT ${batchSize}
+          ), written AS (
+            UPDATE ${table} AS target SET ${set} FROM page WHERE target.id = page.id RETURNING target.id
+          )
+          SELECT (SELECT count(*)::int FROM written) AS count, (SELECT id::text FROM page ORDER BY id DESC LIMIT 1) AS "lastId"
+        `),
+      );
+      if (batch.lastId === null) {
+        break;
+      }
+      afterId = batch.lastId;
+      report.rowsWritten += batch.count;
+      report.batches++;
+      progress.update(report.rowsWritten);
+      options.onBatch?.({ index: report.batches, rows: batch.count });
+    }
+  } finally {
+    progress.stop();
+  }
+
+  // 3. The jsonb column replaces the json one: catalog changes, after catching up rows written meanwhile.
+  if (!report.interrupted && convert) {
+    await pool.transaction(async (tx) => {
+      await query("locking the old table", () => tx.query(sql.type(NO_ROWS)`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`));
+      await query("preparing rows written meanwhile", () => tx.query(sql.type(NO_ROWS)`UPDATE ${table} AS target SET ${set} WHERE ${todo}`));
+      await query("dropping the json metadata", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} DROP COLUMN metadata`));
+      await query("renaming the jsonb metadata", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} RENAME COLUMN ${pending} TO metadata`));
+    });
+    report.convertedMetadata = true;
+  }
+  report.elapsedMs = performance.now() - started;
+  logger.info(
+    { table: SCHEMA_TABLE, rowsWritten: report.rowsWritten, batches: report.batches, interrupted: report.interrupted, seconds: Math.round(report.elapsedMs / 1000) },
+    report.interrupted ? "schema phase interrupted: run again to resume" : "schema phase done",
+  );
+  return report;
+}
+
+/** `metadata` (json) as the service keeps it: null -> {}, a non-object under "legacy_value". */
+function jsonbMetadata() {
+  return sql.fragment`CASE
+    WHEN target.metadata IS NULL OR json_typeof(target.metadata) = 'null' THEN '{}'::jsonb
+    WHEN json_typeof(target.metadata) <> 'object' THEN jsonb_build_object('legacy_value', target.metadata::jsonb)
+    ELSE target.metadata::jsonb
+  END`;
+}

@@ -32,6 +32,10 @@ export function normalizePostgresUrl(value: string): string {
   if (host === "") {
     throw new PostgresUrlError("names no host: give host:port, or a socket directory as ?host=/var/run/postgresql");
   }
+  // Only socket directories need rewriting; a TCP URL that `new URL` refused is simply invalid.
+  if (!host.startsWith("/")) {
+    throw new PostgresUrlError("is not a valid URL");
+  }
   const user = parsed.user ? encodeURIComponent(parsed.user) : "";
   const password = parsed.password ? `:${encodeURIComponent(parsed.password)}` : "";
   const credentials = user === "" && password === "" ? "" : `${user}${password}@`;

@@ -328,6 +328,9 @@ async function main() {
         totalMs: t.totalMs,
         phasesMs: { read: t.readMs, decode: t.decodeMs, qdrantUpsert: t.upsertMs, postgresWriteBack: t.writeBackMs },
         phasesPercentOfTotal: { read: share(t.readMs), decode: share(t.decodeMs), qdrantUpsert: share(t.upsertMs), postgresWriteBack: share(t.writeBackMs) },
+        // What the Postgres side sustains alone (read + decode + side-table write-back): the rate of a
+        // run whose Qdrant keeps up. Meaningful for the sequential run, whose phases do not overlap.
+        postgresSideRowsPerSecond: (report.migrated * 1000) / (t.readMs + t.decodeMs + t.writeBackMs),
         embedderCalls: report.embedderCalls,
         pointIdsWritten: report.pointIdsWritten,
         pointIdsDeferred: report.pointIdsDeferred,
@@ -375,6 +378,7 @@ async function main() {
         `  schema phase: ${schema.rowsWritten} rows in ${schema.batches} batches, ${(schema.elapsedMs / 1000).toFixed(1)} s (${Math.round(result.schemaPhase.rowsPerSecond ?? 0)} rows/s); service migration after it: ${(migrationsMs / 1000).toFixed(1)} s`,
         ...(legacy === null ? [] : [`  old write-back (UPDATE qdrant_point_id per batch, under the index): ${Math.round(legacy.rowsPerSecond)} rows/s over ${legacy.rows} rows`]),
         line("sequential", seq),
+        `  Postgres side alone (sequential read + decode + write-back): ${Math.round(seq.postgresSideRowsPerSecond)} rows/s`,
         line("pipelined ", pipe),
         ...(result.writeBackSpeedup === null ? [] : [`  pipelined run / old write-back alone: ${result.writeBackSpeedup.toFixed(1)}x`]),
         ...(cutover === null ? [] : [`  cutover: ${(cutover.ms / 1000).toFixed(1)} s, qdrant_point_id for ${cutover.pointIdsWritten} rows in one statement (${Math.round(cutover.rowsPerSecond)} rows/s incl. DROP COLUMN), dropped ${cutover.droppedIndexes.join(", ") || "no index"}`]),

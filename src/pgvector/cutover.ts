@@ -121,7 +121,6 @@ export interface RollbackReport {
   missingPointIds: string[];
 }
 
-const idSchema = z.object({ id: z.string() });
 const restoreRowSchema = z.object({ id: z.string(), origin: z.string().nullable(), hasValue: z.boolean() });
 
 /**

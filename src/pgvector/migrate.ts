@@ -13,7 +13,6 @@ import {
   columnIdentifier,
   columnIndexes,
   handledCondition,
-  movedCondition,
   recordMoved,
   skippedCondition,
   inspectSourceTable,

@@ -12,7 +12,7 @@ import {
   classifyVector,
   columnIdentifier,
   columnIndexes,
-  handledCondition,
+  unhandledCondition,
   recordMoved,
   skippedCondition,
   inspectSourceTable,
@@ -346,7 +346,7 @@ async function countUnmigrated(connection: CommonQueryMethods, source: SourceTab
   const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
   return query("counting source rows", () =>
     connection.oneFirst(sql.type(countSchema)`
-      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE NOT ${handledCondition(source)} AND ${after}
+      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE ${unhandledCondition(source, afterId)} AND ${after}
     `),
   );
 }
@@ -378,7 +378,7 @@ export const DEFAULT_SOURCE_MODEL = "text-embedding-3-large";
 async function requireOneModel(connection: CommonQueryMethods, source: SourceTable, model: string): Promise<void> {
   const others = await query("checking the rows' model", () =>
     connection.anyFirst(sql.type(modelSchema)`
-      SELECT DISTINCT model FROM ${tableIdentifier(source)} WHERE model IS DISTINCT FROM ${model} AND NOT ${handledCondition(source)} LIMIT 5
+      SELECT DISTINCT model FROM ${tableIdentifier(source)} WHERE model IS DISTINCT FROM ${model} AND ${unhandledCondition(source)} LIMIT 5
     `),
   );
   if (others.length > 0) {
@@ -409,7 +409,7 @@ export async function listUnusable(
 ): Promise<UnusableSummary> {
   const vectorColumn = columnIdentifier(source);
   const notMigrated =
-    scope === "left" ? sql.fragment`NOT ${handledCondition(source)}` : scope === "skipped" ? skippedCondition(source) : sql.fragment`TRUE`;
+    scope === "left" ? unhandledCondition(source) : scope === "skipped" ? skippedCondition(source) : sql.fragment`TRUE`;
   const counts = await query("counting unusable vectors", () =>
     connection.one(sql.type(z.object({ nullVector: z.number(), wrongDimension: z.number() }))`
       SELECT
@@ -492,7 +492,7 @@ async function skipUnusable(pool: DatabasePool, source: SourceTable, dimensions:
       tx.query(sql.type(NO_ROWS)`
         INSERT INTO dq_pgvector_moved (source_table, id, origin)
         SELECT ${source.table}, id, 'skipped' FROM ${tableIdentifier(source)}
-        WHERE NOT ${handledCondition(source)} AND ${unusableCondition(source, dimensions)}
+        WHERE ${unhandledCondition(source)} AND ${unusableCondition(source, dimensions)}
         ON CONFLICT (source_table, id) DO NOTHING
       `),
     );

@@ -127,8 +127,8 @@ export async function readSourcePage(
     options.scope === "all"
       ? sql.fragment`TRUE`
       : options.onlyUnusableOf === undefined
-        ? sql.fragment`NOT ${handledCondition(source)}`
-        : sql.fragment`NOT ${movedCondition(source)}`;
+        ? unhandledCondition(source, afterId)
+        : unmovedCondition(source, afterId);
   // Rows to re-embed need their content, not their (null or wrong-sized) vector.
   const only = options.onlyUnusableOf === undefined ? sql.fragment`TRUE` : unusableCondition(source, options.onlyUnusableOf);
   const vector = options.onlyUnusableOf === undefined ? sendExpression(source) : sql.fragment`NULL::bytea`;
@@ -231,12 +231,32 @@ export function movedCondition(source: SourceTable) {
   ))`;
 }
 
-/** The migration is done with the row: it has a point, or was excluded by --skip-missing. */
-export function handledCondition(source: SourceTable) {
-  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NOT NULL OR EXISTS (
+/**
+ * The migration is not done with the row: no point id and nothing recorded (not even a skip). Written
+ * as `IS NULL AND NOT EXISTS`, not `NOT (... OR EXISTS)`: Postgres plans it as an anti-join probing the
+ * side table's primary key per row, where the OR form hashed every recorded id for every page.
+ */
+export function unhandledCondition(source: SourceTable, afterId?: string) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NULL AND NOT EXISTS (
     SELECT 1 FROM dq_pgvector_moved moved
-    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND ${movedAfter(afterId)}
   ))`;
+}
+
+/** The row has no point: no point id and nothing recorded but, at most, a skip. Anti-join form. */
+export function unmovedCondition(source: SourceTable, afterId?: string) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NULL AND NOT EXISTS (
+    SELECT 1 FROM dq_pgvector_moved moved
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND moved.origin <> 'skipped' AND ${movedAfter(afterId)}
+  ))`;
+}
+
+/**
+ * The keyset bound repeated on the side table (implied by `moved.id = t.id`, not added by the
+ * planner): a merge anti-join then starts at the page instead of reading every recorded id per page.
+ */
+function movedAfter(afterId: string | undefined) {
+  return afterId === undefined ? sql.fragment`TRUE` : sql.fragment`moved.id > ${afterId}::uuid`;
 }
 
 /** The row was excluded by --skip-missing and has no point. */

@@ -1,3 +1,5 @@
+import { normalizePostgresUrl, PostgresUrlError } from "./postgres-url.js";
+
 /**
  * loadConfig(env): the only reader of process.env. Every value is checked here, so a bad deployment
  * stops at start-up with one line naming the variable, never later with a confusing driver error.
@@ -146,9 +148,15 @@ export function loadConfig(env: Env): Config {
 }
 
 function postgresUrl(read: Reader): string | undefined {
-  const url = read.url("DATABASE_URL");
+  const url = read.string("DATABASE_URL");
   if (url !== undefined) {
-    return url;
+    // libpq's forms too, e.g. a Unix socket: postgres://user@/db?host=/var/run/postgresql
+    try {
+      return normalizePostgresUrl(url);
+    } catch (error) {
+      // Never echo the value: URLs carry passwords.
+      throw new ConfigError("DATABASE_URL", error instanceof PostgresUrlError ? error.message : "is not a valid URL");
+    }
   }
   const host = read.string("POSTGRES_HOST");
   if (host === undefined) {
@@ -159,7 +167,9 @@ function postgresUrl(read: Reader): string | undefined {
   const user = read.string("POSTGRES_USER") ?? "postgres";
   const password = read.string("POSTGRES_PASSWORD");
   const credentials = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
-  return `postgres://${credentials}@${host}:${port}/${encodeURIComponent(database)}`;
+  // POSTGRES_HOST=/var/run/postgresql names a socket directory, as in libpq.
+  const target = host.startsWith("/") ? encodeURIComponent(host) : host;
+  return `postgres://${credentials}@${target}:${port}/${encodeURIComponent(database)}`;
 }
 
 function qdrantConfig(read: Reader): QdrantConfig {

@@ -1,12 +1,21 @@
 // Benchmark of `migrate-pgvector`: rows/s carrying N pgvector rows of D dimensions into Qdrant, and
 // where the time goes (source read, decode, Qdrant upsert, Postgres write-back), plus a verify pass
-// and the binary-vs-text decode ratio that motivates reading `vector_send`. Source: PGlite with
-// pgvector behind its socket (the real Postgres here has no pgvector); target: the embedded Qdrant as
-// its own process (default), in-process, or a real Qdrant (QDRANT_URL). Prints a summary and writes
-// JSON to bench/results/. Speed claims are ratios within one run: these machines are shared and noisy.
+// and the binary-vs-text decode ratio that motivates reading `vector_send`.
+//
+// Source: PGlite with pgvector behind its socket (default), or a real Postgres (`--postgres real`:
+// DATABASE_URL, else postgres://dq:dq@127.0.0.1:5432/postgres) in a database copied from
+// `dq_pgvector_template` (a database holding the vector extension, which .ci/run creates as a
+// superuser once pgvector is built; the benchmark role itself needs only CREATEDB). `--with-hnsw`
+// builds the index a real installation has, `((embedding::halfvec(D)) halfvec_cosine_ops)`, before
+// anything runs, and adds what it costs: the batched schema phase under that index, the write-back the
+// old way (an UPDATE of qdrant_point_id per batch) on a slice of rows, and the cutover's one-statement
+// write-back after the column is gone. Target: the embedded Qdrant as its own process (default),
+// in-process, or a real Qdrant (QDRANT_URL). Prints a summary and writes JSON to bench/results/.
+// Speed claims are ratios within one run: these machines are shared and noisy.
 //
 //   npx tsx bench/migrate-pgvector/run.ts [--rows 20000] [--dims 3072] [--batch-size 512]
 //       [--upsert-batch-size 64] [--qdrant process|in-process] [--catalogs 20] [--verify-sample 50]
+//       [--postgres pglite|real] [--with-hnsw] [--null-rows 10] [--legacy-rows 500]
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
@@ -18,14 +27,18 @@ import { QdrantClient } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
+import { loadConfig } from "../../src/config.js";
 import { createEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
+import { cutoverPgvector } from "../../src/pgvector/cutover.js";
 import { migratePgvector } from "../../src/pgvector/migrate.js";
+import { prepareOldSchema } from "../../src/pgvector/schema-phase.js";
+import { createDatabase, databaseUrl, dropDatabase, randomDatabaseName } from "../../test/helpers/test-database.js";
 import { decodePgvector } from "../../src/pgvector/vector-codec.js";
 import { verifyPgvectorMigration } from "../../src/pgvector/verify.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
-import { createQdrantVectorStore } from "../../src/stores/qdrant-vector-store.js";
+import { createConfiguredVectorStore } from "../../src/backends/qdrant.js";
 
 const { values } = parseArgs({
   options: {
@@ -37,8 +50,17 @@ const { values } = parseArgs({
     catalogs: { type: "string", default: "20" },
     "verify-sample": { type: "string", default: "50" },
     "decode-rows": { type: "string", default: "2000" },
+    postgres: { type: "string", default: "pglite" },
+    "with-hnsw": { type: "boolean", default: false },
+    "null-rows": { type: "string", default: "10" },
+    "legacy-rows": { type: "string", default: "500" },
   },
 });
+const REAL = values.postgres === "real";
+const WITH_HNSW = values["with-hnsw"] ?? false;
+const NULL_ROWS = Number(values["null-rows"]);
+const LEGACY_ROWS = Number(values["legacy-rows"]);
+const PGVECTOR_TEMPLATE = "dq_pgvector_template";
 const ROWS = Number(values.rows);
 const DIMS = Number(values.dims);
 const BATCH = Number(values["batch-size"]);
@@ -99,14 +121,33 @@ function vectorLiteral(seed: number): string {
   return `[${parts.join(",")}]`;
 }
 
-/** The old shape, filled with ROWS rows, then `npm run migrate`'s first migration. */
-async function seed(pool: DatabasePool, url: string): Promise<number> {
+/** The old shape, filled with ROWS rows (the last NULL_ROWS without a vector). */
+async function seed(pool: DatabasePool): Promise<number> {
   const started = performance.now();
-  await pool.query(sql.type(NO_ROWS)`CREATE EXTENSION IF NOT EXISTS vector`);
+  if (!REAL) await pool.query(sql.type(NO_ROWS)`CREATE EXTENSION IF NOT EXISTS vector`);
   await pool.query(sql.type(NO_ROWS)`
-    CREATE TABLE dq_embeddings (id uuid, content text, embedding vector(3072), kind text, catalog_id uuid, metadata json)
+    CREATE TABLE dq_embeddings (id uuid, content text, embedding ${sql.identifier(["vector"])}(${sql.literalValue(String(DIMS))}), kind varchar, catalog_id uuid, metadata json)
   `);
   const catalogs = Array.from({ length: CATALOGS }, () => randomUUID());
+  if (REAL) {
+    // Server-side: random vectors without shipping ~30 KB of text per row.
+    for (let start = 0; start < ROWS; start += 1000) {
+      const count = Math.min(1000, ROWS - start);
+      await pool.query(sql.type(NO_ROWS)`
+        INSERT INTO dq_embeddings (id, content, embedding, kind, catalog_id, metadata)
+        SELECT gen_random_uuid(),
+               'Column: table_' || (i % 500) || '.column_' || i || ' stores the value of row ' || i,
+               CASE WHEN i >= ${ROWS - NULL_ROWS}::int THEN NULL ELSE (SELECT array_agg(random() * 2 - 1)::real[]::vector FROM generate_series(1, ${DIMS}::int) WHERE i IS NOT NULL) END,
+               CASE WHEN i % 5 = 0 THEN 'table' ELSE 'column' END,
+               (${sql.array(catalogs, "uuid")})[1 + i % ${CATALOGS}::int],
+               '{"source":"bench"}'::json
+        FROM generate_series(${start}::int, ${start + count - 1}::int) AS i
+      `);
+      process.stderr.write(`\rseeding ${start + count}/${ROWS}`);
+    }
+    process.stderr.write("\n");
+    return performance.now() - started;
+  }
   for (let start = 0; start < ROWS; start += 200) {
     const count = Math.min(200, ROWS - start);
     const index = Array.from({ length: count }, (_, k) => start + k);
@@ -124,15 +165,71 @@ async function seed(pool: DatabasePool, url: string): Promise<number> {
     if ((start / 200) % 20 === 0) process.stderr.write(`\rseeding ${start + count}/${ROWS}`);
   }
   process.stderr.write("\n");
-  await runMigrations({ databaseUrl: url, logger });
+  if (NULL_ROWS > 0) {
+    await pool.query(sql.type(NO_ROWS)`
+      UPDATE dq_embeddings SET embedding = NULL WHERE id IN (SELECT id FROM dq_embeddings ORDER BY id DESC LIMIT ${NULL_ROWS})
+    `);
+  }
   return performance.now() - started;
+}
+
+/** The index an installation searching pgvector has: HNSW on halfvec (vector's HNSW stops at 2000 dims). */
+async function buildHnsw(pool: DatabasePool): Promise<number> {
+  const started = performance.now();
+  await pool.query(sql.type(NO_ROWS)`SET maintenance_work_mem = '512MB'`);
+  await pool.query(sql.type(NO_ROWS)`
+    CREATE INDEX dq_embeddings_embedding_hnsw ON dq_embeddings
+    USING hnsw ((embedding::halfvec(${sql.literalValue(String(DIMS))})) halfvec_cosine_ops)
+  `);
+  return performance.now() - started;
+}
+
+/** The write-back as it was: an UPDATE of qdrant_point_id per batch of the pass, on LEGACY_ROWS rows. */
+async function legacyWriteBack(pool: DatabasePool): Promise<{ rows: number; ms: number; rowsPerSecond: number }> {
+  const ids = await pool.anyFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id FROM dq_embeddings WHERE embedding IS NOT NULL ORDER BY id LIMIT ${LEGACY_ROWS}
+  `);
+  const started = performance.now();
+  for (let start = 0; start < ids.length; start += BATCH) {
+    await pool.query(sql.type(NO_ROWS)`
+      UPDATE dq_embeddings SET qdrant_point_id = id::text WHERE id = ANY(${sql.array(ids.slice(start, start + BATCH), "uuid")})
+    `);
+  }
+  const ms = performance.now() - started;
+  // Leave the table as the migration expects it: no point ids written yet.
+  await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL WHERE id = ANY(${sql.array([...ids], "uuid")})`);
+  return { rows: ids.length, ms, rowsPerSecond: (ids.length * 1000) / ms };
+}
+
+interface Source {
+  url: string;
+  kind: string;
+  stop(): Promise<void>;
+}
+
+async function openSource(dataDir: string): Promise<Source> {
+  if (!REAL) {
+    const postgres = createEmbeddedPostgres({ logger: pino({ level: "silent" }), extensions: { vector: true }, dataDir: path.join(dataDir, "postgres") });
+    const { url } = await postgres.start();
+    return { url, kind: "PGlite 0.5 + pgvector 0.8 (in-process, socket)", stop: () => postgres.stop() };
+  }
+  const adminUrl = loadConfig(process.env).postgres.url ?? "postgres://dq:dq@127.0.0.1:5432/postgres";
+  const name = randomDatabaseName("bench_pgvector");
+  try {
+    await createDatabase(adminUrl, name, PGVECTOR_TEMPLATE);
+  } catch (error) {
+    throw new Error(
+      `--postgres real needs a database ${PGVECTOR_TEMPLATE} holding the vector extension (bash .ci/run builds pgvector and creates it): ${(error as Error).message}`,
+    );
+  }
+  return { url: databaseUrl(adminUrl, name), kind: "real Postgres (copy of dq_pgvector_template)", stop: () => dropDatabase(adminUrl, name) };
 }
 
 /** Reading + decoding the same rows as pgvector's binary format and as its text form. */
 async function decodeComparison(pool: DatabasePool) {
   const binary = performance.now();
   const rows = await pool.any(sql.type(z.object({ v: z.instanceof(Uint8Array) }))`
-    SELECT vector_send(embedding) AS v FROM dq_embeddings ORDER BY id LIMIT ${DECODE_ROWS}
+    SELECT vector_send(embedding) AS v FROM dq_embeddings WHERE embedding IS NOT NULL ORDER BY id LIMIT ${DECODE_ROWS}
   `);
   const binaryRead = performance.now() - binary;
   let mark = performance.now();
@@ -142,7 +239,7 @@ async function decodeComparison(pool: DatabasePool) {
 
   mark = performance.now();
   const texts = await pool.any(sql.type(z.object({ v: z.string() }))`
-    SELECT embedding::text AS v FROM dq_embeddings ORDER BY id LIMIT ${DECODE_ROWS}
+    SELECT embedding::text AS v FROM dq_embeddings WHERE embedding IS NOT NULL ORDER BY id LIMIT ${DECODE_ROWS}
   `);
   const textRead = performance.now() - mark;
   mark = performance.now();
@@ -161,36 +258,66 @@ async function decodeComparison(pool: DatabasePool) {
 
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-migrate-pgvector-"));
-  const postgres = createEmbeddedPostgres({ logger: pino({ level: "silent" }), extensions: { vector: true }, dataDir: path.join(dataDir, "postgres") });
-  const { url } = await postgres.start();
+  const postgres = await openSource(dataDir);
+  const url = postgres.url;
   const qdrant = await startQdrant(path.join(dataDir, "qdrant"));
-  const pool = await createPostgresPool({ url, maximumPoolSize: 1, logger, statementTimeoutMs: 600_000 });
+  const pool = await createPostgresPool({ url, maximumPoolSize: REAL ? 2 : 1, logger, statementTimeoutMs: 1_800_000 });
   try {
-    console.error(`seeding ${ROWS} rows of ${DIMS} dimensions into PGlite (pgvector)...`);
-    const seedMs = await seed(pool, url);
+    console.error(`seeding ${ROWS} rows of ${DIMS} dimensions into ${postgres.kind}...`);
+    const seedMs = await seed(pool);
+    const pgvectorVersion = await pool.maybeOneFirst(sql.type(z.object({ v: z.string() }))`SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`);
+    const serverVersion = await pool.oneFirst(sql.type(z.object({ v: z.string() }))`SELECT current_setting('server_version') AS v`);
+    let hnswBuildMs: number | null = null;
+    if (WITH_HNSW) {
+      console.error("building the HNSW index...");
+      hnswBuildMs = await buildHnsw(pool);
+    }
+    await pool.query(sql.type(NO_ROWS)`ANALYZE dq_embeddings`);
+    // The schema phase: batches under the index, then the service's migration (cheap after it).
+    console.error("schema phase...");
+    const schema = await prepareOldSchema({ pool, logger });
+    const migrationsStarted = performance.now();
+    await runMigrations({ databaseUrl: url, logger });
+    const migrationsMs = performance.now() - migrationsStarted;
+    const legacy = WITH_HNSW && LEGACY_ROWS > 0 ? await legacyWriteBack(pool) : null;
     const decode = await decodeComparison(pool);
 
     const client = new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false });
+    // As the command builds it: upserts carry vectors as bytes on their own connection.
+    const target = new URL(qdrant.url);
+    const backend = { client, host: target.hostname, port: Number(target.port), close: async () => {} };
     const newStore = async () => {
-      const store = createQdrantVectorStore({ client, collectionName: `bench_${randomUUID().slice(0, 8)}`, dimensions: DIMS, model: "text-embedding-3-large", logger });
+      const config = loadConfig({ QDRANT_URL: qdrant.url, QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`, EMBEDDING_DIMENSIONS: String(DIMS) });
+      const store = createConfiguredVectorStore({ config, backend, model: "text-embedding-3-large", logger });
       await store.start();
       return store;
     };
 
     // 1. Sequential (no prefetch, one upsert in flight): the phases add up to the total.
     console.error("migrating, sequential...");
-    const sequential = await migratePgvector({ pool, vectors: await newStore(), logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, prefetch: false, upsertConcurrency: 1 });
-    // Back to "nothing migrated" for the second run, into a fresh collection.
-    await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
+    const sequential = await migratePgvector({ pool, vectors: await newStore(), logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, prefetch: false, upsertConcurrency: 1, skipMissing: true });
+    // Back to "nothing migrated" for the second run, into a fresh collection (without an index on the
+    // vector column the first run wrote qdrant_point_id at its end: clear it too).
+    await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_migration`);
+    if (sequential.pointIdsWritten > 0) await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
-    const migrate = await migratePgvector({ pool, vectors, logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH });
+    const migrate = await migratePgvector({ pool, vectors, logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true });
     console.error("verifying...");
     const verifyStarted = performance.now();
     const verify = await verifyPgvectorMigration({ pool, vectors, logger }, { dimensions: DIMS, sampleSize: VERIFY_SAMPLE });
     const verifyMs = performance.now() - verifyStarted;
+    // 3. The cutover: the column and its index go, then qdrant_point_id in one statement.
+    let cutover: { ms: number; pointIdsWritten: number; droppedIndexes: string[]; rowsPerSecond: number } | null = null;
+    if (verify.passed) {
+      console.error("cutover...");
+      const cutoverStarted = performance.now();
+      const report = await cutoverPgvector({ pool, databaseUrl: url, logger }, {});
+      const ms = performance.now() - cutoverStarted;
+      cutover = { ms, pointIdsWritten: report.pointIdsWritten, droppedIndexes: report.droppedIndexes, rowsPerSecond: (report.pointIdsWritten * 1000) / ms };
+    }
 
     const summary = (report: typeof migrate) => {
       const t = report.timings;
@@ -201,7 +328,13 @@ async function main() {
         totalMs: t.totalMs,
         phasesMs: { read: t.readMs, decode: t.decodeMs, qdrantUpsert: t.upsertMs, postgresWriteBack: t.writeBackMs },
         phasesPercentOfTotal: { read: share(t.readMs), decode: share(t.decodeMs), qdrantUpsert: share(t.upsertMs), postgresWriteBack: share(t.writeBackMs) },
+        // What the Postgres side sustains alone (read + decode + side-table write-back): the rate of a
+        // run whose Qdrant keeps up. Meaningful for the sequential run, whose phases do not overlap.
+        postgresSideRowsPerSecond: (report.migrated * 1000) / (t.readMs + t.decodeMs + t.writeBackMs),
         embedderCalls: report.embedderCalls,
+        pointIdsWritten: report.pointIdsWritten,
+        pointIdsDeferred: report.pointIdsDeferred,
+        skipped: report.skipped.nullVector + report.skipped.wrongDimension,
       };
     };
     const seq = summary(sequential);
@@ -210,21 +343,45 @@ async function main() {
       benchmark: "migrate-pgvector",
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-      setup: { rows: ROWS, dims: DIMS, catalogs: CATALOGS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, source: "PGlite 0.5 + pgvector 0.8 (in-process, socket)", qdrant: qdrant.kind },
+      command: `npx tsx bench/migrate-pgvector/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
+      setup: {
+        rows: ROWS,
+        nullRows: NULL_ROWS,
+        dims: DIMS,
+        catalogs: CATALOGS,
+        batchSize: BATCH,
+        upsertBatchSize: UPSERT_BATCH,
+        source: postgres.kind,
+        serverVersion,
+        pgvectorVersion,
+        hnsw: WITH_HNSW ? `((embedding::halfvec(${DIMS})) halfvec_cosine_ops)` : null,
+        qdrant: qdrant.kind,
+      },
       seedMs,
+      hnswBuildMs,
+      schemaPhase: { ...schema, rowsPerSecond: schema.rowsWritten > 0 ? (schema.rowsWritten * 1000) / schema.elapsedMs : null, migrationsAfterMs: migrationsMs },
+      legacyWriteBack: legacy,
+      writeBackSpeedup: legacy === null ? null : pipe.rowsPerSecond / legacy.rowsPerSecond,
+      cutover,
       sequential: seq,
       pipelined: pipe,
       pipelinedOverSequential: pipe.rowsPerSecond / seq.rowsPerSecond,
-      verify: { passed: verify.passed, ms: verifyMs, rowsPerSecond: (verify.rows.total * 1000) / verifyMs, meanRecall: verify.neighbours.meanRecall, samples: verify.neighbours.samples, maxDifference: verify.rows.maxDifference },
+      verify: { passed: verify.passed, failures: verify.failures, excluded: verify.rows.excluded, ms: verifyMs, rowsPerSecond: (verify.rows.total * 1000) / verifyMs, meanRecall: verify.neighbours.meanRecall, samples: verify.neighbours.samples, maxDifference: verify.rows.maxDifference },
       decode,
     };
     const line = (name: string, s: typeof seq) =>
       `  ${name}: ${Math.round(s.rowsPerSecond)} rows/s (${(s.totalMs / 1000).toFixed(1)} s)  read ${s.phasesPercentOfTotal.read}%  decode ${s.phasesPercentOfTotal.decode}%  Qdrant upsert ${s.phasesPercentOfTotal.qdrantUpsert}%  write-back ${s.phasesPercentOfTotal.postgresWriteBack}%`;
     console.log(
       [
-        `migrate-pgvector: ${ROWS} rows x ${DIMS} dims, batch ${BATCH}/${UPSERT_BATCH}, Qdrant ${qdrant.kind}, embedding calls ${seq.embedderCalls + pipe.embedderCalls}`,
+        `migrate-pgvector: ${ROWS} rows x ${DIMS} dims (${NULL_ROWS} NULL), batch ${BATCH}/${UPSERT_BATCH}, ${postgres.kind} ${serverVersion} pgvector ${pgvectorVersion ?? "?"}${WITH_HNSW ? ", HNSW halfvec index" : ""}, Qdrant ${qdrant.kind}, embedding calls ${seq.embedderCalls + pipe.embedderCalls}`,
+        ...(hnswBuildMs === null ? [] : [`  HNSW build: ${(hnswBuildMs / 1000).toFixed(1)} s`]),
+        `  schema phase: ${schema.rowsWritten} rows in ${schema.batches} batches, ${(schema.elapsedMs / 1000).toFixed(1)} s (${Math.round(result.schemaPhase.rowsPerSecond ?? 0)} rows/s); service migration after it: ${(migrationsMs / 1000).toFixed(1)} s`,
+        ...(legacy === null ? [] : [`  old write-back (UPDATE qdrant_point_id per batch, under the index): ${Math.round(legacy.rowsPerSecond)} rows/s over ${legacy.rows} rows`]),
         line("sequential", seq),
+        `  Postgres side alone (sequential read + decode + write-back): ${Math.round(seq.postgresSideRowsPerSecond)} rows/s`,
         line("pipelined ", pipe),
+        ...(result.writeBackSpeedup === null ? [] : [`  pipelined run / old write-back alone: ${result.writeBackSpeedup.toFixed(1)}x`]),
+        ...(cutover === null ? [] : [`  cutover: ${(cutover.ms / 1000).toFixed(1)} s, qdrant_point_id for ${cutover.pointIdsWritten} rows in one statement (${Math.round(cutover.rowsPerSecond)} rows/s incl. DROP COLUMN), dropped ${cutover.droppedIndexes.join(", ") || "no index"}`]),
         `  pipelined / sequential: ${result.pipelinedOverSequential.toFixed(2)}x (phases overlap when pipelined, so their shares add up to more than 100%)`,
         `  verify: ${verify.passed ? "passed" : "FAILED"} in ${(verifyMs / 1000).toFixed(1)} s (${Math.round(result.verify.rowsPerSecond)} rows/s), recall@10 ${verify.neighbours.meanRecall.toFixed(4)} over ${verify.neighbours.samples} samples`,
         `  decode per vector: binary ${decode.binary.decodeUsPerVector.toFixed(1)} us vs text ${decode.text.decodeUsPerVector.toFixed(1)} us (${decode.decodeRatio.toFixed(1)}x); read+decode ${decode.totalRatio.toFixed(1)}x`,

@@ -3,8 +3,11 @@
 -- The cutover of `npm run migrate-pgvector -- --cutover`, never applied at start-up: this folder has its
 -- own sequence (table pgmigrations_pgvector_cutover) and only that command runs it. It drops the
 -- pgvector column of dq_embeddings once its vectors are in Qdrant, and the extension when nothing else
--- uses it. It refuses, inside the same transaction, unless the last verification passed and no row
--- still holds a vector that Qdrant lacks. New installations never had the column and never run this.
+-- uses it and the role running this owns it. It refuses, inside the same transaction, unless the last
+-- verification passed and no row still holds a vector that Qdrant lacks. Then, with the column and its
+-- indexes gone (the HNSW one too), it writes qdrant_point_id for every migrated row in one statement:
+-- the migration run recorded them in dq_pgvector_moved instead of updating the indexed old table.
+-- New installations never had the column and never run this.
 
 LOCK TABLE dq_embeddings IN ACCESS EXCLUSIVE MODE;
 
@@ -23,31 +26,52 @@ BEGIN
   ) THEN
     RAISE EXCEPTION 'dq_embeddings has no column %: nothing to cut over', state.source_column;
   END IF;
-  EXECUTE format('SELECT count(*) FROM dq_embeddings WHERE %I IS NOT NULL AND qdrant_point_id IS NULL', state.source_column)
+  EXECUTE format(
+    'SELECT count(*) FROM dq_embeddings t WHERE t.%I IS NOT NULL AND t.qdrant_point_id IS NULL'
+    ' AND NOT EXISTS (SELECT 1 FROM dq_pgvector_moved m WHERE m.source_table = %L AND m.id = t.id)',
+    state.source_column, 'dq_embeddings')
     INTO unmigrated;
   IF unmigrated > 0 THEN
     RAISE EXCEPTION '% row(s) hold a vector that is not in Qdrant yet: run npm run migrate-pgvector, then --verify', unmigrated;
   END IF;
   UPDATE dq_pgvector_migration AS m
   SET column_type = format_type(a.atttypid, a.atttypmod),
-      -- Indexes on the column (HNSW, IVFFlat...) go with it; their definitions come back on rollback.
+      -- Every index that uses the column goes with it: on the column, on an expression of it
+      -- ((embedding::halfvec(3072)) halfvec_cosine_ops) or with it in a partial index's predicate;
+      -- pg_depend records all three. Their definitions come back on rollback.
       index_definitions = (
         SELECT coalesce(array_agg(pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid), '{}')
         FROM pg_index i
-        WHERE i.indrelid = 'dq_embeddings'::regclass AND a.attnum = ANY (i.indkey::int2[])
+        WHERE i.indrelid = 'dq_embeddings'::regclass
+          AND (
+            a.attnum = ANY (i.indkey::int2[])
+            OR EXISTS (
+              SELECT 1 FROM pg_depend d
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid = a.attnum
+            )
+          )
       ),
       cutover_at = now(), rolled_back_at = NULL, updated_at = now()
   FROM pg_attribute a
   WHERE m.source_table = 'dq_embeddings'
     AND a.attrelid = 'dq_embeddings'::regclass AND a.attname = state.source_column AND NOT a.attisdropped;
   EXECUTE format('ALTER TABLE dq_embeddings DROP COLUMN %I', state.source_column);
+  -- No vector index is left: one set-based write costs a b-tree insert per row.
+  UPDATE dq_embeddings t
+  SET qdrant_point_id = t.id::text
+  FROM dq_pgvector_moved m
+  WHERE m.source_table = 'dq_embeddings' AND m.id = t.id AND m.origin <> 'skipped' AND t.qdrant_point_id IS NULL;
 END
 $$;
 
--- Without CASCADE: when another column, index or function still uses pgvector, it stays.
+-- Without CASCADE: when another column, index or function still uses pgvector, it stays. Only its
+-- owner (or a superuser) may drop it; another role leaves it (the command says who can drop it).
 DO $$
 BEGIN
-  DROP EXTENSION IF EXISTS vector;
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector' AND pg_has_role(current_user, extowner, 'USAGE')) THEN
+    DROP EXTENSION vector;
+  END IF;
 EXCEPTION WHEN dependent_objects_still_exist THEN
   RAISE NOTICE 'pgvector is still used by other objects in this database: the extension is kept';
 END

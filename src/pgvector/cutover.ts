@@ -10,7 +10,8 @@ import { classifyPostgresError, toPostgresDomainError } from "../stores/postgres
 import { DEFAULT_COLUMN, DEFAULT_TABLE } from "./migrate.js";
 import { readState } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
-import { inspectSourceTable, NO_ROWS, query, tableIdentifier, columnIdentifier } from "./source-table.js";
+import { readPrivileges, requireCutoverPrivileges, requireRollbackPrivileges } from "./privileges.js";
+import { columnIdentifier, columnIndexes, inspectSourceTable, NO_ROWS, query, tableIdentifier } from "./source-table.js";
 import { formatPgvector } from "./vector-codec.js";
 
 /** The cutover's own node-pg-migrate sequence: never run at start-up, only by `--cutover` / `--rollback`. */
@@ -35,7 +36,14 @@ export interface CutoverReport {
   table: string;
   column: string;
   droppedColumnType: string | null;
+  /** Indexes dropped with the column (their definitions are recorded for --rollback). */
+  droppedIndexes: string[];
+  /** Rows whose qdrant_point_id was written, in one statement, after the column was gone. */
+  pointIdsWritten: number;
   extensionDropped: boolean;
+  /** Why the extension stayed, when it did (another role owns it, or other objects use it). */
+  extensionKept: string | null;
+  role: string;
 }
 
 const extensionSchema = z.object({ present: z.boolean() });
@@ -53,6 +61,8 @@ export async function cutoverPgvector(deps: CutoverDeps, options: { table?: stri
   if (source.vector === undefined) {
     throw new FailedPreconditionError(`${table} has no column ${column}: the cutover was already done`);
   }
+  const privileges = await readPrivileges(pool, table);
+  requireCutoverPrivileges(privileges, table);
   const state = await readState(pool, table);
   if (state?.verifyPassed !== true) {
     throw new FailedPreconditionError(
@@ -61,11 +71,27 @@ export async function cutoverPgvector(deps: CutoverDeps, options: { table?: stri
         : `${table} has no passing verification since its last change: run --verify, then --cutover`,
     );
   }
+  const droppedIndexes = (await columnIndexes(pool, table, column)).map((index) => index.name);
+  const pending = await countPointIdsToWrite(pool);
   await runCutoverMigrations(databaseUrl, logger, "up");
   const extension = await query("checking the pgvector extension", () =>
     pool.one(sql.type(extensionSchema)`SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector') AS present`),
   );
-  const report: CutoverReport = { table, column, droppedColumnType: source.vector.columnType, extensionDropped: !extension.present };
+  const extensionKept = !extension.present
+    ? null
+    : privileges.ownsExtension
+      ? "other objects in this database still use it"
+      : `it belongs to ${privileges.extensionOwner ?? "another role"}, not ${privileges.role}: that role may DROP EXTENSION vector once nothing uses it`;
+  const report: CutoverReport = {
+    table,
+    column,
+    droppedColumnType: source.vector.columnType,
+    droppedIndexes,
+    pointIdsWritten: pending,
+    extensionDropped: !extension.present,
+    extensionKept,
+    role: privileges.role,
+  };
   logger.info(report, "cutover done: the pgvector column is dropped; vectors live in Qdrant");
   return report;
 }
@@ -81,22 +107,30 @@ export interface RollbackReport {
   columnType: string;
   /** The column had been dropped and was re-created (with the extension if needed). */
   recreatedColumn: boolean;
-  /** Indexes on the column after the rollback (those dropped with it at cutover are re-created). */
+  /** Indexes re-created from the definitions recorded at cutover (expression and partial ones too). */
+  recreatedIndexes: string[];
+  /** Indexes on the column after the rollback. */
   indexes: string[];
   /** Vectors copied from Qdrant into the column. */
   restored: number;
+  /** Rows whose source vector was null or of another dimension (re-embedded or skipped): left NULL. */
+  restoredNull: number;
+  restoredNullIds: string[];
   /** Rows with a qdrant_point_id whose point Qdrant no longer has: their column stays null. */
   missingPoints: number;
   missingPointIds: string[];
 }
 
-const idSchema = z.object({ id: z.string() });
+const restoreRowSchema = z.object({ id: z.string(), origin: z.string().nullable(), hasValue: z.boolean() });
 
 /**
  * Undoes the migration without a backup: re-creates the pgvector column (the cutover migration's down
- * step, with the recorded type), then copies every point's vector from Qdrant back into its row and
- * clears `qdrant_point_id` (the old application does not maintain it; a later migration copies
- * everything again). Points stay in Qdrant. Resumable: rows already copied have no point id left.
+ * step, with the recorded type, after checking the role may), then copies every point's vector from
+ * Qdrant back into its row, except where the source had none (null or of another dimension, re-embedded
+ * or skipped: those get NULL again), clears `qdrant_point_id` (the old application does not maintain
+ * it), forgets the migration's side table, and re-creates every index that used the column, built once
+ * over the restored data. Points stay in Qdrant. Resumable: rows already handled have neither a point
+ * id nor a side-table row left.
  */
 export async function rollbackPgvector(
   deps: RollbackDeps,
@@ -109,6 +143,7 @@ export async function rollbackPgvector(
   const batchSize = options.batchSize ?? 256;
   const listLimit = options.listLimit ?? 1_000;
 
+  requireRollbackPrivileges(await readPrivileges(pool, table), table);
   let source = await inspectSourceTable(pool, table, column);
   let recreatedColumn = false;
   if (source.vector === undefined) {
@@ -125,43 +160,56 @@ export async function rollbackPgvector(
   }
   // The text form is pgvector's input; the cast names the column's own type, so halfvec rounds here.
   const castType = sql.identifier([vector.kind]);
+  const target = tableIdentifier(source);
+  const touched = sql.fragment`(${target}.qdrant_point_id IS NOT NULL OR moved.id IS NOT NULL)`;
+  const joinMoved = sql.fragment`LEFT JOIN dq_pgvector_moved moved ON moved.source_table = ${table} AND moved.id = ${target}.id`;
 
   const total = await query("counting rows to restore", () =>
     pool.oneFirst(sql.type(z.object({ count: z.number() }))`
-      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE qdrant_point_id IS NOT NULL
+      SELECT count(*)::int AS count FROM ${target} ${joinMoved} WHERE ${touched}
     `),
   );
   let restored = 0;
+  let restoredNull = 0;
+  const restoredNullIds: string[] = [];
   let missingPoints = 0;
   const missingPointIds: string[] = [];
   progress.start(`restoring ${table}.${column}`, total);
   try {
     for (let afterId: string | undefined; ; ) {
-      const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
-      const ids = await query("reading rows to restore", () =>
-        pool.anyFirst(sql.type(idSchema)`
-          SELECT id FROM ${tableIdentifier(source)}
-          WHERE qdrant_point_id IS NOT NULL AND ${after}
-          ORDER BY id
+      const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`${target}.id > ${afterId}::uuid`;
+      const rows = await query("reading rows to restore", () =>
+        pool.any(sql.type(restoreRowSchema)`
+          SELECT ${target}.id, moved.origin, ${columnIdentifier(source)} IS NOT NULL AS "hasValue"
+          FROM ${target} ${joinMoved}
+          WHERE ${touched} AND ${after}
+          ORDER BY ${target}.id
           LIMIT ${batchSize}
         `),
       );
-      if (ids.length === 0) {
+      if (rows.length === 0) {
         break;
       }
-      afterId = ids[ids.length - 1];
-      const points = await vectors.get(ids, { withVector: true });
+      afterId = rows[rows.length - 1].id;
+      // The source had no usable vector: NULL again (before cutover the column still holds what it held).
+      const noSource = rows.filter((row) => row.origin === "reembedded" || row.origin === "skipped");
+      restoredNull += noSource.length;
+      restoredNullIds.push(...noSource.slice(0, Math.max(0, listLimit - restoredNullIds.length)).map((row) => row.id));
+      // Rows that still hold their value (a rollback before cutover) keep it.
+      const wanted = rows.filter((row) => !row.hasValue && row.origin !== "reembedded" && row.origin !== "skipped").map((row) => row.id);
+      const points = wanted.length === 0 ? [] : await vectors.get(wanted, { withVector: true });
       const found = points.filter((point) => point.vector !== undefined);
       const foundIds = new Set(found.map((point) => point.id.toLowerCase()));
-      const lost = ids.filter((id) => !foundIds.has(id.toLowerCase()));
+      const lost = wanted.filter((id) => !foundIds.has(id.toLowerCase()));
       missingPoints += lost.length;
       missingPointIds.push(...lost.slice(0, Math.max(0, listLimit - missingPointIds.length)));
+      const ids = rows.map((row) => row.id);
       await pool.transaction(async (tx) => {
         if (found.length > 0) {
           await query("writing vectors back", () =>
             tx.query(sql.type(NO_ROWS)`
-              UPDATE ${tableIdentifier(source)} AS target
-              SET ${columnIdentifier(source)} = restored.value::${castType}, qdrant_point_id = NULL
+              UPDATE ${target} AS target
+              SET ${columnIdentifier(source)} = restored.value::${castType}
               FROM unnest(
                 ${sql.array(found.map((point) => point.id), "uuid")},
                 ${sql.array(found.map((point) => formatPgvector(point.vector as Float32Array)), "text")}
@@ -170,21 +218,30 @@ export async function rollbackPgvector(
             `),
           );
         }
-        if (lost.length > 0) {
-          await query("clearing lost point ids", () =>
-            tx.query(sql.type(NO_ROWS)`
-              UPDATE ${tableIdentifier(source)} SET qdrant_point_id = NULL WHERE id = ANY(${sql.array(lost, "uuid")})
-            `),
-          );
-        }
+        await query("clearing point ids", () =>
+          tx.query(sql.type(NO_ROWS)`
+            UPDATE ${target} SET qdrant_point_id = NULL WHERE id = ANY(${sql.array(ids, "uuid")}) AND qdrant_point_id IS NOT NULL
+          `),
+        );
+        await query("forgetting migrated rows", () =>
+          tx.query(sql.type(NO_ROWS)`
+            DELETE FROM dq_pgvector_moved WHERE source_table = ${table} AND id = ANY(${sql.array(ids, "uuid")})
+          `),
+        );
       });
       restored += found.length;
-      progress.update(restored + missingPoints);
+      progress.update(restored + restoredNull + missingPoints + (rows.length - found.length - noSource.length - lost.length));
     }
   } finally {
     progress.stop();
   }
-  // The column's indexes (HNSW, IVFFlat...) as they were at cutover, built once over the restored data.
+  // Every index that used the column, as recorded at cutover, built once over the restored data.
+  const definitions = await query("reading the recorded indexes", () =>
+    pool.maybeOneFirst(sql.type(z.object({ definitions: z.array(z.string()).nullable() }))`
+      SELECT index_definitions AS definitions FROM dq_pgvector_migration WHERE source_table = ${table}
+    `),
+  );
+  const before = new Set((await columnIndexes(pool, table, column)).map((index) => index.name));
   await query("re-creating the column's indexes", () =>
     pool.query(sql.type(NO_ROWS)`
       DO $$
@@ -204,15 +261,11 @@ export async function rollbackPgvector(
       $$
     `),
   );
-  const indexes = await query("listing the column's indexes", () =>
-    pool.anyFirst(sql.type(z.object({ name: z.string() }))`
-      SELECT i.indexrelid::regclass::text AS name
-      FROM pg_index i
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-      WHERE i.indrelid = to_regclass(quote_ident(${table})) AND a.attname = ${column}
-      ORDER BY 1
-    `),
-  );
+  const indexes = (await columnIndexes(pool, table, column)).map((index) => index.name);
+  const recreatedIndexes = indexes.filter((name) => !before.has(name));
+  if ((definitions?.length ?? 0) > indexes.length) {
+    logger.warn({ recorded: definitions, indexes }, "fewer indexes use the column than were recorded at cutover");
+  }
   await query("recording the rollback", () =>
     pool.query(sql.type(NO_ROWS)`
       UPDATE dq_pgvector_migration
@@ -221,12 +274,35 @@ export async function rollbackPgvector(
       WHERE source_table = ${table}
     `),
   );
-  const report: RollbackReport = { table, column, columnType: vector.columnType, recreatedColumn, indexes: [...indexes], restored, missingPoints, missingPointIds };
-  logger.info({ ...report, missingPointIds: undefined }, "rollback done: vectors are back in the pgvector column");
+  const report: RollbackReport = {
+    table,
+    column,
+    columnType: vector.columnType,
+    recreatedColumn,
+    recreatedIndexes,
+    indexes,
+    restored,
+    restoredNull,
+    restoredNullIds,
+    missingPoints,
+    missingPointIds,
+  };
+  logger.info({ ...report, missingPointIds: undefined, restoredNullIds: undefined }, "rollback done: vectors are back in the pgvector column");
   if (missingPoints > 0) {
     logger.warn({ missingPoints, ids: missingPointIds }, "rows whose point was gone from Qdrant have no vector: re-index them");
   }
   return report;
+}
+
+/** Rows the cutover will give a qdrant_point_id (recorded by the migration, not yet written). */
+async function countPointIdsToWrite(pool: DatabasePool): Promise<number> {
+  return query("counting point ids to write", () =>
+    pool.oneFirst(sql.type(z.object({ count: z.number() }))`
+      SELECT count(*)::int AS count
+      FROM dq_pgvector_moved moved JOIN dq_embeddings t ON t.id = moved.id
+      WHERE moved.source_table = 'dq_embeddings' AND moved.origin <> 'skipped' AND t.qdrant_point_id IS NULL
+    `),
+  );
 }
 
 function requireServiceTable(table: string | undefined, flag: string): string {

@@ -3,7 +3,7 @@ import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { DEFAULT_COLUMN, DEFAULT_LIST_LIMIT, DEFAULT_TABLE, listUnusable, type SourceOptions, type UnusableSummary } from "./migrate.js";
 import { readState } from "./migration-state.js";
-import { columnIdentifier, inspectSourceTable, query, requireMigratable, tableIdentifier } from "./source-table.js";
+import { columnIdentifier, inspectSourceTable, movedCondition, query, requireMigratable, tableIdentifier } from "./source-table.js";
 
 export interface DryRunReport {
   table: string;
@@ -41,7 +41,13 @@ export async function dryRunPgvector(deps: { pool: DatabasePool; logger: Logger 
   const schemaMigrated = source.hasServiceColumns;
   requireMigratable({ ...source, hasServiceColumns: true });
   const vectorColumn = columnIdentifier(source);
-  const migrated = schemaMigrated ? sql.fragment`qdrant_point_id IS NOT NULL` : sql.fragment`FALSE`;
+  // The side table comes with the service's migrations; a database migrated before it has none yet.
+  const tracked =
+    schemaMigrated &&
+    (await query("looking for the migration's side table", () =>
+      pool.oneFirst(sql.type(z.object({ present: z.boolean() }))`SELECT to_regclass('dq_pgvector_moved') IS NOT NULL AS present`),
+    ));
+  const migrated = tracked ? movedCondition(source) : schemaMigrated ? sql.fragment`qdrant_point_id IS NOT NULL` : sql.fragment`FALSE`;
 
   const totals = await query("counting rows", () =>
     pool.one(sql.type(totalsSchema)`
@@ -57,7 +63,7 @@ export async function dryRunPgvector(deps: { pool: DatabasePool; logger: Logger 
       ORDER BY 1 NULLS LAST
     `),
   );
-  const unusable = await listUnusable(pool, source, dimensions, options.listLimit ?? DEFAULT_LIST_LIMIT, schemaMigrated);
+  const unusable = await listUnusable(pool, source, dimensions, options.listLimit ?? DEFAULT_LIST_LIMIT, tracked ? "left" : "all");
   const state = schemaMigrated ? await readState(pool, table).catch(() => null) : null;
   const resumeAfterId = state !== null && state.passStartedAt !== null && state.passCompletedAt === null ? state.lastId : null;
   const toMigrate = totals.totalRows - totals.alreadyMigrated - unusable.nullVector - unusable.wrongDimension;

@@ -11,6 +11,10 @@ import {
   analyzeTable,
   classifyVector,
   columnIdentifier,
+  columnIndexes,
+  unhandledCondition,
+  recordMoved,
+  skippedCondition,
   inspectSourceTable,
   NO_ROWS,
   query,
@@ -60,6 +64,13 @@ export interface MigrateOptions extends SourceOptions {
   prefetch?: boolean;
   /** Embed the rows whose vector is null or of the wrong dimension (their content, nothing else). */
   reembedMissing?: boolean;
+  /** Exclude those rows instead (recorded and listed): the cutover may then go ahead without them. */
+  skipMissing?: boolean;
+  /**
+   * The model that made the collection's vectors (what the source rows record). Default: the rows'
+   * own `model`, which must be one. The embedder of `reembedMissing` must be this model.
+   */
+  model?: string;
   /** Checked between batches: the batch in flight is finished and checkpointed, then the run stops. */
   signal?: AbortSignal;
   listLimit?: number;
@@ -106,6 +117,18 @@ export interface MigrateReport {
   migrated: number;
   /** Rows embedded again because `reembedMissing` was set. */
   reembedded: number;
+  /** The model of every point this run wrote (the collection's). */
+  model: string;
+  /** Rows excluded by `skipMissing` (this run and earlier ones): they have no point. */
+  skipped: UnusableSummary;
+  /**
+   * `qdrant_point_id` rows written in one statement at the end of the pass; 0 with `pointIdsDeferred`
+   * (an index uses the pgvector column: the cutover writes them after dropping it).
+   */
+  pointIdsWritten: number;
+  pointIdsDeferred: boolean;
+  /** Indexes that use the pgvector column (they decide `pointIdsDeferred`). */
+  vectorIndexes: string[];
   /** Rows left without a point, listed for re-embedding (after `reembedMissing`, what is still left). */
   unusable: UnusableSummary;
   /** Stopped by the signal before the pass completed; run again to resume. */
@@ -134,6 +157,9 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   const upsertBatchSize = options.upsertBatchSize ?? DEFAULT_UPSERT_BATCH_SIZE;
   const upsertConcurrency = options.upsertConcurrency ?? DEFAULT_UPSERT_CONCURRENCY;
   const { dimensions } = options;
+  if (options.reembedMissing && options.skipMissing) {
+    throw new FailedPreconditionError("choose --reembed-missing or --skip-missing, not both");
+  }
   if (options.reembedMissing && deps.embedder === undefined) {
     throw new FailedPreconditionError("re-embedding missing vectors needs an embedder");
   }
@@ -143,6 +169,11 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
 
   const source = await inspectSourceTable(pool, table, column);
   requireMigratable(source);
+  const model = options.model ?? (await collectionModel(pool, source));
+  await requireOneModel(pool, source, model);
+  if (options.reembedMissing && deps.embedder !== undefined && deps.embedder.model !== model) {
+    throw new FailedPreconditionError(reembedModelMessage(model, deps.embedder.model));
+  }
   const { kind, columnType } = source.vector;
   if (source.vector.declaredDimensions !== undefined && source.vector.declaredDimensions !== dimensions) {
     logger.warn({ columnType, dimensions }, "the column's declared dimension differs from EMBEDDING_DIMENSIONS: every row will be reported as wrong_dimension");
@@ -211,11 +242,12 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
       await upsertChunks(vectors, points, upsertBatchSize, upsertConcurrency);
       timings.upsertMs += performance.now() - mark;
 
-      // Only now, with Qdrant holding the points, do the rows say so; a crash before this commit
-      // leaves them without qdrant_point_id and the next run upserts them again (same id, same payload).
+      // Only now, with Qdrant holding the points, does the side table say so; a crash before this
+      // commit leaves them unrecorded and the next run upserts them again (same id, same payload).
+      // The old table is not written here: see recordMoved.
       mark = performance.now();
       await pool.transaction(async (tx) => {
-        await writeBackPointIds(tx, source, points.map((point) => point.id));
+        await recordMoved(tx, source, points.map((point) => point.id), "pgvector");
         await recordBatch(tx, table, lastId, points.length);
       });
       timings.writeBackMs += performance.now() - mark;
@@ -240,8 +272,24 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     ({ reembedded, embedderCalls } = await reembedMissing({ pool, vectors, embedder: deps.embedder, logger, progress }, source, dimensions, upsertBatchSize, options.signal));
     timings.embedMs = performance.now() - mark;
   }
+  if (!interrupted && options.skipMissing) {
+    await skipUnusable(pool, source, dimensions);
+  }
 
-  const unusable = await listUnusable(pool, source, dimensions, options.listLimit ?? DEFAULT_LIST_LIMIT);
+  // qdrant_point_id: one set-based statement, unless an index on the vector column would make every
+  // row an index insert; then the cutover writes it, once that column and its indexes are gone.
+  const vectorIndexes = (await columnIndexes(pool, table, column)).map((index) => index.name);
+  const pointIdsDeferred = vectorIndexes.length > 0;
+  let pointIdsWritten = 0;
+  if (!interrupted && !pointIdsDeferred) {
+    const mark = performance.now();
+    pointIdsWritten = await writeBackPointIds(pool, source);
+    timings.writeBackMs += performance.now() - mark;
+  }
+
+  const listLimit = options.listLimit ?? DEFAULT_LIST_LIMIT;
+  const unusable = await listUnusable(pool, source, dimensions, listLimit);
+  const skipped = await listUnusable(pool, source, dimensions, listLimit, "skipped");
   timings.totalMs = performance.now() - started;
   const report: MigrateReport = {
     table,
@@ -253,6 +301,11 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     scanned,
     migrated,
     reembedded,
+    model,
+    skipped,
+    pointIdsWritten,
+    pointIdsDeferred,
+    vectorIndexes,
     unusable,
     interrupted,
     completed: !interrupted,
@@ -293,17 +346,70 @@ async function countUnmigrated(connection: CommonQueryMethods, source: SourceTab
   const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
   return query("counting source rows", () =>
     connection.oneFirst(sql.type(countSchema)`
-      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE qdrant_point_id IS NULL AND ${after}
+      SELECT count(*)::int AS count FROM ${tableIdentifier(source)} WHERE ${unhandledCondition(source, afterId)} AND ${after}
     `),
   );
 }
 
+const modelSchema = z.object({ model: z.string() });
+
+/**
+ * The model that made the source table's vectors: what its rows record (`npm run migrate` sets the
+ * existing deployment's model on old rows). More than one is refused: one collection, one model.
+ */
+export async function collectionModel(connection: CommonQueryMethods, source: SourceTable): Promise<string> {
+  const models = await query("reading the rows' model", () =>
+    connection.anyFirst(sql.type(modelSchema)`
+      SELECT DISTINCT model FROM ${tableIdentifier(source)} WHERE model IS NOT NULL ORDER BY model LIMIT 5
+    `),
+  );
+  if (models.length > 1) {
+    throw new FailedPreconditionError(
+      `the rows of ${source.table} record ${models.length === 5 ? "5 or more" : models.length} embedding models (${models.join(", ")}): one collection holds one model's vectors; re-embed or remove the others first`,
+    );
+  }
+  return models[0] ?? DEFAULT_SOURCE_MODEL;
+}
+
+/** The model old rows get from `npm run migrate` (the existing deployment's). */
+export const DEFAULT_SOURCE_MODEL = "text-embedding-3-large";
+
+/** Refuses rows still to move whose recorded model is not the collection's. */
+async function requireOneModel(connection: CommonQueryMethods, source: SourceTable, model: string): Promise<void> {
+  const others = await query("checking the rows' model", () =>
+    connection.anyFirst(sql.type(modelSchema)`
+      SELECT DISTINCT model FROM ${tableIdentifier(source)} WHERE model IS DISTINCT FROM ${model} AND ${unhandledCondition(source)} LIMIT 5
+    `),
+  );
+  if (others.length > 0) {
+    throw new FailedPreconditionError(
+      `rows of ${source.table} record the model ${others.join(", ")} but the collection holds ${model} vectors: one collection holds one model's vectors`,
+    );
+  }
+}
+
+/** The one line `--reembed-missing` fails with when the configured embedder is not the collection's model. */
+export function reembedModelMessage(model: string, embedderModel: string): string {
+  return `--reembed-missing would embed with ${embedderModel} into a collection of ${model} vectors: set OPENAI_API_KEY and EMBEDDING_MODEL=${model}, or use --skip-missing to leave those rows out`;
+}
+
 const unusableSchema = z.object({ id: z.string(), catalogId: z.string(), dimensions: z.number().nullable() });
 
-/** Rows without a point whose vector is null or of another dimension: counted, and the first `limit` listed. */
-export async function listUnusable(connection: CommonQueryMethods, source: SourceTable, dimensions: number, limit: number, pointFilter = true): Promise<UnusableSummary> {
+/**
+ * Rows whose vector is null or of another dimension: counted, and the first `limit` listed. `left`:
+ * those the migration has not handled (no point, not skipped); `skipped`: those --skip-missing
+ * excluded; `all`: every such row (dry run before the schema migration).
+ */
+export async function listUnusable(
+  connection: CommonQueryMethods,
+  source: SourceTable,
+  dimensions: number,
+  limit: number,
+  scope: "left" | "skipped" | "all" = "left",
+): Promise<UnusableSummary> {
   const vectorColumn = columnIdentifier(source);
-  const notMigrated = pointFilter ? sql.fragment`qdrant_point_id IS NULL` : sql.fragment`TRUE`;
+  const notMigrated =
+    scope === "left" ? unhandledCondition(source) : scope === "skipped" ? skippedCondition(source) : sql.fragment`TRUE`;
   const counts = await query("counting unusable vectors", () =>
     connection.one(sql.type(z.object({ nullVector: z.number(), wrongDimension: z.number() }))`
       SELECT
@@ -342,8 +448,9 @@ async function reembedMissing(
   signal: AbortSignal | undefined,
 ): Promise<{ reembedded: number; embedderCalls: number }> {
   const { pool, vectors, embedder, logger, progress } = deps;
-  const counts = await listUnusable(pool, source, dimensions, 0);
-  const total = counts.nullVector + counts.wrongDimension;
+  const counts = await listUnusable(pool, source, dimensions, 0, "left");
+  const skippedBefore = await listUnusable(pool, source, dimensions, 0, "skipped");
+  const total = counts.nullVector + counts.wrongDimension + skippedBefore.nullVector + skippedBefore.wrongDimension;
   let afterId: string | undefined;
   let reembedded = 0;
   let embedderCalls = 0;
@@ -358,14 +465,9 @@ async function reembedMissing(
       embedderCalls++;
       const points: VectorPoint[] = rows.map((row, index) => pointOf({ ...toRowInput(row), model: embedder.model }, embedded[index]));
       await vectors.upsert(points);
+      // The row itself keeps its (null or wrong-sized) value: rollback puts NULL back from `origin`.
       await pool.transaction(async (tx) => {
-        await query("writing re-embedded rows back", () =>
-          tx.query(sql.type(NO_ROWS)`
-            UPDATE ${tableIdentifier(source)}
-            SET qdrant_point_id = id::text, model = ${embedder.model}, updated_at = now()
-            WHERE id = ANY(${sql.array(points.map((point) => point.id), "uuid")})
-          `),
-        );
+        await recordMoved(tx, source, points.map((point) => point.id), "reembedded");
         await invalidateVerify(tx, source.table);
       });
       afterId = rows[rows.length - 1].id;
@@ -377,4 +479,23 @@ async function reembedMissing(
   }
   logger.info({ table: source.table, reembedded, model: embedder.model }, "re-embedded the rows whose vector was missing or of the wrong dimension");
   return { reembedded, embedderCalls };
+}
+
+/**
+ * --skip-missing: records every unusable row still without a point as `skipped`, in one statement.
+ * They stay in Postgres without a point (the service does not find them) and are listed in the
+ * report; verification counts them apart, so the cutover can go ahead without re-embedding them.
+ */
+async function skipUnusable(pool: DatabasePool, source: SourceTable, dimensions: number): Promise<void> {
+  await pool.transaction(async (tx) => {
+    await query("recording skipped rows", () =>
+      tx.query(sql.type(NO_ROWS)`
+        INSERT INTO dq_pgvector_moved (source_table, id, origin)
+        SELECT ${source.table}, id, 'skipped' FROM ${tableIdentifier(source)}
+        WHERE ${unhandledCondition(source)} AND ${unusableCondition(source, dimensions)}
+        ON CONFLICT (source_table, id) DO NOTHING
+      `),
+    );
+    await invalidateVerify(tx, source.table);
+  });
 }

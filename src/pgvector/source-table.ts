@@ -122,7 +122,13 @@ export async function readSourcePage(
   options: PageOptions = {},
 ): Promise<readonly SourceRow[]> {
   const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
-  const scope = options.scope === "all" ? sql.fragment`TRUE` : sql.fragment`qdrant_point_id IS NULL`;
+  // Rows to re-embed: unusable and without a point (a row skipped earlier may be re-embedded later).
+  const scope =
+    options.scope === "all"
+      ? sql.fragment`TRUE`
+      : options.onlyUnusableOf === undefined
+        ? unhandledCondition(source, afterId)
+        : unmovedCondition(source, afterId);
   // Rows to re-embed need their content, not their (null or wrong-sized) vector.
   const only = options.onlyUnusableOf === undefined ? sql.fragment`TRUE` : unusableCondition(source, options.onlyUnusableOf);
   const vector = options.onlyUnusableOf === undefined ? sendExpression(source) : sql.fragment`NULL::bytea`;
@@ -211,19 +217,119 @@ export async function analyzeTable(connection: CommonQueryMethods, source: Sourc
   }
 }
 
-/** Marks rows as carried over: `qdrant_point_id = id`, one statement per batch. */
-export async function writeBackPointIds(connection: CommonQueryMethods, source: SourceTable, ids: readonly string[]): Promise<number> {
+/** How the migration handled a row (`dq_pgvector_moved.origin`). */
+export type MovedOrigin = "pgvector" | "reembedded" | "skipped";
+
+/**
+ * The row has a point in Qdrant: the migration recorded it in `dq_pgvector_moved` (its own vector or a
+ * re-embedded one), or `qdrant_point_id` says so (written back, or a row the service wrote itself).
+ */
+export function movedCondition(source: SourceTable) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NOT NULL OR EXISTS (
+    SELECT 1 FROM dq_pgvector_moved moved
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND moved.origin <> 'skipped'
+  ))`;
+}
+
+/**
+ * The migration is not done with the row: no point id and nothing recorded (not even a skip). Written
+ * as `IS NULL AND NOT EXISTS`, not `NOT (... OR EXISTS)`: Postgres plans it as an anti-join probing the
+ * side table's primary key per row, where the OR form hashed every recorded id for every page.
+ */
+export function unhandledCondition(source: SourceTable, afterId?: string) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NULL AND NOT EXISTS (
+    SELECT 1 FROM dq_pgvector_moved moved
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND ${movedAfter(afterId)}
+  ))`;
+}
+
+/** The row has no point: no point id and nothing recorded but, at most, a skip. Anti-join form. */
+export function unmovedCondition(source: SourceTable, afterId?: string) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NULL AND NOT EXISTS (
+    SELECT 1 FROM dq_pgvector_moved moved
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND moved.origin <> 'skipped' AND ${movedAfter(afterId)}
+  ))`;
+}
+
+/**
+ * The keyset bound repeated on the side table (implied by `moved.id = t.id`, not added by the
+ * planner): a merge anti-join then starts at the page instead of reading every recorded id per page.
+ */
+function movedAfter(afterId: string | undefined) {
+  return afterId === undefined ? sql.fragment`TRUE` : sql.fragment`moved.id > ${afterId}::uuid`;
+}
+
+/** The row was excluded by --skip-missing and has no point. */
+export function skippedCondition(source: SourceTable) {
+  return sql.fragment`(${tableIdentifier(source)}.qdrant_point_id IS NULL AND EXISTS (
+    SELECT 1 FROM dq_pgvector_moved moved
+    WHERE moved.source_table = ${source.table} AND moved.id = ${tableIdentifier(source)}.id AND moved.origin = 'skipped'
+  ))`;
+}
+
+/**
+ * Records rows as handled in the side table, one statement per batch. The old table is not written:
+ * an UPDATE there re-inserts the row into every index of the table, the vector index included.
+ */
+export async function recordMoved(connection: CommonQueryMethods, source: SourceTable, ids: readonly string[], origin: MovedOrigin): Promise<void> {
   if (ids.length === 0) {
-    return 0;
+    return;
   }
+  await query("recording migrated rows", () =>
+    connection.query(sql.type(NO_ROWS)`
+      INSERT INTO dq_pgvector_moved (source_table, id, origin)
+      SELECT ${source.table}, id, ${origin} FROM unnest(${sql.array(ids, "uuid")}) AS input (id)
+      ON CONFLICT (source_table, id) DO UPDATE SET origin = excluded.origin, moved_at = now()
+    `),
+  );
+}
+
+/**
+ * Sets `qdrant_point_id = id` for every row the migration gave a point, in one set-based statement.
+ * Cheap when no index uses the pgvector column (each row is written once, b-tree indexes only); with
+ * such an index every row would be re-inserted into it, so callers then leave it to the cutover.
+ */
+export async function writeBackPointIds(connection: CommonQueryMethods, source: SourceTable): Promise<number> {
   const result = await query("writing qdrant_point_id back", () =>
     connection.query(sql.type(NO_ROWS)`
       UPDATE ${tableIdentifier(source)}
-      SET qdrant_point_id = id::text
-      WHERE id = ANY(${sql.array(ids, "uuid")})
+      SET qdrant_point_id = ${tableIdentifier(source)}.id::text
+      FROM dq_pgvector_moved moved
+      WHERE moved.source_table = ${source.table}
+        AND moved.id = ${tableIdentifier(source)}.id
+        AND moved.origin <> 'skipped'
+        AND ${tableIdentifier(source)}.qdrant_point_id IS NULL
     `),
   );
   return result.rowCount;
+}
+
+const indexSchema = z.object({ name: z.string(), definition: z.string() });
+
+/**
+ * Every index that uses the column: on it, on an expression of it (`(embedding::halfvec(3072))`), or
+ * with it in its predicate. `indkey` alone misses the last two; pg_depend records all three, and they
+ * are exactly what `DROP COLUMN` drops with the column.
+ */
+export async function columnIndexes(connection: CommonQueryMethods, table: string, column: string): Promise<Array<{ name: string; definition: string }>> {
+  const rows = await query("listing the indexes on the vector column", () =>
+    connection.any(sql.type(indexSchema)`
+      SELECT DISTINCT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = ${column} AND NOT a.attisdropped
+      WHERE i.indrelid = to_regclass(quote_ident(${table}))
+        AND (
+          a.attnum = ANY (i.indkey::int2[])
+          OR EXISTS (
+            SELECT 1 FROM pg_depend d
+            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid = a.attnum
+          )
+        )
+      ORDER BY 1
+    `),
+  );
+  return [...rows];
 }
 
 /** Runs a query, turning driver errors into domain errors (messages without SQL). */

@@ -4,11 +4,13 @@ import { z } from "zod";
 import { payloadOf } from "../core/ingest.js";
 import { EMBEDDING_STATUSES, type PointPayload } from "../core/types.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { DEFAULT_COLUMN, DEFAULT_LIST_LIMIT, DEFAULT_TABLE, type SourceOptions } from "./migrate.js";
+import { collectionModel, DEFAULT_COLUMN, DEFAULT_LIST_LIMIT, DEFAULT_TABLE, type SourceOptions } from "./migrate.js";
 import { recordVerify } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
 import {
   classifyVector,
+  movedCondition,
+  skippedCondition,
   columnIdentifier,
   inspectSourceTable,
   NO_ROWS,
@@ -40,6 +42,8 @@ export interface VerifyOptions extends SourceOptions {
   listLimit?: number;
   /** Chooses the sample; the same seed samples the same rows. */
   seed?: string;
+  /** The collection's model: every point must have been made by it. Default: the rows' model. */
+  model?: string;
 }
 
 export interface CatalogCount {
@@ -58,8 +62,13 @@ export interface VerifyReport {
   /** One sentence per failed check; empty when `passed`. */
   failures: string[];
   catalogs: { checked: number; mismatched: CatalogCount[] };
+  /** The collection's model, and the points whose payload names another (every point is checked). */
+  model: { expected: string; mismatches: number; mismatchIds: string[] };
   rows: {
     total: number;
+    /** Rows excluded by --skip-missing: no point expected; listed so they can be re-embedded later. */
+    excluded: number;
+    excludedIds: string[];
     /** Rows without a point, with the reason when their pgvector value is unusable. */
     missingPoints: number;
     missingPointIds: string[];
@@ -108,21 +117,32 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   const listLimit = options.listLimit ?? DEFAULT_LIST_LIMIT;
   const source = await inspectSourceTable(pool, table, column);
   requireMigratable(source);
+  const model = options.model ?? (await collectionModel(pool, source));
   const failures: string[] = [];
 
-  // 1. Counts per catalog: rows in Postgres against points in Qdrant.
+  // 1. Counts per catalog: rows in Postgres (those --skip-missing excluded aside) against points in
+  // Qdrant; and every point's model, the collection's.
   const rowCounts = await query("counting rows per catalog", () =>
     pool.any(sql.type(countSchema)`
-      SELECT catalog_id AS "catalogId", count(*)::int AS rows FROM ${tableIdentifier(source)} GROUP BY catalog_id
+      SELECT catalog_id AS "catalogId", count(*)::int AS rows FROM ${tableIdentifier(source)} WHERE NOT ${skippedCondition(source)} GROUP BY catalog_id
     `),
   );
   const pointCounts = new Map<string, number>();
+  const modelMismatch: string[] = [];
+  let modelCount = 0;
   for (let afterId: string | undefined, first = true; first || afterId !== undefined; first = false) {
     const page = await vectors.scroll({ afterId, limit: 1_000 });
     for (const point of page.points) {
       pointCounts.set(point.payload.catalog_id, (pointCounts.get(point.payload.catalog_id) ?? 0) + 1);
+      if (point.payload.model !== model) {
+        modelCount++;
+        if (modelMismatch.length < listLimit) modelMismatch.push(point.id);
+      }
     }
     afterId = page.nextId;
+  }
+  if (modelCount > 0) {
+    failures.push(`${modelCount} point(s) were made by another model than the collection's ${model}: re-embed them with ${model}`);
   }
   const catalogs = new Map<string, CatalogCount>();
   for (const { catalogId, rows } of rowCounts) {
@@ -143,6 +163,8 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   const payloadMismatch: string[] = [];
   const vectorMismatch: string[] = [];
   let missingCount = 0;
+  let excludedCount = 0;
+  const excluded: string[] = [];
   let unusableMissing = 0;
   let payloadCount = 0;
   let vectorCount = 0;
@@ -158,10 +180,16 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
       }
       afterId = rows[rows.length - 1].id;
       const points = new Map((await vectors.get(rows.map((row) => row.id), { withVector: true })).map((point) => [point.id.toLowerCase(), point]));
+      const skipped = await skippedIds(pool, source, rows.map((row) => row.id));
       for (const row of rows) {
         total++;
         const point = points.get(row.id.toLowerCase());
         const classified = classifyVector(row.vector, source.vector.kind, dimensions);
+        if (point === undefined && skipped.has(row.id.toLowerCase())) {
+          excludedCount++;
+          if (excluded.length < listLimit) excluded.push(row.id);
+          continue;
+        }
         if (point === undefined) {
           missingCount++;
           if (!classified.ok) unusableMissing++;
@@ -191,7 +219,7 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   if (missingCount > 0) {
     failures.push(
       unusableMissing > 0
-        ? `${missingCount} row(s) have no Qdrant point (${unusableMissing} with a null or wrong-dimension vector: run with --reembed-missing)`
+        ? `${missingCount} row(s) have no Qdrant point (${unusableMissing} with a null or wrong-dimension vector: run with --reembed-missing, or --skip-missing to leave them out)`
         : `${missingCount} row(s) have no Qdrant point: run the migration again`,
     );
   }
@@ -217,8 +245,11 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
     passed: failures.length === 0,
     failures,
     catalogs: { checked: catalogs.size, mismatched: mismatched.slice(0, listLimit) },
+    model: { expected: model, mismatches: modelCount, mismatchIds: modelMismatch },
     rows: {
       total,
+      excluded: excludedCount,
+      excludedIds: excluded,
       missingPoints: missingCount,
       missingPointIds: missing,
       payloadMismatches: payloadCount,
@@ -250,7 +281,7 @@ async function compareNeighbours(
   const tableName = tableIdentifier(source);
   const vectorColumn = columnIdentifier(source);
   // Candidates on the pgvector side: rows with a point and a usable vector.
-  const candidate = sql.fragment`qdrant_point_id IS NOT NULL AND ${vectorColumn} IS NOT NULL AND vector_dims(${vectorColumn}) = ${dimensions}`;
+  const candidate = sql.fragment`${movedCondition(source)} AND ${vectorColumn} IS NOT NULL AND vector_dims(${vectorColumn}) = ${dimensions}`;
   const samples = await query("choosing the verification sample", () =>
     pool.any(sql.type(sampleSchema)`
       SELECT id, catalog_id AS "catalogId" FROM ${tableName}
@@ -320,6 +351,17 @@ async function eligibleIds(
   const rows = await query("reading neighbour ids", () =>
     pool.anyFirst(sql.type(idSchema)`
       SELECT id FROM ${tableIdentifier(source)} WHERE id = ANY(${sql.array(ids, "uuid")}) AND ${candidate}
+    `),
+  );
+  return new Set(rows.map((id) => id.toLowerCase()));
+}
+
+/** Which of these rows --skip-missing excluded. */
+async function skippedIds(pool: DatabasePool, source: Parameters<typeof readSourcePage>[1], ids: readonly string[]): Promise<Set<string>> {
+  const rows = await query("reading skipped rows", () =>
+    pool.anyFirst(sql.type(idSchema)`
+      SELECT id FROM dq_pgvector_moved
+      WHERE source_table = ${source.table} AND origin = 'skipped' AND id = ANY(${sql.array(ids, "uuid")})
     `),
   );
   return new Set(rows.map((id) => id.toLowerCase()));

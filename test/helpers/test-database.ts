@@ -13,6 +13,7 @@ import pg from "pg";
 import { pino } from "pino";
 import { inject } from "vitest";
 import { createEmbeddedPostgres, EMBEDDED_POSTGRES_POOL_SIZE } from "../../src/embedded/postgres.js";
+import { normalizePostgresUrl } from "../../src/postgres-url.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 
 export const DEFAULT_TEST_DATABASE_URL = "postgres://dq:dq@127.0.0.1:5432/postgres";
@@ -96,7 +97,8 @@ export function randomDatabaseName(prefix: string): string {
 
 /** The same server and credentials as `adminUrl`, another database. */
 export function databaseUrl(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
+  // Unix-socket URLs (postgres://user@/db?host=/var/run/postgresql) too.
+  const url = new URL(normalizePostgresUrl(adminUrl));
   url.pathname = `/${database}`;
   return url.toString();
 }
@@ -140,5 +142,24 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
     return await fn(client);
   } finally {
     await client.end();
+  }
+}
+
+/** The database .ci/run makes once pgvector is built: it holds the vector extension (owned by a superuser). */
+export const PGVECTOR_TEMPLATE = "dq_pgvector_template";
+
+/**
+ * Whether the real server at `adminUrl` has pgvector ready to copy (the `dq_pgvector_template`
+ * database with the extension). False when the server or the database is missing: tests that need
+ * it are then skipped, visibly.
+ */
+export async function hasPgvectorTemplate(adminUrl: string): Promise<boolean> {
+  try {
+    return await withClient(databaseUrl(adminUrl, PGVECTOR_TEMPLATE), async (client) => {
+      const result = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'vector'");
+      return result.rowCount === 1;
+    });
+  } catch {
+    return false;
   }
 }

@@ -146,7 +146,7 @@ export function createAliasBoundVectorStore(options: AliasBindingOptions): Vecto
       }
       await store.start();
       const bound = resolved.kind === "alias" ? resolved.collection : resolved.kind === "missing" ? modelCollectionName(alias, model, dimensions) : alias;
-      logger.warn(
+      logger.info(
         { alias, collection: bound, model, dimensions },
         `vector store BOUND to model "${model}" (${dimensions} dimensions) through "${alias}" -> "${bound}"; to switch models run \`npm run reembed -- --model M --dimensions D\``,
       );

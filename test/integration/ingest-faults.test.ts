@@ -54,7 +54,7 @@ describe("a stream when Qdrant stops mid-way", () => {
     qdrant = await createRestartableQdrant();
     await qdrant.start();
     app = await startTestApp({
-      env: { ...qdrant.env, EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8", RECONCILE_SETTLE_MS: "0" },
+      env: { ...qdrant.env, EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8" },
       overrides: {
         wrapVectorStore: (store) => ({
           ...store,
@@ -115,7 +115,7 @@ if (target.kind === "postgres") {
       });
       const app = await startTestApp({
         database,
-        env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS), RECONCILE_SETTLE_MS: "0" },
+        env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS) },
         overrides: {
           wrapVectorStore: (store) => ({
             ...store,

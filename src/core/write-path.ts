@@ -52,6 +52,9 @@ import { CancelledError, DeadlineExceededError, DomainError, UnavailableError } 
 import { pointOf } from "./points.js";
 import type { EmbeddingStatus, WriteIntent } from "./types.js";
 
+/** Tries of a request to finish its own write after a failure, before leaving it to the repairer. */
+const SELF_REPAIR_ATTEMPTS = 3;
+
 /** The steps a test hook can observe, fail or stop at (see `WriteHooks`). */
 export type WriteStep = "intent-recorded" | "vectors-applied" | "before-apply-commit" | "applied";
 export type WriteOp = "upsert" | "delete" | "status";
@@ -200,9 +203,21 @@ export function createWritePath(deps: WritePathDeps) {
       if (recorded === undefined || error instanceof SimulatedCrash || !(error instanceof DomainError) || error.kind !== "unavailable") {
         throw error;
       }
-      // The intents are committed and the write failed after: finish it now if the stores answer.
+      // The intents are committed and the write failed after: finish it now if the stores answer (a
+      // few tries: the pool may hand out the killed connection once more before it notices).
+      const ids = recorded.map((intent) => intent.id);
       try {
-        await metadata.withLocks({ ids: recorded.map((intent) => intent.id) }, (locked) => finishIntents(locked, recorded!.map((intent) => intent.id)));
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await metadata.withLocks({ ids }, (locked) => finishIntents(locked, ids));
+            break;
+          } catch (retryError) {
+            if (attempt >= SELF_REPAIR_ATTEMPTS || !(retryError instanceof DomainError) || retryError.kind !== "unavailable") {
+              throw retryError;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+          }
+        }
         logger.warn({ err: error, op: steps.op, ids: recorded.length }, "a write failed half-way and was finished by the same request");
         return result as T;
       } catch (retryError) {

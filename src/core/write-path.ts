@@ -96,10 +96,10 @@ export interface WriteSteps<T> {
   applyRows?(store: MetadataStore, intents: readonly WriteIntent[]): Promise<void>;
 }
 
-/** Thrown when a hook says "crash": the write stops as if the process had died. */
-export class SimulatedCrash extends Error {
+/** Thrown when a hook says "crash": the write stops as if the process had died (the caller sees UNAVAILABLE). */
+export class SimulatedCrash extends UnavailableError {
   constructor(step: WriteStep) {
-    super(`simulated crash at ${step}`);
+    super("service", `simulated crash at ${step}`);
     this.name = "SimulatedCrash";
   }
 }

@@ -241,11 +241,11 @@ describe("the write path under injected faults", () => {
   });
 });
 
-describe("a caller's deadline", () => {
-  it("is DEADLINE_EXCEEDED in the answer and the metrics, and leaves nothing written", async () => {
+describe("a caller's deadline or cancel", () => {
+  /** An embedder that ignores its signal but only returns once the call's signal was aborted. */
+  function embedderReturningAfterAbort() {
     const inner = createLocalEmbedder({ dimensions: DIMENSIONS });
     const entered = deferred();
-    const gate = deferred();
     const embedder: Embedder = {
       name: inner.name,
       model: inner.model,
@@ -253,31 +253,54 @@ describe("a caller's deadline", () => {
       countTokens: (text) => inner.countTokens(text),
       async embed(inputs, options) {
         entered.resolve();
-        await gate.promise;
-        return inner.embed(inputs, options);
+        const signal = options?.signal;
+        if (signal !== undefined && !signal.aborted) {
+          await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+        }
+        return inner.embed(inputs, {});
       },
     };
+    return { embedder, entered };
+  }
+
+  async function handledCode(app: TestApp): Promise<string | undefined> {
+    // The handler finishes after its signal aborts; wait for its line in the metrics (no timing involved).
+    for (;;) {
+      const match = (await app.metricsText()).match(/grpc_method="UpsertEmbedding",grpc_code="([A-Za-z]+)"\} 1/);
+      if (match !== null) {
+        return match[1];
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it.each([
+    ["deadline", "DeadlineExceeded", Code.DeadlineExceeded],
+    ["cancel", "Canceled", Code.Canceled],
+  ] as const)("a %s is %s in the answer and the metrics (not UNAVAILABLE), and leaves nothing written", async (kind, metricCode, code) => {
+    const { embedder, entered } = embedderReturningAfterAbort();
     const app = await startControlledApp({}, { embedder });
     try {
       const catalogId = randomUUID();
       const id = randomUUID();
-      const call = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: late" } }, { timeoutMs: 300 }));
+      const abort = new AbortController();
+      // The deadline travels as the grpc-timeout header only, so the server's deadline (not a client
+      // reset) ends the call; the cancel is the client resetting the stream.
+      const call = outcome(
+        app.embeddings.upsertEmbedding(
+          { embedding: { id, catalogId, kind: "table", content: "Table: late" } },
+          kind === "deadline" ? { headers: { "grpc-timeout": "200m" } } : { signal: abort.signal },
+        ),
+      );
       await entered.promise;
+      abort.abort();
       const result = await call;
-      expect(!result.ok && result.error.code).toBe(Code.DeadlineExceeded);
-      // Only now may the server's handler go on: it must stop before recording anything.
-      gate.resolve();
-      let text = await app.metricsText();
-      while (!/grpc_method="UpsertEmbedding",grpc_code="DeadlineExceeded"\} 1/.test(text)) {
-        await new Promise((resolve) => setImmediate(resolve));
-        text = await app.metricsText();
-      }
-      expect(text).not.toMatch(/grpc_method="UpsertEmbedding",grpc_code="Unavailable"/);
+      expect(!result.ok && result.error.code).toBe(code);
+      expect(await handledCode(app)).toBe(metricCode);
       expect(await app.running.metadata.getRows([id])).toEqual([]);
       expect(await app.running.vectors.get([id])).toEqual([]);
       expect(await app.running.metadata.countIntents()).toBe(0);
     } finally {
-      gate.resolve();
       await app.stop();
     }
   });

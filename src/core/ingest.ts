@@ -2,11 +2,11 @@ import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { FailedPreconditionError, NotFoundError } from "./errors.js";
+import { DomainError, FailedPreconditionError, NotFoundError } from "./errors.js";
 import { contentHash } from "./hash.js";
 import { sameJson } from "./json.js";
 import { payloadOf, pointOf, samePayload } from "./points.js";
-import { createWritePath, type WritePath } from "./write-path.js";
+import { createWritePath, throwIfAborted, type WritePath } from "./write-path.js";
 import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "./types.js";
 
 /** The model recorded for vectors the caller computed. */
@@ -85,6 +85,29 @@ export function createIngest(deps: IngestDeps): Ingest {
     let plan: PlannedWrite[] = [];
     const result = (): UpsertResult => ({ outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount, embeddedTokens });
 
+    // Embedding is slow (an API call): do it before taking the locks, from an unlocked read, so no
+    // lock or pooled connection waits on the embedder. The vectors are only a cache keyed by content
+    // hash: the plan that counts is made again under the locks, and embeds whatever it still lacks.
+    const embeddedByHash = new Map<string, Float32Array>();
+    const embedMissing = async (items: readonly PlannedWrite[]) => {
+      const wanted = [...new Map(items.filter((item) => !embeddedByHash.has(item.row.contentHash)).map((item) => [item.row.contentHash, item.row.content])).entries()];
+      if (wanted.length === 0) {
+        return;
+      }
+      const embedded = await embedder.embed(wanted.map(([hash, text]) => ({ id: hash, text })), { signal: options.signal });
+      wanted.forEach(([hash], index) => embeddedByHash.set(hash, embedded[index]));
+    };
+    try {
+      const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
+      await embedMissing(inputs.map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model)).filter((item) => item.needsEmbedding));
+    } catch (error) {
+      // A refusal or failure here is decided again under the locks; only a caller's abort ends the call now.
+      throwIfAborted(options.signal);
+      if (!(error instanceof DomainError) || error.kind === "unavailable") {
+        throw error;
+      }
+    }
+
     return writePath.runWrite<UpsertResult>(
       {
         op: "upsert",
@@ -125,14 +148,12 @@ export function createIngest(deps: IngestDeps): Ingest {
           }
           const toEmbed = toWrite.filter((item) => item.needsEmbedding);
           if (toEmbed.length > 0) {
-            const embedded = await embedder.embed(
-              toEmbed.map((item) => ({ id: item.row.id, text: item.row.content })),
-              { signal: options.signal },
-            );
-            toEmbed.forEach((item, index) => {
-              item.vector = embedded[index];
+            // Normally all embedded before the locks; only text changed meanwhile is embedded here.
+            await embedMissing(toEmbed);
+            for (const item of toEmbed) {
+              item.vector = embeddedByHash.get(item.row.contentHash);
               embeddedTokens += embedder.countTokens(item.row.content);
-            });
+            }
             embeddedCount = toEmbed.length;
           }
           return {

@@ -196,6 +196,45 @@ describe("the write path under injected faults", () => {
     expect(Array.from(point.vector ?? [])).toEqual(normalized(expected).map((value) => expect.closeTo(value, 6)));
   });
 
+  it.each(["intent-recorded", "vectors-applied", "before-apply-commit"] as const)(
+    "a catalog sync that crashes at %s: the repairer finishes the recorded batch, the re-sent sync converges",
+    async (step) => {
+      const catalogId = randomUUID();
+      const upload = (tables: string[]) => ({
+        catalogId,
+        catalog: { schemas: [{ name: "public", tables: tables.map((name) => ({ name, columns: [{ name: "id", type: "int" }, { name: "label", type: "text" }] })) }] },
+      });
+      await app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "beta"]));
+      control.fault = { kind: "hook", op: "upsert", step, mode: "crash" };
+      const crashed = await outcome(app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "gamma"])));
+      expect(!crashed.ok && crashed.error.code).toBe(Code.Unavailable);
+      await expectConverged(app, catalogId);
+      const again = await app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "gamma"]));
+      expect(again.deletedCount).toBe(3);
+      const tables = new Set((await app.running.metadata.listRows({ catalogId, limit: 100 })).map((row) => row.tableName));
+      expect([...tables].sort()).toEqual(["alpha", "gamma"]);
+      await expectConverged(app, catalogId);
+    },
+  );
+
+  it.each(["intent-recorded", "vectors-applied"] as const)("a catalog delete that crashes at %s: its recorded page still completes, a second call finishes", async (step) => {
+    const catalogId = randomUUID();
+    await app.embeddings.batchUpsertEmbeddings({
+      embeddings: Array.from({ length: 5 }, (_, index) => ({ id: randomUUID(), catalogId, kind: "table", content: `Table: t${index}`, vector: vectorOf(index + 10) })),
+    });
+    control.fault = { kind: "hook", op: "delete", step, mode: "crash" };
+    const crashed = await outcome(app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true }));
+    expect(!crashed.ok && crashed.error.code).toBe(Code.Unavailable);
+    // Postgres committed the page's deletes with their intents: retrieval no longer serves them.
+    expect(await app.running.metadata.countRows({ catalogId })).toBe(0);
+    const search = await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: vectorOf(10) } } });
+    expect(search.hits).toEqual([]);
+    await expectConverged(app, catalogId);
+    expect((await app.running.vectors.scroll({ catalogId, limit: 10 })).points).toEqual([]);
+    const again = await app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true });
+    expect(again.deletedCount).toBe(0n);
+  });
+
   it("a retry after a crash never answers UNCHANGED for a point that was never written", async () => {
     const catalogId = randomUUID();
     const id = randomUUID();

@@ -37,7 +37,6 @@ export const embeddingRowSchema = z.object({
 const idSchema = z.object({ id: z.string() });
 /** Statements whose result is not read. */
 const anyRow = z.object({}).passthrough();
-const lockedSchema = z.object({ locked: z.boolean() });
 const intentSchema = z.object({
   id: z.string(),
   writeId: z.string(),
@@ -364,29 +363,48 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       const held: string[] = [];
       const locked: string[] = [];
       try {
-        for (const lock of unique) {
-          if (lock.skippable) {
-            const got = await run("taking a write lock", () =>
-              connection.oneFirst(sql.type(lockedSchema)`SELECT pg_try_advisory_lock(hashtextextended(${lock.key}, 0)) AS locked`),
-            );
-            if (!got) {
-              continue;
+        // One statement per kind of lock, whatever the batch size. Blocking locks are taken one row at
+        // a time in the array's order (the subquery's ORDER BY runs before the outer projection).
+        const blocking = unique.filter((lock) => !lock.skippable).map((lock) => lock.key);
+        if (blocking.length > 0) {
+          // Session locks outlive a failed statement: one that fails half-way (deadlock detected,
+          // statement timeout) counts as holding them all, so `finally` releases what it did take
+          // (releasing a key not held is a no-op).
+          held.push(...blocking);
+          await run("taking write locks", () =>
+            connection.query(sql.type(anyRow)`
+              SELECT count(pg_advisory_lock(hashtextextended(ordered.key, 0)))
+              FROM (SELECT key FROM unnest(${sql.array(blocking, "text")}) WITH ORDINALITY AS input (key, position) ORDER BY position) AS ordered
+            `),
+          );
+          locked.push(...unique.filter((lock) => !lock.skippable && lock.id !== undefined).map((lock) => lock.id as string));
+        }
+        const trying = unique.filter((lock) => lock.skippable);
+        if (trying.length > 0) {
+          const got = new Set(
+            await run("taking write locks", () =>
+              connection.anyFirst(sql.type(z.object({ key: z.string() }))`
+                SELECT key FROM unnest(${sql.array(trying.map((lock) => lock.key), "text")}) AS input (key)
+                WHERE pg_try_advisory_lock(hashtextextended(key, 0))
+              `),
+            ),
+          );
+          for (const lock of trying) {
+            if (got.has(lock.key)) {
+              held.push(lock.key);
+              locked.push(lock.id as string);
             }
-          } else {
-            await run("taking a write lock", () => connection.query(sql.type(anyRow)`SELECT pg_advisory_lock(hashtextextended(${lock.key}, 0))`));
-          }
-          held.push(lock.key);
-          if (lock.id !== undefined) {
-            locked.push(lock.id);
           }
         }
         return await fn(store, locked);
       } finally {
         // A dead connection has lost its locks already; the pool then discards it.
-        for (const key of held.reverse()) {
-          await connection.query(sql.type(anyRow)`SELECT pg_advisory_unlock(hashtextextended(${key}, 0))`).catch((error: unknown) => {
-            logger.warn({ err: error }, "releasing a write lock failed; the connection is dropped and Postgres releases it");
-          });
+        if (held.length > 0) {
+          await connection
+            .query(sql.type(anyRow)`SELECT count(pg_advisory_unlock(hashtextextended(key, 0))) FROM unnest(${sql.array(held, "text")}) AS input (key)`)
+            .catch((error: unknown) => {
+              logger.warn({ err: error }, "releasing write locks failed; the connection is dropped and Postgres releases them");
+            });
         }
       }
     },

@@ -1015,8 +1015,11 @@ export const ReconcileEmbeddingsResponseSchema: GenMessage<ReconcileEmbeddingsRe
 
 /**
  * EmbeddingService writes, indexes, reviews and deletes catalog embeddings. Every write lands in both
- * Postgres (content and metadata) and Qdrant (vector and filter payload) before it is acknowledged; a
- * failure half-way is rolled back, so a caller that gets an error may simply retry.
+ * Postgres (content and metadata) and Qdrant (vector and filter payload) before it is acknowledged. A
+ * write that fails half-way was either never recorded or is finished from its recorded intent (by the
+ * same request, or soon by the service's repairer), so a caller that gets an error may simply retry:
+ * retries converge. A caller's cancel or deadline is CANCELLED / DEADLINE_EXCEEDED and leaves nothing
+ * half-written. Every RPC that names embedding ids also names their catalog.
  *
  * @generated from service dq.embeddings.v1.EmbeddingService
  */

@@ -6,7 +6,9 @@
 -- write final in `dq_embeddings`, so "an intent exists" means "this id's last write is not finished":
 -- the request itself, or the background repairer, completes it from this record (the target row and
 -- the exact vector, so nothing is ever re-embedded to finish a write).
---   op 'upsert': `target` is the row to write, `vector` the little-endian float32 vector of its point.
+--   op 'upsert': `target` is the row to write; for an update of an existing row, `vector` is the
+--     little-endian float32 vector of its point (finished forward). A create records no vector: if it
+--     dies, it is rolled back (its point deleted), so bulk ingest does not write every vector twice.
 --   op 'delete': the row is already gone; the point must go.
 --   op 'status': the row's status is already final; the point's payload must follow.
 
@@ -19,6 +21,9 @@ CREATE TABLE IF NOT EXISTS dq_write_intents (
   vector bytea,
   created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Float vectors do not compress: store them out of line without trying.
+ALTER TABLE dq_write_intents ALTER COLUMN vector SET STORAGE EXTERNAL;
 
 CREATE INDEX IF NOT EXISTS dq_write_intents_created_at_idx ON dq_write_intents (created_at);
 

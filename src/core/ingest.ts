@@ -83,6 +83,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     let embeddedCount = 0;
     let embeddedTokens = 0;
     let plan: PlannedWrite[] = [];
+    const known = new Map<string, Float32Array>();
     const result = (): UpsertResult => ({ outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount, embeddedTokens });
 
     // Embedding is slow (an API call): do it before taking the locks, from an unlocked read, so no
@@ -156,14 +157,26 @@ export function createIngest(deps: IngestDeps): Ingest {
             }
             embeddedCount = toEmbed.length;
           }
+          for (const item of toWrite) {
+            known.set(item.row.id, item.vector as Float32Array);
+          }
           return {
             record: async () => ({
-              intents: toWrite.map((item) => ({ id: item.row.id, op: "upsert" as const, catalogId: item.row.catalogId, target: item.row, vector: item.vector as Float32Array })),
+              // Only an update records its vector (a dead one is finished forward); a create is rolled
+              // back if it dies, so its 12 KiB vector is not written to Postgres twice.
+              intents: toWrite.map((item) => ({
+                id: item.row.id,
+                op: "upsert" as const,
+                catalogId: item.row.catalogId,
+                target: item.row,
+                vector: existing.has(item.row.id) ? item.vector : undefined,
+              })),
               result: result(),
             }),
           };
         },
-        applyVectors: (intents) => vectors.upsert(intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, intent.vector as Float32Array))),
+        knownVectors: () => known,
+        applyVectors: (intents) => vectors.upsert(intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array))),
         async applyRows(tx, intents) {
           const targets = intents.map((intent) => intent.target as EmbeddingRowInput);
           const written = new Set(await tx.upsertRows(targets));

@@ -11,10 +11,12 @@
  * 2. Plan under the lock, from what the locked read returns (never from a read before it). The tenant
  *    guard is also in the statement (`ON CONFLICT ... WHERE stored.catalog_id = excluded.catalog_id`).
  * 3. Intent before Qdrant. Before Qdrant sees anything, the write commits an intent per id to
- *    `dq_write_intents` (target row and exact vector for an upsert). The intent is deleted in the same
- *    transaction that makes the write final. "An intent exists and nobody holds the id's lock" means
- *    exactly "a write died half-way", and the intent says how to finish it: roll FORWARD, using the
- *    recorded vector (nothing is re-embedded, a caller's precomputed vector is never replaced).
+ *    `dq_write_intents`: the target row, and for an update of an existing row the exact vector. The
+ *    intent is deleted in the same transaction that makes the write final. "An intent exists and nobody
+ *    holds the id's lock" means exactly "a write died half-way", and the intent says how to resolve it:
+ *    an update rolls FORWARD with the recorded vector (nothing is re-embedded, a caller's precomputed
+ *    vector is never replaced); a create, which has no earlier state to keep, rolls BACK (its point,
+ *    if written, is deleted), unless the request itself finishes it (it still holds the vector).
  * 4. Before its own work, every write (and every repair) finishes any dead intent of its ids, so a
  *    retry converges and never answers UNCHANGED for an embedding whose point is missing or pending.
  *
@@ -26,10 +28,11 @@
  *                                                                   row still old
  *            d. COMMIT rows + delete intents                       crash before commit: as (c);
  *                                                                   after: done
- *            Repair of (b)/(c): re-send the point from the intent, then (d). The request does this
- *            itself after a failure of (c)/(d) when the stores answer (an ambiguous COMMIT resolves:
- *            intent gone = committed); otherwise the repairer does. Retrieval reads rows, so it serves
- *            the old, acknowledged content until (d).
+ *            Repair of (b)/(c): an update re-sends the point from the intent, then (d); a create
+ *            deletes its point and intent. The request itself finishes forward after a failure of
+ *            (c)/(d) when the stores answer (an ambiguous COMMIT resolves: intent gone = committed);
+ *            otherwise the repairer resolves it. Retrieval reads rows, so it serves the old,
+ *            acknowledged content until (d), and never a create that did not finish.
  *   delete   a. lock, finish old intents
  *            b. COMMIT: delete rows (of the caller's catalog) + delete intents   crash: row gone, point
  *                                                                   left: retrieval drops hits
@@ -90,6 +93,8 @@ export interface WriteSteps<T> {
    * Postgres-first change there (delete rows, set status) and says which intents to commit.
    */
   plan(store: MetadataStore): Promise<{ done: T } | { record: (tx: MetadataStore) => Promise<{ intents: Omit<WriteIntent, "writeId">[]; result: T }> }>;
+  /** Vectors the request holds (creates record none): lets it finish its own write forward. */
+  knownVectors?: () => ReadonlyMap<string, Float32Array>;
   /** Qdrant's part (step c); must be idempotent. */
   applyVectors(intents: readonly WriteIntent[]): Promise<void>;
   /** Postgres' final part (step d), inside the transaction that deletes the intents (upserts only). */
@@ -117,16 +122,19 @@ export function createWritePath(deps: WritePathDeps) {
    * Rolls forward every intent of these ids. The caller holds their locks, so an intent found here
    * belongs to a write that died: nobody else can be working on it.
    */
-  async function finishIntents(store: MetadataStore, ids: readonly string[]): Promise<number> {
+  async function finishIntents(store: MetadataStore, ids: readonly string[], known?: ReadonlyMap<string, Float32Array>): Promise<number> {
     if (ids.length === 0) {
       return 0;
     }
-    const intents = await store.getIntents(ids);
-    if (intents.length === 0) {
+    const found = await store.getIntents(ids);
+    if (found.length === 0) {
       return 0;
     }
+    // A create recorded no vector: forward if the request still holds it, else back (delete its point).
+    const intents = found.map((intent) => (intent.op === "upsert" && intent.vector === undefined && known?.has(intent.id) ? { ...intent, vector: known.get(intent.id) } : intent));
     const upserts = intents.filter((intent) => intent.op === "upsert" && intent.target !== undefined && intent.vector !== undefined);
-    const deletes = intents.filter((intent) => intent.op === "delete");
+    const rolledBack = intents.filter((intent) => intent.op === "upsert" && (intent.target === undefined || intent.vector === undefined));
+    const deletes = [...intents.filter((intent) => intent.op === "delete"), ...rolledBack];
     const statuses = intents.filter((intent) => intent.op === "status");
     if (upserts.length > 0) {
       await vectors.upsert(upserts.map((intent) => pointOf(intent.target!, intent.vector!)));
@@ -150,9 +158,11 @@ export function createWritePath(deps: WritePathDeps) {
       }
       await tx.deleteIntents(intents.map((intent) => intent.id));
     });
-    // Rows of broken intents (an upsert without its vector: cannot happen through runWrite) are dropped.
     deps.onIntentsFinished?.(intents.length);
-    logger.info({ intents: intents.length, upserts: upserts.length, deletes: deletes.length, statuses: statuses.length }, "finished writes that had stopped half-way");
+    logger.info(
+      { intents: intents.length, upserts: upserts.length, createsRolledBack: rolledBack.length, deletes: deletes.length - rolledBack.length, statuses: statuses.length },
+      "resolved writes that had stopped half-way",
+    );
     return intents.length;
   }
 
@@ -209,7 +219,7 @@ export function createWritePath(deps: WritePathDeps) {
       try {
         for (let attempt = 1; ; attempt++) {
           try {
-            await metadata.withLocks({ ids }, (locked) => finishIntents(locked, ids));
+            await metadata.withLocks({ ids }, (locked) => finishIntents(locked, ids, steps.knownVectors?.()));
             break;
           } catch (retryError) {
             if (attempt >= SELF_REPAIR_ATTEMPTS || !(retryError instanceof DomainError) || retryError.kind !== "unavailable") {

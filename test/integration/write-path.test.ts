@@ -235,6 +235,19 @@ describe("the write path under injected faults", () => {
     expect(again.deletedCount).toBe(0n);
   });
 
+  it.each(["intent-recorded", "vectors-applied", "before-apply-commit"] as const)("a create that dies at %s is rolled back: no row, no point, nothing served", async (step) => {
+    const catalogId = randomUUID();
+    const id = randomUUID();
+    control.fault = { kind: "hook", op: "upsert", step, mode: "crash" };
+    const result = await outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: doomed", vector: vectorOf(7) } }));
+    expect(!result.ok && result.error.code).toBe(Code.Unavailable);
+    // Meanwhile retrieval serves nothing of it, even when its point reached Qdrant.
+    expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: vectorOf(7) } } })).hits).toEqual([]);
+    await expectConverged(app, catalogId);
+    expect(await app.running.metadata.getRows([id])).toEqual([]);
+    expect(await app.running.vectors.get([id])).toEqual([]);
+  });
+
   it("a retry after a crash never answers UNCHANGED for a point that was never written", async () => {
     const catalogId = randomUUID();
     const id = randomUUID();

@@ -932,7 +932,7 @@ export type ReconcileEmbeddingsRequest = Message<"dq.embeddings.v1.ReconcileEmbe
   catalogId: string;
 
   /**
-   * When true, writes that stopped half-way are finished from their recorded intent, rows without
+   * When true, writes that stopped half-way are resolved from their recorded intent, rows without
    * points (or whose point holds another content hash or model) are re-embedded from their content when
    * the row's model is the service's (a precomputed vector is never replaced), points without rows are
    * deleted and mismatched payloads are rewritten. Writes in progress are left alone. Otherwise the

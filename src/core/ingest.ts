@@ -91,11 +91,12 @@ export function createIngest(deps: IngestDeps): Ingest {
     // hash: the plan that counts is made again under the locks, and embeds whatever it still lacks.
     const embeddedByHash = new Map<string, Float32Array>();
     const embedMissing = async (items: readonly PlannedWrite[]) => {
-      const wanted = [...new Map(items.filter((item) => !embeddedByHash.has(item.row.contentHash)).map((item) => [item.row.contentHash, item.row.content])).entries()];
+      // One text per distinct content; an embedder error names the first id that carries it.
+      const wanted = [...new Map(items.filter((item) => !embeddedByHash.has(item.row.contentHash)).reverse().map((item) => [item.row.contentHash, item.row])).entries()].reverse();
       if (wanted.length === 0) {
         return;
       }
-      const embedded = await embedder.embed(wanted.map(([hash, text]) => ({ id: hash, text })), { signal: options.signal });
+      const embedded = await embedder.embed(wanted.map(([, row]) => ({ id: row.id, text: row.content })), { signal: options.signal });
       wanted.forEach(([hash], index) => embeddedByHash.set(hash, embedded[index]));
     };
     try {

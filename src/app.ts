@@ -10,6 +10,8 @@ import { createBulkDelete } from "./core/bulk-delete.js";
 import { createCatalogSync } from "./core/catalog-sync.js";
 import { createIngest } from "./core/ingest.js";
 import { createReconcile } from "./core/reconcile.js";
+import { createRepairer, type Repairer } from "./core/repairer.js";
+import { createWritePath, type WriteHooks } from "./core/write-path.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
 import { openPostgres } from "./backends/postgres.js";
@@ -41,6 +43,10 @@ export interface AppOverrides {
   embedder?: Embedder;
   /** Wraps the real vector store (e.g. to stop Qdrant between the two writes of an upsert). */
   wrapVectorStore?: (store: VectorStore) => VectorStore;
+  /** Wraps the real metadata store (e.g. to fail or block a transaction at COMMIT). */
+  wrapMetadataStore?: (store: MetadataStore) => MetadataStore;
+  /** Observes, fails or stops every write at each step (core/write-path.ts). */
+  writeHooks?: WriteHooks;
 }
 
 export interface RunningApp {
@@ -52,6 +58,8 @@ export interface RunningApp {
   metadata: MetadataStore;
   vectors: VectorStore;
   metrics: Metrics;
+  /** The background repairer of half-done writes (tests run passes by hand). */
+  repairer: Repairer;
 }
 
 export interface App {
@@ -76,7 +84,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
     const postgres = await openPostgres({ config, dataDir, logger });
     cleanups.push(postgres.close);
-    const metadata = instrumentStore(postgres.metadata, "postgres", metrics);
+    const metadata = instrumentStore(overrides.wrapMetadataStore?.(postgres.metadata) ?? postgres.metadata, "postgres", metrics);
 
     const qdrant = await openQdrant({ config, dataDir, logger });
     cleanups.push(qdrant.close);
@@ -93,15 +101,32 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
     await retryStartup("Qdrant", logger, () => vectors.start());
 
-    const ingest = createIngest({ metadata, vectors, embedder, logger });
-    const bulkDelete = createBulkDelete({ metadata, vectors, ingest });
+    const writePath = createWritePath({
+      metadata,
+      vectors,
+      logger,
+      hooks: overrides.writeHooks,
+      onIntentsFinished: (count) => metrics.writesFinishedByRepair.inc(count),
+    });
+    const ingest = createIngest({ metadata, vectors, embedder, logger, writePath });
+    const bulkDelete = createBulkDelete({ metadata, vectors, ingest, writePath });
     const catalogSync = createCatalogSync({ metadata, embedder, ingest });
+    const repairer = createRepairer({
+      metadata,
+      writePath,
+      logger,
+      intervalMs: config.repair.intervalMs,
+      batch: config.repair.batch,
+      onPending: (count) => metrics.writesPending.set(count),
+    });
+    repairer.start();
+    cleanups.push(() => repairer.stop());
     const reconcile = createReconcile({
       metadata,
       vectors,
       embedder,
       logger,
-      settleMs: config.reconcileSettleMs,
+      writePath,
       onDrift: (catalogId, drift) => metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
     });
     const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count) });
@@ -164,7 +189,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       { host: bound.host, port: bound.port, metricsPort, tls: config.grpc.tlsCertFile !== undefined, reflection: config.grpc.reflection },
       `gRPC server listening on ${bound.host}:${bound.port}`,
     );
-    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort }, metadata, vectors, metrics };
+    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort }, metadata, vectors, metrics, repairer };
   }
 
   async function resolveDataDir(): Promise<string> {

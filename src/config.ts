@@ -63,8 +63,8 @@ export interface Config {
     /** Vector and content bytes per store batch of a stream. */
     streamBatchBytes: number;
   };
-  /** How long reconcile waits before re-checking drift candidates (in-flight writes settle). */
-  reconcileSettleMs: number;
+  /** How often the repairer looks for writes that stopped half-way (core/repairer.ts), and how many per pass. */
+  repair: { intervalMs: number; batch: number };
 }
 
 /** Raised for an invalid variable; its message is the one line start-up prints. */
@@ -143,7 +143,7 @@ export function loadConfig(env: Env): Config {
       streamBatchEmbeddings: read.integer("STREAM_BATCH_EMBEDDINGS", 512, 1, 1000),
       streamBatchBytes: read.integer("STREAM_BATCH_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     },
-    reconcileSettleMs: read.integer("RECONCILE_SETTLE_MS", 1_000, 0, 60_000),
+    repair: { intervalMs: read.integer("REPAIR_INTERVAL_MS", 1_000, 10, 600_000), batch: read.integer("REPAIR_BATCH", 500, 1, 10_000) },
   };
 }
 

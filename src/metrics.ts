@@ -57,6 +57,16 @@ export function createMetrics() {
       labelNames: ["catalog_id"],
       registers: [registry],
     }),
+    writesFinishedByRepair: new Counter({
+      name: "dq_writes_finished_by_repair_total",
+      help: "Embedding writes that stopped half-way and were finished from their intent record (by the request's own retry, the repairer or reconcile).",
+      registers: [registry],
+    }),
+    writesPending: new Gauge({
+      name: "dq_writes_pending",
+      help: "Write intents still recorded after the repairer's last pass (in progress, or waiting for a store to come back).",
+      registers: [registry],
+    }),
     embeddingCalls: new Counter({
       name: "dq_embedding_calls_total",
       help: "Calls to the embedder (each may be several API requests), by outcome (ok or the error kind).",

@@ -37,11 +37,11 @@ export interface CatalogSyncDeps {
 export function createCatalogSync(deps: CatalogSyncDeps) {
   const { metadata, embedder, ingest } = deps;
 
-  async function existingCatalogRows(catalogId: string): Promise<Map<string, EmbeddingRow>> {
+  async function existingCatalogRows(store: MetadataStore, catalogId: string): Promise<Map<string, EmbeddingRow>> {
     const rows = new Map<string, EmbeddingRow>();
     let afterId: string | undefined;
     for (;;) {
-      const page = await metadata.listRows({ catalogId, afterId, limit: LIST_PAGE });
+      const page = await store.listRows({ catalogId, afterId, limit: LIST_PAGE });
       for (const row of page) {
         if (row.metadata.origin === CATALOG_ORIGIN) {
           rows.set(row.id, row);
@@ -60,11 +60,11 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
         ...chunk,
         metadata: { ...chunk.metadata, origin: CATALOG_ORIGIN },
       }));
-      const existing = await existingCatalogRows(chunks[0]?.catalogId ?? catalogId.toLowerCase());
-      const wanted = new Set(chunks.map((chunk) => chunk.id));
-      const stale = [...existing.keys()].filter((id) => !wanted.has(id));
-
+      const tenant = chunks[0]?.catalogId ?? catalogId.toLowerCase();
       if (options.dryRun) {
+        const existing = await existingCatalogRows(metadata, tenant);
+        const wanted = new Set(chunks.map((chunk) => chunk.id));
+        const stale = [...existing.keys()].filter((id) => !wanted.has(id));
         const result: CatalogSyncResult = { added: 0, updated: 0, unchanged: 0, deleted: stale.length, tokens: 0, dryRun: true };
         chunks.forEach((chunk, index) => {
           const plan = planUpsert(chunk, index, existing.get(chunk.id), embedder.model);
@@ -76,18 +76,25 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
         return result;
       }
 
-      const result: CatalogSyncResult = { added: 0, updated: 0, unchanged: 0, deleted: 0, tokens: 0, dryRun: false };
-      for (let start = 0; start < chunks.length; start += WRITE_BATCH) {
-        const written = await ingest.upsert(chunks.slice(start, start + WRITE_BATCH).map(toUpsertInput), { signal: options.signal });
-        for (const outcome of written.outcomes) {
-          result[outcome === "created" ? "added" : outcome]++;
+      // One sync of a catalog at a time: the catalog lock is held from the listing to the last delete,
+      // so a second sync sees everything the first wrote and removes what its own upload lacks.
+      return metadata.withLocks({ catalogIds: [tenant] }, async (store) => {
+        const existing = await existingCatalogRows(store, tenant);
+        const wanted = new Set(chunks.map((chunk) => chunk.id));
+        const stale = [...existing.keys()].filter((id) => !wanted.has(id));
+        const result: CatalogSyncResult = { added: 0, updated: 0, unchanged: 0, deleted: 0, tokens: 0, dryRun: false };
+        for (let start = 0; start < chunks.length; start += WRITE_BATCH) {
+          const written = await ingest.upsert(chunks.slice(start, start + WRITE_BATCH).map(toUpsertInput), { signal: options.signal, store });
+          for (const outcome of written.outcomes) {
+            result[outcome === "created" ? "added" : outcome]++;
+          }
+          result.tokens += written.embeddedTokens;
         }
-        result.tokens += written.embeddedTokens;
-      }
-      for (let start = 0; start < stale.length; start += WRITE_BATCH) {
-        result.deleted += (await ingest.deleteMany(stale.slice(start, start + WRITE_BATCH))).deleted.length;
-      }
-      return result;
+        for (let start = 0; start < stale.length; start += WRITE_BATCH) {
+          result.deleted += (await ingest.deleteMany(stale.slice(start, start + WRITE_BATCH), { catalogId: tenant, store })).deleted.length;
+        }
+        return result;
+      });
     },
   };
 }

@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
-import { encodeSparse } from "../embedders/sparse-encoder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
-import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
-import { FailedPreconditionError, InternalError, NotFoundError } from "./errors.js";
+import type { VectorStore } from "../stores/vector-store.js";
+import { DomainError, FailedPreconditionError, NotFoundError } from "./errors.js";
 import { contentHash } from "./hash.js";
 import { sameJson } from "./json.js";
+import { payloadOf, pointOf, samePayload } from "./points.js";
+import { createWritePath, throwIfAborted, type WritePath } from "./write-path.js";
 import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "./types.js";
 
 /** The model recorded for vectors the caller computed. */
@@ -46,102 +47,187 @@ export interface IngestDeps {
   vectors: VectorStore;
   embedder: Embedder;
   logger: Logger;
+  /** The write path (core/write-path.ts); built from the other deps when absent. */
+  writePath?: WritePath;
+}
+
+/** Where a write runs: a store that already holds locks (catalog sync, catalog delete) is reused. */
+export interface WriteOptions {
+  signal?: AbortSignal;
+  store?: MetadataStore;
 }
 
 export interface Ingest {
   /** Writes all inputs or none: both stores hold every write when it resolves. */
-  upsert(inputs: readonly UpsertInput[], options?: { signal?: AbortSignal }): Promise<UpsertResult>;
-  get(id: string, options?: { withVector?: boolean }): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
-  /** Deletes from both stores; resolves to whether a row existed. */
-  delete(id: string, options?: { allowMissing?: boolean }): Promise<boolean>;
-  /** Deletes all or none; with `requireAll` an unknown id fails the whole call with NOT_FOUND. */
-  deleteMany(ids: readonly string[], options?: { requireAll?: boolean }): Promise<DeleteManyResult>;
-  /** Sets the status in Postgres and in Qdrant's payload, together. */
-  updateStatus(ids: readonly string[], status: EmbeddingStatus): Promise<{ updated: string[]; missing: string[] }>;
+  upsert(inputs: readonly UpsertInput[], options?: WriteOptions): Promise<UpsertResult>;
+  /** One embedding of `catalogId`; an id of another catalog is NOT_FOUND, exactly like an unknown one. */
+  get(id: string, options: { catalogId: string; withVector?: boolean }): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
+  /** Deletes an embedding of `catalogId` from both stores; resolves to whether a row existed. */
+  delete(id: string, options: { catalogId: string; allowMissing?: boolean }): Promise<boolean>;
+  /**
+   * Deletes all or none; with `requireAll` an unknown id fails the whole call with NOT_FOUND. With
+   * `catalogId` only that catalog's rows (others count as missing); with `status` only rows that still
+   * have it when the delete runs.
+   */
+  deleteMany(ids: readonly string[], options?: WriteOptions & { catalogId?: string; requireAll?: boolean; status?: EmbeddingStatus }): Promise<DeleteManyResult>;
+  /** Sets the status of embeddings of `catalogId` in Postgres, then in Qdrant's payload. */
+  updateStatus(ids: readonly string[], status: EmbeddingStatus, options: { catalogId: string }): Promise<{ updated: string[]; missing: string[] }>;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
-  const { metadata, vectors, embedder, logger } = deps;
+  const { metadata, vectors, embedder } = deps;
+  const writePath = deps.writePath ?? createWritePath({ metadata, vectors, logger: deps.logger });
 
-  async function upsert(inputs: readonly UpsertInput[], options: { signal?: AbortSignal } = {}): Promise<UpsertResult> {
-    const existing = new Map((await metadata.getRows(inputs.map((input) => input.id))).map((row) => [row.id, row]));
-    const plan = inputs.map((input, index) => planUpsert(input, index, existing.get(input.id), embedder.model));
-
-    const toWrite = plan.filter((item) => item.outcome !== "unchanged");
-    if (toWrite.length === 0) {
-      return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: 0, embeddedTokens: 0 };
-    }
-
-    // Vectors: given by the caller, reused from Qdrant (only metadata or filters changed), or embedded.
-    const reuse = toWrite.filter((item) => item.vector === undefined && !item.needsEmbedding);
-    if (reuse.length > 0) {
-      const stored = new Map((await vectors.get(reuse.map((item) => item.row.id), { withVector: true, signal: options.signal })).map((point) => [point.id, point.vector]));
-      for (const item of reuse) {
-        item.vector = stored.get(item.row.id);
-        // A row whose point is gone (drift) is healed by embedding its content again.
-        item.needsEmbedding = item.vector === undefined;
-      }
-    }
-    const toEmbed = toWrite.filter((item) => item.needsEmbedding);
+  async function upsert(inputs: readonly UpsertInput[], options: WriteOptions = {}): Promise<UpsertResult> {
+    const ids = inputs.map((input) => input.id);
+    let embeddedCount = 0;
     let embeddedTokens = 0;
-    if (toEmbed.length > 0) {
-      const embedded = await embedder.embed(
-        toEmbed.map((item) => ({ id: item.row.id, text: item.row.content })),
-        { signal: options.signal },
-      );
-      toEmbed.forEach((item, index) => {
-        item.vector = embedded[index];
-        embeddedTokens += embedder.countTokens(item.row.content);
-      });
-    }
+    let plan: PlannedWrite[] = [];
+    const known = new Map<string, Float32Array>();
+    const result = (): UpsertResult => ({ outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount, embeddedTokens });
 
-    const rows = toWrite.map((item) => item.row);
-    const points = toWrite.map((item) => pointOf(item.row, item.vector as Float32Array));
-    await writeBoth(rows, points, toWrite.filter((item) => item.outcome === "created").map((item) => item.row.id), options.signal);
-    return { outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount: toEmbed.length, embeddedTokens };
-  }
-
-  /**
-   * Postgres statement, then Qdrant upsert, then commit. Qdrant failing rolls Postgres back; a failed
-   * commit after Qdrant accepted the points is compensated by deleting the points of new ids (points of
-   * overwritten ids keep a content hash their row does not have, which reconcile reports).
-   */
-  async function writeBoth(rows: EmbeddingRowInput[], points: VectorPoint[], createdIds: string[], signal?: AbortSignal): Promise<void> {
-    let pointsWritten = false;
-    try {
-      await metadata.transaction(async (tx) => {
-        await tx.upsertRows(rows);
-        await vectors.upsert(points, { signal });
-        pointsWritten = true;
-      });
-    } catch (error) {
-      if (pointsWritten) {
-        await compensate(createdIds, error);
+    // Embedding is slow (an API call): do it before taking the locks, from an unlocked read, so no
+    // lock or pooled connection waits on the embedder. The vectors are only a cache keyed by content
+    // hash: the plan that counts is made again under the locks, and embeds whatever it still lacks.
+    const embeddedByHash = new Map<string, Float32Array>();
+    const embedMissing = async (items: readonly PlannedWrite[]) => {
+      // One text per distinct content; an embedder error names the first id that carries it.
+      const wanted = [...new Map(items.filter((item) => !embeddedByHash.has(item.row.contentHash)).reverse().map((item) => [item.row.contentHash, item.row])).entries()].reverse();
+      if (wanted.length === 0) {
+        return;
       }
-      throw error;
+      const embedded = await embedder.embed(wanted.map(([, row]) => ({ id: row.id, text: row.content })), { signal: options.signal });
+      wanted.forEach(([hash], index) => embeddedByHash.set(hash, embedded[index]));
+    };
+    try {
+      const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
+      await embedMissing(inputs.map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model)).filter((item) => item.needsEmbedding));
+    } catch (error) {
+      // A refusal or failure here is decided again under the locks; only a caller's abort ends the call now.
+      throwIfAborted(options.signal);
+      if (!(error instanceof DomainError) || error.kind === "unavailable") {
+        throw error;
+      }
     }
+
+    return writePath.runWrite<UpsertResult>(
+      {
+        op: "upsert",
+        ids,
+        signal: options.signal,
+        async plan(locked) {
+          // Read under the locks: nobody else writes these ids until this write is done.
+          const existing = new Map((await locked.getRows(ids)).map((row) => [row.id, row]));
+          plan = inputs.map((input, index) => planUpsert(input, index, existing.get(input.id), embedder.model));
+
+          // "Unchanged" only when the point is there and agrees: a retry never skips a missing point.
+          const unchanged = plan.filter((item) => item.outcome === "unchanged");
+          if (unchanged.length > 0) {
+            const points = new Map((await vectors.get(unchanged.map((item) => item.row.id), { signal: options.signal })).map((point) => [point.id, point.payload]));
+            for (const item of unchanged) {
+              const payload = points.get(item.row.id);
+              if (payload === undefined || !samePayload(payload, payloadOf(item.row))) {
+                item.outcome = "updated";
+              }
+            }
+          }
+          const toWrite = plan.filter((item) => item.outcome !== "unchanged");
+          if (toWrite.length === 0) {
+            return { done: result() };
+          }
+
+          // Vectors: given by the caller, reused from Qdrant (only metadata or filters changed), or embedded.
+          const reuse = toWrite.filter((item) => item.vector === undefined && !item.needsEmbedding);
+          if (reuse.length > 0) {
+            const stored = new Map((await vectors.get(reuse.map((item) => item.row.id), { withVector: true, signal: options.signal })).map((point) => [point.id, point]));
+            for (const item of reuse) {
+              const point = stored.get(item.row.id);
+              // Reused only when the point holds the vector of this very content and model.
+              const fits = point?.vector !== undefined && point.payload.content_hash === item.row.contentHash && point.payload.model === item.row.model;
+              item.vector = fits ? point.vector : undefined;
+              item.needsEmbedding = !fits;
+            }
+          }
+          const toEmbed = toWrite.filter((item) => item.needsEmbedding);
+          if (toEmbed.length > 0) {
+            // Normally all embedded before the locks; only text changed meanwhile is embedded here.
+            await embedMissing(toEmbed);
+            for (const item of toEmbed) {
+              item.vector = embeddedByHash.get(item.row.contentHash);
+              embeddedTokens += embedder.countTokens(item.row.content);
+            }
+            embeddedCount = toEmbed.length;
+          }
+          for (const item of toWrite) {
+            known.set(item.row.id, item.vector as Float32Array);
+          }
+          return {
+            record: async () => ({
+              // Only an update records its vector (a dead one is finished forward); a create is rolled
+              // back if it dies, so its 12 KiB vector is not written to Postgres twice.
+              intents: toWrite.map((item) => ({
+                id: item.row.id,
+                op: "upsert" as const,
+                catalogId: item.row.catalogId,
+                target: item.row,
+                vector: existing.has(item.row.id) ? item.vector : undefined,
+              })),
+              result: result(),
+            }),
+          };
+        },
+        knownVectors: () => known,
+        applyVectors: (intents) => vectors.upsert(intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array))),
+        async applyRows(tx, intents) {
+          const targets = intents.map((intent) => intent.target as EmbeddingRowInput);
+          const written = new Set(await tx.upsertRows(targets));
+          const refused = targets.find((row) => !written.has(row.id));
+          if (refused !== undefined) {
+            // The statement's tenant guard: only reachable if a row changed catalog outside the locks.
+            throw new FailedPreconditionError(`id: embedding ${refused.id} belongs to another catalog; ids are global, choose a new id`);
+          }
+        },
+      },
+      options.store,
+    );
   }
 
-  async function compensate(createdIds: string[], cause: unknown): Promise<void> {
-    try {
-      await vectors.delete(createdIds);
-      logger.warn({ ids: createdIds.length }, "Postgres commit failed after the Qdrant write; deleted the new points");
-    } catch (compensationError) {
-      logger.error({ err: compensationError, cause, ids: createdIds }, "compensation failed: points without rows remain until reconcile");
-      throw new InternalError("the write failed half-way and could not be undone; run ReconcileEmbeddings with repair", {
-        cause: compensationError,
-        ids: createdIds,
-      });
-    }
+  async function deleteMany(
+    ids: readonly string[],
+    options: WriteOptions & { catalogId?: string; requireAll?: boolean; status?: EmbeddingStatus; notFound?: (missing: string[]) => string } = {},
+  ): Promise<DeleteManyResult> {
+    return writePath.runWrite<DeleteManyResult>(
+      {
+        op: "delete",
+        ids,
+        signal: options.signal,
+        plan: async () => ({
+          // Postgres first: from this commit on, retrieval drops the hits (their rows are gone).
+          async record(tx) {
+            const found = new Set(await tx.deleteRows(ids, { catalogId: options.catalogId, status: options.status }));
+            const missing = ids.filter((id) => !found.has(id));
+            if (options.requireAll && missing.length > 0) {
+              // Throwing rolls the row deletes back: nothing is deleted.
+              throw new NotFoundError(options.notFound?.(missing) ?? `${missing.length} of the ids do not exist${options.catalogId === undefined ? "" : ` in catalog ${options.catalogId}`} (first: ${missing[0]}); nothing was deleted`);
+            }
+            const deleted = ids.filter((id) => found.has(id));
+            return { intents: deleted.map((id) => ({ id, op: "delete" as const, catalogId: options.catalogId })), result: { deleted, missing } };
+          },
+        }),
+        applyVectors: (intents) => vectors.delete(intents.map((intent) => intent.id)),
+      },
+      options.store,
+    );
   }
 
   return {
     upsert,
+    deleteMany,
 
-    async get(id, options = {}) {
-      const [row] = await metadata.getRows([id]);
+    async get(id, options) {
+      const [row] = await metadata.getRows([id], { catalogId: options.catalogId });
       if (row === undefined) {
-        throw new NotFoundError(`embedding ${id} does not exist`);
+        throw new NotFoundError(`id: embedding ${id} does not exist in catalog ${options.catalogId}`);
       }
       if (!options.withVector) {
         return { row };
@@ -150,40 +236,34 @@ export function createIngest(deps: IngestDeps): Ingest {
       return { row, vector: point?.vector };
     },
 
-    async delete(id, options = {}) {
-      let deleted = false;
-      await metadata.transaction(async (tx) => {
-        deleted = (await tx.deleteRows([id])).length > 0;
-        if (!deleted && !options.allowMissing) {
-          throw new NotFoundError(`embedding ${id} does not exist`);
-        }
-        // Deleting the point even without a row also clears an orphan left by drift.
-        await vectors.delete([id]);
+    async delete(id, options) {
+      const result = await deleteMany([id], {
+        catalogId: options.catalogId,
+        requireAll: !options.allowMissing,
+        notFound: () => `id: embedding ${id} does not exist in catalog ${options.catalogId}`,
       });
-      return deleted;
+      return result.deleted.length > 0;
     },
 
-    async deleteMany(ids, options = {}) {
-      return metadata.transaction(async (tx) => {
-        const deleted = await tx.deleteRows(ids);
-        const found = new Set(deleted);
-        const missing = ids.filter((id) => !found.has(id));
-        if (options.requireAll && missing.length > 0) {
-          // Throwing rolls the row deletes back: nothing is deleted.
-          throw new NotFoundError(`${missing.length} of the ids do not exist (first: ${missing[0]}); nothing was deleted`);
-        }
-        await vectors.delete(ids);
-        return { deleted: ids.filter((id) => found.has(id)), missing };
-      });
-    },
-
-    async updateStatus(ids, status) {
-      return metadata.transaction(async (tx) => {
-        const updated = await tx.updateStatus(ids, status);
-        await vectors.setStatus(updated, status);
-        const found = new Set(updated);
-        return { updated: ids.filter((id) => found.has(id)), missing: ids.filter((id) => !found.has(id)) };
-      });
+    async updateStatus(ids, status, options) {
+      return writePath.runWrite(
+        {
+          op: "status",
+          ids,
+          plan: async () => ({
+            // Postgres first: retrieval checks the row's status, so from this commit on it obeys it.
+            async record(tx) {
+              const found = new Set(await tx.updateStatus(ids, status, { catalogId: options.catalogId }));
+              const updated = ids.filter((id) => found.has(id));
+              return {
+                intents: updated.map((id) => ({ id, op: "status" as const, catalogId: options.catalogId })),
+                result: { updated, missing: ids.filter((id) => !found.has(id)) },
+              };
+            },
+          }),
+          applyVectors: (intents) => vectors.setStatus(intents.map((intent) => intent.id), status),
+        },
+      );
     },
   };
 }
@@ -242,23 +322,4 @@ export function planUpsert(input: UpsertInput, index: number, existing: Embeddin
   };
 }
 
-/**
- * The Qdrant point of a row: its dense vector, a sparse lexical vector of its content (Qdrant applies
- * IDF to it at query time) and the payload retrieval filters on. Every writer builds points here.
- */
-export function pointOf(row: EmbeddingRowInput, vector: Float32Array): VectorPoint {
-  return { id: row.id, vector, sparse: encodeSparse(row.content), payload: payloadOf(row) };
-}
-
-export function payloadOf(row: EmbeddingRowInput) {
-  return {
-    catalog_id: row.catalogId,
-    kind: row.kind,
-    schema: row.schemaName,
-    table: row.tableName,
-    status: row.status,
-    content_hash: row.contentHash,
-    model: row.model,
-  };
-}
-
+export { payloadOf, pointOf } from "./points.js";

@@ -166,10 +166,12 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       }
       // One query for the whole page, scoped to the catalog again: Postgres is the truth.
       const rows = new Map((await metadata.getRows(hits.map((hit) => hit.id), { catalogId: query.filter.catalogId })).map((row) => [row.id, row]));
+      // The row decides the status too: a status change commits in Postgres before Qdrant's payload follows.
+      const statuses = query.filter.statuses !== undefined && query.filter.statuses.length > 0 ? query.filter.statuses : ["pending", "accepted"];
       const result: SearchHit[] = [];
       for (const hit of hits) {
         const row = rows.get(hit.id);
-        if (row !== undefined) {
+        if (row !== undefined && statuses.includes(row.status)) {
           result.push({ row, score: hit.score });
         }
       }

@@ -45,3 +45,18 @@ export interface PointPayload {
  * travel from our request to Qdrant's without becoming JS numbers.
  */
 export type VectorBytes = Uint8Array;
+
+/**
+ * A write in progress, recorded in Postgres before Qdrant is touched (core/write-path.ts). `upsert`
+ * carries the target row and the exact vector of its point; `delete` and `status` need neither (the row
+ * is already final).
+ */
+export interface WriteIntent {
+  id: string;
+  writeId: string;
+  op: "upsert" | "delete" | "status";
+  /** The catalog written, where known (for logs and metrics). */
+  catalogId?: string;
+  target?: EmbeddingRowInput;
+  vector?: Float32Array;
+}

@@ -88,19 +88,22 @@ export function registerEmbeddingService(router: ConnectRouter, deps: EmbeddingS
 
     async getEmbedding(request) {
       const id = requireUuid(request.id, "id");
-      const { row, vector } = await ingest.get(id, { withVector: request.includeVector });
+      const catalogId = requireUuid(request.catalogId, "catalog_id");
+      const { row, vector } = await ingest.get(id, { catalogId, withVector: request.includeVector });
       return create(GetEmbeddingResponseSchema, { embedding: embeddingToProto(row, vector) });
     },
 
     async deleteEmbedding(request) {
       const id = requireUuid(request.id, "id");
-      const deleted = await ingest.delete(id, { allowMissing: request.allowMissing });
+      const catalogId = requireUuid(request.catalogId, "catalog_id");
+      const deleted = await ingest.delete(id, { catalogId, allowMissing: request.allowMissing });
       return create(DeleteEmbeddingResponseSchema, { deleted });
     },
 
     async batchDeleteEmbeddings(request) {
       const ids = idsFromProto(request.ids, "ids");
-      const result = await ingest.deleteMany(ids, { requireAll: request.requireAll });
+      const catalogId = requireUuid(request.catalogId, "catalog_id");
+      const result = await ingest.deleteMany(ids, { catalogId, requireAll: request.requireAll });
       return create(BatchDeleteEmbeddingsResponseSchema, { deletedIds: result.deleted, missingIds: result.missing });
     },
 
@@ -121,7 +124,8 @@ export function registerEmbeddingService(router: ConnectRouter, deps: EmbeddingS
       if (status === undefined) {
         throw new InvalidArgumentError("status", "is required: EMBEDDING_STATUS_PENDING, _ACCEPTED or _REJECTED");
       }
-      const result = await ingest.updateStatus(ids, status);
+      const catalogId = requireUuid(request.catalogId, "catalog_id");
+      const result = await ingest.updateStatus(ids, status, { catalogId });
       return create(UpdateEmbeddingStatusResponseSchema, { updatedIds: result.updated, missingIds: result.missing });
     },
 

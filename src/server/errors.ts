@@ -19,7 +19,15 @@ const CODES: Record<DomainErrorKind, Code> = {
  * Turns anything a handler throws into a ConnectError. Domain errors keep their message (written for
  * callers); anything else is a bug: logged with its cause, answered INTERNAL without details.
  */
-export function toConnectError(error: unknown, logger: Logger, method: string): ConnectError {
+export function toConnectError(error: unknown, logger: Logger, method: string, signal?: AbortSignal): ConnectError {
+  const aborted = callerAbort(error, signal);
+  if (aborted !== undefined) {
+    // The caller cancelled or its deadline passed: whatever failed because of it (a store call cut
+    // short, a write stopped before its intent) is the caller's doing, not a server fault.
+    logger.info({ method, code: Code[aborted], cause: error instanceof Error ? error.message : undefined }, "call ended by the caller's cancel or deadline");
+    const message = aborted === Code.DeadlineExceeded ? "the deadline passed" : "the call was cancelled";
+    return new ConnectError(`${message}; a write that was already recorded is finished by the service, so retrying is safe`, aborted, undefined, undefined, error);
+  }
   if (error instanceof ConnectError) {
     return error;
   }
@@ -31,6 +39,21 @@ export function toConnectError(error: unknown, logger: Logger, method: string): 
   }
   logger.error({ err: error, method }, "unexpected error");
   return new ConnectError("internal error; the service log has the details", Code.Internal, undefined, undefined, error);
+}
+
+/**
+ * DEADLINE_EXCEEDED or CANCELLED when the call ended because of its caller: our own domain errors for
+ * that, connect's abort reasons, or any failure while the call's signal is aborted.
+ */
+function callerAbort(error: unknown, signal: AbortSignal | undefined): Code | undefined {
+  if (error instanceof DomainError && (error.kind === "cancelled" || error.kind === "deadline_exceeded")) {
+    return CODES[error.kind];
+  }
+  if (signal?.aborted !== true) {
+    return undefined;
+  }
+  const reason = signal.reason as { code?: unknown; name?: unknown } | undefined;
+  return reason?.code === Code.DeadlineExceeded || reason?.name === "TimeoutError" ? Code.DeadlineExceeded : Code.Canceled;
 }
 
 /** For RPCs of the contract that a later release implements. */
@@ -54,12 +77,12 @@ export function createErrorInterceptor(logger: Logger): Interceptor {
           try {
             yield* messages;
           } catch (error) {
-            throw toConnectError(error, logger, method);
+            throw toConnectError(error, logger, method, req.signal);
           }
         })(),
       };
     } catch (error) {
-      throw toConnectError(error, logger, method);
+      throw toConnectError(error, logger, method, req.signal);
     }
   };
 }

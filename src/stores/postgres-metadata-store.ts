@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
-import { sql, type CommonQueryMethods, type DatabasePool, type SerializableValue } from "slonik";
+import { sql, type CommonQueryMethods, type DatabasePool, type DatabasePoolConnection, type SerializableValue } from "slonik";
 import { z } from "zod";
 import { FailedPreconditionError, InvalidArgumentError } from "../core/errors.js";
-import { EMBEDDING_STATUSES, type EmbeddingRow, type EmbeddingRowInput, type EmbeddingStatus } from "../core/types.js";
-import type { ListRowsOptions, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
+import { EMBEDDING_STATUSES, type EmbeddingRow, type EmbeddingRowInput, type EmbeddingStatus, type WriteIntent } from "../core/types.js";
+import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
 
 export interface PostgresMetadataStoreDeps {
@@ -35,6 +35,16 @@ export const embeddingRowSchema = z.object({
 }) satisfies z.ZodType<EmbeddingRow>;
 
 const idSchema = z.object({ id: z.string() });
+/** Statements whose result is not read. */
+const anyRow = z.object({}).passthrough();
+const intentSchema = z.object({
+  id: z.string(),
+  writeId: z.string(),
+  op: z.enum(["upsert", "delete", "status"]),
+  catalogId: z.string().nullable(),
+  target: z.record(z.unknown()).nullable(),
+  vector: z.string().nullable(),
+});
 const countSchema = z.object({ count: z.number() });
 const tableExistsSchema = z.object({ exists: z.boolean() });
 
@@ -60,10 +70,14 @@ const rowColumns = sql.fragment`
  * one statement (`jsonb_to_recordset` for writes, `= ANY(array)` for reads and deletes).
  */
 export function createPostgresMetadataStore(deps: PostgresMetadataStoreDeps): MetadataStore {
-  return bindStore(deps.pool, deps.logger, false);
+  return bindStore(deps.pool, deps.logger, false, deps.pool);
 }
 
-function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction: boolean): MetadataStore {
+/**
+ * `pool` is set for the pool-wide store only: `withLocks` there reserves a connection. Stores bound to
+ * one connection (a reserved one, or a transaction's) lock on that connection.
+ */
+function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction: boolean, pool?: DatabasePool): MetadataStore {
   async function run<T>(action: string, query: () => Promise<T>): Promise<T> {
     try {
       return await query();
@@ -84,7 +98,7 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       const records = lastPerId(rows).map(toRecord);
       const onlyChanged = options.skipUnchanged
         ? sql.fragment`
-            WHERE (stored.catalog_id, stored.kind, stored.content, stored.metadata, stored.schema_name, stored.table_name,
+            AND (stored.catalog_id, stored.kind, stored.content, stored.metadata, stored.schema_name, stored.table_name,
                    stored.status, stored.content_hash, stored.model, stored.qdrant_point_id)
               IS DISTINCT FROM
                   (excluded.catalog_id, excluded.kind, excluded.content, excluded.metadata, excluded.schema_name, excluded.table_name,
@@ -120,7 +134,7 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
             model = excluded.model,
             qdrant_point_id = excluded.qdrant_point_id,
             updated_at = now()
-          ${onlyChanged}
+          WHERE stored.catalog_id = excluded.catalog_id ${onlyChanged}
           RETURNING id
         `),
       ).then((written) => [...written]);
@@ -138,6 +152,7 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
           SELECT ${rowColumns}
           FROM dq_embeddings
           WHERE catalog_id = ${catalogId}
+            AND status <> 'rejected'
             AND (
               id = ANY(${sql.array(ids, "uuid")})
               OR (
@@ -182,15 +197,16 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       return ordered;
     },
 
-    async deleteRows(ids: readonly string[]): Promise<string[]> {
+    async deleteRows(ids: readonly string[], options: { catalogId?: string; status?: EmbeddingStatus } = {}): Promise<string[]> {
       const wanted = uuidsOnly(ids);
-      if (wanted.length === 0) {
+      if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {
         return [];
       }
+      const conditions = [sql.fragment`id = ANY(${sql.array(wanted, "uuid")})`, ...filterConditions(options)];
       return run("deleting rows", () =>
         connection.anyFirst(sql.type(idSchema)`
           DELETE FROM dq_embeddings
-          WHERE id = ANY(${sql.array(wanted, "uuid")})
+          ${whereClause(conditions)}
           RETURNING id
         `),
       ).then((written) => [...written]);
@@ -235,24 +251,162 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       );
     },
 
-    async updateStatus(ids: readonly string[], status: EmbeddingStatus): Promise<string[]> {
+    async updateStatus(ids: readonly string[], status: EmbeddingStatus, options: { catalogId?: string } = {}): Promise<string[]> {
       if (!EMBEDDING_STATUSES.includes(status)) {
         throw new InvalidArgumentError("status", `must be one of ${EMBEDDING_STATUSES.join(", ")}, got "${String(status)}"`);
       }
       const wanted = uuidsOnly(ids);
-      if (wanted.length === 0) {
+      if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {
         return [];
       }
+      const catalogFilter = options.catalogId === undefined ? sql.fragment`` : sql.fragment`AND catalog_id = ${options.catalogId}::uuid`;
       return run("updating status", () =>
         connection.anyFirst(sql.type(idSchema)`
           UPDATE dq_embeddings
           SET
             updated_at = CASE WHEN status IS DISTINCT FROM ${status} THEN now() ELSE updated_at END,
             status = ${status}
-          WHERE id = ANY(${sql.array(wanted, "uuid")})
+          WHERE id = ANY(${sql.array(wanted, "uuid")}) ${catalogFilter}
           RETURNING id
         `),
       ).then((written) => [...written]);
+    },
+
+    async putIntents(intents: readonly WriteIntent[]): Promise<void> {
+      if (intents.length === 0) {
+        return;
+      }
+      const records = intents.map((intent) => ({
+        id: intent.id,
+        write_id: intent.writeId,
+        op: intent.op,
+        catalog_id: intent.catalogId ?? null,
+        target: intent.target === undefined ? null : toRecord(intent.target),
+        vector: intent.vector === undefined ? null : Buffer.from(intent.vector.buffer, intent.vector.byteOffset, intent.vector.byteLength).toString("base64"),
+      }));
+      await run("recording write intents", () =>
+        connection.query(sql.type(anyRow)`
+          INSERT INTO dq_write_intents AS stored (id, write_id, op, catalog_id, target, vector)
+          SELECT id, write_id, op, catalog_id, target, decode(vector, 'base64')
+          FROM jsonb_to_recordset(${sql.jsonb(records as unknown as SerializableValue)}) AS input (
+            id uuid, write_id uuid, op text, catalog_id uuid, target jsonb, vector text
+          )
+          ON CONFLICT (id) DO UPDATE SET
+            write_id = excluded.write_id, op = excluded.op, catalog_id = excluded.catalog_id,
+            target = excluded.target, vector = excluded.vector, created_at = now()
+        `),
+      );
+    },
+
+    async getIntents(ids: readonly string[]): Promise<WriteIntent[]> {
+      const wanted = uuidsOnly(ids);
+      if (wanted.length === 0) {
+        return [];
+      }
+      const rows = await run("reading write intents", () =>
+        connection.any(sql.type(intentSchema)`
+          SELECT id, write_id AS "writeId", op, catalog_id AS "catalogId", target, encode(vector, 'base64') AS vector
+          FROM dq_write_intents
+          WHERE id = ANY(${sql.array(wanted, "uuid")})
+          ORDER BY id
+        `),
+      );
+      return rows.map((row) => ({
+        id: row.id,
+        writeId: row.writeId,
+        op: row.op,
+        catalogId: row.catalogId ?? undefined,
+        target: row.target === null ? undefined : fromRecord(row.target),
+        vector: row.vector === null ? undefined : toFloat32(Buffer.from(row.vector, "base64")),
+      }));
+    },
+
+    async listIntentIds(limit: number): Promise<string[]> {
+      return run("listing write intents", () =>
+        connection.anyFirst(sql.type(idSchema)`
+          SELECT id FROM dq_write_intents ORDER BY created_at, id LIMIT ${limit}
+        `),
+      ).then((ids) => [...ids]);
+    },
+
+    async deleteIntents(ids: readonly string[], options: { writeId?: string } = {}): Promise<string[]> {
+      const wanted = uuidsOnly(ids);
+      if (wanted.length === 0) {
+        return [];
+      }
+      const writeFilter = options.writeId === undefined ? sql.fragment`` : sql.fragment`AND write_id = ${options.writeId}::uuid`;
+      return run("deleting write intents", () =>
+        connection.anyFirst(sql.type(idSchema)`
+          DELETE FROM dq_write_intents WHERE id = ANY(${sql.array(wanted, "uuid")}) ${writeFilter} RETURNING id
+        `),
+      ).then((deleted) => [...deleted]);
+    },
+
+    async countIntents(): Promise<number> {
+      return run("counting write intents", () => connection.oneFirst(sql.type(countSchema)`SELECT count(*) AS count FROM dq_write_intents`));
+    },
+
+    async withLocks<T>(keys: LockKeys, fn: (store: MetadataStore, locked: string[]) => Promise<T>): Promise<T> {
+      if (pool !== undefined) {
+        // The pool-wide store: reserve one connection for the locks and everything fn does.
+        return run("reserving a connection", () =>
+          pool.connect((reserved: DatabasePoolConnection) => bindStore(reserved, logger, false).withLocks(keys, fn)),
+        );
+      }
+      const lockKeys = [
+        ...[...new Set(keys.catalogIds ?? [])].map((catalogId) => ({ key: `catalog:${catalogId.toLowerCase()}`, id: undefined, skippable: false })),
+        ...uuidsOnly(keys.ids ?? []).map((id) => ({ key: `id:${id.toLowerCase()}`, id: id.toLowerCase(), skippable: keys.skipLocked === true })),
+      ];
+      const unique = [...new Map(lockKeys.map((lock) => [lock.key, lock])).values()];
+      // One fixed order for every locker (catalogs first, then ids, each by key) rules out deadlocks.
+      unique.sort((left, right) => (left.id === undefined) === (right.id === undefined) ? (left.key < right.key ? -1 : 1) : left.id === undefined ? -1 : 1);
+      const held: string[] = [];
+      const locked: string[] = [];
+      try {
+        // One statement per kind of lock, whatever the batch size. Blocking locks are taken one row at
+        // a time in the array's order (the subquery's ORDER BY runs before the outer projection).
+        const blocking = unique.filter((lock) => !lock.skippable).map((lock) => lock.key);
+        if (blocking.length > 0) {
+          // Session locks outlive a failed statement: one that fails half-way (deadlock detected,
+          // statement timeout) counts as holding them all, so `finally` releases what it did take
+          // (releasing a key not held is a no-op).
+          held.push(...blocking);
+          await run("taking write locks", () =>
+            connection.query(sql.type(anyRow)`
+              SELECT count(pg_advisory_lock(hashtextextended(ordered.key, 0)))
+              FROM (SELECT key FROM unnest(${sql.array(blocking, "text")}) WITH ORDINALITY AS input (key, position) ORDER BY position) AS ordered
+            `),
+          );
+          locked.push(...unique.filter((lock) => !lock.skippable && lock.id !== undefined).map((lock) => lock.id as string));
+        }
+        const trying = unique.filter((lock) => lock.skippable);
+        if (trying.length > 0) {
+          const got = new Set(
+            await run("taking write locks", () =>
+              connection.anyFirst(sql.type(z.object({ key: z.string() }))`
+                SELECT key FROM unnest(${sql.array(trying.map((lock) => lock.key), "text")}) AS input (key)
+                WHERE pg_try_advisory_lock(hashtextextended(key, 0))
+              `),
+            ),
+          );
+          for (const lock of trying) {
+            if (got.has(lock.key)) {
+              held.push(lock.key);
+              locked.push(lock.id as string);
+            }
+          }
+        }
+        return await fn(store, locked);
+      } finally {
+        // A dead connection has lost its locks already; the pool then discards it.
+        if (held.length > 0) {
+          await connection
+            .query(sql.type(anyRow)`SELECT count(pg_advisory_unlock(hashtextextended(key, 0))) FROM unnest(${sql.array(held, "text")}) AS input (key)`)
+            .catch((error: unknown) => {
+              logger.warn({ err: error }, "releasing write locks failed; the connection is dropped and Postgres releases them");
+            });
+        }
+      }
     },
 
     async transaction<T>(fn: (store: MetadataStore) => Promise<T>): Promise<T> {
@@ -327,6 +481,30 @@ function lastPerId(rows: readonly EmbeddingRowInput[]): EmbeddingRowInput[] {
   });
   // Rows are locked in this order: the same order for every batch keeps overlapping batches from deadlocking.
   return [...byId.values()].sort((left, right) => (left.id.toLowerCase() < right.id.toLowerCase() ? -1 : 1));
+}
+
+function toFloat32(bytes: Buffer): Float32Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float32Array(copy.buffer);
+}
+
+function fromRecord(record: Record<string, unknown>): EmbeddingRowInput {
+  const text = (key: string) => record[key] as string;
+  const nullable = (key: string) => (record[key] ?? null) as string | null;
+  return {
+    id: text("id"),
+    catalogId: text("catalog_id"),
+    kind: text("kind"),
+    content: text("content"),
+    metadata: record.metadata as Record<string, unknown>,
+    schemaName: nullable("schema_name"),
+    tableName: nullable("table_name"),
+    status: text("status") as EmbeddingStatus,
+    contentHash: text("content_hash"),
+    model: text("model"),
+    qdrantPointId: nullable("qdrant_point_id"),
+  };
 }
 
 function toRecord(row: EmbeddingRowInput) {

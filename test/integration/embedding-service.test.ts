@@ -26,7 +26,7 @@ describe("EmbeddingService", () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "16", RECONCILE_SETTLE_MS: "0" } });
+    app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "16", } });
   });
 
   afterAll(async () => {
@@ -133,15 +133,15 @@ describe("EmbeddingService", () => {
       const embeddings = [input(catalogId, 1), input(catalogId, 2), input(catalogId, 3)];
       await app.embeddings.batchUpsertEmbeddings({ embeddings });
       const unknown = randomUUID();
-      const strict = await failure(app.embeddings.batchDeleteEmbeddings({ ids: [embeddings[0].id, unknown], requireAll: true }));
+      const strict = await failure(app.embeddings.batchDeleteEmbeddings({ catalogId, ids: [embeddings[0].id, unknown], requireAll: true }));
       expect(strict.code).toBe(Code.NotFound);
       expect(await app.running.metadata.countRows({ catalogId })).toBe(3);
-      const result = await app.embeddings.batchDeleteEmbeddings({ ids: [embeddings[0].id, embeddings[1].id, unknown] });
+      const result = await app.embeddings.batchDeleteEmbeddings({ catalogId, ids: [embeddings[0].id, embeddings[1].id, unknown] });
       expect(result.deletedIds).toEqual([embeddings[0].id, embeddings[1].id]);
       expect(result.missingIds).toEqual([unknown]);
       expect(await app.running.vectors.get(embeddings.map((embedding) => embedding.id))).toHaveLength(1);
-      expect((await failure(app.embeddings.batchDeleteEmbeddings({ ids: [] }))).code).toBe(Code.InvalidArgument);
-      expect((await failure(app.embeddings.batchDeleteEmbeddings({ ids: ["nope"] }))).rawMessage).toMatch(/^ids\[0\]/);
+      expect((await failure(app.embeddings.batchDeleteEmbeddings({ catalogId, ids: [] }))).code).toBe(Code.InvalidArgument);
+      expect((await failure(app.embeddings.batchDeleteEmbeddings({ catalogId, ids: ["nope"] }))).rawMessage).toMatch(/^ids\[0\]/);
     });
 
     it("DeleteCatalogEmbeddings is a dry run unless forced, and touches only that catalog", async () => {
@@ -163,7 +163,7 @@ describe("EmbeddingService", () => {
       const catalogId = randomUUID();
       const [kept, rejected] = [input(catalogId, 1), input(catalogId, 2)];
       await app.embeddings.batchUpsertEmbeddings({ embeddings: [kept, rejected] });
-      const update = await app.embeddings.updateEmbeddingStatus({ ids: [rejected.id, randomUUID()], status: EmbeddingStatus.REJECTED });
+      const update = await app.embeddings.updateEmbeddingStatus({ catalogId, ids: [rejected.id, randomUUID()], status: EmbeddingStatus.REJECTED });
       expect(update.updatedIds).toEqual([rejected.id]);
       expect(update.missingIds).toHaveLength(1);
       expect((await app.running.vectors.get([rejected.id]))[0].payload.status).toBe("rejected");
@@ -179,7 +179,7 @@ describe("EmbeddingService", () => {
       expect(await app.running.metadata.getRows([rejected.id])).toEqual([]);
       expect(await app.running.vectors.get([rejected.id])).toEqual([]);
       expect(await app.running.metadata.getRows([kept.id])).toHaveLength(1);
-      expect((await failure(app.embeddings.updateEmbeddingStatus({ ids: [kept.id] }))).rawMessage).toMatch(/^status/);
+      expect((await failure(app.embeddings.updateEmbeddingStatus({ catalogId, ids: [kept.id] }))).rawMessage).toMatch(/^status/);
     });
   });
 

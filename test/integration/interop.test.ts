@@ -44,7 +44,7 @@ describe("callers that are not connect: buf curl (grpcurl's equivalent) and @grp
   });
 
   it("refuses calls without a valid bearer key with UNAUTHENTICATED", async () => {
-    const request = { method: "dq.embeddings.v1.EmbeddingService/GetEmbedding", data: { id: randomUUID() } };
+    const request = { method: "dq.embeddings.v1.EmbeddingService/GetEmbedding", data: { id: randomUUID(), catalog_id: randomUUID() } };
     const none = await bufCurl(app.baseUrl, request);
     expect(none.error?.code).toBe("unauthenticated");
     const wrong = await bufCurl(app.baseUrl, request, { headers: ["authorization: Bearer first-keyX"] });

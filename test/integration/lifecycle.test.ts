@@ -56,7 +56,8 @@ describe("lifecycle", () => {
     const gated = createGatedEmbedder();
     const app = await startTestApp({ database, overrides: { embedder: gated.embedder } });
     const id = randomUUID();
-    const inFlight = app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: drained" } });
+    const catalogId = randomUUID();
+    const inFlight = app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: drained" } });
     await gated.entered;
     const stopped = app.stop();
     gated.release();
@@ -71,7 +72,7 @@ describe("lifecycle", () => {
     // The drained write reached Postgres (checked with a fresh app on the same database).
     const again = await startTestApp({ database });
     try {
-      expect((await again.embeddings.getEmbedding({ id })).embedding?.content).toBe("Table: drained");
+      expect((await again.embeddings.getEmbedding({ id, catalogId })).embedding?.content).toBe("Table: drained");
     } finally {
       await again.stop();
     }

@@ -87,7 +87,7 @@ describe("the walking skeleton over real gRPC", () => {
     expect(hits.hits[0].embedding?.id).toBe(ids[1]);
     expect(hits.hits[0].score).toBeCloseTo(1, 4);
     expect(hits.hits[0].embedding?.model).toBe("precomputed");
-    const got = await app.embeddings.getEmbedding({ id: ids[0], includeVector: true });
+    const got = await app.embeddings.getEmbedding({ id: ids[0], catalogId, includeVector: true });
     const expected = unitVector(1);
     expect(got.embedding?.vector).toHaveLength(DIMENSIONS);
     got.embedding?.vector.forEach((value, index) => expect(value).toBeCloseTo(expected[index], 5));
@@ -117,15 +117,15 @@ describe("the walking skeleton over real gRPC", () => {
     const catalogId = randomUUID();
     const id = randomUUID();
     await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: venue" } });
-    expect((await app.embeddings.deleteEmbedding({ id })).deleted).toBe(true);
+    expect((await app.embeddings.deleteEmbedding({ id, catalogId })).deleted).toBe(true);
     expect(await app.running.metadata.getRows([id])).toEqual([]);
     expect(await app.running.vectors.get([id])).toEqual([]);
-    const error = await failure(app.embeddings.getEmbedding({ id }));
+    const error = await failure(app.embeddings.getEmbedding({ id, catalogId }));
     expect(error.code).toBe(Code.NotFound);
     expect(error.rawMessage).toContain(id);
     expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "venue" } })).hits).toEqual([]);
-    expect((await failure(app.embeddings.deleteEmbedding({ id }))).code).toBe(Code.NotFound);
-    expect((await app.embeddings.deleteEmbedding({ id, allowMissing: true })).deleted).toBe(false);
+    expect((await failure(app.embeddings.deleteEmbedding({ id, catalogId }))).code).toBe(Code.NotFound);
+    expect((await app.embeddings.deleteEmbedding({ id, catalogId, allowMissing: true })).deleted).toBe(false);
   });
 
   describe("bad input gets INVALID_ARGUMENT or NOT_FOUND naming the field, and writes nothing", () => {
@@ -172,10 +172,10 @@ describe("the walking skeleton over real gRPC", () => {
 
     it("an unknown embedding id is NOT_FOUND and a malformed one INVALID_ARGUMENT", async () => {
       const unknown = randomUUID();
-      const notFound = await failure(app.embeddings.getEmbedding({ id: unknown }));
+      const notFound = await failure(app.embeddings.getEmbedding({ id: unknown, catalogId: randomUUID() }));
       expect(notFound.code).toBe(Code.NotFound);
       expect(notFound.rawMessage).toContain(unknown);
-      const malformed = await failure(app.embeddings.getEmbedding({ id: "nope" }));
+      const malformed = await failure(app.embeddings.getEmbedding({ id: "nope", catalogId: randomUUID() }));
       expect([malformed.code, malformed.rawMessage.startsWith("id")]).toEqual([Code.InvalidArgument, true]);
     });
 
@@ -189,8 +189,8 @@ describe("the walking skeleton over real gRPC", () => {
 
   it("counts calls in the go-grpc-prometheus metrics on /metrics", async () => {
     const before = handled(await app.metricsText(), "GetEmbedding", "NotFound");
-    await failure(app.embeddings.getEmbedding({ id: randomUUID() }));
-    await failure(app.embeddings.getEmbedding({ id: randomUUID() }));
+    await failure(app.embeddings.getEmbedding({ id: randomUUID(), catalogId: randomUUID() }));
+    await failure(app.embeddings.getEmbedding({ id: randomUUID(), catalogId: randomUUID() }));
     const text = await app.metricsText();
     expect(handled(text, "GetEmbedding", "NotFound")).toBe(before + 2);
     expect(text).toMatch(/grpc_server_started_total\{grpc_type="unary",grpc_service="dq.embeddings.v1.EmbeddingService",grpc_method="GetEmbedding"\} \d+/);

@@ -271,7 +271,7 @@ describe("inbound and outbound through the service", () => {
         ? app.embeddings
         : (createClient(unpackedEmbeddingService(), createGrpcTransport({ baseUrl: app.baseUrl })) as unknown as typeof app.embeddings);
     await embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: `Table: ${encoding}`, vector: Array.from(vector) } });
-    const got = await app.embeddings.getEmbedding({ id, includeVector: true });
+    const got = await app.embeddings.getEmbedding({ id, catalogId, includeVector: true });
     const norm = Math.hypot(...vector);
     expect(got.embedding?.vector).toHaveLength(DIMENSIONS);
     expect(got.embedding?.vector[7]).toBeCloseTo(vector[7] / norm, 6);
@@ -285,11 +285,12 @@ describe("inbound and outbound through the service", () => {
     // it. A request carrying the vector there is stored with that vector only if the shadow decoded it.
     const id = crypto.randomUUID();
     const vector = samplePoints(1, DIMENSIONS)[0].vector;
-    const input = toBinary(EmbeddingInputSchema, create(EmbeddingInputSchema, { id, catalogId: crypto.randomUUID(), kind: "table", content: "Table: shadow" }));
+    const catalogId = crypto.randomUUID();
+    const input = toBinary(EmbeddingInputSchema, create(EmbeddingInputSchema, { id, catalogId, kind: "table", content: "Table: shadow" }));
     const writer = new BinaryWriter().raw(input).tag(JSON_ONLY_FIELD, WireType.LengthDelimited).bytes(new Uint8Array(vector.buffer));
     const request = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(writer.finish()).finish();
     expect(await grpcUnaryStatus(app.baseUrl, "/dq.embeddings.v1.EmbeddingService/UpsertEmbedding", request)).toBe("0");
-    const got = await app.embeddings.getEmbedding({ id, includeVector: true });
+    const got = await app.embeddings.getEmbedding({ id, catalogId, includeVector: true });
     expect(got.embedding?.model).toBe("precomputed");
     expect(got.embedding?.vector[3]).toBeCloseTo(vector[3] / Math.hypot(...vector), 6);
   });

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dq/embeddings/v1/embedding_service.proto.
  */
 export const file_dq_embeddings_v1_embedding_service: GenFile = /*@__PURE__*/
-  fileDesc("CihkcS9lbWJlZGRpbmdzL3YxL2VtYmVkZGluZ19zZXJ2aWNlLnByb3RvEhBkcS5lbWJlZGRpbmdzLnYxIk0KFlVwc2VydEVtYmVkZGluZ1JlcXVlc3QSMwoJZW1iZWRkaW5nGAEgASgLMiAuZHEuZW1iZWRkaW5ncy52MS5FbWJlZGRpbmdJbnB1dCJ7ChdVcHNlcnRFbWJlZGRpbmdSZXNwb25zZRIuCgllbWJlZGRpbmcYASABKAsyGy5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZxIwCgdvdXRjb21lGAIgASgOMh8uZHEuZW1iZWRkaW5ncy52MS5VcHNlcnRPdXRjb21lIlQKHEJhdGNoVXBzZXJ0RW1iZWRkaW5nc1JlcXVlc3QSNAoKZW1iZWRkaW5ncxgBIAMoCzIgLmRxLmVtYmVkZGluZ3MudjEuRW1iZWRkaW5nSW5wdXQiaAodQmF0Y2hVcHNlcnRFbWJlZGRpbmdzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmRxLmVtYmVkZGluZ3MudjEuVXBzZXJ0UmVzdWx0EhYKDmVtYmVkZGVkX2NvdW50GAIgASgNImcKHVN0cmVhbVVwc2VydEVtYmVkZGluZ3NSZXF1ZXN0EhAKCHNlcXVlbmNlGAEgASgEEjQKCmVtYmVkZGluZ3MYAiADKAsyIC5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZ0lucHV0InkKHlN0cmVhbVVwc2VydEVtYmVkZGluZ3NSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIVCg1jcmVhdGVkX2NvdW50GAIgASgNEhUKDXVwZGF0ZWRfY291bnQYAyABKA0SFwoPdW5jaGFuZ2VkX2NvdW50GAQgASgNInEKB0NhdGFsb2cSMAoHc2NoZW1hcxgBIAMoCzIfLmRxLmVtYmVkZGluZ3MudjEuQ2F0YWxvZ1NjaGVtYRI0Cglkb2N1bWVudHMYAiADKAsyIS5kcS5lbWJlZGRpbmdzLnYxLkNhdGFsb2dEb2N1bWVudCJiCg1DYXRhbG9nU2NoZW1hEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLgoGdGFibGVzGAMgAygLMh4uZHEuZW1iZWRkaW5ncy52MS5DYXRhbG9nVGFibGUiYwoMQ2F0YWxvZ1RhYmxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSMAoHY29sdW1ucxgDIAMoCzIfLmRxLmVtYmVkZGluZ3MudjEuQ2F0YWxvZ0NvbHVtbiKMAQoNQ2F0YWxvZ0NvbHVtbhIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEwoLcHJpbWFyeV9rZXkYBCABKAgSNQoKcmVmZXJlbmNlcxgFIAEoCzIhLmRxLmVtYmVkZGluZ3MudjEuQ29sdW1uUmVmZXJlbmNlIk8KD0NvbHVtblJlZmVyZW5jZRITCgtzY2hlbWFfbmFtZRgBIAEoCRISCgp0YWJsZV9uYW1lGAIgASgJEhMKC2NvbHVtbl9uYW1lGAMgASgJIpEBCg9DYXRhbG9nRG9jdW1lbnQSCwoDa2V5GAEgASgJEgwKBGtpbmQYAiABKAkSDwoHY29udGVudBgDIAEoCRITCgtzY2hlbWFfbmFtZRgEIAEoCRISCgp0YWJsZV9uYW1lGAUgASgJEikKCG1ldGFkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJ0CiFDcmVhdGVFbWJlZGRpbmdzRm9yQ2F0YWxvZ1JlcXVlc3QSEgoKY2F0YWxvZ19pZBgBIAEoCRIqCgdjYXRhbG9nGAIgASgLMhkuZHEuZW1iZWRkaW5ncy52MS5DYXRhbG9nEg8KB2RyeV9ydW4YAyABKAgiqgEKIkNyZWF0ZUVtYmVkZGluZ3NGb3JDYXRhbG9nUmVzcG9uc2USEwoLYWRkZWRfY291bnQYASABKA0SFQoNdXBkYXRlZF9jb3VudBgCIAEoDRIXCg91bmNoYW5nZWRfY291bnQYAyABKA0SFQoNZGVsZXRlZF9jb3VudBgEIAEoDRIXCg90b2tlbnNfZW1iZWRkZWQYBSABKAQSDwoHZHJ5X3J1bhgGIAEoCCI5ChNHZXRFbWJlZGRpbmdSZXF1ZXN0EgoKAmlkGAEgASgJEhYKDmluY2x1ZGVfdmVjdG9yGAIgASgIIkYKFEdldEVtYmVkZGluZ1Jlc3BvbnNlEi4KCWVtYmVkZGluZxgBIAEoCzIbLmRxLmVtYmVkZGluZ3MudjEuRW1iZWRkaW5nIjsKFkRlbGV0ZUVtYmVkZGluZ1JlcXVlc3QSCgoCaWQYASABKAkSFQoNYWxsb3dfbWlzc2luZxgCIAEoCCIqChdEZWxldGVFbWJlZGRpbmdSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIIkAKHEJhdGNoRGVsZXRlRW1iZWRkaW5nc1JlcXVlc3QSCwoDaWRzGAEgAygJEhMKC3JlcXVpcmVfYWxsGAIgASgIIkkKHUJhdGNoRGVsZXRlRW1iZWRkaW5nc1Jlc3BvbnNlEhMKC2RlbGV0ZWRfaWRzGAEgAygJEhMKC21pc3NpbmdfaWRzGAIgAygJIkMKHkRlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzUmVxdWVzdBISCgpjYXRhbG9nX2lkGAEgASgJEg0KBWZvcmNlGAIgASgIInQKH0RlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzUmVzcG9uc2USFQoNbWF0Y2hlZF9jb3VudBgBIAEoBBIVCg1kZWxldGVkX2NvdW50GAIgASgEEhIKCnNhbXBsZV9pZHMYAyADKAkSDwoHZHJ5X3J1bhgEIAEoCCJeChxVcGRhdGVFbWJlZGRpbmdTdGF0dXNSZXF1ZXN0EgsKA2lkcxgBIAMoCRIxCgZzdGF0dXMYAiABKA4yIS5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZ1N0YXR1cyJJCh1VcGRhdGVFbWJlZGRpbmdTdGF0dXNSZXNwb25zZRITCgt1cGRhdGVkX2lkcxgBIAMoCRITCgttaXNzaW5nX2lkcxgCIAMoCSJHCiBDbGVhbnVwUmVqZWN0ZWRFbWJlZGRpbmdzUmVxdWVzdBISCgpjYXRhbG9nX2lkGAEgASgJEg8KB2RyeV9ydW4YAiABKAgiZQohQ2xlYW51cFJlamVjdGVkRW1iZWRkaW5nc1Jlc3BvbnNlEhUKDW1hdGNoZWRfY291bnQYASABKAQSFQoNZGVsZXRlZF9jb3VudBgCIAEoBBISCgpzYW1wbGVfaWRzGAMgAygJIkAKGlJlY29uY2lsZUVtYmVkZGluZ3NSZXF1ZXN0EhIKCmNhdGFsb2dfaWQYASABKAkSDgoGcmVwYWlyGAIgASgIIswBChtSZWNvbmNpbGVFbWJlZGRpbmdzUmVzcG9uc2USFAoMcm93c19zY2FubmVkGAEgASgEEhYKDnBvaW50c19zY2FubmVkGAIgASgEEhsKE3Jvd3Nfd2l0aG91dF9wb2ludHMYAyABKAQSGwoTcG9pbnRzX3dpdGhvdXRfcm93cxgEIAEoBBIZChFtaXNtYXRjaGVkX3BvaW50cxgFIAEoBBIWCg5yZXBhaXJlZF9jb3VudBgGIAEoBBISCgpzYW1wbGVfaWRzGAcgAygJMrUKChBFbWJlZGRpbmdTZXJ2aWNlEmYKD1Vwc2VydEVtYmVkZGluZxIoLmRxLmVtYmVkZGluZ3MudjEuVXBzZXJ0RW1iZWRkaW5nUmVxdWVzdBopLmRxLmVtYmVkZGluZ3MudjEuVXBzZXJ0RW1iZWRkaW5nUmVzcG9uc2USeAoVQmF0Y2hVcHNlcnRFbWJlZGRpbmdzEi4uZHEuZW1iZWRkaW5ncy52MS5CYXRjaFVwc2VydEVtYmVkZGluZ3NSZXF1ZXN0Gi8uZHEuZW1iZWRkaW5ncy52MS5CYXRjaFVwc2VydEVtYmVkZGluZ3NSZXNwb25zZRJ/ChZTdHJlYW1VcHNlcnRFbWJlZGRpbmdzEi8uZHEuZW1iZWRkaW5ncy52MS5TdHJlYW1VcHNlcnRFbWJlZGRpbmdzUmVxdWVzdBowLmRxLmVtYmVkZGluZ3MudjEuU3RyZWFtVXBzZXJ0RW1iZWRkaW5nc1Jlc3BvbnNlKAEwARKHAQoaQ3JlYXRlRW1iZWRkaW5nc0ZvckNhdGFsb2cSMy5kcS5lbWJlZGRpbmdzLnYxLkNyZWF0ZUVtYmVkZGluZ3NGb3JDYXRhbG9nUmVxdWVzdBo0LmRxLmVtYmVkZGluZ3MudjEuQ3JlYXRlRW1iZWRkaW5nc0ZvckNhdGFsb2dSZXNwb25zZRJdCgxHZXRFbWJlZGRpbmcSJS5kcS5lbWJlZGRpbmdzLnYxLkdldEVtYmVkZGluZ1JlcXVlc3QaJi5kcS5lbWJlZGRpbmdzLnYxLkdldEVtYmVkZGluZ1Jlc3BvbnNlEmYKD0RlbGV0ZUVtYmVkZGluZxIoLmRxLmVtYmVkZGluZ3MudjEuRGVsZXRlRW1iZWRkaW5nUmVxdWVzdBopLmRxLmVtYmVkZGluZ3MudjEuRGVsZXRlRW1iZWRkaW5nUmVzcG9uc2USeAoVQmF0Y2hEZWxldGVFbWJlZGRpbmdzEi4uZHEuZW1iZWRkaW5ncy52MS5CYXRjaERlbGV0ZUVtYmVkZGluZ3NSZXF1ZXN0Gi8uZHEuZW1iZWRkaW5ncy52MS5CYXRjaERlbGV0ZUVtYmVkZGluZ3NSZXNwb25zZRJ+ChdEZWxldGVDYXRhbG9nRW1iZWRkaW5ncxIwLmRxLmVtYmVkZGluZ3MudjEuRGVsZXRlQ2F0YWxvZ0VtYmVkZGluZ3NSZXF1ZXN0GjEuZHEuZW1iZWRkaW5ncy52MS5EZWxldGVDYXRhbG9nRW1iZWRkaW5nc1Jlc3BvbnNlEngKFVVwZGF0ZUVtYmVkZGluZ1N0YXR1cxIuLmRxLmVtYmVkZGluZ3MudjEuVXBkYXRlRW1iZWRkaW5nU3RhdHVzUmVxdWVzdBovLmRxLmVtYmVkZGluZ3MudjEuVXBkYXRlRW1iZWRkaW5nU3RhdHVzUmVzcG9uc2UShAEKGUNsZWFudXBSZWplY3RlZEVtYmVkZGluZ3MSMi5kcS5lbWJlZGRpbmdzLnYxLkNsZWFudXBSZWplY3RlZEVtYmVkZGluZ3NSZXF1ZXN0GjMuZHEuZW1iZWRkaW5ncy52MS5DbGVhbnVwUmVqZWN0ZWRFbWJlZGRpbmdzUmVzcG9uc2UScgoTUmVjb25jaWxlRW1iZWRkaW5ncxIsLmRxLmVtYmVkZGluZ3MudjEuUmVjb25jaWxlRW1iZWRkaW5nc1JlcXVlc3QaLS5kcS5lbWJlZGRpbmdzLnYxLlJlY29uY2lsZUVtYmVkZGluZ3NSZXNwb25zZWIGcHJvdG8z", [file_dq_embeddings_v1_embedding, file_google_protobuf_struct]);
+  fileDesc("CihkcS9lbWJlZGRpbmdzL3YxL2VtYmVkZGluZ19zZXJ2aWNlLnByb3RvEhBkcS5lbWJlZGRpbmdzLnYxIk0KFlVwc2VydEVtYmVkZGluZ1JlcXVlc3QSMwoJZW1iZWRkaW5nGAEgASgLMiAuZHEuZW1iZWRkaW5ncy52MS5FbWJlZGRpbmdJbnB1dCJ7ChdVcHNlcnRFbWJlZGRpbmdSZXNwb25zZRIuCgllbWJlZGRpbmcYASABKAsyGy5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZxIwCgdvdXRjb21lGAIgASgOMh8uZHEuZW1iZWRkaW5ncy52MS5VcHNlcnRPdXRjb21lIlQKHEJhdGNoVXBzZXJ0RW1iZWRkaW5nc1JlcXVlc3QSNAoKZW1iZWRkaW5ncxgBIAMoCzIgLmRxLmVtYmVkZGluZ3MudjEuRW1iZWRkaW5nSW5wdXQiaAodQmF0Y2hVcHNlcnRFbWJlZGRpbmdzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmRxLmVtYmVkZGluZ3MudjEuVXBzZXJ0UmVzdWx0EhYKDmVtYmVkZGVkX2NvdW50GAIgASgNImcKHVN0cmVhbVVwc2VydEVtYmVkZGluZ3NSZXF1ZXN0EhAKCHNlcXVlbmNlGAEgASgEEjQKCmVtYmVkZGluZ3MYAiADKAsyIC5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZ0lucHV0InkKHlN0cmVhbVVwc2VydEVtYmVkZGluZ3NSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIVCg1jcmVhdGVkX2NvdW50GAIgASgNEhUKDXVwZGF0ZWRfY291bnQYAyABKA0SFwoPdW5jaGFuZ2VkX2NvdW50GAQgASgNInEKB0NhdGFsb2cSMAoHc2NoZW1hcxgBIAMoCzIfLmRxLmVtYmVkZGluZ3MudjEuQ2F0YWxvZ1NjaGVtYRI0Cglkb2N1bWVudHMYAiADKAsyIS5kcS5lbWJlZGRpbmdzLnYxLkNhdGFsb2dEb2N1bWVudCJiCg1DYXRhbG9nU2NoZW1hEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLgoGdGFibGVzGAMgAygLMh4uZHEuZW1iZWRkaW5ncy52MS5DYXRhbG9nVGFibGUiYwoMQ2F0YWxvZ1RhYmxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSMAoHY29sdW1ucxgDIAMoCzIfLmRxLmVtYmVkZGluZ3MudjEuQ2F0YWxvZ0NvbHVtbiKMAQoNQ2F0YWxvZ0NvbHVtbhIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEwoLcHJpbWFyeV9rZXkYBCABKAgSNQoKcmVmZXJlbmNlcxgFIAEoCzIhLmRxLmVtYmVkZGluZ3MudjEuQ29sdW1uUmVmZXJlbmNlIk8KD0NvbHVtblJlZmVyZW5jZRITCgtzY2hlbWFfbmFtZRgBIAEoCRISCgp0YWJsZV9uYW1lGAIgASgJEhMKC2NvbHVtbl9uYW1lGAMgASgJIpEBCg9DYXRhbG9nRG9jdW1lbnQSCwoDa2V5GAEgASgJEgwKBGtpbmQYAiABKAkSDwoHY29udGVudBgDIAEoCRITCgtzY2hlbWFfbmFtZRgEIAEoCRISCgp0YWJsZV9uYW1lGAUgASgJEikKCG1ldGFkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJ0CiFDcmVhdGVFbWJlZGRpbmdzRm9yQ2F0YWxvZ1JlcXVlc3QSEgoKY2F0YWxvZ19pZBgBIAEoCRIqCgdjYXRhbG9nGAIgASgLMhkuZHEuZW1iZWRkaW5ncy52MS5DYXRhbG9nEg8KB2RyeV9ydW4YAyABKAgiqgEKIkNyZWF0ZUVtYmVkZGluZ3NGb3JDYXRhbG9nUmVzcG9uc2USEwoLYWRkZWRfY291bnQYASABKA0SFQoNdXBkYXRlZF9jb3VudBgCIAEoDRIXCg91bmNoYW5nZWRfY291bnQYAyABKA0SFQoNZGVsZXRlZF9jb3VudBgEIAEoDRIXCg90b2tlbnNfZW1iZWRkZWQYBSABKAQSDwoHZHJ5X3J1bhgGIAEoCCJNChNHZXRFbWJlZGRpbmdSZXF1ZXN0EgoKAmlkGAEgASgJEhYKDmluY2x1ZGVfdmVjdG9yGAIgASgIEhIKCmNhdGFsb2dfaWQYAyABKAkiRgoUR2V0RW1iZWRkaW5nUmVzcG9uc2USLgoJZW1iZWRkaW5nGAEgASgLMhsuZHEuZW1iZWRkaW5ncy52MS5FbWJlZGRpbmciTwoWRGVsZXRlRW1iZWRkaW5nUmVxdWVzdBIKCgJpZBgBIAEoCRIVCg1hbGxvd19taXNzaW5nGAIgASgIEhIKCmNhdGFsb2dfaWQYAyABKAkiKgoXRGVsZXRlRW1iZWRkaW5nUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCJUChxCYXRjaERlbGV0ZUVtYmVkZGluZ3NSZXF1ZXN0EgsKA2lkcxgBIAMoCRITCgtyZXF1aXJlX2FsbBgCIAEoCBISCgpjYXRhbG9nX2lkGAMgASgJIkkKHUJhdGNoRGVsZXRlRW1iZWRkaW5nc1Jlc3BvbnNlEhMKC2RlbGV0ZWRfaWRzGAEgAygJEhMKC21pc3NpbmdfaWRzGAIgAygJIkMKHkRlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzUmVxdWVzdBISCgpjYXRhbG9nX2lkGAEgASgJEg0KBWZvcmNlGAIgASgIInQKH0RlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzUmVzcG9uc2USFQoNbWF0Y2hlZF9jb3VudBgBIAEoBBIVCg1kZWxldGVkX2NvdW50GAIgASgEEhIKCnNhbXBsZV9pZHMYAyADKAkSDwoHZHJ5X3J1bhgEIAEoCCJyChxVcGRhdGVFbWJlZGRpbmdTdGF0dXNSZXF1ZXN0EgsKA2lkcxgBIAMoCRIxCgZzdGF0dXMYAiABKA4yIS5kcS5lbWJlZGRpbmdzLnYxLkVtYmVkZGluZ1N0YXR1cxISCgpjYXRhbG9nX2lkGAMgASgJIkkKHVVwZGF0ZUVtYmVkZGluZ1N0YXR1c1Jlc3BvbnNlEhMKC3VwZGF0ZWRfaWRzGAEgAygJEhMKC21pc3NpbmdfaWRzGAIgAygJIkcKIENsZWFudXBSZWplY3RlZEVtYmVkZGluZ3NSZXF1ZXN0EhIKCmNhdGFsb2dfaWQYASABKAkSDwoHZHJ5X3J1bhgCIAEoCCJlCiFDbGVhbnVwUmVqZWN0ZWRFbWJlZGRpbmdzUmVzcG9uc2USFQoNbWF0Y2hlZF9jb3VudBgBIAEoBBIVCg1kZWxldGVkX2NvdW50GAIgASgEEhIKCnNhbXBsZV9pZHMYAyADKAkiQAoaUmVjb25jaWxlRW1iZWRkaW5nc1JlcXVlc3QSEgoKY2F0YWxvZ19pZBgBIAEoCRIOCgZyZXBhaXIYAiABKAgizAEKG1JlY29uY2lsZUVtYmVkZGluZ3NSZXNwb25zZRIUCgxyb3dzX3NjYW5uZWQYASABKAQSFgoOcG9pbnRzX3NjYW5uZWQYAiABKAQSGwoTcm93c193aXRob3V0X3BvaW50cxgDIAEoBBIbChNwb2ludHNfd2l0aG91dF9yb3dzGAQgASgEEhkKEW1pc21hdGNoZWRfcG9pbnRzGAUgASgEEhYKDnJlcGFpcmVkX2NvdW50GAYgASgEEhIKCnNhbXBsZV9pZHMYByADKAkytQoKEEVtYmVkZGluZ1NlcnZpY2USZgoPVXBzZXJ0RW1iZWRkaW5nEiguZHEuZW1iZWRkaW5ncy52MS5VcHNlcnRFbWJlZGRpbmdSZXF1ZXN0GikuZHEuZW1iZWRkaW5ncy52MS5VcHNlcnRFbWJlZGRpbmdSZXNwb25zZRJ4ChVCYXRjaFVwc2VydEVtYmVkZGluZ3MSLi5kcS5lbWJlZGRpbmdzLnYxLkJhdGNoVXBzZXJ0RW1iZWRkaW5nc1JlcXVlc3QaLy5kcS5lbWJlZGRpbmdzLnYxLkJhdGNoVXBzZXJ0RW1iZWRkaW5nc1Jlc3BvbnNlEn8KFlN0cmVhbVVwc2VydEVtYmVkZGluZ3MSLy5kcS5lbWJlZGRpbmdzLnYxLlN0cmVhbVVwc2VydEVtYmVkZGluZ3NSZXF1ZXN0GjAuZHEuZW1iZWRkaW5ncy52MS5TdHJlYW1VcHNlcnRFbWJlZGRpbmdzUmVzcG9uc2UoATABEocBChpDcmVhdGVFbWJlZGRpbmdzRm9yQ2F0YWxvZxIzLmRxLmVtYmVkZGluZ3MudjEuQ3JlYXRlRW1iZWRkaW5nc0ZvckNhdGFsb2dSZXF1ZXN0GjQuZHEuZW1iZWRkaW5ncy52MS5DcmVhdGVFbWJlZGRpbmdzRm9yQ2F0YWxvZ1Jlc3BvbnNlEl0KDEdldEVtYmVkZGluZxIlLmRxLmVtYmVkZGluZ3MudjEuR2V0RW1iZWRkaW5nUmVxdWVzdBomLmRxLmVtYmVkZGluZ3MudjEuR2V0RW1iZWRkaW5nUmVzcG9uc2USZgoPRGVsZXRlRW1iZWRkaW5nEiguZHEuZW1iZWRkaW5ncy52MS5EZWxldGVFbWJlZGRpbmdSZXF1ZXN0GikuZHEuZW1iZWRkaW5ncy52MS5EZWxldGVFbWJlZGRpbmdSZXNwb25zZRJ4ChVCYXRjaERlbGV0ZUVtYmVkZGluZ3MSLi5kcS5lbWJlZGRpbmdzLnYxLkJhdGNoRGVsZXRlRW1iZWRkaW5nc1JlcXVlc3QaLy5kcS5lbWJlZGRpbmdzLnYxLkJhdGNoRGVsZXRlRW1iZWRkaW5nc1Jlc3BvbnNlEn4KF0RlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzEjAuZHEuZW1iZWRkaW5ncy52MS5EZWxldGVDYXRhbG9nRW1iZWRkaW5nc1JlcXVlc3QaMS5kcS5lbWJlZGRpbmdzLnYxLkRlbGV0ZUNhdGFsb2dFbWJlZGRpbmdzUmVzcG9uc2USeAoVVXBkYXRlRW1iZWRkaW5nU3RhdHVzEi4uZHEuZW1iZWRkaW5ncy52MS5VcGRhdGVFbWJlZGRpbmdTdGF0dXNSZXF1ZXN0Gi8uZHEuZW1iZWRkaW5ncy52MS5VcGRhdGVFbWJlZGRpbmdTdGF0dXNSZXNwb25zZRKEAQoZQ2xlYW51cFJlamVjdGVkRW1iZWRkaW5ncxIyLmRxLmVtYmVkZGluZ3MudjEuQ2xlYW51cFJlamVjdGVkRW1iZWRkaW5nc1JlcXVlc3QaMy5kcS5lbWJlZGRpbmdzLnYxLkNsZWFudXBSZWplY3RlZEVtYmVkZGluZ3NSZXNwb25zZRJyChNSZWNvbmNpbGVFbWJlZGRpbmdzEiwuZHEuZW1iZWRkaW5ncy52MS5SZWNvbmNpbGVFbWJlZGRpbmdzUmVxdWVzdBotLmRxLmVtYmVkZGluZ3MudjEuUmVjb25jaWxlRW1iZWRkaW5nc1Jlc3BvbnNlYgZwcm90bzM", [file_dq_embeddings_v1_embedding, file_google_protobuf_struct]);
 
 /**
  * UpsertEmbeddingRequest carries one embedding to store.
@@ -566,6 +566,13 @@ export type GetEmbeddingRequest = Message<"dq.embeddings.v1.GetEmbeddingRequest"
    * @generated from field: bool include_vector = 2;
    */
   includeVector: boolean;
+
+  /**
+   * Required. The catalog (tenant) UUID the embedding belongs to.
+   *
+   * @generated from field: string catalog_id = 3;
+   */
+  catalogId: string;
 };
 
 /**
@@ -615,6 +622,13 @@ export type DeleteEmbeddingRequest = Message<"dq.embeddings.v1.DeleteEmbeddingRe
    * @generated from field: bool allow_missing = 2;
    */
   allowMissing: boolean;
+
+  /**
+   * Required. The catalog (tenant) UUID the embedding belongs to.
+   *
+   * @generated from field: string catalog_id = 3;
+   */
+  catalogId: string;
 };
 
 /**
@@ -664,6 +678,13 @@ export type BatchDeleteEmbeddingsRequest = Message<"dq.embeddings.v1.BatchDelete
    * @generated from field: bool require_all = 2;
    */
   requireAll: boolean;
+
+  /**
+   * Required. The catalog (tenant) UUID the embeddings belong to.
+   *
+   * @generated from field: string catalog_id = 3;
+   */
+  catalogId: string;
 };
 
 /**
@@ -687,7 +708,7 @@ export type BatchDeleteEmbeddingsResponse = Message<"dq.embeddings.v1.BatchDelet
   deletedIds: string[];
 
   /**
-   * Ids that did not exist.
+   * Ids that do not exist in the catalog.
    *
    * @generated from field: repeated string missing_ids = 2;
    */
@@ -790,6 +811,13 @@ export type UpdateEmbeddingStatusRequest = Message<"dq.embeddings.v1.UpdateEmbed
    * @generated from field: dq.embeddings.v1.EmbeddingStatus status = 2;
    */
   status: EmbeddingStatus;
+
+  /**
+   * Required. The catalog (tenant) UUID the embeddings belong to.
+   *
+   * @generated from field: string catalog_id = 3;
+   */
+  catalogId: string;
 };
 
 /**
@@ -813,7 +841,7 @@ export type UpdateEmbeddingStatusResponse = Message<"dq.embeddings.v1.UpdateEmbe
   updatedIds: string[];
 
   /**
-   * Ids that did not exist.
+   * Ids that do not exist in the catalog.
    *
    * @generated from field: repeated string missing_ids = 2;
    */
@@ -904,8 +932,11 @@ export type ReconcileEmbeddingsRequest = Message<"dq.embeddings.v1.ReconcileEmbe
   catalogId: string;
 
   /**
-   * When true, rows without points are re-embedded from their content, points without rows are deleted
-   * and mismatched payloads are rewritten. Otherwise the call only reports.
+   * When true, writes that stopped half-way are resolved from their recorded intent, rows without
+   * points (or whose point holds another content hash or model) are re-embedded from their content when
+   * the row's model is the service's (a precomputed vector is never replaced), points without rows are
+   * deleted and mismatched payloads are rewritten. Writes in progress are left alone. Otherwise the
+   * call only reports.
    *
    * @generated from field: bool repair = 2;
    */
@@ -984,8 +1015,11 @@ export const ReconcileEmbeddingsResponseSchema: GenMessage<ReconcileEmbeddingsRe
 
 /**
  * EmbeddingService writes, indexes, reviews and deletes catalog embeddings. Every write lands in both
- * Postgres (content and metadata) and Qdrant (vector and filter payload) before it is acknowledged; a
- * failure half-way is rolled back, so a caller that gets an error may simply retry.
+ * Postgres (content and metadata) and Qdrant (vector and filter payload) before it is acknowledged. A
+ * write that fails half-way was either never recorded or is finished from its recorded intent (by the
+ * same request, or soon by the service's repairer), so a caller that gets an error may simply retry:
+ * retries converge. A caller's cancel or deadline is CANCELLED / DEADLINE_EXCEEDED and leaves nothing
+ * half-written. Every RPC that names embedding ids also names their catalog.
  *
  * @generated from service dq.embeddings.v1.EmbeddingService
  */
@@ -1046,7 +1080,9 @@ export const EmbeddingService: GenService<{
     output: typeof CreateEmbeddingsForCatalogResponseSchema;
   },
   /**
-   * GetEmbedding returns one embedding by id, with its vector on request. Unknown id: NOT_FOUND.
+   * GetEmbedding returns one embedding of a catalog by id, with its vector on request. An unknown id,
+   * or an id of another catalog, is NOT_FOUND (the two are indistinguishable: a catalog is an access
+   * boundary).
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.GetEmbedding
    */
@@ -1056,8 +1092,9 @@ export const EmbeddingService: GenService<{
     output: typeof GetEmbeddingResponseSchema;
   },
   /**
-   * DeleteEmbedding deletes one embedding from both stores. Unknown id: NOT_FOUND unless
-   * `allow_missing` is set.
+   * DeleteEmbedding deletes one embedding of a catalog from both stores. An unknown id, or an id of
+   * another catalog, is NOT_FOUND unless `allow_missing` is set; another catalog's embedding is never
+   * touched.
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.DeleteEmbedding
    */
@@ -1067,8 +1104,9 @@ export const EmbeddingService: GenService<{
     output: typeof DeleteEmbeddingResponseSchema;
   },
   /**
-   * BatchDeleteEmbeddings deletes up to 1,000 embeddings atomically from both stores. Unknown ids are
-   * reported in the response, not an error, unless `require_all` is set.
+   * BatchDeleteEmbeddings deletes up to 1,000 embeddings of one catalog atomically from both stores.
+   * Unknown ids and ids of other catalogs are reported as missing (alike), not an error, unless
+   * `require_all` is set.
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.BatchDeleteEmbeddings
    */
@@ -1089,8 +1127,9 @@ export const EmbeddingService: GenService<{
     output: typeof DeleteCatalogEmbeddingsResponseSchema;
   },
   /**
-   * UpdateEmbeddingStatus marks up to 1,000 embeddings accepted or rejected, in Postgres and in Qdrant's
-   * payload; a rejected embedding drops out of retrieval at once.
+   * UpdateEmbeddingStatus marks up to 1,000 embeddings of one catalog accepted or rejected, in Postgres
+   * and in Qdrant's payload; a rejected embedding drops out of retrieval at once. Ids of other catalogs
+   * are reported as missing, exactly like unknown ids.
    *
    * @generated from rpc dq.embeddings.v1.EmbeddingService.UpdateEmbeddingStatus
    */

@@ -101,7 +101,7 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
 
     // 3. The service keeps taking writes: one row changes, one is deleted, one is added.
     await upsert(oldApp!, ids[0], "Table: orders_0 now holds refunds");
-    await oldApp!.embeddings.deleteEmbedding({ id: ids[1] });
+    await oldApp!.embeddings.deleteEmbedding({ id: ids[1], catalogId });
     const added = randomUUID();
     await upsert(oldApp!, added, "Table: shipments holds parcels");
 

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   /** Applies a call's outcome to the model of its ids. */
   function settle(ids: readonly string[], catalogId: string, next: (current: State) => State, error: ConnectError | undefined): void {
     for (const id of ids) {
-      const entry = expected.get(id) ?? { catalogId, possible: [{ deleted: true } as State] };
+      const entry = expected.get(id) ?? { catalogId, possible: [{ deleted: true }] };
       const after = entry.possible.map(next);
       const states = error === undefined ? after : [...entry.possible, ...after];
       entry.possible = [...new Map(states.map((state) => [JSON.stringify(state), state])).values()];

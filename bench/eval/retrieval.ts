@@ -31,7 +31,7 @@ import { createApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService, type RetrieveContextResponse } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
-import { catalogIdOf, readCatalogs, readQuestions, schemaOf, type CatalogSchemaInit, type DescriptionSource, type Question, type SpiderCatalogs } from "./dataset.js";
+import { catalogIdOf, readCatalogs, readQuestions, schemaOf, type CatalogSchemaInit, type Question, type SpiderCatalogs } from "./dataset.js";
 import { scoreQuestion, summarize, type Gold, type QuestionScore, type RankedAnswer, type Scores } from "./score.js";
 
 const SHARED_EVAL = new URL("../../../shared/eval/", import.meta.url);
@@ -59,7 +59,7 @@ if (!SETTINGS.every((setting) => setting === "per-catalog" || setting === "large
 if (values.descriptions !== "none" && values.descriptions !== "natural") {
   throw new Error(`--descriptions must be none or natural, got ${values.descriptions}`);
 }
-const DESCRIPTIONS = values.descriptions as DescriptionSource;
+const DESCRIPTIONS = values.descriptions;
 const CONCURRENCY = Math.max(1, Number(values.concurrency));
 /** Budgets that let the service rank well past 5 tables and 10 columns. */
 const RANKING_BUDGET = { maxChunks: 200, maxTokens: 20_000 };
@@ -101,13 +101,13 @@ interface SettingResult {
 }
 
 async function main(): Promise<void> {
-  const questions = (await readQuestions(values.questions!)).slice(0, values.limit === undefined ? undefined : Number(values.limit));
-  const catalogs = await readCatalogs(values.catalogs!);
+  const questions = (await readQuestions(values.questions)).slice(0, values.limit === undefined ? undefined : Number(values.limit));
+  const catalogs = await readCatalogs(values.catalogs);
   const { clients, stop, target, embedder } = await connect();
   const results: SettingResult[] = [];
   try {
     for (const setting of SETTINGS) {
-      const distractors = setting === "large" ? await readCatalogs(values.distractors!) : {};
+      const distractors = setting === "large" ? await readCatalogs(values.distractors) : {};
       results.push(await runSetting(setting, clients, questions, catalogs, distractors));
       print(results.at(-1)!);
     }

@@ -48,7 +48,7 @@ const requestBytes = toBinary(
   create(bytesRequest, {
     sequence: 1n,
     embeddings: rows.map((row, i) => ({ id: row.id, catalogId, kind: row.kind, content: row.content, schemaName: "bench", tableName: row.tableName, vector: denseBytes(dataset.vector(i)) })),
-  } as never),
+  }),
 );
 const shadowRequest = shadowServices().get(EmbeddingService.typeName)?.methods.find((m) => m.name === "StreamUpsertEmbeddings")?.input as DescMessage;
 const points = rows.map((row, i) => pointOf(row, dataset.vector(i)));

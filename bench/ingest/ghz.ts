@@ -70,14 +70,14 @@ function binaryMessages(): Uint8Array {
       create(request, {
         sequence: BigInt(message.sequence),
         embeddings: message.embeddings.map((e, k) => ({ ...e, id: benchId(0xb1, m * PER_MESSAGE + k), vector: denseBytes(dataset.vector(m * PER_MESSAGE + k)) })),
-      } as never),
+      }),
     );
     writer.bytes(encoded);
   });
   return writer.finish();
 }
 
-const stack = await startStack({ adminUrl: values["admin-url"]!, dimensions: DIMS, logger: pino({ level: "warn" }) });
+const stack = await startStack({ adminUrl: values["admin-url"], dimensions: DIMS, logger: pino({ level: "warn" }) });
 const work = await mkdtemp(path.join(os.tmpdir(), "dq-bench-ghz-"));
 try {
   const dataFile = path.join(work, values.binary ? "stream.bin" : "stream.json");
@@ -95,7 +95,7 @@ try {
     "--format", "json",
     `127.0.0.1:${stack.service.port}`,
   ];
-  const { stdout } = await promisify(execFile)(values.ghz!, args, { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(values.ghz, args, { maxBuffer: 64 * 1024 * 1024 });
   const after = { service: cpuSeconds(stack.service.pid), qdrant: cpuSeconds(stack.qdrant.pid) };
   const report = JSON.parse(stdout) as {
     count: number;

@@ -77,7 +77,7 @@ export async function startNode(
   await new Promise<void>((resolve, reject) => {
     const exited = (code: number | null) => reject(new Error(`${script} exited with ${code}: ${stderr.join("").slice(-2000)}`));
     child.once("exit", exited);
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (ready(entry)) {

@@ -43,7 +43,7 @@ const COUNT = Number(values.count);
 const DIMS = Number(values.dims);
 const PER_MESSAGE = Number(values["per-message"]);
 const DIRECT_BATCH = Number(values["direct-batch"]);
-const PHASES = values.phases!.split(",") as PhaseName[];
+const PHASES = values.phases.split(",") as PhaseName[];
 type PhaseName = "service" | "direct" | "direct-bytes";
 
 const logger = pino({ level: "warn" });
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
 
   // Scratch database on the real Postgres, migrated with the service's own migrations.
   const stack = await startStack({
-    adminUrl: values["admin-url"]!,
+    adminUrl: values["admin-url"],
     dimensions: DIMS,
     logger,
     // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service

@@ -220,6 +220,7 @@ async function openSource(dataDir: string): Promise<Source> {
   } catch (error) {
     throw new Error(
       `--postgres real needs a database ${PGVECTOR_TEMPLATE} holding the vector extension (bash .ci/run builds pgvector and creates it): ${(error as Error).message}`,
+      { cause: error },
     );
   }
   return { url: databaseUrl(adminUrl, name), kind: "real Postgres (copy of dq_pgvector_template)", stop: () => dropDatabase(adminUrl, name) };

@@ -25,8 +25,8 @@ const { values } = parseArgs({
   },
 });
 const DIMS = Number(values.dims);
-const SIZES = values.sizes!.split(",").map(Number);
-const MODES = values.modes!.split(",") as ("in-process" | "process")[];
+const SIZES = values.sizes.split(",").map(Number);
+const MODES = values.modes.split(",") as ("in-process" | "process")[];
 const QUERIES = Number(values.queries);
 const UPSERT_POINTS = Number(values["upsert-points"]);
 

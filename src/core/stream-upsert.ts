@@ -41,7 +41,8 @@ export async function* streamUpsert(messages: AsyncIterable<StreamMessage>, inge
   let reading: Promise<Event> | undefined;
   let writing: Promise<Event> | undefined;
   let inputDone = false;
-  let readError: unknown;
+  // Boxed, so that whatever the source threw (even undefined) is rethrown as it was.
+  let readFailure: { error: unknown } | undefined;
 
   const fits = (batch: Batch, message: StreamMessage): boolean => {
     if (batch.messages.length === 0) {
@@ -102,7 +103,7 @@ export async function* streamUpsert(messages: AsyncIterable<StreamMessage>, inge
         reading = undefined;
         if (event.kind === "read-error") {
           inputDone = true;
-          readError = event.error;
+          readFailure = { error: event.error };
         } else if (event.result.done) {
           inputDone = true;
         } else if (fits(filling, event.result.value)) {
@@ -116,8 +117,8 @@ export async function* streamUpsert(messages: AsyncIterable<StreamMessage>, inge
     // An abandoned stream (client gone) lets the write in flight finish; it is idempotent either way.
     await iterator.return?.().catch(() => undefined);
   }
-  if (readError !== undefined) {
-    throw readError;
+  if (readFailure !== undefined) {
+    throw readFailure.error;
   }
 }
 

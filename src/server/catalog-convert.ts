@@ -1,4 +1,3 @@
-import type { JsonObject } from "@bufbuild/protobuf";
 import type { CatalogInput } from "../core/catalog-chunks.js";
 import type { Catalog } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 
@@ -29,7 +28,7 @@ export function catalogFromProto(catalog: Catalog): CatalogInput {
       content: document.content,
       schemaName: document.schemaName,
       tableName: document.tableName,
-      metadata: (document.metadata ?? {}) as JsonObject,
+      metadata: (document.metadata ?? {}),
     })),
   };
 }

@@ -152,7 +152,7 @@ function makeDestroyReliable(client: DriverClient): DriverClient {
       if (event === "destroy") {
         destroyed.off(event, listener);
       } else {
-        client.off(event as "error", listener);
+        client.off(event, listener);
       }
       return wrapped;
     }) as unknown as DriverClient["off"],

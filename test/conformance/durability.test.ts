@@ -149,7 +149,7 @@ describe("embedded Qdrant durability", () => {
         ["--import", "tsx", "src/cli/embedded-qdrant.ts", "--port", "0", "--data-dir", dataDir, "--log-level", "info"],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
-      const lines = readline.createInterface({ input: child.stdout! });
+      const lines = readline.createInterface({ input: child.stdout });
       const port = await new Promise<number>((resolve, reject) => {
         child.once("exit", (code) => reject(new Error(`server exited early with ${code}`)));
         lines.on("line", (line) => {

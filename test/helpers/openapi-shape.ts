@@ -46,7 +46,7 @@ export function shapeDifferences(value: unknown, shape: Shape, path = "$"): stri
   if ("map" in shape) return entries.flatMap(([key, item]) => shapeDifferences(item, shape.map, `${path}.${key}`));
   const differences: string[] = [];
   for (const key of Object.keys(shape.required)) {
-    if (!(key in (value as object))) differences.push(`${path}: required key "${key}" is missing`);
+    if (!(key in (value))) differences.push(`${path}: required key "${key}" is missing`);
   }
   for (const [key, item] of entries) {
     const expected = shape.required[key] ?? shape.optional?.[key];

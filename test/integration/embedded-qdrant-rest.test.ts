@@ -35,7 +35,7 @@ async function startStandalone(): Promise<Standalone> {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const lines = readline.createInterface({ input: child.stdout! });
+  const lines = readline.createInterface({ input: child.stdout });
   let grpcPort: number | undefined;
   let httpPort: number | undefined;
   await new Promise<void>((resolve, reject) => {

@@ -17,7 +17,6 @@ import type { WriteOp, WriteStep } from "../../src/core/write-path.js";
 import { createLocalEmbedder } from "../../src/embedders/local-embedder.js";
 import type { Embedder } from "../../src/embedders/embedder.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
-import type { VectorStore } from "../../src/stores/vector-store.js";
 import { EmbeddingStatus, UpsertOutcome } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
@@ -99,7 +98,7 @@ async function startControlledApp(control: Control, extra: { embedder?: Embedder
               return (value as (...callArgs: unknown[]) => Promise<unknown>).apply(target, args);
             };
           },
-        }) as VectorStore,
+        }),
     },
   });
 }
@@ -126,8 +125,8 @@ const FAULTS: Fault[] = (["upsert", "delete", "status"] as const).flatMap((op) =
   ...(["intent-recorded", "vectors-applied", "before-apply-commit", "applied"] as const).flatMap((step) =>
     (["fail", "crash"] as const).map((mode): Fault => ({ kind: "hook", op, step, mode })),
   ),
-  { kind: "vectors", op, when: "before-send" } as Fault,
-  { kind: "vectors", op, when: "after-applied" } as Fault,
+  { kind: "vectors", op, when: "before-send" },
+  { kind: "vectors", op, when: "after-applied" },
 ]);
 
 function describeFault(fault: Fault): string {

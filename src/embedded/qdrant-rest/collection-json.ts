@@ -122,7 +122,7 @@ function grpcValue(value: unknown): Json {
     case "integerValue":
       return toNumber(kind.value as bigint);
     case "structValue":
-      return valueMap(((kind.value as { fields?: Record<string, unknown> }).fields ?? {}) as Record<string, unknown>);
+      return valueMap(((kind.value as { fields?: Record<string, unknown> }).fields ?? {}));
     case "listValue":
       return ((kind.value as { values?: unknown[] }).values ?? []).map(grpcValue);
     default:

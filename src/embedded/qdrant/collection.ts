@@ -272,19 +272,20 @@ export class Collection {
   /** A reusable evaluation environment for `CompiledFilter.test`, moved from point to point. */
   env(): FilterEnv & { at(offset: number): void } {
     let current = 0;
-    const self = this;
-    return {
+    const { indexes, payloads, keys } = this;
+    const env: FilterEnv & { at(offset: number): void } = {
       payload: undefined,
       key: undefined,
-      hasVector: (name: string) => self.hasVector(name, current),
-      textIndex: (key: string) => self.indexes.get(key)?.tokenizer,
-      fieldIndex: (key: string) => self.indexes.get(key),
+      hasVector: (name: string) => this.hasVector(name, current),
+      textIndex: (key: string) => indexes.get(key)?.tokenizer,
+      fieldIndex: (key: string) => indexes.get(key),
       at(offset: number) {
         current = offset;
-        this.payload = self.payloads[offset];
-        this.key = self.keys[offset];
+        env.payload = payloads[offset];
+        env.key = keys[offset];
       },
     };
+    return env;
   }
 
   readonly indexSource: IndexSource = {

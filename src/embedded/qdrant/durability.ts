@@ -129,7 +129,7 @@ function lockDirectory(dir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number(fs.readFileSync(lockPath, "utf8"));
       if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new Error(`embedded Qdrant: data directory ${dir} is in use by process ${owner}`);
+        throw new Error(`embedded Qdrant: data directory ${dir} is in use by process ${owner}`, { cause: error });
       }
       fs.rmSync(lockPath, { force: true }); // stale: its owner is gone
     }

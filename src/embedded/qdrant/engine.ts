@@ -32,11 +32,11 @@ export class Engine {
     if (this.broken !== undefined) throw this.broken;
     const before = this.storage.changes;
     let result: MutationResult | undefined;
-    let failure: unknown;
+    let failure: { error: unknown } | undefined;
     try {
       result = this.storage.apply(mutation);
     } catch (error) {
-      failure = error;
+      failure = { error };
     }
     if (this.journal !== undefined && this.storage.changes !== before) {
       let recorded: Promise<void>;
@@ -52,7 +52,7 @@ export class Engine {
       this.tail = guarded.catch(() => undefined);
       if (wait) await guarded;
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
     return result!;
   }
 

@@ -14,7 +14,7 @@ export function unary<I extends DescMessage, O extends DescMessage>(
   output: O,
   impl: (request: MessageShape<I>, context: HandlerContext) => Promise<MessageInitShape<O>>,
 ): UnaryHandler {
-  return { input, output, impl: impl as UnaryHandler["impl"] };
+  return { input, output, impl: impl };
 }
 
 /**

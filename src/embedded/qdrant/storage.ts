@@ -19,6 +19,9 @@ import { fromValueMap } from "./payload.js";
 import { pointKeyOf } from "./point-id.js";
 import type { SparseVector } from "./sparse-storage.js";
 
+/** The characters Qdrant refuses in a collection name (NUL and unit separator included). */
+const FORBIDDEN_NAME_CHARACTERS = '<>:"/\\|?*\u0000\u001f';
+
 /**
  * All collections and aliases, and the one place state changes: `apply(mutation)`. Names resolve
  * through aliases first, as `TableOfContent::resolve_name` does (lib/storage/src/content_manager/toc/mod.rs).
@@ -113,7 +116,7 @@ export class Storage {
     if (name.length === 0 || name.length > 255) {
       throw validationError(`collection_name: must be from 1 to 255 characters`);
     }
-    if (/[<>:"/\\|?*\0\u001f]/.test(name)) {
+    if ([...FORBIDDEN_NAME_CHARACTERS].some((character) => name.includes(character))) {
       throw validationError(`collection_name: collection name cannot contain "/", "\\", "<", ">", ":", "*", "?", "|" or control characters`);
     }
     if (this.collections.has(name)) throw alreadyExists(`Collection \`${name}\` already exists!`);
@@ -270,7 +273,7 @@ export class Storage {
   private createFieldIndex(c: Collection, r: CreateFieldIndexCollection): void {
     const paramsCase = r.fieldIndexParams?.indexParams.case;
     let type: PayloadSchemaType | undefined;
-    if (r.fieldType !== undefined) type = (r.fieldType + 1) as PayloadSchemaType; // FieldType is PayloadSchemaType - 1
+    if (r.fieldType !== undefined) type = (r.fieldType + 1); // FieldType is PayloadSchemaType - 1
     else if (paramsCase !== undefined) type = PARAMS_TYPE[paramsCase];
     if (type === undefined) {
       throw wrongInput(`Unable to infer type for the field '${r.fieldName}'. Please specify \`field_type\``);

@@ -22,7 +22,7 @@ import { registerEmbeddingService } from "./server/embedding-service.js";
 import { createErrorInterceptor } from "./server/errors.js";
 import { createGrpcServer, type GrpcServer } from "./server/grpc-server.js";
 import { createHealth, SERVER_HEALTH } from "./server/health.js";
-import { createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
+import { createAdmissionInterceptor, createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
 import { registerReflection } from "./server/reflection.js";
 import { registerRetrievalService } from "./server/retrieval-service.js";
 import { withWireVectors } from "./server/wire/router.js";
@@ -113,6 +113,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       interceptors.push(auth);
       logger.info({ keys: config.grpc.apiKeys.length }, "callers must present a bearer API key");
     }
+    interceptors.push(createAdmissionInterceptor(config.grpc.maxConcurrentExpensiveCalls));
     interceptors.push(createErrorInterceptor(logger));
 
     const routes = (router: ConnectRouter) => {

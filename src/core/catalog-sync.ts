@@ -56,7 +56,7 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
 
   return {
     async sync(catalogId: string, catalog: CatalogInput, options: { dryRun: boolean; signal?: AbortSignal }): Promise<CatalogSyncResult> {
-      const chunks: CatalogChunk[] = catalogChunks(catalogId, catalog, { countTokens: (text) => embedder.countTokens(text) }).map((chunk) => ({
+      const chunks: CatalogChunk[] = catalogChunks(catalogId, catalog, { countTokens: (text, limit) => embedder.countTokens(text, limit) }).map((chunk) => ({
         ...chunk,
         metadata: { ...chunk.metadata, origin: CATALOG_ORIGIN },
       }));

@@ -91,8 +91,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       );
       toEmbed.forEach((item, index) => {
         item.vector = embedded[index];
-        embeddedTokens += embedder.countTokens(item.row.content);
       });
+      embeddedTokens = embedded.tokens;
     }
 
     const rows = toWrite.map((item) => item.row);

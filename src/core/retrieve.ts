@@ -119,7 +119,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
       const bridgeRows = extra.filter((row) => !isChosen(row));
       const columnRows = extra.filter((row) => isChosen(row));
-      const assembled = assembleContext({ hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text) => embedder.countTokens(text) });
+      const assembled = assembleContext({ hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text, limit) => embedder.countTokens(text, limit) });
       if (assembled.chunks.length === 0 && hits.length > 0) {
         const best = rows.find((row) => row.id === hits[0].id);
         const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]));

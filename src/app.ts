@@ -12,6 +12,7 @@ import { createIngest } from "./core/ingest.js";
 import { createReconcile } from "./core/reconcile.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
+import { createCpuPool } from "./embedders/cpu-pool.js";
 import { openPostgres } from "./backends/postgres.js";
 import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
@@ -94,7 +95,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
     const ingest = createIngest({ metadata, vectors, embedder, logger });
     const bulkDelete = createBulkDelete({ metadata, vectors, ingest });
-    const catalogSync = createCatalogSync({ metadata, embedder, ingest });
+    // Catalog chunking counts tokens of every description: on a worker thread, off the event loop.
+    const cpu = createCpuPool();
+    const catalogSync = createCatalogSync({ metadata, embedder, ingest, chunkCatalog: (catalogId, catalog) => cpu.chunkCatalog(catalogId, catalog) });
     const reconcile = createReconcile({
       metadata,
       vectors,

@@ -10,7 +10,8 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { UnavailableError } from "../core/errors.js";
+import type { CatalogChunk, CatalogInput } from "../core/catalog-chunks.js";
+import { InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
 
@@ -19,14 +20,26 @@ export const INLINE_CHARS = 2_048;
 /** Texts per worker message: the loop copies each message, so each stays small. */
 const TEXTS_PER_MESSAGE = 16;
 
-export type CpuJob = { op: "count"; texts: string[]; limit?: number } | { op: "embed"; texts: string[]; dimensions: number };
+export type CpuJob =
+  | { op: "count"; texts: string[]; limit?: number }
+  | { op: "embed"; texts: string[]; dimensions: number }
+  | { op: "catalog"; catalogId: string; catalog: CatalogInput };
 export type CpuRequest = CpuJob & { id: number };
 
 export interface CpuResponse {
   id: number;
   tokens?: number[];
   vectors?: Float32Array[];
+  chunks?: CatalogChunk[];
+  /** A refusal of the input: rethrown as the same InvalidArgumentError. */
+  invalid?: { field: string; reason: string };
   error?: string;
+}
+
+/** A catalog's chunks and the cl100k tokens of each. */
+export interface ChunkedCatalog {
+  chunks: CatalogChunk[];
+  tokens: number[];
 }
 
 export interface CpuPool {
@@ -34,6 +47,11 @@ export interface CpuPool {
   countTokens(texts: readonly string[], limit?: number): Promise<number[]>;
   /** Local-embedder vectors and cl100k token counts of each text. */
   embedLocal(texts: readonly string[], dimensions: number): Promise<{ vectors: Float32Array[]; tokens: number[] }>;
+  /**
+   * `catalogChunks` (validation included) with cl100k token budgets, and each chunk's tokens, on the
+   * worker: a catalog of long descriptions is seconds of counting.
+   */
+  chunkCatalog(catalogId: string, catalog: CatalogInput): Promise<ChunkedCatalog>;
   close(): Promise<void>;
 }
 
@@ -72,6 +90,7 @@ export function createCpuPool(): CpuPool {
       pending.set(id, { resolve, reject });
       target.postMessage({ ...request, id });
     }).then((response) => {
+      if (response.invalid !== undefined) throw new InvalidArgumentError(response.invalid.field, response.invalid.reason);
       if (response.error !== undefined) throw new UnavailableError("embedder", `CPU worker failed: ${response.error}`);
       return response;
     });
@@ -97,6 +116,10 @@ export function createCpuPool(): CpuPool {
         return slice.map((_, i) => ({ vector: response.vectors![i], tokens: response.tokens![i] }));
       });
       return { vectors: results.map((result) => result.vector), tokens: results.map((result) => result.tokens) };
+    },
+    async chunkCatalog(catalogId, catalog) {
+      const response = await send({ op: "catalog", catalogId, catalog });
+      return { chunks: response.chunks ?? [], tokens: response.tokens ?? [] };
     },
     async close() {
       const current = worker;

@@ -3,6 +3,8 @@
  * handle on the event loop. Plain functions of their inputs; no I/O.
  */
 import { parentPort } from "node:worker_threads";
+import { catalogChunks } from "../core/catalog-chunks.js";
+import { InvalidArgumentError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
 import type { CpuRequest, CpuResponse } from "./cpu-pool.js";
@@ -12,13 +14,19 @@ parentPort?.on("message", (request: CpuRequest) => {
   try {
     if (request.op === "count") {
       response = { id: request.id, tokens: request.texts.map((text) => countCl100kTokens(text, request.limit)) };
+    } else if (request.op === "catalog") {
+      const chunks = catalogChunks(request.catalogId, request.catalog, { countTokens: countCl100kTokens });
+      response = { id: request.id, chunks, tokens: chunks.map((chunk) => countCl100kTokens(chunk.content)) };
     } else {
       const vectors = request.texts.map((text) => embedText(text, request.dimensions));
       const tokens = request.texts.map((text) => countCl100kTokens(text));
       response = { id: request.id, tokens, vectors };
     }
   } catch (error) {
-    response = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+    if (error instanceof InvalidArgumentError) {
+      const reason = error.message.startsWith(`${error.field}: `) ? error.message.slice(error.field.length + 2) : error.message;
+      response = { id: request.id, invalid: { field: error.field, reason } };
+    } else response = { id: request.id, error: error instanceof Error ? error.message : String(error) };
   }
   parentPort?.postMessage(response, response.vectors?.map((vector) => vector.buffer as ArrayBuffer) ?? []);
 });

@@ -13,6 +13,7 @@ import { createReconcile } from "./core/reconcile.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
 import { createCpuPool } from "./embedders/cpu-pool.js";
+import { makePrivateDir } from "./embedded/private-dir.js";
 import { openPostgres } from "./backends/postgres.js";
 import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
@@ -172,10 +173,11 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
   async function resolveDataDir(): Promise<string> {
     if (config.dataDir !== undefined) {
-      await mkdir(config.dataDir, { recursive: true });
+      await makePrivateDir(config.dataDir);
       return config.dataDir;
     }
     const dir = await mkdtemp(join(tmpdir(), "dq-embeddings-"));
+    await makePrivateDir(dir);
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     if (config.postgres.url === undefined || config.qdrant.host === undefined) {
       logger.warn({ dataDir: dir }, "DATA_DIR is unset: embedded stores keep their files in a temporary directory that is deleted on exit");

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
@@ -11,6 +12,8 @@ export interface QdrantBackend {
   client: QdrantClient;
   host: string;
   port: number;
+  /** QDRANT_API_KEY, or the key generated for the embedded server (no other local process knows it). */
+  apiKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -22,9 +25,13 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   const { config, dataDir, logger } = options;
   let host = config.qdrant.host;
   let port = config.qdrant.grpcPort;
+  let apiKey = config.qdrant.apiKey;
   let close = async () => {};
   if (host === undefined) {
-    const embedded = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, dataDir: join(dataDir, "qdrant"), logger: logger.child({ component: "embedded-qdrant" }) });
+    // The embedded server listens on loopback, where any local process could reach it: it gets a key
+    // generated for this run, known only to this process.
+    apiKey = randomBytes(32).toString("base64url");
+    const embedded = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, apiKey, dataDir: join(dataDir, "qdrant"), logger: logger.child({ component: "embedded-qdrant" }) });
     ({ host, port } = await embedded.start());
     close = () => embedded.stop();
     logger.warn({ port }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
@@ -35,13 +42,13 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     host,
     port,
     https: config.qdrant.host !== undefined && config.qdrant.https,
-    apiKey: config.qdrant.apiKey,
+    apiKey,
     timeout: config.qdrant.timeoutMs,
     // gzip costs ~230 us per 3072-d vector for an 8% saving; readiness checks the server instead.
     compression: false,
     checkCompatibility: false,
   });
-  return { client, host, port, close };
+  return { client, host, port, apiKey, close };
 }
 
 /**
@@ -64,7 +71,7 @@ export function createConfiguredVectorStore(options: { config: Config; backend: 
       host: backend.host,
       port: backend.port,
       https: config.qdrant.host !== undefined && config.qdrant.https,
-      apiKey: config.qdrant.apiKey,
+      apiKey: backend.apiKey,
       timeoutMs: config.qdrant.timeoutMs,
     }),
   });

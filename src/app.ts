@@ -27,6 +27,7 @@ import { createHealth, SERVER_HEALTH } from "./server/health.js";
 import { createAdmissionInterceptor, createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
 import { registerReflection } from "./server/reflection.js";
 import { registerRetrievalService } from "./server/retrieval-service.js";
+import { createValidationInterceptor } from "./server/validation/request-rules.js";
 import { withWireVectors } from "./server/wire/router.js";
 import { file_dq_embeddings_v1_embedding_service, EmbeddingService } from "../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { file_dq_embeddings_v1_retrieval_service, RetrievalService } from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
@@ -117,6 +118,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       interceptors.push(auth);
       logger.info({ keys: config.grpc.apiKeys.length }, "callers must present a bearer API key");
     }
+    // The same input rules for every RPC, before a bad request can take an admission slot.
+    interceptors.push(createValidationInterceptor());
     interceptors.push(createAdmissionInterceptor(config.grpc.maxConcurrentExpensiveCalls));
     interceptors.push(createErrorInterceptor(logger));
 

@@ -99,6 +99,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     const bulkDelete = createBulkDelete({ metadata, vectors, ingest });
     // Catalog chunking counts tokens of every description: on a worker thread, off the event loop.
     const cpu = createCpuPool();
+    cleanups.push(() => cpu.close());
     const catalogSync = createCatalogSync({ metadata, embedder, ingest, chunkCatalog: (catalogId, catalog) => cpu.chunkCatalog(catalogId, catalog) });
     const reconcile = createReconcile({
       metadata,
@@ -108,7 +109,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       settleMs: config.reconcileSettleMs,
       onDrift: (catalogId, drift) => metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
     });
-    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count) });
+    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count), assembleContext: (input) => cpu.assembleContext(input) });
 
     const observe = createObserveInterceptor(logger, metrics);
     inFlightIdle = () => observe.inFlight.idle();

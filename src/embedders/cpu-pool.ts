@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { CatalogChunk, CatalogInput } from "../core/catalog-chunks.js";
+import type { AssembleInput, AssembledContext } from "../core/context/assemble.js";
 import { InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
@@ -23,7 +24,8 @@ const TEXTS_PER_MESSAGE = 16;
 export type CpuJob =
   | { op: "count"; texts: string[]; limit?: number }
   | { op: "embed"; texts: string[]; dimensions: number }
-  | { op: "catalog"; catalogId: string; catalog: CatalogInput };
+  | { op: "catalog"; catalogId: string; catalog: CatalogInput }
+  | { op: "assemble"; input: Omit<AssembleInput, "countTokens"> };
 export type CpuRequest = CpuJob & { id: number };
 
 export interface CpuResponse {
@@ -31,6 +33,7 @@ export interface CpuResponse {
   tokens?: number[];
   vectors?: Float32Array[];
   chunks?: CatalogChunk[];
+  context?: AssembledContext;
   /** A refusal of the input: rethrown as the same InvalidArgumentError. */
   invalid?: { field: string; reason: string };
   error?: string;
@@ -52,6 +55,8 @@ export interface CpuPool {
    * worker: a catalog of long descriptions is seconds of counting.
    */
   chunkCatalog(catalogId: string, catalog: CatalogInput): Promise<ChunkedCatalog>;
+  /** `assembleContext` with cl100k counts, on the worker. */
+  assembleContext(input: Omit<AssembleInput, "countTokens">): Promise<AssembledContext>;
   close(): Promise<void>;
 }
 
@@ -120,6 +125,10 @@ export function createCpuPool(): CpuPool {
     async chunkCatalog(catalogId, catalog) {
       const response = await send({ op: "catalog", catalogId, catalog });
       return { chunks: response.chunks ?? [], tokens: response.tokens ?? [] };
+    },
+    async assembleContext(input) {
+      const response = await send({ op: "assemble", input });
+      return response.context!;
     },
     async close() {
       const current = worker;

@@ -4,6 +4,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { catalogChunks } from "../core/catalog-chunks.js";
+import { assembleContext } from "../core/context/assemble.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
@@ -14,6 +15,8 @@ parentPort?.on("message", (request: CpuRequest) => {
   try {
     if (request.op === "count") {
       response = { id: request.id, tokens: request.texts.map((text) => countCl100kTokens(text, request.limit)) };
+    } else if (request.op === "assemble") {
+      response = { id: request.id, context: assembleContext({ ...request.input, countTokens: countCl100kTokens }) };
     } else if (request.op === "catalog") {
       const chunks = catalogChunks(request.catalogId, request.catalog, { countTokens: countCl100kTokens });
       response = { id: request.id, chunks, tokens: chunks.map((chunk) => countCl100kTokens(chunk.content)) };

@@ -14,6 +14,8 @@ import { createRepairer, type Repairer } from "./core/repairer.js";
 import { createWritePath, type WriteHooks } from "./core/write-path.js";
 import { createRetrieve } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
+import { createCpuPool } from "./embedders/cpu-pool.js";
+import { makePrivateDir } from "./embedded/private-dir.js";
 import { openPostgres } from "./backends/postgres.js";
 import { createConfiguredVectorStore, openQdrant } from "./backends/qdrant.js";
 import { retryStartup } from "./backends/retry-startup.js";
@@ -25,9 +27,10 @@ import { registerEmbeddingService } from "./server/embedding-service.js";
 import { createErrorInterceptor } from "./server/errors.js";
 import { createGrpcServer, type GrpcServer } from "./server/grpc-server.js";
 import { createHealth, SERVER_HEALTH } from "./server/health.js";
-import { createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
+import { createAdmissionInterceptor, createAuthInterceptor, createObserveInterceptor } from "./server/interceptors.js";
 import { registerReflection } from "./server/reflection.js";
 import { registerRetrievalService } from "./server/retrieval-service.js";
+import { createValidationInterceptor } from "./server/validation/request-rules.js";
 import { withWireVectors } from "./server/wire/router.js";
 import { file_dq_embeddings_v1_embedding_service, EmbeddingService } from "../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { file_dq_embeddings_v1_retrieval_service, RetrievalService } from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
@@ -110,7 +113,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     });
     const ingest = createIngest({ metadata, vectors, embedder, logger, writePath });
     const bulkDelete = createBulkDelete({ metadata, vectors, ingest, writePath });
-    const catalogSync = createCatalogSync({ metadata, embedder, ingest });
+    // Catalog chunking counts tokens of every description: on a worker thread, off the event loop.
+    const cpu = createCpuPool();
+    cleanups.push(() => cpu.close());
+    const catalogSync = createCatalogSync({ metadata, embedder, ingest, chunkCatalog: (catalogId, catalog) => cpu.chunkCatalog(catalogId, catalog) });
     const repairer = createRepairer({
       metadata,
       writePath,
@@ -129,7 +135,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       writePath,
       onDrift: (catalogId, drift) => metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
     });
-    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count) });
+    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count), assembleContext: (input) => cpu.assembleContext(input) });
 
     const observe = createObserveInterceptor(logger, metrics);
     inFlightIdle = () => observe.inFlight.idle();
@@ -139,6 +145,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       interceptors.push(auth);
       logger.info({ keys: config.grpc.apiKeys.length }, "callers must present a bearer API key");
     }
+    // The same input rules for every RPC, before a bad request can take an admission slot.
+    interceptors.push(createValidationInterceptor());
+    interceptors.push(createAdmissionInterceptor(config.grpc.maxConcurrentExpensiveCalls));
     interceptors.push(createErrorInterceptor(logger));
 
     const routes = (router: ConnectRouter) => {
@@ -194,10 +203,11 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
   async function resolveDataDir(): Promise<string> {
     if (config.dataDir !== undefined) {
-      await mkdir(config.dataDir, { recursive: true });
+      await makePrivateDir(config.dataDir);
       return config.dataDir;
     }
     const dir = await mkdtemp(join(tmpdir(), "dq-embeddings-"));
+    await makePrivateDir(dir);
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     if (config.postgres.url === undefined || config.qdrant.host === undefined) {
       logger.warn({ dataDir: dir }, "DATA_DIR is unset: embedded stores keep their files in a temporary directory that is deleted on exit");

@@ -45,6 +45,11 @@ export interface Config {
     apiKeys: readonly string[];
     /** How long stop() waits for in-flight calls before cutting them off. */
     shutdownGraceMs: number;
+    /**
+     * Expensive calls (writes that embed, catalogs, search, context) in flight per replica; one more
+     * answers RESOURCE_EXHAUSTED with a retry hint instead of queueing.
+     */
+    maxConcurrentExpensiveCalls: number;
   };
   metrics: { host: string; port: number };
   /** Where embedded stores keep their files; undefined = a temporary directory. */
@@ -114,9 +119,11 @@ export function loadConfig(env: Env): Config {
       reflection: read.boolean("GRPC_REFLECTION", true),
       apiKeys: read.list("API_KEYS"),
       shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+      maxConcurrentExpensiveCalls: read.integer("MAX_CONCURRENT_EXPENSIVE_CALLS", 8, 1, 10_000),
     },
     metrics: {
-      host: read.string("METRICS_HOST") ?? "0.0.0.0",
+      // Loopback by default: the series name catalog ids. Set 0.0.0.0 for a scraper on another host.
+      host: read.string("METRICS_HOST") ?? "127.0.0.1",
       port: read.port("METRICS_PORT", 9464),
     },
     dataDir: read.string("DATA_DIR"),

@@ -50,7 +50,7 @@ export function instrumentEmbedder(embedder: Embedder, metrics: Metrics): Embedd
     name: embedder.name,
     model: embedder.model,
     dimensions: embedder.dimensions,
-    countTokens: (text) => embedder.countTokens(text),
+    countTokens: (text, limit) => embedder.countTokens(text, limit),
     async embed(inputs, options) {
       const labels = { embedder: embedder.name };
       const stop = metrics.embeddingSeconds.startTimer(labels);
@@ -58,7 +58,8 @@ export function instrumentEmbedder(embedder: Embedder, metrics: Metrics): Embedd
         const vectors = await embedder.embed(inputs, options);
         metrics.embeddingCalls.inc({ ...labels, outcome: "ok" });
         metrics.embeddingInputs.inc(labels, inputs.length);
-        metrics.embeddingTokens.inc(labels, inputs.reduce((sum, input) => sum + embedder.countTokens(input.text), 0));
+        // The embedder's own count: texts are not tokenized a second time for the metric.
+        metrics.embeddingTokens.inc(labels, vectors.tokens);
         return vectors;
       } catch (error) {
         metrics.embeddingCalls.inc({ ...labels, outcome: error instanceof DomainError ? error.kind : "unknown" });

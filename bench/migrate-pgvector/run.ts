@@ -286,7 +286,7 @@ async function main() {
     const client = new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false });
     // As the command builds it: upserts carry vectors as bytes on their own connection.
     const target = new URL(qdrant.url);
-    const backend = { client, host: target.hostname, port: Number(target.port), close: async () => {} };
+    const backend = { client, host: target.hostname, port: Number(target.port), apiKey: undefined, close: async () => {} };
     const newStore = async () => {
       const config = loadConfig({ QDRANT_URL: qdrant.url, QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`, EMBEDDING_DIMENSIONS: String(DIMS) });
       const store = createConfiguredVectorStore({ config, backend, model: "text-embedding-3-large", logger });

@@ -30,7 +30,12 @@ export async function openPostgres(options: { config: Config; dataDir: string; l
     let url = config.postgres.url;
     let poolSize = config.postgres.maximumPoolSize;
     if (url === undefined) {
-      const embedded = createEmbeddedPostgres({ dataDir: join(dataDir, "postgres"), host: "127.0.0.1", port: 0, logger: logger.child({ component: "embedded-postgres" }) });
+      const embedded = createEmbeddedPostgres({
+        dataDir: join(dataDir, "postgres"),
+        // PGlite checks no password: a Unix socket in the private DATA_DIR keeps other local users out.
+        socketDir: join(dataDir, "run"),
+        logger: logger.child({ component: "embedded-postgres" }),
+      });
       url = (await embedded.start()).url;
       closers.push(() => embedded.stop());
       // PGlite runs one query at a time on one backend: a larger pool would only queue.

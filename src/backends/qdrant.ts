@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
@@ -14,6 +15,8 @@ export interface QdrantBackend {
   port: number;
   /** The embedded server's REST port, when it serves one. */
   httpPort?: number;
+  /** QDRANT_API_KEY, or the key generated for the embedded server (no other local process knows it). */
+  apiKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -25,14 +28,19 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   const { config, dataDir, logger } = options;
   let host = config.qdrant.host;
   let port = config.qdrant.grpcPort;
+  let apiKey = config.qdrant.apiKey;
   let close = async () => {};
   let httpPort: number | undefined;
   if (host === undefined) {
-    // gRPC on any free port (only the service uses it); Qdrant's REST API on QDRANT_PORT (6333), so
-    // `curl localhost:6333/collections/embeddings` works as with real Qdrant. A taken port only warns.
+    // The embedded server listens on loopback, where any local process could reach it: it gets a key
+    // generated for this run, known only to this process. gRPC on any free port (only the service uses
+    // it); Qdrant's REST API on QDRANT_PORT (6333), so `curl localhost:6333/collections/embeddings` works
+    // as with real Qdrant (with the key in `api-key`). A taken port only warns.
+    apiKey = randomBytes(32).toString("base64url");
     const embedded = createEmbeddedQdrant({
       host: "127.0.0.1",
       port: 0,
+      apiKey,
       httpPort: config.qdrant.httpPort,
       httpPortOptional: true,
       dataDir: join(dataDir, "qdrant"),
@@ -49,13 +57,13 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     host,
     port,
     https: config.qdrant.host !== undefined && config.qdrant.https,
-    apiKey: config.qdrant.apiKey,
+    apiKey,
     timeout: config.qdrant.timeoutMs,
     // gzip costs ~230 us per 3072-d vector for an 8% saving; readiness checks the server instead.
     compression: false,
     checkCompatibility: false,
   });
-  return { client, host, port, httpPort, close };
+  return { client, host, port, httpPort, apiKey, close };
 }
 
 /**
@@ -101,7 +109,7 @@ export function createCollectionVectorStore(options: {
       host: backend.host,
       port: backend.port,
       https: config.qdrant.host !== undefined && config.qdrant.https,
-      apiKey: config.qdrant.apiKey,
+      apiKey: backend.apiKey,
       timeoutMs: config.qdrant.timeoutMs,
     }),
   });

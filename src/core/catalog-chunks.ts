@@ -45,7 +45,7 @@ export interface CatalogChunkOptions {
    * Counts a text's tokens the way the embedder will (`Embedder.countTokens`). Without it UTF-8 bytes
    * are counted, an upper bound for every byte-level BPE tokenizer (texts then stay shorter than needed).
    */
-  countTokens?: (text: string) => number;
+  countTokens?: (text: string, limit?: number) => number;
   /**
    * The most tokens a table or column text may take (OpenAI's embedding models accept 8,191). A table
    * text lists its columns until the budget is spent and then says how many it left out (each column

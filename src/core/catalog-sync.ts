@@ -26,6 +26,11 @@ export interface CatalogSyncDeps {
   metadata: MetadataStore;
   embedder: Embedder;
   ingest: Ingest;
+  /**
+   * Chunks a catalog and counts each chunk's tokens, off the event loop (`CpuPool.chunkCatalog`);
+   * inline with the embedder's counter when absent.
+   */
+  chunkCatalog?: (catalogId: string, catalog: CatalogInput) => Promise<{ chunks: CatalogChunk[]; tokens: number[] }>;
 }
 
 /**
@@ -36,6 +41,11 @@ export interface CatalogSyncDeps {
  */
 export function createCatalogSync(deps: CatalogSyncDeps) {
   const { metadata, embedder, ingest } = deps;
+
+  function chunkInline(catalogId: string, catalog: CatalogInput) {
+    const chunks = catalogChunks(catalogId, catalog, { countTokens: (text, limit) => embedder.countTokens(text, limit) });
+    return { chunks, tokens: chunks.map((chunk) => embedder.countTokens(chunk.content)) };
+  }
 
   async function existingCatalogRows(store: MetadataStore, catalogId: string): Promise<Map<string, EmbeddingRow>> {
     const rows = new Map<string, EmbeddingRow>();
@@ -56,7 +66,8 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
 
   return {
     async sync(catalogId: string, catalog: CatalogInput, options: { dryRun: boolean; signal?: AbortSignal }): Promise<CatalogSyncResult> {
-      const chunks: CatalogChunk[] = catalogChunks(catalogId, catalog, { countTokens: (text) => embedder.countTokens(text) }).map((chunk) => ({
+      const chunked = deps.chunkCatalog !== undefined ? await deps.chunkCatalog(catalogId, catalog) : chunkInline(catalogId, catalog);
+      const chunks: CatalogChunk[] = chunked.chunks.map((chunk) => ({
         ...chunk,
         metadata: { ...chunk.metadata, origin: CATALOG_ORIGIN },
       }));
@@ -70,7 +81,7 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
           const plan = planUpsert(chunk, index, existing.get(chunk.id), embedder.model);
           result[plan.outcome === "created" ? "added" : plan.outcome]++;
           if (plan.needsEmbedding) {
-            result.tokens += embedder.countTokens(chunk.content);
+            result.tokens += chunked.tokens[index];
           }
         });
         return result;

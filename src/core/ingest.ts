@@ -98,6 +98,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       const embedded = await embedder.embed(wanted.map(([, row]) => ({ id: row.id, text: row.content })), { signal: options.signal });
       wanted.forEach(([hash], index) => embeddedByHash.set(hash, embedded[index]));
+      // Tokens as the embedder reports them for what it was sent (no second tokenizer pass).
+      embeddedTokens += embedded.tokens;
     };
     try {
       const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
@@ -154,7 +156,6 @@ export function createIngest(deps: IngestDeps): Ingest {
             await embedMissing(toEmbed);
             for (const item of toEmbed) {
               item.vector = embeddedByHash.get(item.row.contentHash);
-              embeddedTokens += embedder.countTokens(item.row.content);
             }
             embeddedCount = toEmbed.length;
           }

@@ -4,7 +4,7 @@ import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
 import { catalogChunkId } from "./catalog-chunks.js";
-import { assembleContext, findBridgeTables, rankTables, type AssembledContext } from "./context/assemble.js";
+import { assembleContext, findBridgeTables, rankTables, type AssembleInput, type AssembledContext } from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { EmbeddingRow } from "./types.js";
@@ -32,6 +32,11 @@ export interface RetrieveDeps {
   logger: Logger;
   /** Called with the number of Qdrant hits whose Postgres row was gone (they are never returned). */
   onDroppedHits?: (count: number) => void;
+  /**
+   * Assembles the context off the event loop (`CpuPool.assembleContext`, cl100k counts): rows of long
+   * runs without spaces are seconds of counting. Inline with the embedder's counter when absent.
+   */
+  assembleContext?: (input: Omit<AssembleInput, "countTokens">) => Promise<AssembledContext>;
 }
 
 export interface ContextQuery {
@@ -139,10 +144,15 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
       const bridgeRows = extra.filter((row) => !isChosen(row));
       const columnRows = extra.filter((row) => isChosen(row));
-      const assembled = assembleContext({ hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens, countTokens: (text) => embedder.countTokens(text) });
+      const input = { hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens };
+      const assembled =
+        deps.assembleContext !== undefined
+          ? await deps.assembleContext(input)
+          : assembleContext({ ...input, countTokens: (text, limit) => embedder.countTokens(text, limit) });
       if (assembled.chunks.length === 0 && hits.length > 0) {
         const best = rows.find((row) => row.id === hits[0].id);
-        const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]));
+        // Counted up to the largest budget a caller may ask for: the figure is for the message.
+        const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]), query.maxTokens * 4);
         throw new InvalidArgumentError("max_tokens", `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`);
       }
       return { ...assembled, insufficientContext: assembled.chunks.length === 0, relevanceFloor };

@@ -1,7 +1,9 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { PGlite, type Extensions } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import type { Logger } from "pino";
+import { tighten } from "./private-dir.js";
 
 /**
  * The pool size to use against the embedded server. PGlite is one backend: the socket server runs one
@@ -16,6 +18,9 @@ export const EMBEDDED_POSTGRES_POOL_SIZE = 1;
  */
 const MAX_SOCKET_CONNECTIONS = 8;
 
+/** The port number in the socket file's name (libpq looks for `<dir>/.s.PGSQL.<port>`). */
+const SOCKET_PORT = 5432;
+
 export interface EmbeddedPostgresOptions {
   /** Where PGlite keeps its files; omitted means in memory (lost at stop). */
   dataDir?: string;
@@ -23,6 +28,11 @@ export interface EmbeddedPostgresOptions {
   host?: string;
   /** Default 0: a free port chosen by the OS. */
   port?: number;
+  /**
+   * Listen on a Unix socket in this directory (made 0700) instead of TCP: PGlite checks no password,
+   * so only a socket other users cannot reach keeps other local processes out. The service uses it.
+   */
+  socketDir?: string;
   logger: Logger;
   /** Load pgvector (`CREATE EXTENSION vector` still has to be run). */
   extensions?: { vector?: boolean };
@@ -56,10 +66,16 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
       await mkdir(options.dataDir, { recursive: true });
     }
     const db = await PGlite.create({ dataDir: options.dataDir, extensions });
+    if (options.dataDir !== undefined) await tighten(options.dataDir);
+    const socketPath = options.socketDir === undefined ? undefined : join(options.socketDir, `.s.PGSQL.${SOCKET_PORT}`);
+    if (options.socketDir !== undefined) {
+      await mkdir(options.socketDir, { recursive: true, mode: 0o700 });
+      await chmod(options.socketDir, 0o700);
+      await rm(socketPath!, { force: true });
+    }
     const server = new PGLiteSocketServer({
       db,
-      host: options.host ?? "127.0.0.1",
-      port: options.port ?? 0,
+      ...(socketPath === undefined ? { host: options.host ?? "127.0.0.1", port: options.port ?? 0 } : { path: socketPath }),
       maxConnections: MAX_SOCKET_CONNECTIONS,
     });
     try {
@@ -69,8 +85,13 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
       throw error;
     }
     running = { db, server };
-    const address = server.getServerConn();
-    const url = `postgres://postgres:postgres@${formatHostPort(address)}/postgres`;
+    const address = socketPath ?? server.getServerConn();
+    // A host that is a directory (percent-encoded) names the Unix socket `<dir>/.s.PGSQL.<port>`, as
+    // libpq, pg and Slonik read it.
+    const url =
+      options.socketDir === undefined
+        ? `postgres://postgres:postgres@${formatHostPort(address)}/postgres`
+        : `postgres://postgres@${encodeURIComponent(options.socketDir)}:${SOCKET_PORT}/postgres`;
     logger.warn(
       { postgres: address, dataDir: options.dataDir ?? "memory", pgvector: options.extensions?.vector === true },
       options.dataDir === undefined
@@ -106,6 +127,7 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
       if (!current.db.closed) {
         await current.db.close();
       }
+      if (options.dataDir !== undefined) await tighten(options.dataDir);
       logger.debug("embedded Postgres stopped");
     },
   };

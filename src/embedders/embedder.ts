@@ -14,12 +14,29 @@ export interface EmbedOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The vectors of one `embed` call, one per input, in order, with the call's token usage attached:
+ * callers account for tokens from here instead of tokenizing every text a second time.
+ */
+export type Embeddings = Float32Array[] & { readonly tokens: number };
+
+export function withTokens(vectors: Float32Array[], tokens: number): Embeddings {
+  return Object.assign(vectors, { tokens });
+}
+
 export interface Embedder {
   readonly name: "openai" | "local";
   readonly model: string;
   readonly dimensions: number;
-  /** One Float32Array per input, in order, of length `dimensions`, L2-normalized. */
-  embed(inputs: readonly EmbedInput[], options?: EmbedOptions): Promise<Float32Array[]>;
-  /** Tokens an input costs (real tokenizer for OpenAI; the same counting for local so budgets match). */
-  countTokens(text: string): number;
+  /**
+   * One Float32Array per input, in order, of length `dimensions`, L2-normalized, with the cl100k
+   * tokens the inputs cost. Long texts are tokenized (and, locally, embedded) off the event loop.
+   */
+  embed(inputs: readonly EmbedInput[], options?: EmbedOptions): Promise<Embeddings>;
+  /**
+   * Tokens a text costs (real tokenizer for OpenAI; the same counting for local so budgets match),
+   * in time linear in the text. With `limit`, counting stops once the count exceeds it: a budget
+   * check costs at most the budget. Runs on the caller's thread: for short texts and budget checks.
+   */
+  countTokens(text: string, limit?: number): number;
 }

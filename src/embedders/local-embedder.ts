@@ -19,7 +19,8 @@
  */
 import { InvalidArgumentError } from "../core/errors.js";
 import { throwIfAborted } from "./abort.js";
-import type { EmbedInput, EmbedOptions, Embedder } from "./embedder.js";
+import { createCpuPool } from "./cpu-pool.js";
+import { withTokens, type EmbedInput, type EmbedOptions, type Embedder, type Embeddings } from "./embedder.js";
 import { hash32 } from "./hash.js";
 import { lexicalTerms, type LexicalTerm } from "./lexical-tokens.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
@@ -53,8 +54,6 @@ const BIGRAM_WEIGHT = 0.3;
 const HASHES_PER_FEATURE = 3;
 const HASH_SEEDS = [0x811c9dc5, 0x9747b28c, 0x5bd1e995] as const;
 
-/** Yields to the event loop between slices so a large batch does not block other requests. */
-const INPUTS_PER_SLICE = 256;
 
 export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
   const { dimensions } = options;
@@ -62,22 +61,18 @@ export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
     throw new InvalidArgumentError("dimensions", `must be a positive integer, got ${dimensions}`);
   }
   const model = options.model ?? DEFAULT_LOCAL_MODEL;
+  const cpu = createCpuPool();
 
   return {
     name: "local",
     model,
     dimensions,
-    async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Float32Array[]> {
-      const vectors: Float32Array[] = [];
-      for (let i = 0; i < inputs.length; i++) {
-        if (i % INPUTS_PER_SLICE === 0) {
-          throwIfAborted(embedOptions?.signal);
-          if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        vectors.push(embedText(inputs[i].text, dimensions));
-      }
+    async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Embeddings> {
       throwIfAborted(embedOptions?.signal);
-      return vectors;
+      // Large batches and long texts are embedded on a worker thread, not on the event loop.
+      const { vectors, tokens } = await cpu.embedLocal(inputs.map((input) => input.text), dimensions);
+      throwIfAborted(embedOptions?.signal);
+      return withTokens(vectors, tokens.reduce((sum, count) => sum + count, 0));
     },
     // OpenAI's count (cl100k_base), not the number of lexical terms: chunk budgets and request
     // limits then come out the same whichever embedder a deployment runs.

@@ -21,7 +21,8 @@ import {
   UnavailableError,
 } from "../core/errors.js";
 import { abortError, throwIfAborted } from "./abort.js";
-import type { EmbedInput, EmbedOptions, Embedder } from "./embedder.js";
+import { createCpuPool } from "./cpu-pool.js";
+import { withTokens, type EmbedInput, type EmbedOptions, type Embedder, type Embeddings } from "./embedder.js";
 import { tokenCounterFor } from "./openai-tokenizer.js";
 
 export const DEFAULT_OPENAI_MODEL = "text-embedding-3-large";
@@ -94,6 +95,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   const logger = options.logger.child({ component: "openai-embedder", model });
   const countTokens = tokenCounterFor(model);
   const slots = createSemaphore(maxConcurrentRequests);
+  const cpu = createCpuPool();
   const client = new OpenAI({
     apiKey: options.apiKey,
     baseURL: options.baseURL ?? "https://api.openai.com/v1",
@@ -144,11 +146,14 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     model,
     dimensions,
     countTokens,
-    async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Float32Array[]> {
+    async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Embeddings> {
       const callerSignal = embedOptions?.signal;
       throwIfAborted(callerSignal);
-      if (inputs.length === 0) return [];
-      const batches = planBatches(inputs, countTokens, limits);
+      if (inputs.length === 0) return withTokens([], 0);
+      // Each text is tokenized once, off the loop when long, cut short past the per-input limit.
+      const counts = await cpu.countTokens(inputs.map((input) => input.text), limits.maxTokensPerInput);
+      throwIfAborted(callerSignal);
+      const batches = planBatches(inputs, (_text, index) => counts[index], limits);
 
       // One failed batch stops the others: the caller gets that failure, not a pile of them.
       const stop = new AbortController();
@@ -175,7 +180,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       );
       if (callerSignal?.aborted) throw abortError(callerSignal, "embedding request");
       if (firstError !== undefined) throw firstError;
-      return results;
+      return withTokens(results, batches.reduce((sum, batch) => sum + batch.tokens, 0));
     },
   };
 }
@@ -198,7 +203,7 @@ export interface EmbeddingBatch {
  */
 export function planBatches(
   inputs: readonly EmbedInput[],
-  countTokens: (text: string) => number,
+  countTokens: (text: string, index: number) => number,
   limits: Readonly<EmbeddingLimits>,
 ): EmbeddingBatch[] {
   const batches: EmbeddingBatch[] = [];
@@ -208,11 +213,11 @@ export function planBatches(
     if (text.length === 0) {
       throw new InvalidArgumentError(inputField(inputs[i], i), "is empty; the embeddings API needs at least one token");
     }
-    const tokens = countTokens(text);
+    const tokens = countTokens(text, i);
     if (tokens > limits.maxTokensPerInput) {
       throw new InvalidArgumentError(
         inputField(inputs[i], i),
-        `is ${tokens} tokens long; the embedding model accepts at most ${limits.maxTokensPerInput}: split it into smaller chunks`,
+        `is more than ${limits.maxTokensPerInput} tokens long; the embedding model accepts at most ${limits.maxTokensPerInput}: split it into smaller chunks`,
       );
     }
     if (

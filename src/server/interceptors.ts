@@ -140,3 +140,70 @@ function isServerFault(error: unknown): boolean {
   const code = ConnectError.from(error).code;
   return code === Code.Internal || code === Code.Unavailable || code === Code.Unknown || code === Code.DataLoss;
 }
+
+/** Methods that embed text or scan many vectors: the calls admission control counts. */
+const EXPENSIVE_METHODS: ReadonlySet<string> = new Set([
+  "UpsertEmbedding",
+  "BatchUpsertEmbeddings",
+  "StreamUpsertEmbeddings",
+  "CreateEmbeddingsForCatalog",
+  "ReconcileEmbeddings",
+  "SearchEmbeddings",
+  "RetrieveContext",
+]);
+
+/** How long a refused caller is told to wait before trying again. */
+export const RETRY_AFTER_MS = 1_000;
+
+/**
+ * Admission control: at most `limit` expensive calls in flight on this replica. One more is refused
+ * at once with RESOURCE_EXHAUSTED and a retry hint (the `grpc-retry-pushback-ms` trailer gRPC clients
+ * honour, and `retry-after` seconds), so overload shows up as fast refusals a balancer or client can
+ * route around, not as a queue that grows until every deadline passes. A streaming call holds its
+ * slot until its response stream ends.
+ */
+export function createAdmissionInterceptor(limit: number): Interceptor {
+  let inFlight = 0;
+  return (next) => async (req) => {
+    if (!req.service.typeName.startsWith("dq.") || !EXPENSIVE_METHODS.has(req.method.name)) {
+      return next(req);
+    }
+    if (inFlight >= limit) {
+      const metadata = new Headers({ "grpc-retry-pushback-ms": String(RETRY_AFTER_MS), "retry-after": String(Math.ceil(RETRY_AFTER_MS / 1000)) });
+      throw new ConnectError(
+        `server busy: ${limit} expensive calls already in flight on this replica (MAX_CONCURRENT_EXPENSIVE_CALLS); retry after ${RETRY_AFTER_MS} ms`,
+        Code.ResourceExhausted,
+        metadata,
+      );
+    }
+    inFlight++;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        inFlight--;
+      }
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        release();
+        return res;
+      }
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } finally {
+            release();
+          }
+        })(),
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  };
+}

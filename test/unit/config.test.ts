@@ -6,6 +6,9 @@ describe("loadConfig", () => {
     const config = loadConfig({});
     expect(config.grpc).toMatchObject({ host: "0.0.0.0", port: 50051, apiKeys: [], reflection: true });
     expect(config.metrics.port).toBe(9464);
+    // Metric series name catalog ids: loopback unless the operator opens it.
+    expect(config.metrics.host).toBe("127.0.0.1");
+    expect(config.grpc.maxConcurrentExpensiveCalls).toBe(8);
     expect(config.postgres.url).toBeUndefined();
     expect(config.qdrant.host).toBeUndefined();
     expect(config.qdrant.collectionName).toBe("embeddings");

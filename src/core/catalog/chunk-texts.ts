@@ -46,7 +46,7 @@ export interface ColumnFacts {
 
 export interface TextContext {
   /** Tokens of a text as the embedder counts them; UTF-8 bytes (an upper bound for byte-level BPE) when absent. */
-  countTokens?: (text: string) => number;
+  countTokens?: (text: string, limit?: number) => number;
   maxTokens: number;
   /** Whether the catalog has more than one schema (the schema is named in column texts only then). */
   manySchemas: boolean;
@@ -183,7 +183,7 @@ function fits(text: string, budget: TextContext): boolean {
   if (bytes > LIMITS.maxContentBytes) return false;
   // No byte-level BPE token is shorter than a byte: within the budget in bytes is within it in tokens.
   if (bytes <= budget.maxTokens) return true;
-  return budget.countTokens !== undefined && budget.countTokens(text) <= budget.maxTokens;
+  return budget.countTokens !== undefined && budget.countTokens(text, budget.maxTokens) <= budget.maxTokens;
 }
 
 /** The text, cut to the budget if it must be. */

@@ -42,7 +42,8 @@ export interface AssembleInput {
   columnRows?: readonly EmbeddingRow[];
   maxChunks: number;
   maxTokens: number;
-  countTokens: (text: string) => number;
+  /** Tokens of a text, counting stopped once past `limit` (a budget check costs at most the budget). */
+  countTokens: (text: string, limit?: number) => number;
 }
 
 /** How much a table's columns add to its own evidence: the best three, each at this weight. */
@@ -178,8 +179,10 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     }
     const key = tableKey(item.row.schemaName, item.row.tableName);
     const block = [...chosen.filter((entry) => tableKey(entry.row.schemaName, entry.row.tableName) === key).map((entry) => entry.row), item.row];
-    const cost = item.row.tableName === null ? input.countTokens(renderContext([item.row])) + 1 : input.countTokens(renderTable(block)) + 2;
     const previous = item.row.tableName === null ? 0 : blockTokens.get(key) ?? 0;
+    // Counting stops past what is left of the budget: a chunk that cannot fit costs no more than that.
+    const room = input.maxTokens - estimate + previous;
+    const cost = item.row.tableName === null ? input.countTokens(renderContext([item.row]), room) + 1 : input.countTokens(renderTable(block), room) + 2;
     if (estimate - previous + cost > input.maxTokens) {
       truncated = true;
       continue;
@@ -190,7 +193,7 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     }
     chosen.push(item);
   }
-  while (chosen.length > 0 && input.countTokens(renderContext(chosen.map((entry) => entry.row))) > input.maxTokens) {
+  while (chosen.length > 0 && input.countTokens(renderContext(chosen.map((entry) => entry.row)), input.maxTokens) > input.maxTokens) {
     chosen.pop();
     truncated = true;
   }
@@ -213,7 +216,7 @@ export function assembleContext(input: AssembleInput): AssembledContext {
   for (const key of orderedKeys) {
     const group = (groups.get(key) ?? []).sort((a, b) => (a.row.kind === "table" ? -1 : b.row.kind === "table" ? 1 : b.score - a.score));
     for (const item of group) {
-      chunks.push({ row: item.row, score: item.score, reason: item.reason, tokens: input.countTokens(item.row.content) });
+      chunks.push({ row: item.row, score: item.score, reason: item.reason, tokens: input.countTokens(item.row.content, input.maxTokens) });
     }
     const first = group[0].row;
     if (first.tableName !== null) {
@@ -228,7 +231,7 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     }
   }
   const text = renderContext(chunks.map((chunk) => chunk.row));
-  return { tables, chunks, text, tokens: input.countTokens(text), truncated };
+  return { tables, chunks, text, tokens: input.countTokens(text, input.maxTokens), truncated };
 }
 
 /** A column row's position in its table's column list (from the table chunk's metadata), else last. */

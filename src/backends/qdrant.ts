@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
@@ -32,11 +33,16 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   let close = async () => {};
   let httpPort: number | undefined;
   if (host === undefined) {
-    // The embedded server listens on loopback, where any local process could reach it: it gets a key
-    // generated for this run, known only to this process. gRPC on any free port (only the service uses
-    // it); Qdrant's REST API on QDRANT_PORT (6333), so `curl localhost:6333/collections/embeddings` works
-    // as with real Qdrant (with the key in `api-key`). A taken port only warns.
-    apiKey = randomBytes(32).toString("base64url");
+    // The embedded server listens on loopback, where any local process could reach it: it gets
+    // QDRANT_API_KEY, or a key generated for this run and written (0600) to DATA_DIR/qdrant-api-key so
+    // its owner can verify the install the way Qdrant's guide does. gRPC on any free port (only the
+    // service uses it); Qdrant's REST API on QDRANT_PORT (6333), so
+    // `curl -H "api-key: $(cat DATA_DIR/qdrant-api-key)" localhost:6333/collections/embeddings` works as
+    // with real Qdrant. A taken port only warns.
+    apiKey ??= randomBytes(32).toString("base64url");
+    const keyFile = join(dataDir, "qdrant-api-key");
+    await writeFile(keyFile, apiKey, { mode: 0o600 });
+    await chmod(keyFile, 0o600);
     const embedded = createEmbeddedQdrant({
       host: "127.0.0.1",
       port: 0,
@@ -49,7 +55,7 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     ({ host, port } = await embedded.start());
     close = () => embedded.stop();
     httpPort = embedded.httpPort;
-    logger.warn({ port, httpPort: embedded.httpPort ?? null }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
+    logger.warn({ port, httpPort: embedded.httpPort ?? null, apiKeyFile: keyFile }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
   } else {
     logger.info({ host, port, collection: config.qdrant.collectionName }, "vector store: Qdrant over gRPC");
   }

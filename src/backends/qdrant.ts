@@ -59,11 +59,14 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
   } else {
     logger.info({ host, port, collection: config.qdrant.collectionName }, "vector store: Qdrant over gRPC");
   }
+  const https = config.qdrant.host !== undefined && config.qdrant.https;
   const client = new QdrantClient({
     host,
     port,
-    https: config.qdrant.host !== undefined && config.qdrant.https,
-    apiKey,
+    https,
+    // The client warns on stdout (not through our logger) when a key travels without TLS. For the
+    // embedded server that is loopback by design, so its key goes as a plain header instead.
+    ...(config.qdrant.host === undefined && apiKey !== undefined ? { headers: { "api-key": apiKey } } : { apiKey }),
     timeout: config.qdrant.timeoutMs,
     // gzip costs ~230 us per 3072-d vector for an 8% saving; readiness checks the server instead.
     compression: false,

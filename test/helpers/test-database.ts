@@ -130,9 +130,22 @@ export async function createDatabase(adminUrl: string, name: string, template: s
 }
 
 export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  await withClient(adminUrl, async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  });
+  // A session of another role (a superuser's, or one that just disconnected) can still be in the
+  // database; FORCE may not end it. Try a few times, then say which database was left behind.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withClient(adminUrl, async (client) => {
+        await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+      });
+      return;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= 10 || (code !== "42501" && code !== "55006")) {
+        throw new Error(`could not drop test database ${name}`, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

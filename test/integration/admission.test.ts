@@ -63,7 +63,7 @@ describe("admission control", () => {
     expect(refused.metadata.get("grpc-retry-pushback-ms")).toBe(String(RETRY_AFTER_MS));
 
     // A cheap call is not counted: an unknown id still answers NOT_FOUND.
-    const lookup = await failure(app.embeddings.getEmbedding({ id: randomUUID() }));
+    const lookup = await failure(app.embeddings.getEmbedding({ id: randomUUID(), catalogId }));
     expect(lookup.code).toBe(Code.NotFound);
 
     gated.release();

@@ -220,16 +220,19 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
 
 describe("embedded Qdrant REST API, started by the service", () => {
   it("serves the service's collection on the configured QDRANT_PORT", async () => {
-    const app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: "64" } });
+    // The service's embedded Qdrant takes QDRANT_API_KEY when set (a generated key otherwise).
+    const key = { "api-key": `k-${randomUUID()}` };
+    const app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: "64", QDRANT_API_KEY: key["api-key"] } });
     try {
       const httpPort = app.running.qdrant.httpPort;
       expect(httpPort).toBeGreaterThan(0);
-      const before = (await get(httpPort!, "/collections/embeddings")).json();
+      expect((await get(httpPort!, "/collections/embeddings")).status).toBe(401);
+      const before = (await get(httpPort!, "/collections/embeddings", key)).json();
       expect(shapeDifferences(before, okResponse(CollectionInfo))).toEqual([]);
       expect(before.result.points_count).toBe(0);
       expect(before.result.config.params.vectors.dense).toEqual({ size: 64, distance: "Cosine" });
       await app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: rest" } });
-      const after = (await get(httpPort!, "/collections/embeddings")).json();
+      const after = (await get(httpPort!, "/collections/embeddings", key)).json();
       expect(after.result.points_count).toBe(1);
       expect((await get(httpPort!, "/readyz")).text).toBe("all shards are ready");
     } finally {

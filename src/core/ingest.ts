@@ -107,15 +107,17 @@ export function createIngest(deps: IngestDeps): Ingest {
    * overwritten ids keep a content hash their row does not have, which reconcile reports).
    */
   async function writeBoth(rows: EmbeddingRowInput[], points: VectorPoint[], createdIds: string[], signal?: AbortSignal): Promise<void> {
-    let pointsWritten = false;
+    let upserting: Promise<void> | undefined;
     try {
       await metadata.transaction(async (tx) => {
         await tx.upsertRows(rows);
-        await vectors.upsert(points, { signal });
-        pointsWritten = true;
+        upserting = vectors.upsert(points, { signal });
+        await upserting;
       });
     } catch (error) {
-      if (pointsWritten) {
+      // The transaction can fail (its connection killed) while the Qdrant write is still in flight:
+      // wait for that write to settle, and undo it if it landed.
+      if (upserting !== undefined && (await upserting.then(() => true, () => false))) {
         await compensate(createdIds, error);
       }
       throw error;

@@ -112,7 +112,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       let response: EmbeddingsResponse;
       try {
         throwIfAborted(signal);
-        response = (await client.embeddings.create(
+        response = await client.embeddings.create(
           {
             model,
             input: batch.texts,
@@ -120,7 +120,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
             ...(canShorten ? { dimensions } : {}),
           },
           { signal },
-        )) as unknown as EmbeddingsResponse;
+        );
       } catch (error) {
         if (signal.aborted) throw abortError(signal, "embedding request");
         const retryable = isRetryable(error);
@@ -159,7 +159,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       const stop = new AbortController();
       const signal = callerSignal ? AbortSignal.any([callerSignal, stop.signal]) : stop.signal;
       const results: Float32Array[] = new Array(inputs.length);
-      let firstError: unknown;
+      let firstFailure: { error: unknown } | undefined;
       await Promise.all(
         batches.map(async (batch) => {
           try {
@@ -171,15 +171,15 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
               release();
             }
           } catch (error) {
-            if (firstError === undefined) {
-              firstError = error;
+            if (firstFailure === undefined) {
+              firstFailure = { error };
               stop.abort();
             }
           }
         }),
       );
       if (callerSignal?.aborted) throw abortError(callerSignal, "embedding request");
-      if (firstError !== undefined) throw firstError;
+      if (firstFailure !== undefined) throw firstFailure.error;
       return withTokens(results, batches.reduce((sum, batch) => sum + batch.tokens, 0));
     },
   };
@@ -369,8 +369,8 @@ function toDomainError(error: unknown, context: { model: string; attempts: numbe
 }
 
 function apiMessage(error: InstanceType<typeof OpenAI.APIError>): string {
-  const body = error.error as { message?: unknown } | undefined;
-  const message = typeof body?.message === "string" ? body.message : undefined;
+  const body: unknown = error.error;
+  const message = typeof body === "object" && body !== null && "message" in body && typeof body.message === "string" ? body.message : undefined;
   return message ? `: ${message.slice(0, 300)}` : "";
 }
 

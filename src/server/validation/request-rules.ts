@@ -48,7 +48,7 @@ function walkValue(value: unknown, path: string): void {
   } else if (value instanceof Uint8Array || value === null || typeof value !== "object") {
     // bytes (vectors read from the wire), numbers, booleans, bigints, enums
   } else if ("$typeName" in value) {
-    walkMessage(value as Record<string, unknown>, path);
+    walkMessage(value, path);
   } else if ("case" in value && Object.keys(value).every((key) => key === "case" || key === "value")) {
     // A oneof: its value sits at the field's own path, named by the case.
     const oneof = value as { case: string | undefined; value?: unknown };

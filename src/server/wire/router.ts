@@ -18,7 +18,7 @@ export function withWireVectors(router: ConnectRouter, shadows: ShadowServices =
     },
     service(service, implementation, options) {
       // The shadow has the same methods, local names and message shapes as `service`.
-      router.service(swapService(service), implementation as never, options);
+      router.service(swapService(service), implementation, options);
       return wrapped;
     },
     rpc(method, impl, options) {

@@ -32,8 +32,14 @@ import { registerReflection } from "./server/reflection.js";
 import { registerRetrievalService } from "./server/retrieval-service.js";
 import { createValidationInterceptor } from "./server/validation/request-rules.js";
 import { withWireVectors } from "./server/wire/router.js";
-import { file_dq_embeddings_v1_embedding_service, EmbeddingService } from "../gen/dq/embeddings/v1/embedding_service_pb.js";
-import { file_dq_embeddings_v1_retrieval_service, RetrievalService } from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import {
+  file_dq_embeddings_v1_embedding_service,
+  EmbeddingService,
+} from "../gen/dq/embeddings/v1/embedding_service_pb.js";
+import {
+  file_dq_embeddings_v1_retrieval_service,
+  RetrievalService,
+} from "../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -87,17 +93,26 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
     const postgres = await openPostgres({ config, dataDir, logger });
     cleanups.push(postgres.close);
-    const metadata = instrumentStore(overrides.wrapMetadataStore?.(postgres.metadata) ?? postgres.metadata, "postgres", metrics);
+    const metadata = instrumentStore(
+      overrides.wrapMetadataStore?.(postgres.metadata) ?? postgres.metadata,
+      "postgres",
+      metrics,
+    );
 
     const qdrant = await openQdrant({ config, dataDir, logger });
     cleanups.push(qdrant.close);
 
     const embedder = instrumentEmbedder(overrides.embedder ?? createConfiguredEmbedder(config, logger), metrics);
-    logger.info({ embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions }, embedder.name === "local"
-      ? "embedder: local deterministic embedder (set OPENAI_API_KEY for OpenAI)"
-      : "embedder: OpenAI");
+    logger.info(
+      { embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions },
+      embedder.name === "local"
+        ? "embedder: local deterministic embedder (set OPENAI_API_KEY for OpenAI)"
+        : "embedder: OpenAI",
+    );
     if (embedder.dimensions !== config.embedding.dimensions) {
-      throw new Error(`embedder produces ${embedder.dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS is ${config.embedding.dimensions}`);
+      throw new Error(
+        `embedder produces ${embedder.dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS is ${config.embedding.dimensions}`,
+      );
     }
 
     const realVectors = createConfiguredVectorStore({ config, backend: qdrant, model: embedder.model, logger });
@@ -116,7 +131,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     // Catalog chunking counts tokens of every description: on a worker thread, off the event loop.
     const cpu = createCpuPool();
     cleanups.push(() => cpu.close());
-    const catalogSync = createCatalogSync({ metadata, embedder, ingest, chunkCatalog: (catalogId, catalog) => cpu.chunkCatalog(catalogId, catalog) });
+    const catalogSync = createCatalogSync({
+      metadata,
+      embedder,
+      ingest,
+      chunkCatalog: (catalogId, catalog) => cpu.chunkCatalog(catalogId, catalog),
+    });
     const repairer = createRepairer({
       metadata,
       writePath,
@@ -133,9 +153,17 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       embedder,
       logger,
       writePath,
-      onDrift: (catalogId, drift) => metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
+      onDrift: (catalogId, drift) =>
+        metrics.reconcileDrift.set({ catalog_id: catalogId === "" ? "all" : catalogId }, drift),
     });
-    const retrieve = createRetrieve({ metadata, vectors, embedder, logger, onDroppedHits: (count) => metrics.searchDroppedHits.inc(count), assembleContext: (input) => cpu.assembleContext(input) });
+    const retrieve = createRetrieve({
+      metadata,
+      vectors,
+      embedder,
+      logger,
+      onDroppedHits: (count) => metrics.searchDroppedHits.inc(count),
+      assembleContext: (input) => cpu.assembleContext(input),
+    });
 
     const observe = createObserveInterceptor(logger, metrics);
     inFlightIdle = () => observe.inFlight.idle();
@@ -184,7 +212,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       host: config.grpc.host,
       port: config.grpc.port,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      tls: config.grpc.tlsCertFile === undefined ? undefined : { certFile: config.grpc.tlsCertFile, keyFile: config.grpc.tlsKeyFile as string },
+      tls:
+        config.grpc.tlsCertFile === undefined
+          ? undefined
+          : { certFile: config.grpc.tlsCertFile, keyFile: config.grpc.tlsKeyFile as string },
       routes,
       interceptors,
       logger,
@@ -195,10 +226,25 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     await checkReadiness(metadata, vectors);
     scheduleReadiness(metadata, vectors);
     logger.info(
-      { host: bound.host, port: bound.port, metricsPort, tls: config.grpc.tlsCertFile !== undefined, reflection: config.grpc.reflection },
+      {
+        host: bound.host,
+        port: bound.port,
+        metricsPort,
+        tls: config.grpc.tlsCertFile !== undefined,
+        reflection: config.grpc.reflection,
+      },
       `gRPC server listening on ${bound.host}:${bound.port}`,
     );
-    return { grpcPort: bound.port, metricsPort, postgresUrl: postgres.url, qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort }, metadata, vectors, metrics, repairer };
+    return {
+      grpcPort: bound.port,
+      metricsPort,
+      postgresUrl: postgres.url,
+      qdrant: { host: qdrant.host, port: qdrant.port, httpPort: qdrant.httpPort },
+      metadata,
+      vectors,
+      metrics,
+      repairer,
+    };
   }
 
   async function resolveDataDir(): Promise<string> {
@@ -210,7 +256,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     await makePrivateDir(dir);
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     if (config.postgres.url === undefined || config.qdrant.host === undefined) {
-      logger.warn({ dataDir: dir }, "DATA_DIR is unset: embedded stores keep their files in a temporary directory that is deleted on exit");
+      logger.warn(
+        { dataDir: dir },
+        "DATA_DIR is unset: embedded stores keep their files in a temporary directory that is deleted on exit",
+      );
     }
     return dir;
   }
@@ -251,8 +300,14 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
   async function checkReadiness(metadata: MetadataStore, vectors: VectorStore): Promise<void> {
     const [postgresUp, qdrantUp] = await Promise.all([
-      metadata.ping().then(() => true, () => false),
-      vectors.ping().then(() => true, () => false),
+      metadata.ping().then(
+        () => true,
+        () => false,
+      ),
+      vectors.ping().then(
+        () => true,
+        () => false,
+      ),
     ]);
     metrics.dependencyUp.set({ dependency: "postgres" }, postgresUp ? 1 : 0);
     metrics.dependencyUp.set({ dependency: "qdrant" }, qdrantUp ? 1 : 0);

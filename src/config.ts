@@ -102,12 +102,18 @@ export function loadConfig(env: Env): Config {
   const provider = read.oneOf("EMBEDDING_PROVIDER", EMBEDDING_PROVIDERS, "auto");
   const openaiKey = provider === "local" ? undefined : read.string("OPENAI_API_KEY");
   if (provider === "openai" && openaiKey === undefined) {
-    throw new ConfigError("OPENAI_API_KEY", "must be set when EMBEDDING_PROVIDER is openai (set EMBEDDING_PROVIDER=local to run the local embedder instead)");
+    throw new ConfigError(
+      "OPENAI_API_KEY",
+      "must be set when EMBEDDING_PROVIDER is openai (set EMBEDDING_PROVIDER=local to run the local embedder instead)",
+    );
   }
   const tlsCertFile = read.string("TLS_CERT_FILE");
   const tlsKeyFile = read.string("TLS_KEY_FILE");
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
-    throw new ConfigError(tlsCertFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "must be set together with its pair (TLS_CERT_FILE and TLS_KEY_FILE)");
+    throw new ConfigError(
+      tlsCertFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE",
+      "must be set together with its pair (TLS_CERT_FILE and TLS_KEY_FILE)",
+    );
   }
   return {
     grpc: {
@@ -150,7 +156,10 @@ export function loadConfig(env: Env): Config {
       streamBatchEmbeddings: read.integer("STREAM_BATCH_EMBEDDINGS", 512, 1, 1000),
       streamBatchBytes: read.integer("STREAM_BATCH_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     },
-    repair: { intervalMs: read.integer("REPAIR_INTERVAL_MS", 1_000, 10, 600_000), batch: read.integer("REPAIR_BATCH", 500, 1, 10_000) },
+    repair: {
+      intervalMs: read.integer("REPAIR_INTERVAL_MS", 1_000, 10, 600_000),
+      batch: read.integer("REPAIR_BATCH", 500, 1, 10_000),
+    },
   };
 }
 
@@ -173,7 +182,8 @@ function postgresUrl(read: Reader): string | undefined {
   const database = read.string("POSTGRES_DB") ?? "postgres";
   const user = read.string("POSTGRES_USER") ?? "postgres";
   const password = read.string("POSTGRES_PASSWORD");
-  const credentials = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+  const credentials =
+    password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
   // POSTGRES_HOST=/var/run/postgresql names a socket directory, as in libpq.
   const target = host.startsWith("/") ? encodeURIComponent(host) : host;
   return `postgres://${credentials}@${target}:${port}/${encodeURIComponent(database)}`;

@@ -17,14 +17,18 @@ export function instrumentStore<T extends object>(store: T, name: "postgres" | "
       if (property === "withLocks") {
         // Writes run on the store bound to the locked connection: measure it too.
         return (keys: unknown, fn: (store: T, locked: string[]) => Promise<unknown>) =>
-          (value as (keys: unknown, run: (store: T, locked: string[]) => Promise<unknown>) => Promise<unknown>).call(target, keys, (bound: T, locked: string[]) =>
-            fn(instrumentStore(bound, name, metrics), locked),
+          (value as (keys: unknown, run: (store: T, locked: string[]) => Promise<unknown>) => Promise<unknown>).call(
+            target,
+            keys,
+            (bound: T, locked: string[]) => fn(instrumentStore(bound, name, metrics), locked),
           );
       }
       if (property === "transaction") {
         // The store bound to the transaction is measured too: most writes happen on it.
         return (fn: (store: T) => Promise<unknown>) =>
-          (value as (run: (store: T) => Promise<unknown>) => Promise<unknown>).call(target, (bound: T) => fn(instrumentStore(bound, name, metrics)));
+          (value as (run: (store: T) => Promise<unknown>) => Promise<unknown>).call(target, (bound: T) =>
+            fn(instrumentStore(bound, name, metrics)),
+          );
       }
       return async (...args: unknown[]) => {
         const labels = { store: name, operation: property };

@@ -53,7 +53,7 @@ export function createMetrics() {
     }),
     reconcileDrift: new Gauge({
       name: "dq_reconcile_drift",
-      help: "Drift (rows without points + points without rows + mismatched payloads) found by the last reconcile of a catalog (\"all\" = every catalog).",
+      help: 'Drift (rows without points + points without rows + mismatched payloads) found by the last reconcile of a catalog ("all" = every catalog).',
       labelNames: ["catalog_id"],
       registers: [registry],
     }),

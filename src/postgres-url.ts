@@ -74,7 +74,9 @@ export function describePostgresUrl(value: string): string {
     const parsed = parse(normalizePostgresUrl(value));
     const host = parsed.host ?? "";
     const database = parsed.database ?? "";
-    return host.startsWith("/") ? `socket ${host}${parsed.port ? ` port ${parsed.port}` : ""}/${database}` : `${host}:${parsed.port || 5432}/${database}`;
+    return host.startsWith("/")
+      ? `socket ${host}${parsed.port ? ` port ${parsed.port}` : ""}/${database}`
+      : `${host}:${parsed.port || 5432}/${database}`;
   } catch {
     return "an unreadable URL";
   }

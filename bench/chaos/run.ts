@@ -30,7 +30,10 @@ import { loadConfig } from "../../src/config.js";
 import { contentHash } from "../../src/core/hash.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { EmbeddingStatus } from "../../gen/dq/embeddings/v1/embedding_pb.js";
-import { EmbeddingService, StreamUpsertEmbeddingsRequestSchema } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import {
+  EmbeddingService,
+  StreamUpsertEmbeddingsRequestSchema,
+} from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +57,8 @@ interface Expected {
   catalogId: string;
   possible: State[];
 }
-type State = { deleted: true } | { deleted: false; content: string; seed: number; status: "pending" | "accepted" | "rejected" };
+type State =
+  { deleted: true } | { deleted: false; content: string; seed: number; status: "pending" | "accepted" | "rejected" };
 
 function vectorOf(seed: number): number[] {
   return Array.from({ length: DIMENSIONS }, (_, index) => Math.sin(seed * 0.37 + index * 0.61) + 0.02);
@@ -87,9 +91,23 @@ async function waitForPort(port: number): Promise<void> {
 }
 
 function startQdrant(port: number, dataDir: string): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "src/cli/embedded-qdrant.ts", "--port", String(port), "--data-dir", dataDir, "--log-level", "warn"], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  return spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli/embedded-qdrant.ts",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+      "--log-level",
+      "warn",
+    ],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -126,7 +144,10 @@ async function main(): Promise<void> {
   });
   const app = createApp(config, { logger });
   const running = await app.start();
-  const client = createClient(EmbeddingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.grpcPort}` }));
+  const client = createClient(
+    EmbeddingService,
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.grpcPort}` }),
+  );
 
   const expected = new Map<string, Expected>();
   const codes: Record<string, number> = {};
@@ -144,13 +165,36 @@ async function main(): Promise<void> {
   const anchorsOf = catalogs.map(() => Array.from({ length: ANCHORS }, () => randomUUID()));
   for (const [index, catalogId] of catalogs.entries()) {
     await client.batchUpsertEmbeddings({
-      embeddings: anchorsOf[index].map((id, k) => ({ id, catalogId, kind: "table", content: `Table: anchor${index}_${k}`, vector: vectorOf(1_000_000 + index * 100 + k) })),
+      embeddings: anchorsOf[index].map((id, k) => ({
+        id,
+        catalogId,
+        kind: "table",
+        content: `Table: anchor${index}_${k}`,
+        vector: vectorOf(1_000_000 + index * 100 + k),
+      })),
     });
-    anchorsOf[index].forEach((id, k) => expected.set(id, { catalogId, possible: [{ deleted: false, content: `Table: anchor${index}_${k}`, seed: 1_000_000 + index * 100 + k, status: "pending" }] }));
+    anchorsOf[index].forEach((id, k) =>
+      expected.set(id, {
+        catalogId,
+        possible: [
+          {
+            deleted: false,
+            content: `Table: anchor${index}_${k}`,
+            seed: 1_000_000 + index * 100 + k,
+            status: "pending",
+          },
+        ],
+      }),
+    );
   }
 
   /** Applies a call's outcome to the model of its ids. */
-  function settle(ids: readonly string[], catalogId: string, next: (current: State) => State, error: ConnectError | undefined): void {
+  function settle(
+    ids: readonly string[],
+    catalogId: string,
+    next: (current: State) => State,
+    error: ConnectError | undefined,
+  ): void {
     for (const id of ids) {
       const entry = expected.get(id) ?? { catalogId, possible: [{ deleted: true }] };
       const after = entry.possible.map(next);
@@ -174,12 +218,14 @@ async function main(): Promise<void> {
   }
 
   const deadline = () => (Math.random() < 0.15 ? { timeoutMs: 5 + Math.floor(Math.random() * 40) } : {});
-  const upserted = (content: string, seed: number) => (current: State): State => ({
-    deleted: false,
-    content,
-    seed,
-    status: current.deleted ? "pending" : current.status,
-  });
+  const upserted =
+    (content: string, seed: number) =>
+    (current: State): State => ({
+      deleted: false,
+      content,
+      seed,
+      status: current.deleted ? "pending" : current.status,
+    });
 
   async function writer(index: number): Promise<void> {
     const catalogId = catalogs[index];
@@ -192,47 +238,88 @@ async function main(): Promise<void> {
         const seed = seedCounter++;
         const content = `Column: t${index}.c${seed}`;
         const error = await call("unary upsert", () =>
-          client.upsertEmbedding({ embedding: { id, catalogId, kind: "column", content, vector: vectorOf(seed) } }, deadline()),
+          client.upsertEmbedding(
+            { embedding: { id, catalogId, kind: "column", content, vector: vectorOf(seed) } },
+            deadline(),
+          ),
         );
         settle([id], catalogId, upserted(content, seed), error);
       } else if (roll < 0.45) {
         const batch = [...new Set(Array.from({ length: 8 }, pick))].map((id) => ({ id, seed: seedCounter++ }));
         const error = await call("batch upsert", () =>
           client.batchUpsertEmbeddings(
-            { embeddings: batch.map(({ id, seed }) => ({ id, catalogId, kind: "column", content: `Column: b${seed}`, vector: vectorOf(seed) })) },
+            {
+              embeddings: batch.map(({ id, seed }) => ({
+                id,
+                catalogId,
+                kind: "column",
+                content: `Column: b${seed}`,
+                vector: vectorOf(seed),
+              })),
+            },
             deadline(),
           ),
         );
         for (const { id, seed } of batch) settle([id], catalogId, upserted(`Column: b${seed}`, seed), error);
       } else if (roll < 0.55) {
         // A stream: each message's acknowledgement covers exactly its own embeddings.
-        const messages = Array.from({ length: 3 }, (_, m) => [...new Set(Array.from({ length: 4 }, pick))].map((id) => ({ id, seed: seedCounter++, m })));
+        const messages = Array.from({ length: 3 }, (_, m) =>
+          [...new Set(Array.from({ length: 4 }, pick))].map((id) => ({ id, seed: seedCounter++, m })),
+        );
         const seen = new Set<string>();
-        const unique = messages.map((message) => message.filter((item) => !seen.has(item.id) && (seen.add(item.id), true)));
+        const unique = messages.map((message) =>
+          message.filter((item) => !seen.has(item.id) && (seen.add(item.id), true)),
+        );
         const acked = new Set<bigint>();
         const error = await call("stream upsert", async () => {
           const requests = unique.map((message, m) =>
             create(StreamUpsertEmbeddingsRequestSchema, {
               sequence: BigInt(m + 1),
-              embeddings: message.map(({ id, seed }) => ({ id, catalogId, kind: "column", content: `Column: s${seed}`, vector: vectorOf(seed) })),
+              embeddings: message.map(({ id, seed }) => ({
+                id,
+                catalogId,
+                kind: "column",
+                content: `Column: s${seed}`,
+                vector: vectorOf(seed),
+              })),
             }),
           );
-          for await (const ack of client.streamUpsertEmbeddings((async function* () { yield* requests.filter((request) => request.embeddings.length > 0); })(), deadline())) {
+          for await (const ack of client.streamUpsertEmbeddings(
+            (async function* () {
+              yield* requests.filter((request) => request.embeddings.length > 0);
+            })(),
+            deadline(),
+          )) {
             acked.add(ack.sequence);
           }
         });
         unique.forEach((message, m) => {
-          for (const { id, seed } of message) settle([id], catalogId, upserted(`Column: s${seed}`, seed), acked.has(BigInt(m + 1)) ? undefined : (error ?? new ConnectError("not acknowledged")));
+          for (const { id, seed } of message)
+            settle(
+              [id],
+              catalogId,
+              upserted(`Column: s${seed}`, seed),
+              acked.has(BigInt(m + 1)) ? undefined : (error ?? new ConnectError("not acknowledged")),
+            );
         });
       } else if (roll < 0.7) {
         const id = pick();
-        const error = await call("delete", () => client.deleteEmbedding({ id, catalogId, allowMissing: true }, deadline()));
+        const error = await call("delete", () =>
+          client.deleteEmbedding({ id, catalogId, allowMissing: true }, deadline()),
+        );
         settle([id], catalogId, () => ({ deleted: true }), error);
       } else if (roll < 0.85) {
         const targets = [...new Set(Array.from({ length: 5 }, pick))];
         const status = Math.random() < 0.5 ? "rejected" : "accepted";
         const error = await call("status", () =>
-          client.updateEmbeddingStatus({ ids: targets, catalogId, status: status === "rejected" ? EmbeddingStatus.REJECTED : EmbeddingStatus.ACCEPTED }, deadline()),
+          client.updateEmbeddingStatus(
+            {
+              ids: targets,
+              catalogId,
+              status: status === "rejected" ? EmbeddingStatus.REJECTED : EmbeddingStatus.ACCEPTED,
+            },
+            deadline(),
+          ),
         );
         settle(targets, catalogId, (current) => (current.deleted ? current : { ...current, status }), error);
       } else {
@@ -245,14 +332,34 @@ async function main(): Promise<void> {
           const attempt = Math.random();
           const error =
             attempt < 0.4
-              ? await call("cross-catalog upsert", () => client.upsertEmbedding({ embedding: { id: foreign, catalogId, kind: "column", content: "Column: stolen", vector: vectorOf(0) } }))
+              ? await call("cross-catalog upsert", () =>
+                  client.upsertEmbedding({
+                    embedding: {
+                      id: foreign,
+                      catalogId,
+                      kind: "column",
+                      content: "Column: stolen",
+                      vector: vectorOf(0),
+                    },
+                  }),
+                )
               : attempt < 0.7
                 ? await call("cross-catalog delete", () => client.deleteEmbedding({ id: foreign, catalogId }))
-                : await call("cross-catalog status", () => client.updateEmbeddingStatus({ ids: [foreign], catalogId, status: EmbeddingStatus.REJECTED }).then((response) => {
-                    if (response.updatedIds.length > 0) throw new Error("updated another catalog's embedding");
-                  }));
+                : await call("cross-catalog status", () =>
+                    client
+                      .updateEmbeddingStatus({ ids: [foreign], catalogId, status: EmbeddingStatus.REJECTED })
+                      .then((response) => {
+                        if (response.updatedIds.length > 0) throw new Error("updated another catalog's embedding");
+                      }),
+                  );
           if (error === undefined && attempt < 0.7) crossCatalogSucceeded++;
-          if (error !== undefined && error.code !== Code.FailedPrecondition && error.code !== Code.NotFound && error.code !== Code.Unavailable) crossCatalogSucceeded++;
+          if (
+            error !== undefined &&
+            error.code !== Code.FailedPrecondition &&
+            error.code !== Code.NotFound &&
+            error.code !== Code.Unavailable
+          )
+            crossCatalogSucceeded++;
         }
       }
     }
@@ -267,7 +374,9 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 500));
       tick++;
       if (tick % 3 === 0) {
-        const result = await killer.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+        const result = await killer.query(
+          "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
         backendKills += result.rows[0].n as number;
       }
       if (tick % 16 === 8) {
@@ -325,7 +434,14 @@ async function main(): Promise<void> {
         const want = vectorOf(state.seed);
         const norm = Math.hypot(...want);
         const sameVector = want.every((value, index) => Math.abs(value / norm - point.vector![index]) < 1e-5);
-        return row.content === state.content && row.contentHash === contentHash(state.content) && point.payload.content_hash === row.contentHash && sameVector && row.status === state.status && point.payload.status === state.status;
+        return (
+          row.content === state.content &&
+          row.contentHash === contentHash(state.content) &&
+          point.payload.content_hash === row.contentHash &&
+          sameVector &&
+          row.status === state.status &&
+          point.payload.status === state.status
+        );
       };
       ackedChecked++;
       if (!entry.possible.some(matches)) {
@@ -348,7 +464,9 @@ async function main(): Promise<void> {
     qdrantKills,
     repairSeconds: Math.round(repairSeconds * 10) / 10,
     intentsLeft: pending,
-    writesFinishedByRepair: Number(/dq_writes_finished_by_repair_total (\d+)/.exec(await running.metrics.registry.metrics())?.[1] ?? 0),
+    writesFinishedByRepair: Number(
+      /dq_writes_finished_by_repair_total (\d+)/.exec(await running.metrics.registry.metrics())?.[1] ?? 0,
+    ),
     invariants: {
       idsChecked: ackedChecked,
       acknowledgedLostOrWrong: ackedLost,

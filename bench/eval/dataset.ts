@@ -67,7 +67,11 @@ export async function readCatalogs(file: string | URL): Promise<SpiderCatalogs> 
  * with such names would be uploaded the same way); the service itself leaves out a description that
  * only repeats the identifier's words.
  */
-export function schemaOf(schemaName: string, tables: readonly SpiderTable[], descriptions: DescriptionSource): CatalogSchemaInit {
+export function schemaOf(
+  schemaName: string,
+  tables: readonly SpiderTable[],
+  descriptions: DescriptionSource,
+): CatalogSchemaInit {
   const describe = (natural: string) => (descriptions === "natural" ? natural : "");
   return {
     name: schemaName,

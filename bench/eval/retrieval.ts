@@ -31,7 +31,15 @@ import { createApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService, type RetrieveContextResponse } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
-import { catalogIdOf, readCatalogs, readQuestions, schemaOf, type CatalogSchemaInit, type Question, type SpiderCatalogs } from "./dataset.js";
+import {
+  catalogIdOf,
+  readCatalogs,
+  readQuestions,
+  schemaOf,
+  type CatalogSchemaInit,
+  type Question,
+  type SpiderCatalogs,
+} from "./dataset.js";
 import { scoreQuestion, summarize, type Gold, type QuestionScore, type RankedAnswer, type Scores } from "./score.js";
 
 const SHARED_EVAL = new URL("../../../shared/eval/", import.meta.url);
@@ -101,7 +109,10 @@ interface SettingResult {
 }
 
 async function main(): Promise<void> {
-  const questions = (await readQuestions(values.questions)).slice(0, values.limit === undefined ? undefined : Number(values.limit));
+  const questions = (await readQuestions(values.questions)).slice(
+    0,
+    values.limit === undefined ? undefined : Number(values.limit),
+  );
   const catalogs = await readCatalogs(values.catalogs);
   const { clients, stop, target, embedder } = await connect();
   const results: SettingResult[] = [];
@@ -114,14 +125,28 @@ async function main(): Promise<void> {
   } finally {
     await stop();
   }
-  const out = values.out ?? path.join(REPO_ROOT, "bench", "results", `eval-retrieval-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const out =
+    values.out ??
+    path.join(REPO_ROOT, "bench", "results", `eval-retrieval-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   await mkdir(path.dirname(out), { recursive: true });
-  const report = { createdAt: new Date().toISOString(), target, embedder, descriptions: DESCRIPTIONS, rankingBudget: RANKING_BUDGET, settings: results };
+  const report = {
+    createdAt: new Date().toISOString(),
+    target,
+    embedder,
+    descriptions: DESCRIPTIONS,
+    rankingBudget: RANKING_BUDGET,
+    settings: results,
+  };
   await writeFile(out, `${JSON.stringify(report, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
 
-async function connect(): Promise<{ clients: Clients; stop: () => Promise<void>; target: string; embedder: Record<string, string> }> {
+async function connect(): Promise<{
+  clients: Clients;
+  stop: () => Promise<void>;
+  target: string;
+  embedder: Record<string, string>;
+}> {
   let app: App | undefined;
   let baseUrl: string;
   const embedder: Record<string, string> = {};
@@ -145,27 +170,50 @@ async function connect(): Promise<{ clients: Clients; stop: () => Promise<void>;
   }
   const transport = createGrpcTransport({ baseUrl });
   return {
-    clients: { embeddings: createClient(EmbeddingService, transport), retrieval: createClient(RetrievalService, transport) },
+    clients: {
+      embeddings: createClient(EmbeddingService, transport),
+      retrieval: createClient(RetrievalService, transport),
+    },
     stop: async () => app?.stop(),
     target: values.target ?? "in-process",
     embedder,
   };
 }
 
-async function runSetting(setting: Setting, clients: Clients, questions: readonly Question[], catalogs: SpiderCatalogs, distractors: SpiderCatalogs): Promise<SettingResult> {
+async function runSetting(
+  setting: Setting,
+  clients: Clients,
+  questions: readonly Question[],
+  catalogs: SpiderCatalogs,
+  distractors: SpiderCatalogs,
+): Promise<SettingResult> {
   // What to upload: per catalog, each database as schema "main" of its own catalog; large, every
   // database (tuning and distractors) as a schema named by its db_id in one catalog.
   const uploads: Array<{ catalogId: string; schemas: CatalogSchemaInit[] }> =
     setting === "per-catalog"
-      ? Object.entries(catalogs).map(([db, tables]) => ({ catalogId: catalogIdOf(`per-catalog/${db}`), schemas: [schemaOf(SINGLE_SCHEMA, tables, DESCRIPTIONS)] }))
-      : [{ catalogId: catalogIdOf("large"), schemas: Object.entries({ ...distractors, ...catalogs }).map(([db, tables]) => schemaOf(db, tables, DESCRIPTIONS)) }];
+      ? Object.entries(catalogs).map(([db, tables]) => ({
+          catalogId: catalogIdOf(`per-catalog/${db}`),
+          schemas: [schemaOf(SINGLE_SCHEMA, tables, DESCRIPTIONS)],
+        }))
+      : [
+          {
+            catalogId: catalogIdOf("large"),
+            schemas: Object.entries({ ...distractors, ...catalogs }).map(([db, tables]) =>
+              schemaOf(db, tables, DESCRIPTIONS),
+            ),
+          },
+        ];
   const schemaOfQuestion = (question: Question) => (setting === "per-catalog" ? SINGLE_SCHEMA : question.db_id);
-  const catalogOfQuestion = (question: Question) => (setting === "per-catalog" ? catalogIdOf(`per-catalog/${question.db_id}`) : catalogIdOf("large"));
+  const catalogOfQuestion = (question: Question) =>
+    setting === "per-catalog" ? catalogIdOf(`per-catalog/${question.db_id}`) : catalogIdOf("large");
 
   const indexStart = performance.now();
   const synced = { added: 0, updated: 0, unchanged: 0, deleted: 0 };
   for (const upload of uploads) {
-    const response = await clients.embeddings.createEmbeddingsForCatalog({ catalogId: upload.catalogId, catalog: { schemas: upload.schemas, documents: [] } });
+    const response = await clients.embeddings.createEmbeddingsForCatalog({
+      catalogId: upload.catalogId,
+      catalog: { schemas: upload.schemas, documents: [] },
+    });
     synced.added += response.addedCount;
     synced.updated += response.updatedCount;
     synced.unchanged += response.unchangedCount;
@@ -175,33 +223,38 @@ async function runSetting(setting: Setting, clients: Clients, questions: readonl
   const tables = uploads.flatMap((upload) => upload.schemas.flatMap((schema) => schema.tables));
 
   const askStart = performance.now();
-  const results = await mapConcurrently(questions, CONCURRENCY, async (question): Promise<QuestionResult & { rankingTokens: number }> => {
-    const catalogId = catalogOfQuestion(question);
-    const [ranking, defaults] = await Promise.all([
-      clients.retrieval.retrieveContext({ catalogId, question: question.question, ...RANKING_BUDGET }),
-      clients.retrieval.retrieveContext({ catalogId, question: question.question }),
-    ]);
-    const schema = schemaOfQuestion(question);
-    const gold: Gold = {
-      tables: question.gold_tables.map((table) => `${schema}.${table}`),
-      columns: question.gold_columns.map((column) => `${schema}.${column}`),
-    };
-    const answer = rankedAnswer(ranking);
-    return {
-      id: question.id,
-      db_id: question.db_id,
-      question: question.question,
-      gold,
-      tables: answer.tables.slice(0, KEEP_TABLES),
-      columns: answer.columns.slice(0, KEEP_COLUMNS),
-      score: scoreQuestion(gold, answer),
-      defaultBudgetTokens: defaults.tokenCount,
-      rankingTokens: ranking.tokenCount,
-      insufficientContext: ranking.insufficientContext,
-    };
-  });
+  const results = await mapConcurrently(
+    questions,
+    CONCURRENCY,
+    async (question): Promise<QuestionResult & { rankingTokens: number }> => {
+      const catalogId = catalogOfQuestion(question);
+      const [ranking, defaults] = await Promise.all([
+        clients.retrieval.retrieveContext({ catalogId, question: question.question, ...RANKING_BUDGET }),
+        clients.retrieval.retrieveContext({ catalogId, question: question.question }),
+      ]);
+      const schema = schemaOfQuestion(question);
+      const gold: Gold = {
+        tables: question.gold_tables.map((table) => `${schema}.${table}`),
+        columns: question.gold_columns.map((column) => `${schema}.${column}`),
+      };
+      const answer = rankedAnswer(ranking);
+      return {
+        id: question.id,
+        db_id: question.db_id,
+        question: question.question,
+        gold,
+        tables: answer.tables.slice(0, KEEP_TABLES),
+        columns: answer.columns.slice(0, KEEP_COLUMNS),
+        score: scoreQuestion(gold, answer),
+        defaultBudgetTokens: defaults.tokenCount,
+        rankingTokens: ranking.tokenCount,
+        insufficientContext: ranking.insufficientContext,
+      };
+    },
+  );
   const askSeconds = (performance.now() - askStart) / 1000;
-  const mean = (values: number[]) => Math.round(values.reduce((sum, value) => sum + value, 0) / Math.max(values.length, 1));
+  const mean = (values: number[]) =>
+    Math.round(values.reduce((sum, value) => sum + value, 0) / Math.max(values.length, 1));
   return {
     setting,
     catalogs: uploads.length,
@@ -211,7 +264,10 @@ async function runSetting(setting: Setting, clients: Clients, questions: readonl
     synced,
     askSeconds: round(askSeconds),
     scores: summarize(results.map((result) => result.score)),
-    meanContextTokens: { defaultBudget: mean(results.map((result) => result.defaultBudgetTokens)), rankingBudget: mean(results.map((result) => result.rankingTokens)) },
+    meanContextTokens: {
+      defaultBudget: mean(results.map((result) => result.defaultBudgetTokens)),
+      rankingBudget: mean(results.map((result) => result.rankingTokens)),
+    },
     questions: results.map(({ rankingTokens: _, ...result }) => result),
   };
 }
@@ -231,7 +287,11 @@ export function rankedAnswer(response: RetrieveContextResponse): RankedAnswer {
   return { tables, columns };
 }
 
-async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function mapConcurrently<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

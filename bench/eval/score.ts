@@ -46,7 +46,11 @@ export function scoreQuestion(gold: Gold, answer: RankedAnswer): QuestionScore {
   const tables = fold(answer.tables);
   const columns = fold(answer.columns);
   const score: QuestionScore = {
-    tableRecall: { 1: recall(goldTables, tables, 1), 3: recall(goldTables, tables, 3), 5: recall(goldTables, tables, 5) },
+    tableRecall: {
+      1: recall(goldTables, tables, 1),
+      3: recall(goldTables, tables, 3),
+      5: recall(goldTables, tables, 5),
+    },
     allTablesAt3: recall(goldTables, tables, 3) === 1,
   };
   if (goldColumns.length > 0) {
@@ -57,7 +61,8 @@ export function scoreQuestion(gold: Gold, answer: RankedAnswer): QuestionScore {
 }
 
 export function summarize(scores: readonly QuestionScore[]): Scores {
-  const mean = (values: readonly number[]) => (values.length === 0 ? 0 : round((100 * values.reduce((sum, value) => sum + value, 0)) / values.length));
+  const mean = (values: readonly number[]) =>
+    values.length === 0 ? 0 : round((100 * values.reduce((sum, value) => sum + value, 0)) / values.length);
   const withColumns = scores.filter((score) => score.columnRecall !== undefined);
   return {
     questions: scores.length,

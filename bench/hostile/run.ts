@@ -35,7 +35,10 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "12" },
     concurrency: { type: "string", default: "4" },
     "probe-ms": { type: "string", default: "20" },
-    "admin-url": { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres" },
+    "admin-url": {
+      type: "string",
+      default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres",
+    },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -88,7 +91,14 @@ async function main() {
   const service = await startNode(
     "src/main.ts",
     [],
-    { DATABASE_URL: databaseUrl, DATA_DIR: join(work, "data"), GRPC_HOST: "127.0.0.1", GRPC_PORT: String(grpcPort), METRICS_PORT: "0", LOG_LEVEL: "info" },
+    {
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: join(work, "data"),
+      GRPC_HOST: "127.0.0.1",
+      GRPC_PORT: String(grpcPort),
+      METRICS_PORT: "0",
+      LOG_LEVEL: "info",
+    },
     (entry) => String(entry.msg ?? "").includes("listening"),
   );
   const baseUrl = `http://127.0.0.1:${grpcPort}`;
@@ -97,7 +107,12 @@ async function main() {
   const retrieval = createClient(RetrievalService, load);
   // Health from its own process on its own HTTP/2 connection: what a balancer's probe sees.
   const probes: Array<{ at: number; ms: number }> = [];
-  const prober = await startNode("bench/hostile/probe.ts", [baseUrl, String(PROBE_MS)], {}, (entry) => entry.msg === "probing");
+  const prober = await startNode(
+    "bench/hostile/probe.ts",
+    [baseUrl, String(PROBE_MS)],
+    {},
+    (entry) => entry.msg === "probing",
+  );
   readline.createInterface({ input: prober.process.stdout! }).on("line", (line) => {
     const probe = JSON.parse(line) as { at?: number; ms?: number };
     if (probe.at !== undefined && probe.ms !== undefined) probes.push({ at: probe.at, ms: probe.ms });
@@ -110,20 +125,36 @@ async function main() {
       requests: 8,
       request: (i) =>
         embeddings.upsertEmbedding({
-          embedding: { id: randomUUID(), catalogId, kind: run(64, i), content: run(65_536, 1000 + i), schemaName: run(256, 2000 + i), tableName: run(256, 3000 + i), metadata: maximalMetadata(i) },
+          embedding: {
+            id: randomUUID(),
+            catalogId,
+            kind: run(64, i),
+            content: run(65_536, 1000 + i),
+            schemaName: run(256, 2000 + i),
+            tableName: run(256, 3000 + i),
+            metadata: maximalMetadata(i),
+          },
         }),
     },
     {
       name: "UpsertEmbedding: 65,536 x 'a' (the input that froze main for 13 minutes)",
       requests: 8,
-      request: () => embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId, kind: "document", content: "a".repeat(65_536) } }),
+      request: () =>
+        embeddings.upsertEmbedding({
+          embedding: { id: randomUUID(), catalogId, kind: "document", content: "a".repeat(65_536) },
+        }),
     },
     {
       name: "BatchUpsertEmbeddings: 1,000 embeddings of 4,096 random letters (4 MiB of text)",
       requests: 1,
       request: (i) =>
         embeddings.batchUpsertEmbeddings({
-          embeddings: Array.from({ length: 1000 }, (_, j) => ({ id: randomUUID(), catalogId, kind: "document", content: run(4096, i * 100_000 + j) })),
+          embeddings: Array.from({ length: 1000 }, (_, j) => ({
+            id: randomUUID(),
+            catalogId,
+            kind: "document",
+            content: run(4096, i * 100_000 + j),
+          })),
         }),
     },
     {
@@ -131,28 +162,50 @@ async function main() {
       requests: 1,
       request: (i) =>
         embeddings.batchUpsertEmbeddings({
-          embeddings: Array.from({ length: 64 }, (_, j) => ({ id: randomUUID(), catalogId, kind: "document", content: run(65_536, 7_000_000 + i * 1000 + j) })),
+          embeddings: Array.from({ length: 64 }, (_, j) => ({
+            id: randomUUID(),
+            catalogId,
+            kind: "document",
+            content: run(65_536, 7_000_000 + i * 1000 + j),
+          })),
         }),
     },
     {
       name: "CreateEmbeddingsForCatalog dry_run: 4 tables x 50 columns, every description 8,192 letters, 4 documents of 65,536",
       requests: 1,
-      request: (i) => embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: hostileCatalog(i), dryRun: true }),
+      request: (i) =>
+        embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: hostileCatalog(i), dryRun: true }),
     },
     {
       name: "CreateEmbeddingsForCatalog: the same catalog, written",
       requests: 1,
-      request: (i) => embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: hostileCatalog(100 + i), dryRun: false }),
+      request: (i) =>
+        embeddings.createEmbeddingsForCatalog({
+          catalogId: randomUUID(),
+          catalog: hostileCatalog(100 + i),
+          dryRun: false,
+        }),
     },
     {
       name: "RetrieveContext: 8,192-letter questions over rows of 65,536-letter runs, max_tokens 100,000",
       requests: 8,
-      request: (i) => retrieval.retrieveContext({ catalogId, question: run(8192, 9_000_000 + i), maxChunks: 200, maxTokens: 100_000 }),
+      request: (i) =>
+        retrieval.retrieveContext({
+          catalogId,
+          question: run(8192, 9_000_000 + i),
+          maxChunks: 200,
+          maxTokens: 100_000,
+        }),
     },
     {
       name: "SearchEmbeddings: 65,536-letter query texts",
       requests: 8,
-      request: (i) => retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: run(65_536, 11_000_000 + i) }, limit: 100 }),
+      request: (i) =>
+        retrieval.searchEmbeddings({
+          catalogId,
+          query: { case: "text", value: run(65_536, 11_000_000 + i) },
+          limit: 100,
+        }),
     },
   ];
 
@@ -204,11 +257,20 @@ function hostileCatalog(seed: number) {
         tables: Array.from({ length: 4 }, (_, t) => ({
           name: `t${t}_${run(200, seed * 10 + t)}`,
           description: run(8192, seed * 100 + t),
-          columns: Array.from({ length: 50 }, (_, c) => ({ name: `c${c}_${run(200, seed * 1000 + t * 100 + c)}`, type: run(1024, c), description: run(8192, seed * 7919 + t * 131 + c) })),
+          columns: Array.from({ length: 50 }, (_, c) => ({
+            name: `c${c}_${run(200, seed * 1000 + t * 100 + c)}`,
+            type: run(1024, c),
+            description: run(8192, seed * 7919 + t * 131 + c),
+          })),
         })),
       },
     ],
-    documents: Array.from({ length: 4 }, (_, d) => ({ key: `doc${d}-${run(250, seed + d)}`, kind: "glossary", content: run(65_536, seed * 17 + d), metadata: maximalMetadata(d) })),
+    documents: Array.from({ length: 4 }, (_, d) => ({
+      key: `doc${d}-${run(250, seed + d)}`,
+      kind: "glossary",
+      content: run(65_536, seed * 17 + d),
+      metadata: maximalMetadata(d),
+    })),
   };
 }
 
@@ -229,7 +291,8 @@ async function runPhase(phase: Phase, probes: ReadonlyArray<{ at: number; ms: nu
         } catch (error) {
           const code = Code[ConnectError.from(error).code];
           errors[code] = (errors[code] ?? 0) + 1;
-          if (errors[code] === 1 && code !== "ResourceExhausted") console.log(`  ${code}: ${ConnectError.from(error).rawMessage.slice(0, 200)}`);
+          if (errors[code] === 1 && code !== "ResourceExhausted")
+            console.log(`  ${code}: ${ConnectError.from(error).rawMessage.slice(0, 200)}`);
         }
       }
     }),
@@ -239,7 +302,10 @@ async function runPhase(phase: Phase, probes: ReadonlyArray<{ at: number; ms: nu
   const to = Date.now();
   while (!probes.some((probe) => probe.at - probe.ms >= to)) await new Promise((resolve) => setTimeout(resolve, 10));
   // Every probe that overlapped the phase.
-  const latencies = probes.filter((probe) => probe.at >= from && probe.at - probe.ms <= to).map((probe) => probe.ms).sort((a, b) => a - b);
+  const latencies = probes
+    .filter((probe) => probe.at >= from && probe.at - probe.ms <= to)
+    .map((probe) => probe.ms)
+    .sort((a, b) => a - b);
   return {
     name: phase.name,
     seconds,

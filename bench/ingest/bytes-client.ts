@@ -28,7 +28,9 @@ export interface BytesInput {
 }
 
 export interface BytesEmbeddingClient {
-  streamUpsertEmbeddings(requests: AsyncIterable<{ sequence: bigint; embeddings: BytesInput[] }>): AsyncIterable<StreamAckMessage>;
+  streamUpsertEmbeddings(
+    requests: AsyncIterable<{ sequence: bigint; embeddings: BytesInput[] }>,
+  ): AsyncIterable<StreamAckMessage>;
   batchUpsertEmbeddings(request: { embeddings: BytesInput[] }): Promise<{ results: { id: string; outcome: number }[] }>;
 }
 

@@ -16,7 +16,11 @@ import { shadowServices } from "../../src/server/wire/shadow-services.js";
 import { toPointStruct } from "../../src/stores/qdrant-vector-store.js";
 import { shadowPoints } from "../../src/stores/qdrant-wire/shadow-points.js";
 import { denseBytes, upsertPointsMessage } from "../../src/stores/qdrant-wire/upsert-points.js";
-import { type StreamUpsertEmbeddingsRequest, StreamUpsertEmbeddingsRequestSchema, EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
+import {
+  type StreamUpsertEmbeddingsRequest,
+  StreamUpsertEmbeddingsRequestSchema,
+  EmbeddingService,
+} from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { bytesEmbeddingService } from "./bytes-client.js";
 import { benchId, clusteredDataset } from "./dataset.js";
 
@@ -38,19 +42,42 @@ const catalogId = "0000abcd-0000-4000-8000-00000000cafe";
 const rows: EmbeddingRowInput[] = Array.from({ length: PER_MESSAGE }, (_, i) => {
   const content = `Column: bench.t${i}.c${i}`;
   const id = benchId(9, i);
-  return { id, catalogId, kind: "column", content, metadata: {}, schemaName: "bench", tableName: `t${i}`, status: "pending", contentHash: contentHash(content), model: PRECOMPUTED_MODEL, qdrantPointId: id };
+  return {
+    id,
+    catalogId,
+    kind: "column",
+    content,
+    metadata: {},
+    schemaName: "bench",
+    tableName: `t${i}`,
+    status: "pending",
+    contentHash: contentHash(content),
+    model: PRECOMPUTED_MODEL,
+    qdrantPointId: id,
+  };
 });
 
 // One StreamUpsertEmbeddingsRequest of PER_MESSAGE vectors as a client sends it (packed floats).
-const bytesRequest = bytesEmbeddingService().methods.find((m) => m.name === "StreamUpsertEmbeddings")?.input as DescMessage;
+const bytesRequest = bytesEmbeddingService().methods.find((m) => m.name === "StreamUpsertEmbeddings")
+  ?.input as DescMessage;
 const requestBytes = toBinary(
   bytesRequest,
   create(bytesRequest, {
     sequence: 1n,
-    embeddings: rows.map((row, i) => ({ id: row.id, catalogId, kind: row.kind, content: row.content, schemaName: "bench", tableName: row.tableName, vector: denseBytes(dataset.vector(i)) })),
+    embeddings: rows.map((row, i) => ({
+      id: row.id,
+      catalogId,
+      kind: row.kind,
+      content: row.content,
+      schemaName: "bench",
+      tableName: row.tableName,
+      vector: denseBytes(dataset.vector(i)),
+    })),
   }),
 );
-const shadowRequest = shadowServices().get(EmbeddingService.typeName)?.methods.find((m) => m.name === "StreamUpsertEmbeddings")?.input as DescMessage;
+const shadowRequest = shadowServices()
+  .get(EmbeddingService.typeName)
+  ?.methods.find((m) => m.name === "StreamUpsertEmbeddings")?.input as DescMessage;
 const points = rows.map((row, i) => pointOf(row, dataset.vector(i)));
 const { upsertPoints } = shadowPoints();
 
@@ -69,11 +96,19 @@ const cases: Record<string, () => void> = {
     }
   },
   "encode before: UpsertPoints with number[] (Array.from + create + toBinary)": () => {
-    const message = create(UpsertPointsSchema, { collectionName: "c", wait: true, points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) });
+    const message = create(UpsertPointsSchema, {
+      collectionName: "c",
+      wait: true,
+      points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+    });
     sink += toBinary(UpsertPointsSchema, message).length;
   },
   "encode after: shadow UpsertPoints, points pre-encoded with their vector bytes (+ toBinary)": () => {
-    const message = upsertPointsMessage({ collectionName: "c", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+    const message = upsertPointsMessage({
+      collectionName: "c",
+      wait: true,
+      points: points.map((p) => toPointStruct(p, denseBytes)),
+    });
     sink += toBinary(upsertPoints, message).length;
   },
 };
@@ -93,10 +128,14 @@ for (const [name, run] of Object.entries(cases)) {
     rounds.push((cpuMicros() - start) / (ITERATIONS * PER_MESSAGE));
   }
   const sorted = [...rounds].sort((a, b) => a - b);
-  results[name] = { microsPerVector: Math.round(sorted[sorted.length >> 1] * 100) / 100, rounds: rounds.map((x) => Math.round(x * 100) / 100) };
+  results[name] = {
+    microsPerVector: Math.round(sorted[sorted.length >> 1] * 100) / 100,
+    rounds: rounds.map((x) => Math.round(x * 100) / 100),
+  };
   process.stdout.write(`${results[name].microsPerVector.toFixed(2).padStart(8)} us CPU/vector  ${name}\n`);
 }
-const micros = (prefix: string) => Object.entries(results).find(([name]) => name.startsWith(prefix))?.[1].microsPerVector ?? Number.NaN;
+const micros = (prefix: string) =>
+  Object.entries(results).find(([name]) => name.startsWith(prefix))?.[1].microsPerVector ?? Number.NaN;
 const summary = {
   decodeSpeedup: Math.round((micros("decode before") / micros("decode after")) * 10) / 10,
   encodeSpeedup: Math.round((micros("encode before") / micros("encode after")) * 10) / 10,

@@ -69,7 +69,11 @@ function binaryMessages(): Uint8Array {
       request,
       create(request, {
         sequence: BigInt(message.sequence),
-        embeddings: message.embeddings.map((e, k) => ({ ...e, id: benchId(0xb1, m * PER_MESSAGE + k), vector: denseBytes(dataset.vector(m * PER_MESSAGE + k)) })),
+        embeddings: message.embeddings.map((e, k) => ({
+          ...e,
+          id: benchId(0xb1, m * PER_MESSAGE + k),
+          vector: denseBytes(dataset.vector(m * PER_MESSAGE + k)),
+        })),
       }),
     );
     writer.bytes(encoded);
@@ -85,14 +89,21 @@ try {
   const before = { service: cpuSeconds(stack.service.pid), qdrant: cpuSeconds(stack.qdrant.pid) };
   const args = [
     "--insecure",
-    "--proto", "proto/dq/embeddings/v1/embedding_service.proto",
-    "--import-paths", "proto",
-    "--call", "dq.embeddings.v1.EmbeddingService.StreamUpsertEmbeddings",
+    "--proto",
+    "proto/dq/embeddings/v1/embedding_service.proto",
+    "--import-paths",
+    "proto",
+    "--call",
+    "dq.embeddings.v1.EmbeddingService.StreamUpsertEmbeddings",
     ...(values.binary ? ["--binary-file", dataFile] : ["--data-file", dataFile]),
-    "--concurrency", String(CONCURRENCY),
-    "--total", String(CALLS),
-    "--timeout", "120s",
-    "--format", "json",
+    "--concurrency",
+    String(CONCURRENCY),
+    "--total",
+    String(CALLS),
+    "--timeout",
+    "120s",
+    "--format",
+    "json",
     `127.0.0.1:${stack.service.port}`,
   ];
   const { stdout } = await promisify(execFile)(values.ghz, args, { maxBuffer: 64 * 1024 * 1024 });
@@ -112,9 +123,12 @@ try {
   const seconds = report.total / 1e9;
   const vectors = ok * MESSAGES * PER_MESSAGE;
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
-  const percentile = (p: number) => ms(report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? Number.NaN);
+  const percentile = (p: number) =>
+    ms(report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? Number.NaN);
   const summary = {
-    data: values.binary ? "binary, the same ids every call (contended updates)" : "JSON with {{newUUID}} ids (ghz renders and parses it per call)",
+    data: values.binary
+      ? "binary, the same ids every call (contended updates)"
+      : "JSON with {{newUUID}} ids (ghz renders and parses it per call)",
     concurrency: CONCURRENCY,
     calls: report.count,
     ok,
@@ -124,10 +138,23 @@ try {
     seconds: Math.round(seconds * 1000) / 1000,
     callsPerSecond: Math.round(report.rps * 100) / 100,
     vectorsPerSecond: Math.round(vectors / seconds),
-    latencyMs: { average: ms(report.average), fastest: ms(report.fastest), p50: percentile(50), p90: percentile(90), p99: percentile(99), slowest: ms(report.slowest) },
-    cpuSeconds: { service: Math.round((after.service - before.service) * 100) / 100, qdrant: Math.round((after.qdrant - before.qdrant) * 100) / 100 },
+    latencyMs: {
+      average: ms(report.average),
+      fastest: ms(report.fastest),
+      p50: percentile(50),
+      p90: percentile(90),
+      p99: percentile(99),
+      slowest: ms(report.slowest),
+    },
+    cpuSeconds: {
+      service: Math.round((after.service - before.service) * 100) / 100,
+      qdrant: Math.round((after.qdrant - before.qdrant) * 100) / 100,
+    },
     serviceCpuMicrosPerVector: vectors > 0 ? Math.round(((after.service - before.service) / vectors) * 1e7) / 10 : null,
-    peakRssMiB: { service: Math.round(peakRssMiB(stack.service.pid)), qdrant: Math.round(peakRssMiB(stack.qdrant.pid)) },
+    peakRssMiB: {
+      service: Math.round(peakRssMiB(stack.service.pid)),
+      qdrant: Math.round(peakRssMiB(stack.qdrant.pid)),
+    },
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   const startedAt = new Date();

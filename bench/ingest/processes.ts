@@ -68,14 +68,18 @@ export async function startNode(
   ready: (entry: Record<string, unknown>) => boolean,
   nodeArgs: string[] = [],
 ): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const stderr: string[] = [];
   child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
   if (process.env.BENCH_CHILD_STDOUT !== undefined) {
     child.stdout?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
   }
   await new Promise<void>((resolve, reject) => {
-    const exited = (code: number | null) => reject(new Error(`${script} exited with ${code}: ${stderr.join("").slice(-2000)}`));
+    const exited = (code: number | null) =>
+      reject(new Error(`${script} exited with ${code}: ${stderr.join("").slice(-2000)}`));
     child.once("exit", exited);
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
       try {

@@ -103,9 +103,21 @@ async function main(): Promise<void> {
     const embeddings = createBytesEmbeddingClient(transport);
 
     // Straight to the stores: the real client (compression off, version check off) and a Slonik pool.
-    const client = new QdrantClient({ host: "127.0.0.1", port: qdrantPort, compression: false, checkCompatibility: false, timeout: 300_000 });
+    const client = new QdrantClient({
+      host: "127.0.0.1",
+      port: qdrantPort,
+      compression: false,
+      checkCompatibility: false,
+      timeout: 300_000,
+    });
     const directCollection = "bench_direct";
-    await createQdrantVectorStore({ client, collectionName: directCollection, dimensions: DIMS, model: PRECOMPUTED_MODEL, logger }).start();
+    await createQdrantVectorStore({
+      client,
+      collectionName: directCollection,
+      dimensions: DIMS,
+      model: PRECOMPUTED_MODEL,
+      logger,
+    }).start();
     const wireUpsert = createQdrantWireUpsert({ host: "127.0.0.1", port: qdrantPort, timeoutMs: 300_000 });
     pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: 4, logger });
     const metadata = createPostgresMetadataStore({ pool, logger });
@@ -117,10 +129,15 @@ async function main(): Promise<void> {
       runs.set(phase, run);
       const prefix = index + 1;
       const catalogId = `0000${prefix.toString(16).padStart(4, "0")}-0000-4000-8000-00000000cafe`;
-      const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => rowOf(dataset, prefix, catalogId, from + k));
+      const rows = (from: number, to: number) =>
+        Array.from({ length: to - from }, (_, k) => rowOf(dataset, prefix, catalogId, from + k));
 
       const threadsBefore = threadCpuSeconds(service.pid);
-      const before = { service: cpuSeconds(service.pid), qdrant: cpuSeconds(qdrant.pid), benchClient: selfCpuSeconds() };
+      const before = {
+        service: cpuSeconds(service.pid),
+        qdrant: cpuSeconds(qdrant.pid),
+        benchClient: selfCpuSeconds(),
+      };
       const started = process.hrtime.bigint();
       if (phase === "service") {
         let acked = 0;
@@ -151,8 +168,16 @@ async function main(): Promise<void> {
           const points = batch.map((row, k) => pointOf(row, dataset.vector(from + k)));
           const qdrantWrite =
             phase === "direct"
-              ? client.api("points").upsert({ collectionName: directCollection, wait: true, points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) })
-              : wireUpsert.upsert({ collectionName: directCollection, wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+              ? client.api("points").upsert({
+                  collectionName: directCollection,
+                  wait: true,
+                  points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+                })
+              : wireUpsert.upsert({
+                  collectionName: directCollection,
+                  wait: true,
+                  points: points.map((p) => toPointStruct(p, denseBytes)),
+                });
           await Promise.all([metadata.upsertRows(batch), qdrantWrite]);
         }
       }
@@ -168,9 +193,22 @@ async function main(): Promise<void> {
       const counted = await client.api("points").count({
         collectionName,
         exact: true,
-        filter: { must: [{ conditionOneOf: { case: "field", value: { key: "catalog_id", match: { matchValue: { case: "keyword", value: catalogId } } } } }] },
+        filter: {
+          must: [
+            {
+              conditionOneOf: {
+                case: "field",
+                value: { key: "catalog_id", match: { matchValue: { case: "keyword", value: catalogId } } },
+              },
+            },
+          ],
+        },
       });
-      const pgRows = await pool.query(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM dq_embeddings WHERE catalog_id = ${catalogId}`);
+      const pgRows = await pool.query(
+        sql.type(
+          z.object({ n: z.number() }),
+        )`SELECT count(*)::int AS n FROM dq_embeddings WHERE catalog_id = ${catalogId}`,
+      );
       const result: PhaseResult = {
         phase,
         run,
@@ -194,7 +232,8 @@ async function main(): Promise<void> {
       );
     }
 
-    const best = (phase: PhaseName) => Math.max(0, ...results.filter((r) => r.phase === phase).map((r) => r.vectorsPerSecond));
+    const best = (phase: PhaseName) =>
+      Math.max(0, ...results.filter((r) => r.phase === phase).map((r) => r.vectorsPerSecond));
     const serviceRuns = results.filter((r) => r.phase === "service");
     const summary = {
       serviceVectorsPerSecond: best("service"),
@@ -203,7 +242,11 @@ async function main(): Promise<void> {
       serviceOverDirect: round(best("service") / best("direct"), 3),
       serviceOverDirectBytes: best("direct-bytes") > 0 ? round(best("service") / best("direct-bytes"), 3) : null,
       serviceCpuMicrosPerVector: Math.min(...serviceRuns.map((r) => r.serviceCpuMicrosPerVector)),
-      peakRssMiB: { service: round(peakRssMiB(service.pid), 1), qdrant: round(peakRssMiB(qdrant.pid), 1), benchClient: round(process.resourceUsage().maxRSS / 1024, 1) },
+      peakRssMiB: {
+        service: round(peakRssMiB(service.pid), 1),
+        qdrant: round(peakRssMiB(qdrant.pid), 1),
+        benchClient: round(process.resourceUsage().maxRSS / 1024, 1),
+      },
       targets: { serviceOverDirect: 0.8, stretch: 0.9, serviceCpuMicrosPerVector: 20, stretchCpu: 10 },
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -231,7 +274,8 @@ async function main(): Promise<void> {
       results,
       summary,
     };
-    const out = values.out ?? path.join("bench", "results", `ingest-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+    const out =
+      values.out ?? path.join("bench", "results", `ingest-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(`wrote ${out}\n`);

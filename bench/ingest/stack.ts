@@ -22,7 +22,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { adminUrl: string; dimensions: number; logger: Logger; serviceNodeArgs?: string[] }): Promise<Stack> {
+export async function startStack(options: {
+  adminUrl: string;
+  dimensions: number;
+  logger: Logger;
+  serviceNodeArgs?: string[];
+}): Promise<Stack> {
   const databaseName = `dq_bench_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: options.adminUrl });
   await admin.connect();
@@ -40,8 +45,11 @@ export async function startStack(options: { adminUrl: string; dimensions: number
   try {
     await runMigrations({ databaseUrl: databaseUrl.href, logger: options.logger });
     const qdrantPort = await freePort();
-    const qdrant = await startNode("src/cli/embedded-qdrant.ts", ["--port", String(qdrantPort), "--data-dir", path.join(dataDir, "qdrant"), "--log-level", "info"], {}, (entry) =>
-      String(entry.msg).includes("ready"),
+    const qdrant = await startNode(
+      "src/cli/embedded-qdrant.ts",
+      ["--port", String(qdrantPort), "--data-dir", path.join(dataDir, "qdrant"), "--log-level", "info"],
+      {},
+      (entry) => String(entry.msg).includes("ready"),
     );
     children.push(qdrant);
     const grpcPort = await freePort();
@@ -70,7 +78,12 @@ export async function startStack(options: { adminUrl: string; dimensions: number
       if (status?.status === HealthCheckResponse_ServingStatus.SERVING) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    return { databaseUrl: databaseUrl.href, qdrant: Object.assign(qdrant, { port: qdrantPort }), service: Object.assign(service, { port: grpcPort }), stop };
+    return {
+      databaseUrl: databaseUrl.href,
+      qdrant: Object.assign(qdrant, { port: qdrantPort }),
+      service: Object.assign(service, { port: grpcPort }),
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

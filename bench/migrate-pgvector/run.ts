@@ -154,12 +154,30 @@ async function seed(pool: DatabasePool): Promise<number> {
     await pool.query(sql.type(NO_ROWS)`
       INSERT INTO dq_embeddings (id, content, embedding, kind, catalog_id, metadata)
       SELECT * FROM unnest(
-        ${sql.array(index.map(() => randomUUID()), "uuid")},
-        ${sql.array(index.map((i) => `Column: table_${i % 500}.column_${i} stores the value of row ${i}`), "text")},
-        ${sql.array(index.map((i) => vectorLiteral(i + 1)), "text")}::vector[],
-        ${sql.array(index.map((i) => (i % 5 === 0 ? "table" : "column")), "text")},
-        ${sql.array(index.map((i) => catalogs[i % CATALOGS]), "uuid")},
-        ${sql.array(index.map(() => '{"source":"bench"}'), "text")}::json[]
+        ${sql.array(
+          index.map(() => randomUUID()),
+          "uuid",
+        )},
+        ${sql.array(
+          index.map((i) => `Column: table_${i % 500}.column_${i} stores the value of row ${i}`),
+          "text",
+        )},
+        ${sql.array(
+          index.map((i) => vectorLiteral(i + 1)),
+          "text",
+        )}::vector[],
+        ${sql.array(
+          index.map((i) => (i % 5 === 0 ? "table" : "column")),
+          "text",
+        )},
+        ${sql.array(
+          index.map((i) => catalogs[i % CATALOGS]),
+          "uuid",
+        )},
+        ${sql.array(
+          index.map(() => '{"source":"bench"}'),
+          "text",
+        )}::json[]
       )
     `);
     if ((start / 200) % 20 === 0) process.stderr.write(`\rseeding ${start + count}/${ROWS}`);
@@ -197,7 +215,9 @@ async function legacyWriteBack(pool: DatabasePool): Promise<{ rows: number; ms: 
   }
   const ms = performance.now() - started;
   // Leave the table as the migration expects it: no point ids written yet.
-  await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL WHERE id = ANY(${sql.array([...ids], "uuid")})`);
+  await pool.query(
+    sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL WHERE id = ANY(${sql.array([...ids], "uuid")})`,
+  );
   return { rows: ids.length, ms, rowsPerSecond: (ids.length * 1000) / ms };
 }
 
@@ -209,7 +229,11 @@ interface Source {
 
 async function openSource(dataDir: string): Promise<Source> {
   if (!REAL) {
-    const postgres = createEmbeddedPostgres({ logger: pino({ level: "silent" }), extensions: { vector: true }, dataDir: path.join(dataDir, "postgres") });
+    const postgres = createEmbeddedPostgres({
+      logger: pino({ level: "silent" }),
+      extensions: { vector: true },
+      dataDir: path.join(dataDir, "postgres"),
+    });
     const { url } = await postgres.start();
     return { url, kind: "PGlite 0.5 + pgvector 0.8 (in-process, socket)", stop: () => postgres.stop() };
   }
@@ -223,7 +247,11 @@ async function openSource(dataDir: string): Promise<Source> {
       { cause: error },
     );
   }
-  return { url: databaseUrl(adminUrl, name), kind: "real Postgres (copy of dq_pgvector_template)", stop: () => dropDatabase(adminUrl, name) };
+  return {
+    url: databaseUrl(adminUrl, name),
+    kind: "real Postgres (copy of dq_pgvector_template)",
+    stop: () => dropDatabase(adminUrl, name),
+  };
 }
 
 /** Reading + decoding the same rows as pgvector's binary format and as its text form. */
@@ -250,8 +278,18 @@ async function decodeComparison(pool: DatabasePool) {
   const perVector = (ms: number) => (ms * 1000) / rows.length;
   return {
     rows: rows.length,
-    binary: { readMs: binaryRead, decodeMs: binaryDecode, decodeUsPerVector: perVector(binaryDecode), totalUsPerVector: perVector(binaryRead + binaryDecode) },
-    text: { readMs: textRead, decodeMs: textDecode, decodeUsPerVector: perVector(textDecode), totalUsPerVector: perVector(textRead + textDecode) },
+    binary: {
+      readMs: binaryRead,
+      decodeMs: binaryDecode,
+      decodeUsPerVector: perVector(binaryDecode),
+      totalUsPerVector: perVector(binaryRead + binaryDecode),
+    },
+    text: {
+      readMs: textRead,
+      decodeMs: textDecode,
+      decodeUsPerVector: perVector(textDecode),
+      totalUsPerVector: perVector(textRead + textDecode),
+    },
     decodeRatio: textDecode / binaryDecode,
     totalRatio: (textRead + textDecode) / (binaryRead + binaryDecode),
   };
@@ -266,8 +304,12 @@ async function main() {
   try {
     console.error(`seeding ${ROWS} rows of ${DIMS} dimensions into ${postgres.kind}...`);
     const seedMs = await seed(pool);
-    const pgvectorVersion = await pool.maybeOneFirst(sql.type(z.object({ v: z.string() }))`SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`);
-    const serverVersion = await pool.oneFirst(sql.type(z.object({ v: z.string() }))`SELECT current_setting('server_version') AS v`);
+    const pgvectorVersion = await pool.maybeOneFirst(
+      sql.type(z.object({ v: z.string() }))`SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'`,
+    );
+    const serverVersion = await pool.oneFirst(
+      sql.type(z.object({ v: z.string() }))`SELECT current_setting('server_version') AS v`,
+    );
     let hnswBuildMs: number | null = null;
     if (WITH_HNSW) {
       console.error("building the HNSW index...");
@@ -286,9 +328,19 @@ async function main() {
     const client = new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false });
     // As the command builds it: upserts carry vectors as bytes on their own connection.
     const target = new URL(qdrant.url);
-    const backend = { client, host: target.hostname, port: Number(target.port), apiKey: undefined, close: async () => {} };
+    const backend = {
+      client,
+      host: target.hostname,
+      port: Number(target.port),
+      apiKey: undefined,
+      close: async () => {},
+    };
     const newStore = async () => {
-      const config = loadConfig({ QDRANT_URL: qdrant.url, QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`, EMBEDDING_DIMENSIONS: String(DIMS) });
+      const config = loadConfig({
+        QDRANT_URL: qdrant.url,
+        QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`,
+        EMBEDDING_DIMENSIONS: String(DIMS),
+      });
       const store = createConfiguredVectorStore({ config, backend, model: "text-embedding-3-large", logger });
       await store.start();
       return store;
@@ -296,19 +348,36 @@ async function main() {
 
     // 1. Sequential (no prefetch, one upsert in flight): the phases add up to the total.
     console.error("migrating, sequential...");
-    const sequential = await migratePgvector({ pool, vectors: await newStore(), logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, prefetch: false, upsertConcurrency: 1, skipMissing: true });
+    const sequential = await migratePgvector(
+      { pool, vectors: await newStore(), logger },
+      {
+        dimensions: DIMS,
+        batchSize: BATCH,
+        upsertBatchSize: UPSERT_BATCH,
+        prefetch: false,
+        upsertConcurrency: 1,
+        skipMissing: true,
+      },
+    );
     // Back to "nothing migrated" for the second run, into a fresh collection (without an index on the
     // vector column the first run wrote qdrant_point_id at its end: clear it too).
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_migration`);
-    if (sequential.pointIdsWritten > 0) await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
+    if (sequential.pointIdsWritten > 0)
+      await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
-    const migrate = await migratePgvector({ pool, vectors, logger }, { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true });
+    const migrate = await migratePgvector(
+      { pool, vectors, logger },
+      { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true },
+    );
     console.error("verifying...");
     const verifyStarted = performance.now();
-    const verify = await verifyPgvectorMigration({ pool, vectors, logger }, { dimensions: DIMS, sampleSize: VERIFY_SAMPLE });
+    const verify = await verifyPgvectorMigration(
+      { pool, vectors, logger },
+      { dimensions: DIMS, sampleSize: VERIFY_SAMPLE },
+    );
     const verifyMs = performance.now() - verifyStarted;
     // 3. The cutover: the column and its index go, then qdrant_point_id in one statement.
     let cutover: { ms: number; pointIdsWritten: number; droppedIndexes: string[]; rowsPerSecond: number } | null = null;
@@ -317,7 +386,12 @@ async function main() {
       const cutoverStarted = performance.now();
       const report = await cutoverPgvector({ pool, databaseUrl: url, logger }, {});
       const ms = performance.now() - cutoverStarted;
-      cutover = { ms, pointIdsWritten: report.pointIdsWritten, droppedIndexes: report.droppedIndexes, rowsPerSecond: (report.pointIdsWritten * 1000) / ms };
+      cutover = {
+        ms,
+        pointIdsWritten: report.pointIdsWritten,
+        droppedIndexes: report.droppedIndexes,
+        rowsPerSecond: (report.pointIdsWritten * 1000) / ms,
+      };
     }
 
     const summary = (report: typeof migrate) => {
@@ -328,7 +402,12 @@ async function main() {
         rowsPerSecond: report.rowsPerSecond,
         totalMs: t.totalMs,
         phasesMs: { read: t.readMs, decode: t.decodeMs, qdrantUpsert: t.upsertMs, postgresWriteBack: t.writeBackMs },
-        phasesPercentOfTotal: { read: share(t.readMs), decode: share(t.decodeMs), qdrantUpsert: share(t.upsertMs), postgresWriteBack: share(t.writeBackMs) },
+        phasesPercentOfTotal: {
+          read: share(t.readMs),
+          decode: share(t.decodeMs),
+          qdrantUpsert: share(t.upsertMs),
+          postgresWriteBack: share(t.writeBackMs),
+        },
         // What the Postgres side sustains alone (read + decode + side-table write-back): the rate of a
         // run whose Qdrant keeps up. Meaningful for the sequential run, whose phases do not overlap.
         postgresSideRowsPerSecond: (report.migrated * 1000) / (t.readMs + t.decodeMs + t.writeBackMs),
@@ -360,14 +439,27 @@ async function main() {
       },
       seedMs,
       hnswBuildMs,
-      schemaPhase: { ...schema, rowsPerSecond: schema.rowsWritten > 0 ? (schema.rowsWritten * 1000) / schema.elapsedMs : null, migrationsAfterMs: migrationsMs },
+      schemaPhase: {
+        ...schema,
+        rowsPerSecond: schema.rowsWritten > 0 ? (schema.rowsWritten * 1000) / schema.elapsedMs : null,
+        migrationsAfterMs: migrationsMs,
+      },
       legacyWriteBack: legacy,
       writeBackSpeedup: legacy === null ? null : pipe.rowsPerSecond / legacy.rowsPerSecond,
       cutover,
       sequential: seq,
       pipelined: pipe,
       pipelinedOverSequential: pipe.rowsPerSecond / seq.rowsPerSecond,
-      verify: { passed: verify.passed, failures: verify.failures, excluded: verify.rows.excluded, ms: verifyMs, rowsPerSecond: (verify.rows.total * 1000) / verifyMs, meanRecall: verify.neighbours.meanRecall, samples: verify.neighbours.samples, maxDifference: verify.rows.maxDifference },
+      verify: {
+        passed: verify.passed,
+        failures: verify.failures,
+        excluded: verify.rows.excluded,
+        ms: verifyMs,
+        rowsPerSecond: (verify.rows.total * 1000) / verifyMs,
+        meanRecall: verify.neighbours.meanRecall,
+        samples: verify.neighbours.samples,
+        maxDifference: verify.rows.maxDifference,
+      },
       decode,
     };
     const line = (name: string, s: typeof seq) =>
@@ -377,12 +469,22 @@ async function main() {
         `migrate-pgvector: ${ROWS} rows x ${DIMS} dims (${NULL_ROWS} NULL), batch ${BATCH}/${UPSERT_BATCH}, ${postgres.kind} ${serverVersion} pgvector ${pgvectorVersion ?? "?"}${WITH_HNSW ? ", HNSW halfvec index" : ""}, Qdrant ${qdrant.kind}, embedding calls ${seq.embedderCalls + pipe.embedderCalls}`,
         ...(hnswBuildMs === null ? [] : [`  HNSW build: ${(hnswBuildMs / 1000).toFixed(1)} s`]),
         `  schema phase: ${schema.rowsWritten} rows in ${schema.batches} batches, ${(schema.elapsedMs / 1000).toFixed(1)} s (${Math.round(result.schemaPhase.rowsPerSecond ?? 0)} rows/s); service migration after it: ${(migrationsMs / 1000).toFixed(1)} s`,
-        ...(legacy === null ? [] : [`  old write-back (UPDATE qdrant_point_id per batch, under the index): ${Math.round(legacy.rowsPerSecond)} rows/s over ${legacy.rows} rows`]),
+        ...(legacy === null
+          ? []
+          : [
+              `  old write-back (UPDATE qdrant_point_id per batch, under the index): ${Math.round(legacy.rowsPerSecond)} rows/s over ${legacy.rows} rows`,
+            ]),
         line("sequential", seq),
         `  Postgres side alone (sequential read + decode + write-back): ${Math.round(seq.postgresSideRowsPerSecond)} rows/s`,
         line("pipelined ", pipe),
-        ...(result.writeBackSpeedup === null ? [] : [`  pipelined run / old write-back alone: ${result.writeBackSpeedup.toFixed(1)}x`]),
-        ...(cutover === null ? [] : [`  cutover: ${(cutover.ms / 1000).toFixed(1)} s, qdrant_point_id for ${cutover.pointIdsWritten} rows in one statement (${Math.round(cutover.rowsPerSecond)} rows/s incl. DROP COLUMN), dropped ${cutover.droppedIndexes.join(", ") || "no index"}`]),
+        ...(result.writeBackSpeedup === null
+          ? []
+          : [`  pipelined run / old write-back alone: ${result.writeBackSpeedup.toFixed(1)}x`]),
+        ...(cutover === null
+          ? []
+          : [
+              `  cutover: ${(cutover.ms / 1000).toFixed(1)} s, qdrant_point_id for ${cutover.pointIdsWritten} rows in one statement (${Math.round(cutover.rowsPerSecond)} rows/s incl. DROP COLUMN), dropped ${cutover.droppedIndexes.join(", ") || "no index"}`,
+            ]),
         `  pipelined / sequential: ${result.pipelinedOverSequential.toFixed(2)}x (phases overlap when pipelined, so their shares add up to more than 100%)`,
         `  verify: ${verify.passed ? "passed" : "FAILED"} in ${(verifyMs / 1000).toFixed(1)} s (${Math.round(result.verify.rowsPerSecond)} rows/s), recall@10 ${verify.neighbours.meanRecall.toFixed(4)} over ${verify.neighbours.samples} samples`,
         `  decode per vector: binary ${decode.binary.decodeUsPerVector.toFixed(1)} us vs text ${decode.text.decodeUsPerVector.toFixed(1)} us (${decode.decodeRatio.toFixed(1)}x); read+decode ${decode.totalRatio.toFixed(1)}x`,

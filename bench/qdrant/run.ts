@@ -75,7 +75,7 @@ async function startProcess(dataDir: string): Promise<Target> {
 }
 
 function randomVector(seed: number): number[] {
-  let x = seed * 2654435761 >>> 0;
+  let x = (seed * 2654435761) >>> 0;
   const out = new Array<number>(DIMS);
   for (let i = 0; i < DIMS; i++) {
     x ^= x << 13;
@@ -127,7 +127,9 @@ async function benchMode(mode: "in-process" | "process") {
         nextId += batch;
       }
       upserts.push({ batch, wait, pointsPerSecond: UPSERT_POINTS / ((performance.now() - started) / 1000) });
-      console.log(`[${mode}] upsert batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`);
+      console.log(
+        `[${mode}] upsert batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`,
+      );
     }
   }
   const searches: { points: number; filter: string; p50Ms: number; p99Ms: number; queries: number }[] = [];
@@ -138,8 +140,24 @@ async function benchMode(mode: "in-process" | "process") {
       nextId += batch;
     }
     const count = (await client.api("points").count({ collectionName: name, exact: true })).result?.count;
-    for (const [label, key] of [["none", undefined], ["10%", "tenth"], ["1%", "hundredth"]] as const) {
-      const filter = key === undefined ? undefined : { must: [{ conditionOneOf: { case: "field" as const, value: { key, match: { matchValue: { case: "keyword" as const, value: "yes" } } } } }] };
+    for (const [label, key] of [
+      ["none", undefined],
+      ["10%", "tenth"],
+      ["1%", "hundredth"],
+    ] as const) {
+      const filter =
+        key === undefined
+          ? undefined
+          : {
+              must: [
+                {
+                  conditionOneOf: {
+                    case: "field" as const,
+                    value: { key, match: { matchValue: { case: "keyword" as const, value: "yes" } } },
+                  },
+                },
+              ],
+            };
       const queries = size >= 100000 && key === undefined ? Math.min(QUERIES, 30) : QUERIES;
       const times: number[] = [];
       for (let q = 0; q < queries; q++) {
@@ -148,8 +166,16 @@ async function benchMode(mode: "in-process" | "process") {
         await client.api("points").search({ collectionName: name, vector, limit: 10n, filter });
         times.push(performance.now() - t);
       }
-      searches.push({ points: Number(count), filter: label, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), queries });
-      console.log(`[${mode}] search ${count} points filter ${label}: p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms`);
+      searches.push({
+        points: Number(count),
+        filter: label,
+        p50Ms: percentile(times, 50),
+        p99Ms: percentile(times, 99),
+        queries,
+      });
+      console.log(
+        `[${mode}] search ${count} points filter ${label}: p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms`,
+      );
     }
   }
   const peakRssMb = target.peakRssMb();
@@ -181,7 +207,8 @@ const out = {
   results,
   bandwidthFloor: floor,
   upsertCost,
-  notes: "client: @qdrant/js-client-grpc 1.19, compression off; data dir on local tmp; exact search; p50/p99 over sequential queries",
+  notes:
+    "client: @qdrant/js-client-grpc 1.19, compression off; data dir on local tmp; exact search; p50/p99 over sequential queries",
 };
 const dir = path.join(process.cwd(), "bench", "results");
 fs.mkdirSync(dir, { recursive: true });

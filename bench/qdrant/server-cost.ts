@@ -28,7 +28,9 @@ export function measureUpsertCost(dims: number, batch = 256, rounds = 7): Upsert
       vectorsConfig: { config: { case: "params", value: { size: BigInt(dims), distance: Distance.Cosine } } },
     }),
   });
-  const vectors = Array.from({ length: batch }, (_, k) => Array.from({ length: dims }, (_, i) => Math.sin(i * 0.01 + k)));
+  const vectors = Array.from({ length: batch }, (_, k) =>
+    Array.from({ length: dims }, (_, i) => Math.sin(i * 0.01 + k)),
+  );
   const samples = { client: [] as number[], decode: [] as number[], apply: [] as number[], log: [] as number[] };
   for (let round = 0; round < rounds + 2; round++) {
     let t = performance.now();

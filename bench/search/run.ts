@@ -34,7 +34,10 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "400" },
     seconds: { type: "string", default: "10" },
     concurrency: { type: "string", default: "16" },
-    "admin-url": { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres" },
+    "admin-url": {
+      type: "string",
+      default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres",
+    },
   },
 });
 const POINTS = Number(args.points);
@@ -45,7 +48,12 @@ const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
 const logger = pino({ level: "silent" });
 
-const QUESTIONS = ["How many singers are from each country?", "total capacity of stadiums by location", "orders shipped last year per customer", "average salary by department"];
+const QUESTIONS = [
+  "How many singers are from each country?",
+  "total capacity of stadiums by location",
+  "orders shipped last year per customer",
+  "average salary by department",
+];
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), "bench-search-"));
@@ -56,12 +64,26 @@ async function main() {
   await runMigrations({ databaseUrl, logger });
 
   const qdrantPort = await freePort();
-  const qdrant = await startNode("src/cli/embedded-qdrant.ts", ["--host", "127.0.0.1", "--port", String(qdrantPort), "--data-dir", join(work, "qdrant")], {}, (entry) => String(entry.msg ?? "").includes("ready"));
+  const qdrant = await startNode(
+    "src/cli/embedded-qdrant.ts",
+    ["--host", "127.0.0.1", "--port", String(qdrantPort), "--data-dir", join(work, "qdrant")],
+    {},
+    (entry) => String(entry.msg ?? "").includes("ready"),
+  );
   const grpcPort = await freePort();
   const service = await startNode(
     "src/main.ts",
     [],
-    { DATABASE_URL: databaseUrl, QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(qdrantPort), GRPC_HOST: "127.0.0.1", GRPC_PORT: String(grpcPort), METRICS_PORT: "0", EMBEDDING_DIMENSIONS: String(DIMENSIONS), LOG_LEVEL: "info" },
+    {
+      DATABASE_URL: databaseUrl,
+      QDRANT_HOST: "127.0.0.1",
+      QDRANT_GRPC_PORT: String(qdrantPort),
+      GRPC_HOST: "127.0.0.1",
+      GRPC_PORT: String(grpcPort),
+      METRICS_PORT: "0",
+      EMBEDDING_DIMENSIONS: String(DIMENSIONS),
+      LOG_LEVEL: "info",
+    },
     (entry) => String(entry.msg ?? "").includes("listening"),
   );
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
@@ -101,26 +123,64 @@ async function main() {
     console.log(`loaded ${POINTS} points in ${loadSeconds.toFixed(1)} s`);
 
     // The direct path: the same query straight to that Qdrant, the same Postgres fetch.
-    const client = new QdrantClient({ host: "127.0.0.1", port: qdrantPort, compression: false, checkCompatibility: false });
+    const client = new QdrantClient({
+      host: "127.0.0.1",
+      port: qdrantPort,
+      compression: false,
+      checkCompatibility: false,
+    });
     const pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: 10, logger });
     const metadata = createPostgresMetadataStore({ pool, logger });
     const embedder = createLocalEmbedder({ dimensions: DIMENSIONS });
     const filterOf = (catalogId: string) => ({
-      must: [{ conditionOneOf: { case: "field" as const, value: { key: "catalog_id", match: { matchValue: { case: "keyword" as const, value: catalogId } } } } }],
-      mustNot: [{ conditionOneOf: { case: "field" as const, value: { key: "status", match: { matchValue: { case: "keyword" as const, value: "rejected" } } } } }],
+      must: [
+        {
+          conditionOneOf: {
+            case: "field" as const,
+            value: { key: "catalog_id", match: { matchValue: { case: "keyword" as const, value: catalogId } } },
+          },
+        },
+      ],
+      mustNot: [
+        {
+          conditionOneOf: {
+            case: "field" as const,
+            value: { key: "status", match: { matchValue: { case: "keyword" as const, value: "rejected" } } },
+          },
+        },
+      ],
     });
     const queryVector = (n: number) => Array.from(dataset.vector((n * 7919) % POINTS));
 
     const serviceSearch = async (n: number) => {
-      await retrieval.searchEmbeddings({ catalogId: catalogIds[n % CATALOGS], query: { case: "vector", value: { values: queryVector(n) } }, limit: 10 });
+      await retrieval.searchEmbeddings({
+        catalogId: catalogIds[n % CATALOGS],
+        query: { case: "vector", value: { values: queryVector(n) } },
+        limit: 10,
+      });
     };
     const directSearch = async (n: number) => {
       const catalogId = catalogIds[n % CATALOGS];
-      const response = await client.api("points").query({ collectionName: "embeddings", using: "dense", query: { variant: { case: "nearest", value: { variant: { case: "dense", value: { data: queryVector(n) } } } } }, filter: filterOf(catalogId), limit: 10n });
-      await metadata.getRows(response.result.map((hit) => (hit.id?.pointIdOptions.case === "uuid" ? hit.id.pointIdOptions.value : "")), { catalogId });
+      const response = await client.api("points").query({
+        collectionName: "embeddings",
+        using: "dense",
+        query: {
+          variant: { case: "nearest", value: { variant: { case: "dense", value: { data: queryVector(n) } } } },
+        },
+        filter: filterOf(catalogId),
+        limit: 10n,
+      });
+      await metadata.getRows(
+        response.result.map((hit) => (hit.id?.pointIdOptions.case === "uuid" ? hit.id.pointIdOptions.value : "")),
+        { catalogId },
+      );
     };
     const serviceContext = async (n: number) => {
-      await retrieval.retrieveContext({ catalogId: catalogIds[n % CATALOGS], question: QUESTIONS[n % QUESTIONS.length], minRelevance: -1 });
+      await retrieval.retrieveContext({
+        catalogId: catalogIds[n % CATALOGS],
+        question: QUESTIONS[n % QUESTIONS.length],
+        minRelevance: -1,
+      });
     };
     const directContext = async (n: number) => {
       const catalogId = catalogIds[n % CATALOGS];
@@ -134,16 +194,39 @@ async function main() {
           collectionName: "embeddings",
           prefetch: [
             { using: "dense", query: { variant: { case: "nearest", value: dense } }, filter, limit: 120n },
-            { using: "sparse", query: { variant: { case: "nearest", value: { variant: { case: "sparse", value: { indices: Array.from(sparse.indices), values: Array.from(sparse.values) } } } } }, filter, limit: 120n },
+            {
+              using: "sparse",
+              query: {
+                variant: {
+                  case: "nearest",
+                  value: {
+                    variant: {
+                      case: "sparse",
+                      value: { indices: Array.from(sparse.indices), values: Array.from(sparse.values) },
+                    },
+                  },
+                },
+              },
+              filter,
+              limit: 120n,
+            },
           ],
           query: { variant: { case: "fusion", value: 0 } },
           filter,
           limit: 60n,
           withPayload: { selectorOptions: { case: "enable", value: true } },
         }),
-        client.api("points").query({ collectionName: "embeddings", using: "dense", query: { variant: { case: "nearest", value: dense } }, filter, limit: 1n }),
+        client.api("points").query({
+          collectionName: "embeddings",
+          using: "dense",
+          query: { variant: { case: "nearest", value: dense } },
+          filter,
+          limit: 1n,
+        }),
       ]);
-      const ids = fused.result.map((hit) => (hit.id?.pointIdOptions.case === "uuid" ? hit.id.pointIdOptions.value : ""));
+      const ids = fused.result.map((hit) =>
+        hit.id?.pointIdOptions.case === "uuid" ? hit.id.pointIdOptions.value : "",
+      );
       await metadata.getContextRows(catalogId, { ids, tables: [] });
     };
 
@@ -174,7 +257,12 @@ async function main() {
           addedP50Ms: round(percentile(serviceLatency, 0.5) - percentile(directLatency, 0.5)),
           addedP99Ms: round(percentile(serviceLatency, 0.99) - percentile(directLatency, 0.99)),
         },
-        saturation: { concurrency: CONCURRENCY, serviceRps: round(serviceThroughput), directRps: round(directThroughput), ratio: round(serviceThroughput / directThroughput) },
+        saturation: {
+          concurrency: CONCURRENCY,
+          serviceRps: round(serviceThroughput),
+          directRps: round(directThroughput),
+          ratio: round(serviceThroughput / directThroughput),
+        },
       };
       results[name] = summary;
       console.log(name, JSON.stringify(summary));
@@ -205,7 +293,9 @@ async function main() {
   } finally {
     await service.stop();
     await qdrant.stop();
-    await adminPool.query(sql.unsafe`DROP DATABASE IF EXISTS ${sql.identifier([database])} WITH (FORCE)`).catch(() => undefined);
+    await adminPool
+      .query(sql.unsafe`DROP DATABASE IF EXISTS ${sql.identifier([database])} WITH (FORCE)`)
+      .catch(() => undefined);
     await adminPool.end();
     rmSync(work, { recursive: true, force: true });
   }

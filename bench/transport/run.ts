@@ -13,24 +13,45 @@ import { pino } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { createGrpcServer } from "../../src/server/grpc-server.js";
 
-const { values } = parseArgs({ options: { mib: { type: "string", default: "4" }, requests: { type: "string", default: "60" }, rounds: { type: "string", default: "3" } } });
+const { values } = parseArgs({
+  options: {
+    mib: { type: "string", default: "4" },
+    requests: { type: "string", default: "60" },
+    rounds: { type: "string", default: "3" },
+  },
+});
 const bytes = Number(values.mib) * 1024 * 1024;
 const requests = Number(values.requests);
 const rounds = Number(values.rounds);
 
 // A handler that reads the whole request (a long `service` name) and answers with a short status.
-const routes = (router: ConnectRouter) => router.service(Health, { check: (request) => ({ status: request.service.length > 0 ? 1 : 0 }), list: () => ({ statuses: {} }), watch: async function* () {} });
+const routes = (router: ConnectRouter) =>
+  router.service(Health, {
+    check: (request) => ({ status: request.service.length > 0 ? 1 : 0 }),
+    list: () => ({ statuses: {} }),
+    watch: async function* () {},
+  });
 const maxMessageBytes = 64 * 1024 * 1024;
 
 async function startRouted(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createGrpcServer({ host: "127.0.0.1", port: 0, maxMessageBytes, routes, interceptors: [], logger: pino({ level: "silent" }) });
+  const server = createGrpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    maxMessageBytes,
+    routes,
+    interceptors: [],
+    logger: pino({ level: "silent" }),
+  });
   const { port } = await server.start();
   return { port, close: () => server.close() };
 }
 
 async function startPlain(): Promise<{ port: number; close(): Promise<void> }> {
   const handler = connectNodeAdapter({ routes, readMaxBytes: maxMessageBytes, writeMaxBytes: maxMessageBytes });
-  const server = http2.createServer({ settings: { initialWindowSize: 4 * 1024 * 1024, maxFrameSize: 1024 * 1024 } }, handler);
+  const server = http2.createServer(
+    { settings: { initialWindowSize: 4 * 1024 * 1024, maxFrameSize: 1024 * 1024 } },
+    handler,
+  );
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
@@ -50,7 +71,14 @@ async function startPlain(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 async function measure(port: number): Promise<number> {
-  const client = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, readMaxBytes: maxMessageBytes, writeMaxBytes: maxMessageBytes }));
+  const client = createClient(
+    Health,
+    createGrpcTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      readMaxBytes: maxMessageBytes,
+      writeMaxBytes: maxMessageBytes,
+    }),
+  );
   const service = "x".repeat(bytes);
   await client.check({ service }); // warm-up: connection, JIT
   const started = process.hrtime.bigint();
@@ -78,4 +106,7 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 mkdirSync(new URL("../results/", import.meta.url), { recursive: true });
-writeFileSync(new URL(`../results/transport-${new Date().toISOString().replace(/[:.]/g, "-")}.json`, import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(
+  new URL(`../results/transport-${new Date().toISOString().replace(/[:.]/g, "-")}.json`, import.meta.url),
+  `${JSON.stringify(result, null, 2)}\n`,
+);

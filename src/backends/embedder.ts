@@ -13,7 +13,10 @@ export function createConfiguredEmbedder(config: Config, logger: Logger): Embedd
     // EMBEDDING_MODEL names an OpenAI model; the local embedder records its own name so a collection
     // built by it is never mistaken for one built by OpenAI.
     if (config.embedding.model !== undefined) {
-      logger.warn({ model: config.embedding.model }, "EMBEDDING_MODEL is ignored without OPENAI_API_KEY: the local embedder is used");
+      logger.warn(
+        { model: config.embedding.model },
+        "EMBEDDING_MODEL is ignored without OPENAI_API_KEY: the local embedder is used",
+      );
     }
     return createLocalEmbedder({ dimensions: config.embedding.dimensions });
   }

@@ -18,7 +18,11 @@ export interface PostgresBackend {
 }
 
 /** The configured Postgres, or PGlite behind a socket when none is configured; migrated, pooled. */
-export async function openPostgres(options: { config: Config; dataDir: string; logger: Logger }): Promise<PostgresBackend> {
+export async function openPostgres(options: {
+  config: Config;
+  dataDir: string;
+  logger: Logger;
+}): Promise<PostgresBackend> {
   const { config, dataDir, logger } = options;
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
@@ -43,7 +47,10 @@ export async function openPostgres(options: { config: Config; dataDir: string; l
       logger.warn("metadata store: EMBEDDED PGlite (set DATABASE_URL or POSTGRES_HOST for a real Postgres)");
     } else {
       const parsed = new URL(url);
-      logger.info({ host: parsed.hostname, port: parsed.port || "5432", database: parsed.pathname.slice(1) }, "metadata store: Postgres");
+      logger.info(
+        { host: parsed.hostname, port: parsed.port || "5432", database: parsed.pathname.slice(1) },
+        "metadata store: Postgres",
+      );
     }
     const databaseUrl = url;
     await retryStartup("Postgres", logger, () => runMigrations({ databaseUrl, logger }));

@@ -40,13 +40,18 @@ export function createQdrantAliases(client: QdrantClient): QdrantAliases {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof ConnectError && (error.code === Code.Unauthenticated || error.code === Code.PermissionDenied)) {
+      if (
+        error instanceof ConnectError &&
+        (error.code === Code.Unauthenticated || error.code === Code.PermissionDenied)
+      ) {
         throw new FailedPreconditionError("Qdrant refused the API key: check QDRANT_API_KEY", { cause: error });
       }
       if (error instanceof ConnectError && error.code === Code.NotFound) {
         throw new FailedPreconditionError(`Qdrant ${operation}: ${error.rawMessage}`, { cause: error });
       }
-      throw new UnavailableError("qdrant", `${operation} failed: ${(error as Error).message}; retry later`, { cause: error });
+      throw new UnavailableError("qdrant", `${operation} failed: ${(error as Error).message}; retry later`, {
+        cause: error,
+      });
     }
   };
   return {
@@ -119,9 +124,11 @@ export function createAliasBoundVectorStore(options: AliasBindingOptions): Vecto
         `but the service is configured for model "${model}" (${dimensions} dimensions): start it with that model and dimension, ` +
         `or switch the alias with \`npm run reembed -- --model ${model} --dimensions ${dimensions}\``,
     );
-  const matches = (found: CollectionModel) => found.dimensions === dimensions && (found.model === undefined || found.model === model);
+  const matches = (found: CollectionModel) =>
+    found.dimensions === dimensions && (found.model === undefined || found.model === model);
 
-  const guard = <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+  const guard =
+    <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => {
       if (mismatch !== undefined) return Promise.reject(mismatch);
       return run(...args);
@@ -145,7 +152,12 @@ export function createAliasBoundVectorStore(options: AliasBindingOptions): Vecto
         );
       }
       await store.start();
-      const bound = resolved.kind === "alias" ? resolved.collection : resolved.kind === "missing" ? modelCollectionName(alias, model, dimensions) : alias;
+      const bound =
+        resolved.kind === "alias"
+          ? resolved.collection
+          : resolved.kind === "missing"
+            ? modelCollectionName(alias, model, dimensions)
+            : alias;
       logger.info(
         { alias, collection: bound, model, dimensions },
         `vector store BOUND to model "${model}" (${dimensions} dimensions) through "${alias}" -> "${bound}"; to switch models run \`npm run reembed -- --model M --dimensions D\``,
@@ -160,13 +172,20 @@ export function createAliasBoundVectorStore(options: AliasBindingOptions): Vecto
       }
       const found = await aliases.describe(resolved.collection);
       if (matches(found)) {
-        if (mismatch !== undefined) logger.info({ alias, collection: resolved.collection }, "Qdrant alias points at this model's collection again");
+        if (mismatch !== undefined)
+          logger.info(
+            { alias, collection: resolved.collection },
+            "Qdrant alias points at this model's collection again",
+          );
         mismatch = undefined;
         return;
       }
       if (mismatch === undefined) {
         mismatch = mismatchError(resolved.collection, found);
-        logger.error({ alias, collection: resolved.collection, model: found.model, dimensions: found.dimensions }, mismatch.message);
+        logger.error(
+          { alias, collection: resolved.collection, model: found.model, dimensions: found.dimensions },
+          mismatch.message,
+        );
       }
       throw new UnavailableError("qdrant", mismatch.message);
     },

@@ -55,7 +55,10 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
     ({ host, port } = await embedded.start());
     close = () => embedded.stop();
     httpPort = embedded.httpPort;
-    logger.warn({ port, httpPort: embedded.httpPort ?? null, apiKeyFile: keyFile }, "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)");
+    logger.warn(
+      { port, httpPort: embedded.httpPort ?? null, apiKeyFile: keyFile },
+      "vector store: EMBEDDED Qdrant-compatible server (set QDRANT_HOST or QDRANT_URL for a real Qdrant)",
+    );
   } else {
     logger.info({ host, port, collection: config.qdrant.collectionName }, "vector store: Qdrant over gRPC");
   }
@@ -80,7 +83,12 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
  * collection (./qdrant-alias.ts), with upserts carrying vectors as bytes on their own connection
  * (stores/qdrant-wire/): same server, key, timeout as the client.
  */
-export function createConfiguredVectorStore(options: { config: Config; backend: QdrantBackend; model: string; logger: Logger }): VectorStore {
+export function createConfiguredVectorStore(options: {
+  config: Config;
+  backend: QdrantBackend;
+  model: string;
+  logger: Logger;
+}): VectorStore {
   const { config } = options;
   return createAliasBoundVectorStore({
     aliases: createQdrantAliases(options.backend.client),

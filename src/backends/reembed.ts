@@ -52,7 +52,9 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
   if (embedder.model !== options.model || embedder.dimensions !== options.dimensions) {
     throw new ReembedUsageError(
       `the configured embedder produces model "${embedder.model}" at ${embedder.dimensions} dimensions, not "${options.model}" at ${options.dimensions}` +
-        (embedder.name === "local" ? ": set OPENAI_API_KEY for an OpenAI model, or pass --model " + embedder.model : ""),
+        (embedder.name === "local"
+          ? ": set OPENAI_API_KEY for an OpenAI model, or pass --model " + embedder.model
+          : ""),
     );
   }
   const alias = config.qdrant.collectionName;
@@ -72,17 +74,27 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
           "(calls fail for the moment between the two; with an alias, later switches have no such gap)",
       );
     }
-    const previous = resolved.kind === "alias" ? resolved.collection : resolved.kind === "collection" ? alias : undefined;
+    const previous =
+      resolved.kind === "alias" ? resolved.collection : resolved.kind === "collection" ? alias : undefined;
     if (previous === collection) {
       logger.info({ alias, collection }, `reembed: "${alias}" already points at "${collection}"; nothing to do`);
       return { alias, collection, previous, report: undefined };
     }
-    logger.info({ alias, collection, previous: previous ?? null, model: options.model, dimensions: options.dimensions }, `reembed: building "${collection}" while "${alias}" keeps serving "${previous ?? "nothing"}"`);
+    logger.info(
+      { alias, collection, previous: previous ?? null, model: options.model, dimensions: options.dimensions },
+      `reembed: building "${collection}" while "${alias}" keeps serving "${previous ?? "nothing"}"`,
+    );
 
     let lastPercent = -1;
     const report = await reembed({
       metadata: postgres.metadata,
-      target: createCollectionVectorStore({ config: target, backend: qdrant, model: options.model, logger, collectionName: collection }),
+      target: createCollectionVectorStore({
+        config: target,
+        backend: qdrant,
+        model: options.model,
+        logger,
+        collectionName: collection,
+      }),
       embedder,
       batchSize: options.batchSize,
       buildOnly: options.buildOnly,
@@ -90,16 +102,23 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
       afterPass: options.afterPass,
       relabel: createModelRelabel(postgres.pool, logger),
       onProgress: (progress) => {
-        const percent = progress.total === 0 ? 100 : Math.min(100, Math.floor((progress.scanned / progress.total) * 100));
+        const percent =
+          progress.total === 0 ? 100 : Math.min(100, Math.floor((progress.scanned / progress.total) * 100));
         if (percent !== lastPercent) {
           lastPercent = percent;
-          logger.info({ ...progress, percent }, `reembed: ${progress.pass} ${progress.scanned}/${progress.total} rows (${percent}%), ${progress.embedded} embedded`);
+          logger.info(
+            { ...progress, percent },
+            `reembed: ${progress.pass} ${progress.scanned}/${progress.total} rows (${percent}%), ${progress.embedded} embedded`,
+          );
         }
       },
       flip: async () => {
         if (resolved.kind === "collection") await aliases.deleteCollection(alias);
         await aliases.point(alias, collection);
-        logger.warn({ alias, collection, previous: previous ?? null }, `reembed: alias "${alias}" now points at "${collection}"`);
+        logger.warn(
+          { alias, collection, previous: previous ?? null },
+          `reembed: alias "${alias}" now points at "${collection}"`,
+        );
       },
     });
     if (report.flipped) {
@@ -109,7 +128,10 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
           (previous !== undefined && previous !== alias ? `; drop "${previous}" once nothing reads it` : ""),
       );
     } else {
-      logger.info({ alias, collection }, `reembed: "${collection}" built; "${alias}" left unchanged (--build-only). Run again without --build-only to catch up and flip`);
+      logger.info(
+        { alias, collection },
+        `reembed: "${collection}" built; "${alias}" left unchanged (--build-only). Run again without --build-only to catch up and flip`,
+      );
     }
     return { alias, collection, previous, report };
   } finally {

@@ -52,7 +52,9 @@ async function main(): Promise<void> {
   }
   const httpPort = values["http-port"] === undefined ? (port === 6334 ? 6333 : 0) : Number(values["http-port"]);
   if (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535) {
-    process.stderr.write(`embedded-qdrant: --http-port must be an integer from 0 to 65535, got "${values["http-port"]}"\n`);
+    process.stderr.write(
+      `embedded-qdrant: --http-port must be an integer from 0 to 65535, got "${values["http-port"]}"\n`,
+    );
     process.exit(2);
   }
   const logger = pino({ level: values["log-level"], base: { service: "embedded-qdrant" } });

@@ -18,7 +18,12 @@ const onSignal = (signal: NodeJS.Signals) => {
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
-runMigratePgvectorCommand(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal }).then(
+runMigratePgvectorCommand(process.argv.slice(2), {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signal: controller.signal,
+}).then(
   (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`migrate-pgvector failed: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -61,7 +61,11 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel, base: { component: "reembed" }, redact: ["*.apiKey", "*.password", "*.url"] });
+  const logger = pino({
+    level: config.logLevel,
+    base: { component: "reembed" },
+    redact: ["*.apiKey", "*.password", "*.url"],
+  });
   try {
     await runReembed({
       config,
@@ -79,7 +83,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     const cause = error instanceof DomainError && error.cause instanceof Error ? ` (${error.cause.message})` : "";
-    logger.fatal({ err: error }, `reembed failed: ${error instanceof Error ? error.message : String(error)}${cause}; run it again to resume`);
+    logger.fatal(
+      { err: error },
+      `reembed failed: ${error instanceof Error ? error.message : String(error)}${cause}; run it again to resume`,
+    );
     return 1;
   }
 }
@@ -88,7 +95,9 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`${JSON.stringify({ level: 60, msg: `reembed failed: ${error instanceof Error ? error.message : String(error)}` })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 60, msg: `reembed failed: ${error instanceof Error ? error.message : String(error)}` })}\n`,
+    );
     process.exit(1);
   },
 );

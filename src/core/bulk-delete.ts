@@ -30,7 +30,11 @@ export interface BulkDeleteDeps {
 export function createBulkDelete(deps: BulkDeleteDeps) {
   const { metadata, vectors, ingest, writePath } = deps;
 
-  async function run(store: MetadataStore, criteria: { catalogId?: string; status?: EmbeddingStatus }, dryRun: boolean): Promise<BulkDeleteResult> {
+  async function run(
+    store: MetadataStore,
+    criteria: { catalogId?: string; status?: EmbeddingStatus },
+    dryRun: boolean,
+  ): Promise<BulkDeleteResult> {
     const matched = await store.countRows(criteria);
     const sampleIds = (await store.listRows({ ...criteria, limit: SAMPLE })).map((row) => row.id);
     if (dryRun) {
@@ -44,7 +48,12 @@ export function createBulkDelete(deps: BulkDeleteDeps) {
         break;
       }
       afterId = page[page.length - 1].id;
-      deleted += (await ingest.deleteMany(page.map((row) => row.id), { catalogId: criteria.catalogId, status: criteria.status, store })).deleted.length;
+      deleted += (
+        await ingest.deleteMany(
+          page.map((row) => row.id),
+          { catalogId: criteria.catalogId, status: criteria.status, store },
+        )
+      ).deleted.length;
     }
     return { matched, deleted, sampleIds };
   }
@@ -82,7 +91,8 @@ export function createBulkDelete(deps: BulkDeleteDeps) {
         }
         return result;
       }),
-    cleanupRejected: (options: { catalogId?: string; dryRun: boolean }) => run(metadata, { catalogId: options.catalogId, status: "rejected" }, options.dryRun),
+    cleanupRejected: (options: { catalogId?: string; dryRun: boolean }) =>
+      run(metadata, { catalogId: options.catalogId, status: "rejected" }, options.dryRun),
   };
 }
 

@@ -6,7 +6,14 @@
  * carries the structured facts (names, types, keys, references) so that retrieval can assemble context
  * without parsing text. Identifiers are kept as given, never lower-cased.
  */
-import { columnText, createWordsOf, tableText, type ColumnFacts, type TableFacts, type TextContext } from "./catalog/chunk-texts.js";
+import {
+  columnText,
+  createWordsOf,
+  tableText,
+  type ColumnFacts,
+  type TableFacts,
+  type TextContext,
+} from "./catalog/chunk-texts.js";
 import type { CatalogColumnInput, CatalogInput, ResolvedReference } from "./catalog/types.js";
 import { uuidV5 } from "./catalog/uuid-v5.js";
 import {
@@ -21,7 +28,13 @@ import type { UpsertInput } from "./ingest.js";
 import { requireUuid } from "./validate.js";
 
 export type * from "./catalog/types.js";
-export { CATALOG_LIMITS, COLUMN_KIND, DEFAULT_DOCUMENT_KIND, TABLE_KIND, validateCatalog } from "./catalog/validate-catalog.js";
+export {
+  CATALOG_LIMITS,
+  COLUMN_KIND,
+  DEFAULT_DOCUMENT_KIND,
+  TABLE_KIND,
+  validateCatalog,
+} from "./catalog/validate-catalog.js";
 export { identifierWords } from "./catalog/identifier-words.js";
 
 /** A chunk to upsert, with the natural key its id derives from (`schema.table`, `schema.table.column`, a document's key). */
@@ -61,7 +74,11 @@ export const DEFAULT_MAX_CHUNK_TOKENS = 8000;
  * the documents. Validates the catalog id and the catalog first; errors name `catalog_id` or the field
  * path in the catalog (`catalog.schemas[0].tables[3].columns[2].references`).
  */
-export function catalogChunks(catalogId: string, catalog: CatalogInput, options: CatalogChunkOptions = {}): CatalogChunk[] {
+export function catalogChunks(
+  catalogId: string,
+  catalog: CatalogInput,
+  options: CatalogChunkOptions = {},
+): CatalogChunk[] {
   const catalogUuid = requireUuid(catalogId, "catalog_id");
   validateCatalog(catalog);
   const budget: TextContext = {
@@ -71,7 +88,11 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
     wordsOf: createWordsOf(identifiersOf(catalog)),
   };
   const referencedBy = incomingReferences(catalog);
-  const chunk = (kind: string, naturalKey: string, rest: Omit<CatalogChunk, "id" | "naturalKey" | "catalogId" | "kind">): CatalogChunk => ({
+  const chunk = (
+    kind: string,
+    naturalKey: string,
+    rest: Omit<CatalogChunk, "id" | "naturalKey" | "catalogId" | "kind">,
+  ): CatalogChunk => ({
     id: catalogChunkId(catalogUuid, kind, naturalKey),
     naturalKey,
     catalogId: catalogUuid,
@@ -93,7 +114,14 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
         references: referenceOf(column, schema.name),
         referencedBy: referencedBy.get(`${tableKey}.${column.name}`) ?? [],
       }));
-      const facts: TableFacts = { schema: schema.name, schemaDescription: schema.description, table: table.name, description: table.description, columns, related: relatedTables(schema.name, table.name, columns) };
+      const facts: TableFacts = {
+        schema: schema.name,
+        schemaDescription: schema.description,
+        table: table.name,
+        description: table.description,
+        columns,
+        related: relatedTables(schema.name, table.name, columns),
+      };
       chunks.push(
         chunk(TABLE_KIND, tableKey, {
           content: tableText(facts, budget),
@@ -101,7 +129,12 @@ export function catalogChunks(catalogId: string, catalog: CatalogInput, options:
             schema: schema.name,
             table: table.name,
             description: table.description,
-            columns: columns.map((column) => ({ name: column.column, type: column.type, primaryKey: column.primaryKey, references: column.references })),
+            columns: columns.map((column) => ({
+              name: column.column,
+              type: column.type,
+              primaryKey: column.primaryKey,
+              references: column.references,
+            })),
           },
           schemaName: schema.name,
           tableName: table.name,
@@ -177,7 +210,11 @@ function incomingReferences(catalog: CatalogInput): Map<string, ResolvedReferenc
 }
 
 /** Tables on the other side of a table's foreign keys (both directions), first-seen order, without itself. */
-function relatedTables(schema: string, table: string, columns: readonly ColumnFacts[]): { schema: string; table: string }[] {
+function relatedTables(
+  schema: string,
+  table: string,
+  columns: readonly ColumnFacts[],
+): { schema: string; table: string }[] {
   const related = new Map<string, { schema: string; table: string }>();
   const add = (other: ResolvedReference): void => {
     if (other.schema === schema && other.table === table) return;

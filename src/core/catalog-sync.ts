@@ -43,7 +43,9 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
   const { metadata, embedder, ingest } = deps;
 
   function chunkInline(catalogId: string, catalog: CatalogInput) {
-    const chunks = catalogChunks(catalogId, catalog, { countTokens: (text, limit) => embedder.countTokens(text, limit) });
+    const chunks = catalogChunks(catalogId, catalog, {
+      countTokens: (text, limit) => embedder.countTokens(text, limit),
+    });
     return { chunks, tokens: chunks.map((chunk) => embedder.countTokens(chunk.content)) };
   }
 
@@ -65,8 +67,13 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
   }
 
   return {
-    async sync(catalogId: string, catalog: CatalogInput, options: { dryRun: boolean; signal?: AbortSignal }): Promise<CatalogSyncResult> {
-      const chunked = deps.chunkCatalog !== undefined ? await deps.chunkCatalog(catalogId, catalog) : chunkInline(catalogId, catalog);
+    async sync(
+      catalogId: string,
+      catalog: CatalogInput,
+      options: { dryRun: boolean; signal?: AbortSignal },
+    ): Promise<CatalogSyncResult> {
+      const chunked =
+        deps.chunkCatalog !== undefined ? await deps.chunkCatalog(catalogId, catalog) : chunkInline(catalogId, catalog);
       const chunks: CatalogChunk[] = chunked.chunks.map((chunk) => ({
         ...chunk,
         metadata: { ...chunk.metadata, origin: CATALOG_ORIGIN },
@@ -76,7 +83,14 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
         const existing = await existingCatalogRows(metadata, tenant);
         const wanted = new Set(chunks.map((chunk) => chunk.id));
         const stale = [...existing.keys()].filter((id) => !wanted.has(id));
-        const result: CatalogSyncResult = { added: 0, updated: 0, unchanged: 0, deleted: stale.length, tokens: 0, dryRun: true };
+        const result: CatalogSyncResult = {
+          added: 0,
+          updated: 0,
+          unchanged: 0,
+          deleted: stale.length,
+          tokens: 0,
+          dryRun: true,
+        };
         chunks.forEach((chunk, index) => {
           const plan = planUpsert(chunk, index, existing.get(chunk.id), embedder.model);
           result[plan.outcome === "created" ? "added" : plan.outcome]++;
@@ -95,14 +109,19 @@ export function createCatalogSync(deps: CatalogSyncDeps) {
         const stale = [...existing.keys()].filter((id) => !wanted.has(id));
         const result: CatalogSyncResult = { added: 0, updated: 0, unchanged: 0, deleted: 0, tokens: 0, dryRun: false };
         for (let start = 0; start < chunks.length; start += WRITE_BATCH) {
-          const written = await ingest.upsert(chunks.slice(start, start + WRITE_BATCH).map(toUpsertInput), { signal: options.signal, store });
+          const written = await ingest.upsert(chunks.slice(start, start + WRITE_BATCH).map(toUpsertInput), {
+            signal: options.signal,
+            store,
+          });
           for (const outcome of written.outcomes) {
             result[outcome === "created" ? "added" : outcome]++;
           }
           result.tokens += written.embeddedTokens;
         }
         for (let start = 0; start < stale.length; start += WRITE_BATCH) {
-          result.deleted += (await ingest.deleteMany(stale.slice(start, start + WRITE_BATCH), { catalogId: tenant, store })).deleted.length;
+          result.deleted += (
+            await ingest.deleteMany(stale.slice(start, start + WRITE_BATCH), { catalogId: tenant, store })
+          ).deleted.length;
         }
         return result;
       });

@@ -61,7 +61,10 @@ export interface Ingest {
   /** Writes all inputs or none: both stores hold every write when it resolves. */
   upsert(inputs: readonly UpsertInput[], options?: WriteOptions): Promise<UpsertResult>;
   /** One embedding of `catalogId`; an id of another catalog is NOT_FOUND, exactly like an unknown one. */
-  get(id: string, options: { catalogId: string; withVector?: boolean }): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
+  get(
+    id: string,
+    options: { catalogId: string; withVector?: boolean },
+  ): Promise<{ row: EmbeddingRow; vector?: Float32Array }>;
   /** Deletes an embedding of `catalogId` from both stores; resolves to whether a row existed. */
   delete(id: string, options: { catalogId: string; allowMissing?: boolean }): Promise<boolean>;
   /**
@@ -69,9 +72,16 @@ export interface Ingest {
    * `catalogId` only that catalog's rows (others count as missing); with `status` only rows that still
    * have it when the delete runs.
    */
-  deleteMany(ids: readonly string[], options?: WriteOptions & { catalogId?: string; requireAll?: boolean; status?: EmbeddingStatus }): Promise<DeleteManyResult>;
+  deleteMany(
+    ids: readonly string[],
+    options?: WriteOptions & { catalogId?: string; requireAll?: boolean; status?: EmbeddingStatus },
+  ): Promise<DeleteManyResult>;
   /** Sets the status of embeddings of `catalogId` in Postgres, then in Qdrant's payload. */
-  updateStatus(ids: readonly string[], status: EmbeddingStatus, options: { catalogId: string }): Promise<{ updated: string[]; missing: string[] }>;
+  updateStatus(
+    ids: readonly string[],
+    status: EmbeddingStatus,
+    options: { catalogId: string },
+  ): Promise<{ updated: string[]; missing: string[] }>;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
@@ -84,7 +94,12 @@ export function createIngest(deps: IngestDeps): Ingest {
     let embeddedTokens = 0;
     let plan: PlannedWrite[] = [];
     const known = new Map<string, Float32Array>();
-    const result = (): UpsertResult => ({ outcomes: plan.map((item) => item.outcome), rows: plan.map((item) => item.row), embeddedCount, embeddedTokens });
+    const result = (): UpsertResult => ({
+      outcomes: plan.map((item) => item.outcome),
+      rows: plan.map((item) => item.row),
+      embeddedCount,
+      embeddedTokens,
+    });
 
     // Embedding is slow (an API call): do it before taking the locks, from an unlocked read, so no
     // lock or pooled connection waits on the embedder. The vectors are only a cache keyed by content
@@ -92,18 +107,32 @@ export function createIngest(deps: IngestDeps): Ingest {
     const embeddedByHash = new Map<string, Float32Array>();
     const embedMissing = async (items: readonly PlannedWrite[]) => {
       // One text per distinct content; an embedder error names the first id that carries it.
-      const wanted = [...new Map(items.filter((item) => !embeddedByHash.has(item.row.contentHash)).reverse().map((item) => [item.row.contentHash, item.row])).entries()].reverse();
+      const wanted = [
+        ...new Map(
+          items
+            .filter((item) => !embeddedByHash.has(item.row.contentHash))
+            .reverse()
+            .map((item) => [item.row.contentHash, item.row]),
+        ).entries(),
+      ].reverse();
       if (wanted.length === 0) {
         return;
       }
-      const embedded = await embedder.embed(wanted.map(([, row]) => ({ id: row.id, text: row.content })), { signal: options.signal });
+      const embedded = await embedder.embed(
+        wanted.map(([, row]) => ({ id: row.id, text: row.content })),
+        { signal: options.signal },
+      );
       wanted.forEach(([hash], index) => embeddedByHash.set(hash, embedded[index]));
       // Tokens as the embedder reports them for what it was sent (no second tokenizer pass).
       embeddedTokens += embedded.tokens;
     };
     try {
       const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
-      await embedMissing(inputs.map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model)).filter((item) => item.needsEmbedding));
+      await embedMissing(
+        inputs
+          .map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model))
+          .filter((item) => item.needsEmbedding),
+      );
     } catch (error) {
       // A refusal or failure here is decided again under the locks; only a caller's abort ends the call now.
       throwIfAborted(options.signal);
@@ -125,7 +154,14 @@ export function createIngest(deps: IngestDeps): Ingest {
           // "Unchanged" only when the point is there and agrees: a retry never skips a missing point.
           const unchanged = plan.filter((item) => item.outcome === "unchanged");
           if (unchanged.length > 0) {
-            const points = new Map((await vectors.get(unchanged.map((item) => item.row.id), { signal: options.signal })).map((point) => [point.id, point.payload]));
+            const points = new Map(
+              (
+                await vectors.get(
+                  unchanged.map((item) => item.row.id),
+                  { signal: options.signal },
+                )
+              ).map((point) => [point.id, point.payload]),
+            );
             for (const item of unchanged) {
               const payload = points.get(item.row.id);
               if (payload === undefined || !samePayload(payload, payloadOf(item.row))) {
@@ -141,11 +177,21 @@ export function createIngest(deps: IngestDeps): Ingest {
           // Vectors: given by the caller, reused from Qdrant (only metadata or filters changed), or embedded.
           const reuse = toWrite.filter((item) => item.vector === undefined && !item.needsEmbedding);
           if (reuse.length > 0) {
-            const stored = new Map((await vectors.get(reuse.map((item) => item.row.id), { withVector: true, signal: options.signal })).map((point) => [point.id, point]));
+            const stored = new Map(
+              (
+                await vectors.get(
+                  reuse.map((item) => item.row.id),
+                  { withVector: true, signal: options.signal },
+                )
+              ).map((point) => [point.id, point]),
+            );
             for (const item of reuse) {
               const point = stored.get(item.row.id);
               // Reused only when the point holds the vector of this very content and model.
-              const fits = point?.vector !== undefined && point.payload.content_hash === item.row.contentHash && point.payload.model === item.row.model;
+              const fits =
+                point?.vector !== undefined &&
+                point.payload.content_hash === item.row.contentHash &&
+                point.payload.model === item.row.model;
               item.vector = fits ? point.vector : undefined;
               item.needsEmbedding = !fits;
             }
@@ -178,14 +224,19 @@ export function createIngest(deps: IngestDeps): Ingest {
           };
         },
         knownVectors: () => known,
-        applyVectors: (intents) => vectors.upsert(intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array))),
+        applyVectors: (intents) =>
+          vectors.upsert(
+            intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array)),
+          ),
         async applyRows(tx, intents) {
           const targets = intents.map((intent) => intent.target as EmbeddingRowInput);
           const written = new Set(await tx.upsertRows(targets));
           const refused = targets.find((row) => !written.has(row.id));
           if (refused !== undefined) {
             // The statement's tenant guard: only reachable if a row changed catalog outside the locks.
-            throw new FailedPreconditionError(`id: embedding ${refused.id} belongs to another catalog; ids are global, choose a new id`);
+            throw new FailedPreconditionError(
+              `id: embedding ${refused.id} belongs to another catalog; ids are global, choose a new id`,
+            );
           }
         },
       },
@@ -195,7 +246,12 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   async function deleteMany(
     ids: readonly string[],
-    options: WriteOptions & { catalogId?: string; requireAll?: boolean; status?: EmbeddingStatus; notFound?: (missing: string[]) => string } = {},
+    options: WriteOptions & {
+      catalogId?: string;
+      requireAll?: boolean;
+      status?: EmbeddingStatus;
+      notFound?: (missing: string[]) => string;
+    } = {},
   ): Promise<DeleteManyResult> {
     return writePath.runWrite<DeleteManyResult>(
       {
@@ -209,10 +265,16 @@ export function createIngest(deps: IngestDeps): Ingest {
             const missing = ids.filter((id) => !found.has(id));
             if (options.requireAll && missing.length > 0) {
               // Throwing rolls the row deletes back: nothing is deleted.
-              throw new NotFoundError(options.notFound?.(missing) ?? `${missing.length} of the ids do not exist${options.catalogId === undefined ? "" : ` in catalog ${options.catalogId}`} (first: ${missing[0]}); nothing was deleted`);
+              throw new NotFoundError(
+                options.notFound?.(missing) ??
+                  `${missing.length} of the ids do not exist${options.catalogId === undefined ? "" : ` in catalog ${options.catalogId}`} (first: ${missing[0]}); nothing was deleted`,
+              );
             }
             const deleted = ids.filter((id) => found.has(id));
-            return { intents: deleted.map((id) => ({ id, op: "delete" as const, catalogId: options.catalogId })), result: { deleted, missing } };
+            return {
+              intents: deleted.map((id) => ({ id, op: "delete" as const, catalogId: options.catalogId })),
+              result: { deleted, missing },
+            };
           },
         }),
         applyVectors: (intents) => vectors.delete(intents.map((intent) => intent.id)),
@@ -247,24 +309,26 @@ export function createIngest(deps: IngestDeps): Ingest {
     },
 
     async updateStatus(ids, status, options) {
-      return writePath.runWrite(
-        {
-          op: "status",
-          ids,
-          plan: async () => ({
-            // Postgres first: retrieval checks the row's status, so from this commit on it obeys it.
-            async record(tx) {
-              const found = new Set(await tx.updateStatus(ids, status, { catalogId: options.catalogId }));
-              const updated = ids.filter((id) => found.has(id));
-              return {
-                intents: updated.map((id) => ({ id, op: "status" as const, catalogId: options.catalogId })),
-                result: { updated, missing: ids.filter((id) => !found.has(id)) },
-              };
-            },
-          }),
-          applyVectors: (intents) => vectors.setStatus(intents.map((intent) => intent.id), status),
-        },
-      );
+      return writePath.runWrite({
+        op: "status",
+        ids,
+        plan: async () => ({
+          // Postgres first: retrieval checks the row's status, so from this commit on it obeys it.
+          async record(tx) {
+            const found = new Set(await tx.updateStatus(ids, status, { catalogId: options.catalogId }));
+            const updated = ids.filter((id) => found.has(id));
+            return {
+              intents: updated.map((id) => ({ id, op: "status" as const, catalogId: options.catalogId })),
+              result: { updated, missing: ids.filter((id) => !found.has(id)) },
+            };
+          },
+        }),
+        applyVectors: (intents) =>
+          vectors.setStatus(
+            intents.map((intent) => intent.id),
+            status,
+          ),
+      });
     },
   };
 }
@@ -280,7 +344,12 @@ export interface PlannedWrite {
  * What an upsert of `input` will do given the stored row: create, update (re-embedding only when the
  * text or model changed) or leave it unchanged. Pure; catalog sync uses it for its dry run.
  */
-export function planUpsert(input: UpsertInput, index: number, existing: EmbeddingRow | undefined, embedderModel: string): PlannedWrite {
+export function planUpsert(
+  input: UpsertInput,
+  index: number,
+  existing: EmbeddingRow | undefined,
+  embedderModel: string,
+): PlannedWrite {
   if (existing !== undefined && existing.catalogId !== input.catalogId) {
     throw new FailedPreconditionError(
       `embeddings[${index}].id: embedding ${input.id} belongs to another catalog; ids are global, choose a new id`,

@@ -99,7 +99,13 @@ export function createReconcile(deps: ReconcileDeps) {
             locked = locked.filter((id) => !pending.has(id));
           }
           const lockedRows = await store.getRows(locked);
-          const confirmed = rowDrift(lockedRows, await vectors.get(lockedRows.map((row) => row.id), { withVector: true }));
+          const confirmed = rowDrift(
+            lockedRows,
+            await vectors.get(
+              lockedRows.map((row) => row.id),
+              { withVector: true },
+            ),
+          );
           for (const [id, drift] of confirmed) {
             if (drift.kind === "missing") {
               result.rowsWithoutPoints++;
@@ -150,17 +156,25 @@ export function createReconcile(deps: ReconcileDeps) {
       const drift = result.rowsWithoutPoints + result.pointsWithoutRows + result.mismatchedPoints;
       deps.onDrift?.(options.catalogId ?? "", drift);
       if (drift > 0) {
-        logger.warn({ catalogId: options.catalogId, ...result, sampleIds: undefined }, options.repair ? "reconcile repaired drift" : "reconcile found drift");
+        logger.warn(
+          { catalogId: options.catalogId, ...result, sampleIds: undefined },
+          options.repair ? "reconcile repaired drift" : "reconcile found drift",
+        );
       }
       if (result.unrepairable > 0) {
-        logger.error({ catalogId: options.catalogId, unrepairable: result.unrepairable }, "rows with a precomputed vector lost their point: send the vectors again");
+        logger.error(
+          { catalogId: options.catalogId, unrepairable: result.unrepairable },
+          "rows with a precomputed vector lost their point: send the vectors again",
+        );
       }
       return result;
     },
   };
 
   /** Runs under the rows' locks: every write of these ids is finished, nobody else writes them. */
-  async function repairRows(drifted: readonly { kind: Drift; row: EmbeddingRow; point?: StoredPoint }[]): Promise<{ repaired: number; unrepairable: number }> {
+  async function repairRows(
+    drifted: readonly { kind: Drift; row: EmbeddingRow; point?: StoredPoint }[],
+  ): Promise<{ repaired: number; unrepairable: number }> {
     const reembed = drifted.filter((item) => item.kind !== "payload" && item.row.model === embedder.model);
     const unrepairable = drifted.filter((item) => item.kind !== "payload" && item.row.model !== embedder.model).length;
     const rewrite = drifted.filter((item) => item.kind === "payload" && item.point?.vector !== undefined);
@@ -174,7 +188,10 @@ export function createReconcile(deps: ReconcileDeps) {
   }
 }
 
-function rowDrift(rows: readonly EmbeddingRow[], points: readonly StoredPoint[]): Map<string, { kind: Drift; row: EmbeddingRow; point?: StoredPoint }> {
+function rowDrift(
+  rows: readonly EmbeddingRow[],
+  points: readonly StoredPoint[],
+): Map<string, { kind: Drift; row: EmbeddingRow; point?: StoredPoint }> {
   const byId = new Map(points.map((point) => [point.id, point]));
   const drift = new Map<string, { kind: Drift; row: EmbeddingRow; point?: StoredPoint }>();
   for (const row of rows) {

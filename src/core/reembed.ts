@@ -140,5 +140,7 @@ export async function reembed(deps: ReembedDeps): Promise<ReembedReport> {
 function upToDate(row: EmbeddingRow, payload: PointPayload | undefined): boolean {
   if (payload === undefined) return false;
   const expected: PointPayload = payloadOf(row);
-  return (Object.keys(expected) as Array<keyof PointPayload>).every((key) => (payload[key] ?? null) === (expected[key] ?? null));
+  return (Object.keys(expected) as Array<keyof PointPayload>).every(
+    (key) => (payload[key] ?? null) === (expected[key] ?? null),
+  );
 }

@@ -40,7 +40,9 @@ export function createRepairer(deps: RepairerDeps): Repairer {
       deps.onPending?.(0);
       return 0;
     }
-    const finished = await metadata.withLocks({ ids, skipLocked: true }, (store, locked) => writePath.finishIntents(store, locked));
+    const finished = await metadata.withLocks({ ids, skipLocked: true }, (store, locked) =>
+      writePath.finishIntents(store, locked),
+    );
     deps.onPending?.(await metadata.countIntents());
     return finished;
   }

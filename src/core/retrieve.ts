@@ -4,7 +4,13 @@ import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
 import { catalogChunkId } from "./catalog-chunks.js";
-import { assembleContext, findBridgeTables, rankTables, type AssembleInput, type AssembledContext } from "./context/assemble.js";
+import {
+  assembleContext,
+  findBridgeTables,
+  rankTables,
+  type AssembleInput,
+  type AssembledContext,
+} from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { EmbeddingRow } from "./types.js";
@@ -121,7 +127,14 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       // Candidate tables from the hits' payloads, ranked by evidence, so ONE Postgres query brings the
       // hits, their tables' chunks and the key columns joins need.
       const payloadRows = new Map(
-        fused.map((hit) => [hit.id, { kind: hit.payload?.kind ?? "", schemaName: hit.payload?.schema ?? null, tableName: hit.payload?.table ?? null } as EmbeddingRow]),
+        fused.map((hit) => [
+          hit.id,
+          {
+            kind: hit.payload?.kind ?? "",
+            schemaName: hit.payload?.schema ?? null,
+            tableName: hit.payload?.table ?? null,
+          } as EmbeddingRow,
+        ]),
       );
       const tables = rankTables(fused, payloadRows)
         .slice(0, CONTEXT_TABLES)
@@ -139,7 +152,11 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
       const bridges = findBridgeTables(chosen, rows);
       const extra =
-        bridges.length === 0 && columnIds.length === 0 ? [] : (await metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges })).filter((row) => !present.has(row.id) && row.status !== "rejected");
+        bridges.length === 0 && columnIds.length === 0
+          ? []
+          : (await metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges })).filter(
+              (row) => !present.has(row.id) && row.status !== "rejected",
+            );
       const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
       const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
       const bridgeRows = extra.filter((row) => !isChosen(row));
@@ -153,7 +170,10 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         const best = rows.find((row) => row.id === hits[0].id);
         // Counted up to the largest budget a caller may ask for: the figure is for the message.
         const needed = best === undefined ? 0 : embedder.countTokens(renderContext([best]), query.maxTokens * 4);
-        throw new InvalidArgumentError("max_tokens", `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`);
+        throw new InvalidArgumentError(
+          "max_tokens",
+          `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`,
+        );
       }
       return { ...assembled, insufficientContext: assembled.chunks.length === 0, relevanceFloor };
     },
@@ -175,9 +195,19 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         return [];
       }
       // One query for the whole page, scoped to the catalog again: Postgres is the truth.
-      const rows = new Map((await metadata.getRows(hits.map((hit) => hit.id), { catalogId: query.filter.catalogId })).map((row) => [row.id, row]));
+      const rows = new Map(
+        (
+          await metadata.getRows(
+            hits.map((hit) => hit.id),
+            { catalogId: query.filter.catalogId },
+          )
+        ).map((row) => [row.id, row]),
+      );
       // The row decides the status too: a status change commits in Postgres before Qdrant's payload follows.
-      const statuses = query.filter.statuses !== undefined && query.filter.statuses.length > 0 ? query.filter.statuses : ["pending", "accepted"];
+      const statuses =
+        query.filter.statuses !== undefined && query.filter.statuses.length > 0
+          ? query.filter.statuses
+          : ["pending", "accepted"];
       const result: SearchHit[] = [];
       for (const hit of hits) {
         const row = rows.get(hit.id);
@@ -187,7 +217,10 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       }
       const dropped = hits.length - result.length;
       if (dropped > 0) {
-        logger.warn({ dropped, catalogId: query.filter.catalogId }, "search hits without a Postgres row were dropped; reconcile will repair them");
+        logger.warn(
+          { dropped, catalogId: query.filter.catalogId },
+          "search hits without a Postgres row were dropped; reconcile will repair them",
+        );
         deps.onDroppedHits?.(dropped);
       }
       return result;
@@ -196,14 +229,29 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 }
 
 /** Ids of a table's column chunks that `present` lacks, from the column names its table chunk lists. */
-function otherColumnIds(catalogId: string, table: { schema: string; table: string }, rows: readonly EmbeddingRow[], present: ReadonlySet<string>): string[] {
-  const tableRow = rows.find((row) => row.kind === "table" && row.schemaName === table.schema && row.tableName === table.table && row.metadata.origin === "catalog");
+function otherColumnIds(
+  catalogId: string,
+  table: { schema: string; table: string },
+  rows: readonly EmbeddingRow[],
+  present: ReadonlySet<string>,
+): string[] {
+  const tableRow = rows.find(
+    (row) =>
+      row.kind === "table" &&
+      row.schemaName === table.schema &&
+      row.tableName === table.table &&
+      row.metadata.origin === "catalog",
+  );
   const columns = tableRow?.metadata.columns;
   if (!Array.isArray(columns)) {
     return [];
   }
   return columns
     .slice(0, FULL_TABLE_COLUMNS)
-    .map((column: { name?: unknown }) => (typeof column.name === "string" ? catalogChunkId(catalogId, "column", `${table.schema}.${table.table}.${column.name}`) : ""))
+    .map((column: { name?: unknown }) =>
+      typeof column.name === "string"
+        ? catalogChunkId(catalogId, "column", `${table.schema}.${table.table}.${column.name}`)
+        : "",
+    )
     .filter((id) => id !== "" && !present.has(id));
 }

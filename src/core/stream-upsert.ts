@@ -22,7 +22,10 @@ export interface StreamUpsertOptions {
   onBatch?: (embeddings: number, seconds: number) => void;
 }
 
-type Event = { kind: "read"; result: IteratorResult<StreamMessage> } | { kind: "read-error"; error: unknown } | { kind: "written"; acks: StreamAck[] };
+type Event =
+  | { kind: "read"; result: IteratorResult<StreamMessage> }
+  | { kind: "read-error"; error: unknown }
+  | { kind: "written"; acks: StreamAck[] };
 
 /**
  * Groups arriving messages into store batches and acknowledges each message, in order, once its
@@ -34,7 +37,11 @@ type Event = { kind: "read"; result: IteratorResult<StreamMessage> } | { kind: "
  * If reading fails (a bad message, the client cancelling), what was read before it is still written and
  * acknowledged, then the error ends the stream.
  */
-export async function* streamUpsert(messages: AsyncIterable<StreamMessage>, ingest: Ingest, options: StreamUpsertOptions): AsyncGenerator<StreamAck> {
+export async function* streamUpsert(
+  messages: AsyncIterable<StreamMessage>,
+  ingest: Ingest,
+  options: StreamUpsertOptions,
+): AsyncGenerator<StreamAck> {
   const iterator = messages[Symbol.asyncIterator]();
   let filling = newBatch();
   let carried: StreamMessage | undefined;
@@ -58,21 +65,26 @@ export async function* streamUpsert(messages: AsyncIterable<StreamMessage>, inge
 
   const write = (batch: Batch): Promise<Event> => {
     const started = process.hrtime.bigint();
-    return ingest.upsert(batch.messages.flatMap((message) => message.inputs), { signal: options.signal }).then((result) => {
-      options.onBatch?.(batch.embeddings, Number(process.hrtime.bigint() - started) / 1e9);
-      let offset = 0;
-      const acks = batch.messages.map((message) => {
-        const outcomes = result.outcomes.slice(offset, offset + message.inputs.length);
-        offset += message.inputs.length;
-        return {
-          sequence: message.sequence,
-          created: outcomes.filter((outcome) => outcome === "created").length,
-          updated: outcomes.filter((outcome) => outcome === "updated").length,
-          unchanged: outcomes.filter((outcome) => outcome === "unchanged").length,
-        };
+    return ingest
+      .upsert(
+        batch.messages.flatMap((message) => message.inputs),
+        { signal: options.signal },
+      )
+      .then((result) => {
+        options.onBatch?.(batch.embeddings, Number(process.hrtime.bigint() - started) / 1e9);
+        let offset = 0;
+        const acks = batch.messages.map((message) => {
+          const outcomes = result.outcomes.slice(offset, offset + message.inputs.length);
+          offset += message.inputs.length;
+          return {
+            sequence: message.sequence,
+            created: outcomes.filter((outcome) => outcome === "created").length,
+            updated: outcomes.filter((outcome) => outcome === "updated").length,
+            unchanged: outcomes.filter((outcome) => outcome === "unchanged").length,
+          };
+        });
+        return { kind: "written", acks } as const;
       });
-      return { kind: "written", acks } as const;
-    });
   };
 
   try {

@@ -10,7 +10,10 @@ export function requireUuid(value: string, field: string): string {
     throw new InvalidArgumentError(field, "is required (a UUID)");
   }
   if (!UUID.test(value)) {
-    throw new InvalidArgumentError(field, `must be a UUID such as 0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f, got "${truncate(value)}"`);
+    throw new InvalidArgumentError(
+      field,
+      `must be a UUID such as 0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f, got "${truncate(value)}"`,
+    );
   }
   return value.toLowerCase();
 }
@@ -42,7 +45,10 @@ export function optionalName(value: string, field: string): string | null {
  */
 export function requireVector(vector: Float32Array, dimensions: number, field: string): Float32Array {
   if (vector.length !== dimensions) {
-    throw new InvalidArgumentError(field, `has ${vector.length} values; this service stores ${dimensions}-dimensional vectors`);
+    throw new InvalidArgumentError(
+      field,
+      `has ${vector.length} values; this service stores ${dimensions}-dimensional vectors`,
+    );
   }
   let a = 0;
   let b = 0;
@@ -80,7 +86,10 @@ export function requireUniqueIds(ids: readonly string[], field: string): void {
   const seen = new Set<string>();
   for (const [index, id] of ids.entries()) {
     if (seen.has(id)) {
-      throw new InvalidArgumentError(`${field}[${index}].id`, `duplicates id ${id}; ids must be unique within a request`);
+      throw new InvalidArgumentError(
+        `${field}[${index}].id`,
+        `duplicates id ${id}; ids must be unique within a request`,
+      );
     }
     seen.add(id);
   }

@@ -92,7 +92,11 @@ export interface WriteSteps<T> {
    * write; otherwise `record` runs inside the transaction that commits the intents (step b), makes any
    * Postgres-first change there (delete rows, set status) and says which intents to commit.
    */
-  plan(store: MetadataStore): Promise<{ done: T } | { record: (tx: MetadataStore) => Promise<{ intents: Omit<WriteIntent, "writeId">[]; result: T }> }>;
+  plan(
+    store: MetadataStore,
+  ): Promise<
+    { done: T } | { record: (tx: MetadataStore) => Promise<{ intents: Omit<WriteIntent, "writeId">[]; result: T }> }
+  >;
   /** Vectors the request holds (creates record none): lets it finish its own write forward. */
   knownVectors?: () => ReadonlyMap<string, Float32Array>;
   /** Qdrant's part (step c); must be idempotent. */
@@ -122,7 +126,11 @@ export function createWritePath(deps: WritePathDeps) {
    * Rolls forward every intent of these ids. The caller holds their locks, so an intent found here
    * belongs to a write that died: nobody else can be working on it.
    */
-  async function finishIntents(store: MetadataStore, ids: readonly string[], known?: ReadonlyMap<string, Float32Array>): Promise<number> {
+  async function finishIntents(
+    store: MetadataStore,
+    ids: readonly string[],
+    known?: ReadonlyMap<string, Float32Array>,
+  ): Promise<number> {
     if (ids.length === 0) {
       return 0;
     }
@@ -131,9 +139,17 @@ export function createWritePath(deps: WritePathDeps) {
       return 0;
     }
     // A create recorded no vector: forward if the request still holds it, else back (delete its point).
-    const intents = found.map((intent) => (intent.op === "upsert" && intent.vector === undefined && known?.has(intent.id) ? { ...intent, vector: known.get(intent.id) } : intent));
-    const upserts = intents.filter((intent) => intent.op === "upsert" && intent.target !== undefined && intent.vector !== undefined);
-    const rolledBack = intents.filter((intent) => intent.op === "upsert" && (intent.target === undefined || intent.vector === undefined));
+    const intents = found.map((intent) =>
+      intent.op === "upsert" && intent.vector === undefined && known?.has(intent.id)
+        ? { ...intent, vector: known.get(intent.id) }
+        : intent,
+    );
+    const upserts = intents.filter(
+      (intent) => intent.op === "upsert" && intent.target !== undefined && intent.vector !== undefined,
+    );
+    const rolledBack = intents.filter(
+      (intent) => intent.op === "upsert" && (intent.target === undefined || intent.vector === undefined),
+    );
     const deletes = [...intents.filter((intent) => intent.op === "delete"), ...rolledBack];
     const statuses = intents.filter((intent) => intent.op === "status");
     if (upserts.length > 0) {
@@ -160,7 +176,13 @@ export function createWritePath(deps: WritePathDeps) {
     });
     deps.onIntentsFinished?.(intents.length);
     logger.info(
-      { intents: intents.length, upserts: upserts.length, createsRolledBack: rolledBack.length, deletes: deletes.length - rolledBack.length, statuses: statuses.length },
+      {
+        intents: intents.length,
+        upserts: upserts.length,
+        createsRolledBack: rolledBack.length,
+        deletes: deletes.length - rolledBack.length,
+        statuses: statuses.length,
+      },
       "resolved writes that had stopped half-way",
     );
     return intents.length;
@@ -210,7 +232,12 @@ export function createWritePath(deps: WritePathDeps) {
         return result as T;
       });
     } catch (error) {
-      if (recorded === undefined || error instanceof SimulatedCrash || !(error instanceof DomainError) || error.kind !== "unavailable") {
+      if (
+        recorded === undefined ||
+        error instanceof SimulatedCrash ||
+        !(error instanceof DomainError) ||
+        error.kind !== "unavailable"
+      ) {
         throw error;
       }
       // The intents are committed and the write failed after: finish it now if the stores answer (a
@@ -222,16 +249,26 @@ export function createWritePath(deps: WritePathDeps) {
             await metadata.withLocks({ ids }, (locked) => finishIntents(locked, ids, steps.knownVectors?.()));
             break;
           } catch (retryError) {
-            if (attempt >= SELF_REPAIR_ATTEMPTS || !(retryError instanceof DomainError) || retryError.kind !== "unavailable") {
+            if (
+              attempt >= SELF_REPAIR_ATTEMPTS ||
+              !(retryError instanceof DomainError) ||
+              retryError.kind !== "unavailable"
+            ) {
               throw retryError;
             }
             await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
           }
         }
-        logger.warn({ err: error, op: steps.op, ids: recorded.length }, "a write failed half-way and was finished by the same request");
+        logger.warn(
+          { err: error, op: steps.op, ids: recorded.length },
+          "a write failed half-way and was finished by the same request",
+        );
         return result as T;
       } catch (retryError) {
-        logger.warn({ err: retryError, cause: error, op: steps.op, ids: recorded.length }, "a write failed half-way; the repairer finishes it");
+        logger.warn(
+          { err: retryError, cause: error, op: steps.op, ids: recorded.length },
+          "a write failed half-way; the repairer finishes it",
+        );
         throw new UnavailableError(
           error instanceof UnavailableError ? error.dependency : "store",
           `${error.message}; the write is recorded and will be completed by the repairer, so retrying is safe`,
@@ -257,7 +294,12 @@ export function abortedError(signal: AbortSignal): CancelledError | DeadlineExce
   const reason = signal.reason as { name?: unknown; code?: unknown } | undefined;
   // connect-node aborts with a ConnectError whose code 4 is DEADLINE_EXCEEDED; AbortSignal.timeout uses TimeoutError.
   if (reason?.name === "TimeoutError" || reason?.code === 4) {
-    return new DeadlineExceededError("the caller's deadline passed before the write was recorded; nothing was written", { cause: reason });
+    return new DeadlineExceededError(
+      "the caller's deadline passed before the write was recorded; nothing was written",
+      { cause: reason },
+    );
   }
-  return new CancelledError("the caller cancelled before the write was recorded; nothing was written", { cause: reason });
+  return new CancelledError("the caller cancelled before the write was recorded; nothing was written", {
+    cause: reason,
+  });
 }

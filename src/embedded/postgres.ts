@@ -75,7 +75,9 @@ export function createEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedd
     }
     const server = new PGLiteSocketServer({
       db,
-      ...(socketPath === undefined ? { host: options.host ?? "127.0.0.1", port: options.port ?? 0 } : { path: socketPath }),
+      ...(socketPath === undefined
+        ? { host: options.host ?? "127.0.0.1", port: options.port ?? 0 }
+        : { path: socketPath }),
       maxConnections: MAX_SOCKET_CONNECTIONS,
     });
     try {

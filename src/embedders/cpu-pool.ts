@@ -76,7 +76,8 @@ export function createCpuPool(): CpuPool {
     });
     const failAll = (error: Error) => {
       worker = undefined;
-      for (const waiter of pending.values()) waiter.reject(new UnavailableError("embedder", `CPU worker failed: ${error.message}`, { cause: error }));
+      for (const waiter of pending.values())
+        waiter.reject(new UnavailableError("embedder", `CPU worker failed: ${error.message}`, { cause: error }));
       pending.clear();
     };
     created.on("error", failAll);
@@ -95,7 +96,8 @@ export function createCpuPool(): CpuPool {
       pending.set(id, { resolve, reject });
       target.postMessage({ ...request, id });
     }).then((response) => {
-      if (response.invalid !== undefined) throw new InvalidArgumentError(response.invalid.field, response.invalid.reason);
+      if (response.invalid !== undefined)
+        throw new InvalidArgumentError(response.invalid.field, response.invalid.reason);
       if (response.error !== undefined) throw new UnavailableError("embedder", `CPU worker failed: ${response.error}`);
       return response;
     });
@@ -114,7 +116,10 @@ export function createCpuPool(): CpuPool {
     },
     async embedLocal(texts, dimensions) {
       if (totalChars(texts) <= INLINE_CHARS) {
-        return { vectors: texts.map((text) => embedText(text, dimensions)), tokens: texts.map((text) => countCl100kTokens(text)) };
+        return {
+          vectors: texts.map((text) => embedText(text, dimensions)),
+          tokens: texts.map((text) => countCl100kTokens(text)),
+        };
       }
       const results = await inPieces(texts, async (slice) => {
         const response = await send({ op: "embed", texts: slice, dimensions });

@@ -27,7 +27,9 @@ parentPort?.on("message", (request: CpuRequest) => {
     }
   } catch (error) {
     if (error instanceof InvalidArgumentError) {
-      const reason = error.message.startsWith(`${error.field}: `) ? error.message.slice(error.field.length + 2) : error.message;
+      const reason = error.message.startsWith(`${error.field}: `)
+        ? error.message.slice(error.field.length + 2)
+        : error.message;
       response = { id: request.id, invalid: { field: error.field, reason } };
     } else response = { id: request.id, error: error instanceof Error ? error.message : String(error) };
   }

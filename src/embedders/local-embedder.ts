@@ -43,7 +43,14 @@ const NGRAM_SIZES = [3, 4] as const;
  * little about which table or column a question needs; they count for less, like a low IDF would.
  */
 const GENERIC_STEMS: ReadonlySet<string> = new Set([
-  "id", "name", "code", "type", "descript", "detail", "other", "ref",
+  "id",
+  "name",
+  "code",
+  "type",
+  "descript",
+  "detail",
+  "other",
+  "ref",
 ]);
 const GENERIC_WEIGHT = 0.4;
 /** Weight of a synonym's head word, relative to the word itself. */
@@ -53,7 +60,6 @@ const BIGRAM_WEIGHT = 0.3;
 
 const HASHES_PER_FEATURE = 3;
 const HASH_SEEDS = [0x811c9dc5, 0x9747b28c, 0x5bd1e995] as const;
-
 
 export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
   const { dimensions } = options;
@@ -70,9 +76,15 @@ export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
     async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Embeddings> {
       throwIfAborted(embedOptions?.signal);
       // Large batches and long texts are embedded on a worker thread, not on the event loop.
-      const { vectors, tokens } = await cpu.embedLocal(inputs.map((input) => input.text), dimensions);
+      const { vectors, tokens } = await cpu.embedLocal(
+        inputs.map((input) => input.text),
+        dimensions,
+      );
       throwIfAborted(embedOptions?.signal);
-      return withTokens(vectors, tokens.reduce((sum, count) => sum + count, 0));
+      return withTokens(
+        vectors,
+        tokens.reduce((sum, count) => sum + count, 0),
+      );
     },
     // OpenAI's count (cl100k_base), not the number of lexical terms: chunk budgets and request
     // limits then come out the same whichever embedder a deployment runs.

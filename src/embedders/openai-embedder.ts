@@ -134,7 +134,12 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
         continue;
       }
       logger.debug(
-        { inputs: batch.texts.length, tokens: batch.tokens, promptTokens: response.usage?.prompt_tokens, attempts: attempt + 1 },
+        {
+          inputs: batch.texts.length,
+          tokens: batch.tokens,
+          promptTokens: response.usage?.prompt_tokens,
+          attempts: attempt + 1,
+        },
         "embeddings request succeeded",
       );
       return decodeResponse(response, batch.texts.length, model, dimensions);
@@ -151,7 +156,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       throwIfAborted(callerSignal);
       if (inputs.length === 0) return withTokens([], 0);
       // Each text is tokenized once, off the loop when long, cut short past the per-input limit.
-      const counts = await cpu.countTokens(inputs.map((input) => input.text), limits.maxTokensPerInput);
+      const counts = await cpu.countTokens(
+        inputs.map((input) => input.text),
+        limits.maxTokensPerInput,
+      );
       throwIfAborted(callerSignal);
       const batches = planBatches(inputs, (_text, index) => counts[index], limits);
 
@@ -180,7 +188,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       );
       if (callerSignal?.aborted) throw abortError(callerSignal, "embedding request");
       if (firstFailure !== undefined) throw firstFailure.error;
-      return withTokens(results, batches.reduce((sum, batch) => sum + batch.tokens, 0));
+      return withTokens(
+        results,
+        batches.reduce((sum, batch) => sum + batch.tokens, 0),
+      );
     },
   };
 }
@@ -245,7 +256,12 @@ interface EmbeddingsResponse {
 
 const LITTLE_ENDIAN = endianness() === "LE";
 
-function decodeResponse(response: EmbeddingsResponse, expected: number, model: string, dimensions: number): Float32Array[] {
+function decodeResponse(
+  response: EmbeddingsResponse,
+  expected: number,
+  model: string,
+  dimensions: number,
+): Float32Array[] {
   const data = response.data;
   if (!Array.isArray(data) || data.length !== expected) {
     throw new UnavailableError(
@@ -341,7 +357,9 @@ function toDomainError(error: unknown, context: { model: string; attempts: numbe
     return new UnavailableError("openai", `embeddings request timed out (${tries}); try again later`, { cause: error });
   }
   if (error instanceof OpenAI.APIConnectionError) {
-    return new UnavailableError("openai", `could not reach the embeddings API (${tries}); try again later`, { cause: error });
+    return new UnavailableError("openai", `could not reach the embeddings API (${tries}); try again later`, {
+      cause: error,
+    });
   }
   if (error instanceof OpenAI.APIError) {
     const status = error.status;
@@ -359,7 +377,9 @@ function toDomainError(error: unknown, context: { model: string; attempts: numbe
       );
     }
     if (status === 408 || status === 409 || status === 429 || (status !== undefined && status >= 500)) {
-      return new UnavailableError("openai", `HTTP ${status} after ${tries}${detail}; try again later`, { cause: error });
+      return new UnavailableError("openai", `HTTP ${status} after ${tries}${detail}; try again later`, {
+        cause: error,
+      });
     }
     if (status !== undefined && status >= 400 && status < 500) {
       return new InvalidArgumentError("embeddings", `OpenAI rejected the request (HTTP ${status})${detail}`);
@@ -370,7 +390,10 @@ function toDomainError(error: unknown, context: { model: string; attempts: numbe
 
 function apiMessage(error: InstanceType<typeof OpenAI.APIError>): string {
   const body: unknown = error.error;
-  const message = typeof body === "object" && body !== null && "message" in body && typeof body.message === "string" ? body.message : undefined;
+  const message =
+    typeof body === "object" && body !== null && "message" in body && typeof body.message === "string"
+      ? body.message
+      : undefined;
   return message ? `: ${message.slice(0, 300)}` : "";
 }
 

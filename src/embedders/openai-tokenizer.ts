@@ -66,7 +66,7 @@ export function countCl100kTokens(text: string, limit = Number.POSITIVE_INFINITY
 
 function countLongPiece(piece: string): number {
   let tokens = 0;
-  for (let start = 0; start < piece.length; ) {
+  for (let start = 0; start < piece.length;) {
     let end = Math.min(start + MAX_PIECE_CHARS, piece.length);
     // Never cut a surrogate pair in two.
     const unit = piece.charCodeAt(end - 1);

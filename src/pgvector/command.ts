@@ -17,7 +17,15 @@ import { createPostgresPool } from "../stores/postgres-pool.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { cutoverPgvector, rollbackPgvector } from "./cutover.js";
 import { dryRunPgvector } from "./dry-run.js";
-import { collectionModel, DEFAULT_BATCH_SIZE, DEFAULT_COLUMN, DEFAULT_TABLE, DEFAULT_UPSERT_BATCH_SIZE, migratePgvector, reembedModelMessage } from "./migrate.js";
+import {
+  collectionModel,
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_COLUMN,
+  DEFAULT_TABLE,
+  DEFAULT_UPSERT_BATCH_SIZE,
+  migratePgvector,
+  reembedModelMessage,
+} from "./migrate.js";
 import { createLogProgress, createTerminalProgress, type ProgressReporter } from "./progress.js";
 import { formatCutover, formatDryRun, formatMigrate, formatRollback, formatVerify } from "./report-text.js";
 import { prepareOldSchema, SCHEMA_TABLE } from "./schema-phase.js";
@@ -113,7 +121,9 @@ function parse(argv: readonly string[]) {
     try {
       databaseUrl = normalizePostgresUrl(values["database-url"]);
     } catch (error) {
-      throw new UsageError(`--database-url ${error instanceof PostgresUrlError ? error.message : "is not a valid URL"}`);
+      throw new UsageError(
+        `--database-url ${error instanceof PostgresUrlError ? error.message : "is not a valid URL"}`,
+      );
     }
   }
   return {
@@ -151,7 +161,6 @@ function fraction(value: string | undefined, flag: string, fallback: number): nu
   return parsed;
 }
 
-
 export interface CommandIo {
   /** The environment the configuration is read from (the process's, for the bin). */
   env: Record<string, string | undefined>;
@@ -167,8 +176,11 @@ export async function runMigratePgvectorCommand(argv: readonly string[], io: Com
     return await run(argv, io);
   } catch (error) {
     // One line; the cause (a driver's message) helps the operator and carries no secrets.
-    const cause = error instanceof DomainError && error.cause instanceof Error ? ` (${error.cause.message.split("\n")[0]})` : "";
-    io.stderr.write(`migrate-pgvector failed: ${error instanceof Error ? error.message : String(error)}${error instanceof ConfigError ? "" : cause}\n`);
+    const cause =
+      error instanceof DomainError && error.cause instanceof Error ? ` (${error.cause.message.split("\n")[0]})` : "";
+    io.stderr.write(
+      `migrate-pgvector failed: ${error instanceof Error ? error.message : String(error)}${error instanceof ConfigError ? "" : cause}\n`,
+    );
     return error instanceof ConfigError ? 2 : 1;
   }
 }
@@ -189,10 +201,14 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const logger = pino({ level: config.logLevel, base: { component: "migrate-pgvector" } }, io.stderr);
   const databaseUrl = args.databaseUrl ?? config.postgres.url;
   if (databaseUrl === undefined) {
-    io.stderr.write("no database configured: the vectors are in the service's database; set DATABASE_URL (or POSTGRES_HOST and friends), or pass --database-url\n");
+    io.stderr.write(
+      "no database configured: the vectors are in the service's database; set DATABASE_URL (or POSTGRES_HOST and friends), or pass --database-url\n",
+    );
     return 2;
   }
-  const progress: ProgressReporter = io.stderr.isTTY ? createTerminalProgress(io.stderr as NodeJS.WriteStream) : createLogProgress(logger);
+  const progress: ProgressReporter = io.stderr.isTTY
+    ? createTerminalProgress(io.stderr as NodeJS.WriteStream)
+    : createLogProgress(logger);
   const signal = io.signal;
   const output = async (text: string, report: unknown, path: string | undefined) => {
     io.stdout.write(`${text}\n`);
@@ -204,7 +220,11 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
 
   const closers: Array<() => Promise<void>> = [];
   try {
-    const pool: DatabasePool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: Math.min(config.postgres.maximumPoolSize, 4), logger });
+    const pool: DatabasePool = await createPostgresPool({
+      url: databaseUrl,
+      maximumPoolSize: Math.min(config.postgres.maximumPoolSize, 4),
+      logger,
+    });
     closers.push(() => pool.end());
     if (args.mode !== "dry-run") {
       // An old table is prepared in batches first (progress, interruptible), so the service's
@@ -212,11 +232,15 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       if (args.table === SCHEMA_TABLE) {
         const schema = await prepareOldSchema({ pool, logger, progress }, { batchSize: args.schemaBatchSize, signal });
         if (schema.interrupted) {
-          io.stdout.write(`INTERRUPTED in the schema phase after ${schema.rowsWritten} row(s) in ${schema.batches} batch(es): run the same command again to resume\n`);
+          io.stdout.write(
+            `INTERRUPTED in the schema phase after ${schema.rowsWritten} row(s) in ${schema.batches} batch(es): run the same command again to resume\n`,
+          );
           return 130;
         }
         if (schema.needed) {
-          io.stdout.write(`schema phase: ${schema.rowsWritten} row(s) prepared in ${schema.batches} batch(es)${schema.convertedMetadata ? ", metadata is jsonb" : ""}, ${Math.round(schema.elapsedMs)} ms\n`);
+          io.stdout.write(
+            `schema phase: ${schema.rowsWritten} row(s) prepared in ${schema.batches} batch(es)${schema.convertedMetadata ? ", metadata is jsonb" : ""}, ${Math.round(schema.elapsedMs)} ms\n`,
+          );
         }
       }
       await runMigrations({ databaseUrl, logger });
@@ -237,7 +261,10 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       // Rollback reads points back: the collection's model is whatever it recorded; no check to make.
       const model = await modelOfRows(pool, args.table, args.column, true);
       const vectors = await openVectorStore(config, model, logger, closers);
-      const report = await rollbackPgvector({ pool, databaseUrl, logger, vectors, progress }, { ...common, batchSize: Math.min(args.batchSize, 1_000) });
+      const report = await rollbackPgvector(
+        { pool, databaseUrl, logger, vectors, progress },
+        { ...common, batchSize: Math.min(args.batchSize, 1_000) },
+      );
       await output(formatRollback(report), report, args.report);
       return 0;
     }
@@ -252,7 +279,13 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
     if (args.mode === "verify") {
       const report = await verifyPgvectorMigration(
         { pool, vectors, logger, progress },
-        { ...common, model, sampleSize: args.sample, minRecall: args.minRecall, batchSize: Math.min(args.batchSize, 1_000) },
+        {
+          ...common,
+          model,
+          sampleSize: args.sample,
+          minRecall: args.minRecall,
+          batchSize: Math.min(args.batchSize, 1_000),
+        },
       );
       await output(formatVerify(report), report, args.report ?? "pgvector-verify-report.json");
       return report.passed ? 0 : 1;
@@ -288,9 +321,17 @@ async function modelOfRows(pool: DatabasePool, table: string, column: string, al
 }
 
 /** The configured Qdrant (or the embedded one on DATA_DIR), with the collection the service uses. */
-async function openVectorStore(config: Config, model: string, logger: Logger, closers: Array<() => Promise<void>>): Promise<VectorStore> {
+async function openVectorStore(
+  config: Config,
+  model: string,
+  logger: Logger,
+  closers: Array<() => Promise<void>>,
+): Promise<VectorStore> {
   if (config.qdrant.host === undefined && config.dataDir === undefined) {
-    throw new ConfigError("QDRANT_URL", "(or QDRANT_HOST) is required: without it the embedded Qdrant would keep the vectors in a temporary directory; set DATA_DIR to the service's to use its embedded Qdrant");
+    throw new ConfigError(
+      "QDRANT_URL",
+      "(or QDRANT_HOST) is required: without it the embedded Qdrant would keep the vectors in a temporary directory; set DATA_DIR to the service's to use its embedded Qdrant",
+    );
   }
   const backend: QdrantBackend = await openQdrant({ config, dataDir: config.dataDir ?? "", logger });
   closers.push(() => backend.close());

@@ -11,7 +11,14 @@ import { DEFAULT_COLUMN, DEFAULT_TABLE } from "./migrate.js";
 import { readState } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
 import { readPrivileges, requireCutoverPrivileges, requireRollbackPrivileges } from "./privileges.js";
-import { columnIdentifier, columnIndexes, inspectSourceTable, NO_ROWS, query, tableIdentifier } from "./source-table.js";
+import {
+  columnIdentifier,
+  columnIndexes,
+  inspectSourceTable,
+  NO_ROWS,
+  query,
+  tableIdentifier,
+} from "./source-table.js";
 import { formatPgvector } from "./vector-codec.js";
 
 /** The cutover's own node-pg-migrate sequence: never run at start-up, only by `--cutover` / `--rollback`. */
@@ -53,7 +60,10 @@ const extensionSchema = z.object({ present: z.boolean() });
  * migration. Refuses unless the last verification passed and nothing changed since; the migration
  * checks that again inside its own transaction, under a table lock.
  */
-export async function cutoverPgvector(deps: CutoverDeps, options: { table?: string; column?: string } = {}): Promise<CutoverReport> {
+export async function cutoverPgvector(
+  deps: CutoverDeps,
+  options: { table?: string; column?: string } = {},
+): Promise<CutoverReport> {
   const { pool, databaseUrl, logger } = deps;
   const table = requireServiceTable(options.table, "--cutover");
   const column = options.column ?? DEFAULT_COLUMN;
@@ -149,7 +159,9 @@ export async function rollbackPgvector(
   if (source.vector === undefined) {
     const reverted = await runCutoverMigrations(databaseUrl, logger, "down");
     if (reverted.length === 0) {
-      throw new FailedPreconditionError(`${table} has no column ${column} and no cutover is recorded: nothing to roll back to`);
+      throw new FailedPreconditionError(
+        `${table} has no column ${column} and no cutover is recorded: nothing to roll back to`,
+      );
     }
     recreatedColumn = true;
     source = await inspectSourceTable(pool, table, column);
@@ -176,7 +188,7 @@ export async function rollbackPgvector(
   const missingPointIds: string[] = [];
   progress.start(`restoring ${table}.${column}`, total);
   try {
-    for (let afterId: string | undefined; ; ) {
+    for (let afterId: string | undefined; ;) {
       const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`${target}.id > ${afterId}::uuid`;
       const rows = await query("reading rows to restore", () =>
         pool.any(sql.type(restoreRowSchema)`
@@ -196,7 +208,9 @@ export async function rollbackPgvector(
       restoredNull += noSource.length;
       restoredNullIds.push(...noSource.slice(0, Math.max(0, listLimit - restoredNullIds.length)).map((row) => row.id));
       // Rows that still hold their value (a rollback before cutover) keep it.
-      const wanted = rows.filter((row) => !row.hasValue && row.origin !== "reembedded" && row.origin !== "skipped").map((row) => row.id);
+      const wanted = rows
+        .filter((row) => !row.hasValue && row.origin !== "reembedded" && row.origin !== "skipped")
+        .map((row) => row.id);
       const points = wanted.length === 0 ? [] : await vectors.get(wanted, { withVector: true });
       const found = points.filter((point) => point.vector !== undefined);
       const foundIds = new Set(found.map((point) => point.id.toLowerCase()));
@@ -211,8 +225,14 @@ export async function rollbackPgvector(
               UPDATE ${target} AS target
               SET ${columnIdentifier(source)} = restored.value::${castType}
               FROM unnest(
-                ${sql.array(found.map((point) => point.id), "uuid")},
-                ${sql.array(found.map((point) => formatPgvector(point.vector as Float32Array)), "text")}
+                ${sql.array(
+                  found.map((point) => point.id),
+                  "uuid",
+                )},
+                ${sql.array(
+                  found.map((point) => formatPgvector(point.vector as Float32Array)),
+                  "text",
+                )}
               ) AS restored (id, value)
               WHERE target.id = restored.id
             `),
@@ -230,7 +250,9 @@ export async function rollbackPgvector(
         );
       });
       restored += found.length;
-      progress.update(restored + restoredNull + missingPoints + (rows.length - found.length - noSource.length - lost.length));
+      progress.update(
+        restored + restoredNull + missingPoints + (rows.length - found.length - noSource.length - lost.length),
+      );
     }
   } finally {
     progress.stop();
@@ -287,9 +309,15 @@ export async function rollbackPgvector(
     missingPoints,
     missingPointIds,
   };
-  logger.info({ ...report, missingPointIds: undefined, restoredNullIds: undefined }, "rollback done: vectors are back in the pgvector column");
+  logger.info(
+    { ...report, missingPointIds: undefined, restoredNullIds: undefined },
+    "rollback done: vectors are back in the pgvector column",
+  );
   if (missingPoints > 0) {
-    logger.warn({ missingPoints, ids: missingPointIds }, "rows whose point was gone from Qdrant have no vector: re-index them");
+    logger.warn(
+      { missingPoints, ids: missingPointIds },
+      "rows whose point was gone from Qdrant have no vector: re-index them",
+    );
   }
   return report;
 }
@@ -308,7 +336,10 @@ async function countPointIdsToWrite(pool: DatabasePool): Promise<number> {
 function requireServiceTable(table: string | undefined, flag: string): string {
   const name = table ?? DEFAULT_TABLE;
   if (name !== DEFAULT_TABLE) {
-    throw new InvalidArgumentError("--table", `${flag} applies to ${DEFAULT_TABLE}, the service's table (its migration names it), got "${name}"`);
+    throw new InvalidArgumentError(
+      "--table",
+      `${flag} applies to ${DEFAULT_TABLE}, the service's table (its migration names it), got "${name}"`,
+    );
   }
   return name;
 }
@@ -337,6 +368,9 @@ async function runCutoverMigrations(databaseUrl: string, logger: Logger, directi
     }
     // The migration's own RAISE (no passing verification, unmigrated vectors) is the useful part.
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new FailedPreconditionError(`the cutover migration (${direction}) was refused or failed and was rolled back: ${reason}`, { cause: error });
+    throw new FailedPreconditionError(
+      `the cutover migration (${direction}) was refused or failed and was rolled back: ${reason}`,
+      { cause: error },
+    );
   }
 }

@@ -1,9 +1,23 @@
 import type { Logger } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
-import { DEFAULT_COLUMN, DEFAULT_LIST_LIMIT, DEFAULT_TABLE, listUnusable, type SourceOptions, type UnusableSummary } from "./migrate.js";
+import {
+  DEFAULT_COLUMN,
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_TABLE,
+  listUnusable,
+  type SourceOptions,
+  type UnusableSummary,
+} from "./migrate.js";
 import { readState } from "./migration-state.js";
-import { columnIdentifier, inspectSourceTable, movedCondition, query, requireMigratable, tableIdentifier } from "./source-table.js";
+import {
+  columnIdentifier,
+  inspectSourceTable,
+  movedCondition,
+  query,
+  requireMigratable,
+  tableIdentifier,
+} from "./source-table.js";
 
 export interface DryRunReport {
   table: string;
@@ -31,7 +45,10 @@ const totalsSchema = z.object({ totalRows: z.number(), catalogs: z.number(), alr
 const dimensionsSchema = z.object({ dimensions: z.number().nullable(), rows: z.number() });
 
 /** Counts what a run would do, writing nothing (no schema migration, no checkpoint, no Qdrant call). */
-export async function dryRunPgvector(deps: { pool: DatabasePool; logger: Logger }, options: SourceOptions & { listLimit?: number }): Promise<DryRunReport> {
+export async function dryRunPgvector(
+  deps: { pool: DatabasePool; logger: Logger },
+  options: SourceOptions & { listLimit?: number },
+): Promise<DryRunReport> {
   const { pool, logger } = deps;
   const table = options.table ?? DEFAULT_TABLE;
   const column = options.column ?? DEFAULT_COLUMN;
@@ -45,9 +62,15 @@ export async function dryRunPgvector(deps: { pool: DatabasePool; logger: Logger 
   const tracked =
     schemaMigrated &&
     (await query("looking for the migration's side table", () =>
-      pool.oneFirst(sql.type(z.object({ present: z.boolean() }))`SELECT to_regclass('dq_pgvector_moved') IS NOT NULL AS present`),
+      pool.oneFirst(
+        sql.type(z.object({ present: z.boolean() }))`SELECT to_regclass('dq_pgvector_moved') IS NOT NULL AS present`,
+      ),
     ));
-  const migrated = tracked ? movedCondition(source) : schemaMigrated ? sql.fragment`qdrant_point_id IS NOT NULL` : sql.fragment`FALSE`;
+  const migrated = tracked
+    ? movedCondition(source)
+    : schemaMigrated
+      ? sql.fragment`qdrant_point_id IS NOT NULL`
+      : sql.fragment`FALSE`;
 
   const totals = await query("counting rows", () =>
     pool.one(sql.type(totalsSchema)`
@@ -63,9 +86,16 @@ export async function dryRunPgvector(deps: { pool: DatabasePool; logger: Logger 
       ORDER BY 1 NULLS LAST
     `),
   );
-  const unusable = await listUnusable(pool, source, dimensions, options.listLimit ?? DEFAULT_LIST_LIMIT, tracked ? "left" : "all");
+  const unusable = await listUnusable(
+    pool,
+    source,
+    dimensions,
+    options.listLimit ?? DEFAULT_LIST_LIMIT,
+    tracked ? "left" : "all",
+  );
   const state = schemaMigrated ? await readState(pool, table).catch(() => null) : null;
-  const resumeAfterId = state !== null && state.passStartedAt !== null && state.passCompletedAt === null ? state.lastId : null;
+  const resumeAfterId =
+    state !== null && state.passStartedAt !== null && state.passCompletedAt === null ? state.lastId : null;
   const toMigrate = totals.totalRows - totals.alreadyMigrated - unusable.nullVector - unusable.wrongDimension;
 
   const plan: string[] = [];

@@ -164,7 +164,9 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     throw new FailedPreconditionError("re-embedding missing vectors needs an embedder");
   }
   if (options.reembedMissing && deps.embedder !== undefined && deps.embedder.dimensions !== dimensions) {
-    throw new FailedPreconditionError(`the embedder makes ${deps.embedder.dimensions}-dimensional vectors but the collection holds ${dimensions}`);
+    throw new FailedPreconditionError(
+      `the embedder makes ${deps.embedder.dimensions}-dimensional vectors but the collection holds ${dimensions}`,
+    );
   }
 
   const source = await inspectSourceTable(pool, table, column);
@@ -176,7 +178,10 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   }
   const { kind, columnType } = source.vector;
   if (source.vector.declaredDimensions !== undefined && source.vector.declaredDimensions !== dimensions) {
-    logger.warn({ columnType, dimensions }, "the column's declared dimension differs from EMBEDDING_DIMENSIONS: every row will be reported as wrong_dimension");
+    logger.warn(
+      { columnType, dimensions },
+      "the column's declared dimension differs from EMBEDDING_DIMENSIONS: every row will be reported as wrong_dimension",
+    );
   }
 
   const started = performance.now();
@@ -185,12 +190,18 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   const resumed = state !== null && state.passStartedAt !== null && state.passCompletedAt === null;
   let afterId = resumed ? (state.lastId ?? undefined) : undefined;
   if (resumed) {
-    logger.info({ table, afterId: afterId ?? null, rowsMigrated: state.rowsMigrated }, "resuming the interrupted pass after its checkpoint");
+    logger.info(
+      { table, afterId: afterId ?? null, rowsMigrated: state.rowsMigrated },
+      "resuming the interrupted pass after its checkpoint",
+    );
   } else {
     await startPass(pool, table, column, columnType);
   }
   if (!(await analyzeTable(pool, source))) {
-    logger.warn({ table }, "could not ANALYZE the source table (not its owner?): paging may be slow on a table never analyzed");
+    logger.warn(
+      { table },
+      "could not ANALYZE the source table (not its owner?): paging may be slow on a table never analyzed",
+    );
   }
   const total = await countUnmigrated(pool, source, afterId);
 
@@ -247,7 +258,12 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
       // The old table is not written here: see recordMoved.
       mark = performance.now();
       await pool.transaction(async (tx) => {
-        await recordMoved(tx, source, points.map((point) => point.id), "pgvector");
+        await recordMoved(
+          tx,
+          source,
+          points.map((point) => point.id),
+          "pgvector",
+        );
         await recordBatch(tx, table, lastId, points.length);
       });
       timings.writeBackMs += performance.now() - mark;
@@ -269,7 +285,13 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
   let embedderCalls = 0;
   if (!interrupted && options.reembedMissing && deps.embedder !== undefined) {
     const mark = performance.now();
-    ({ reembedded, embedderCalls } = await reembedMissing({ pool, vectors, embedder: deps.embedder, logger, progress }, source, dimensions, upsertBatchSize, options.signal));
+    ({ reembedded, embedderCalls } = await reembedMissing(
+      { pool, vectors, embedder: deps.embedder, logger, progress },
+      source,
+      dimensions,
+      upsertBatchSize,
+      options.signal,
+    ));
     timings.embedMs = performance.now() - mark;
   }
   if (!interrupted && options.skipMissing) {
@@ -315,17 +337,34 @@ export async function migratePgvector(deps: MigrateDeps, options: MigrateOptions
     embedderCalls,
   };
   for (const row of unusable.rows) {
-    logger.warn({ id: row.id, catalogId: row.catalogId, reason: row.reason, dimensions: row.dimensions }, "row left for re-embedding");
+    logger.warn(
+      { id: row.id, catalogId: row.catalogId, reason: row.reason, dimensions: row.dimensions },
+      "row left for re-embedding",
+    );
   }
   logger.info(
-    { table, migrated, scanned, reembedded, nullVector: unusable.nullVector, wrongDimension: unusable.wrongDimension, interrupted, rowsPerSecond: Math.round(report.rowsPerSecond) },
+    {
+      table,
+      migrated,
+      scanned,
+      reembedded,
+      nullVector: unusable.nullVector,
+      wrongDimension: unusable.wrongDimension,
+      interrupted,
+      rowsPerSecond: Math.round(report.rowsPerSecond),
+    },
     interrupted ? "migration interrupted: run again to resume" : "migration pass complete",
   );
   return report;
 }
 
 /** Upserts the points in chunks, `concurrency` chunks in flight; rejects with the first failure. */
-async function upsertChunks(vectors: VectorStore, points: readonly VectorPoint[], size: number, concurrency: number): Promise<void> {
+async function upsertChunks(
+  vectors: VectorStore,
+  points: readonly VectorPoint[],
+  size: number,
+  concurrency: number,
+): Promise<void> {
   const chunks: VectorPoint[][] = [];
   for (let start = 0; start < points.length; start += size) {
     chunks.push(points.slice(start, start + size));
@@ -342,7 +381,11 @@ async function upsertChunks(vectors: VectorStore, points: readonly VectorPoint[]
 
 const countSchema = z.object({ count: z.number() });
 
-async function countUnmigrated(connection: CommonQueryMethods, source: SourceTable, afterId: string | undefined): Promise<number> {
+async function countUnmigrated(
+  connection: CommonQueryMethods,
+  source: SourceTable,
+  afterId: string | undefined,
+): Promise<number> {
   const after = afterId === undefined ? sql.fragment`TRUE` : sql.fragment`id > ${afterId}::uuid`;
   return query("counting source rows", () =>
     connection.oneFirst(sql.type(countSchema)`
@@ -461,13 +504,23 @@ async function reembedMissing(
       if (rows.length === 0) {
         break;
       }
-      const embedded = await embedder.embed(rows.map((row) => ({ id: row.id, text: row.content })), { signal });
+      const embedded = await embedder.embed(
+        rows.map((row) => ({ id: row.id, text: row.content })),
+        { signal },
+      );
       embedderCalls++;
-      const points: VectorPoint[] = rows.map((row, index) => pointOf({ ...toRowInput(row), model: embedder.model }, embedded[index]));
+      const points: VectorPoint[] = rows.map((row, index) =>
+        pointOf({ ...toRowInput(row), model: embedder.model }, embedded[index]),
+      );
       await vectors.upsert(points);
       // The row itself keeps its (null or wrong-sized) value: rollback puts NULL back from `origin`.
       await pool.transaction(async (tx) => {
-        await recordMoved(tx, source, points.map((point) => point.id), "reembedded");
+        await recordMoved(
+          tx,
+          source,
+          points.map((point) => point.id),
+          "reembedded",
+        );
         await invalidateVerify(tx, source.table);
       });
       afterId = rows[rows.length - 1].id;
@@ -477,7 +530,10 @@ async function reembedMissing(
   } finally {
     progress.stop();
   }
-  logger.info({ table: source.table, reembedded, model: embedder.model }, "re-embedded the rows whose vector was missing or of the wrong dimension");
+  logger.info(
+    { table: source.table, reembedded, model: embedder.model },
+    "re-embedded the rows whose vector was missing or of the wrong dimension",
+  );
   return { reembedded, embedderCalls };
 }
 

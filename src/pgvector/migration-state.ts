@@ -51,12 +51,19 @@ const stateColumns = sql.fragment`
 
 export async function readState(connection: CommonQueryMethods, table: string): Promise<MigrationState | null> {
   return query("reading the migration checkpoint", () =>
-    connection.maybeOne(sql.type(stateSchema)`SELECT ${stateColumns} FROM dq_pgvector_migration WHERE source_table = ${table}`),
+    connection.maybeOne(
+      sql.type(stateSchema)`SELECT ${stateColumns} FROM dq_pgvector_migration WHERE source_table = ${table}`,
+    ),
   );
 }
 
 /** Starts a new pass (forgetting the previous checkpoint) and resolves to its state. */
-export async function startPass(connection: CommonQueryMethods, table: string, column: string, columnType: string): Promise<MigrationState> {
+export async function startPass(
+  connection: CommonQueryMethods,
+  table: string,
+  column: string,
+  columnType: string,
+): Promise<MigrationState> {
   return query("starting a migration pass", () =>
     connection.one(sql.type(stateSchema)`
       INSERT INTO dq_pgvector_migration AS state (source_table, source_column, column_type, pass_started_at, last_id, pass_completed_at, rows_migrated)
@@ -78,7 +85,12 @@ export async function startPass(connection: CommonQueryMethods, table: string, c
  * Moves the checkpoint past a batch; call it in the transaction that writes the batch back. Writing
  * points invalidates the last verification, so a no-op run keeps it and --cutover still works.
  */
-export async function recordBatch(connection: CommonQueryMethods, table: string, lastId: string, migrated: number): Promise<void> {
+export async function recordBatch(
+  connection: CommonQueryMethods,
+  table: string,
+  lastId: string,
+  migrated: number,
+): Promise<void> {
   await query("writing the migration checkpoint", () =>
     connection.query(sql.type(NO_ROWS)`
       UPDATE dq_pgvector_migration

@@ -30,7 +30,13 @@ export interface ProgressSnapshot {
 export function snapshot(done: number, total: number, elapsedMs: number): ProgressSnapshot {
   const rowsPerSecond = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
   const remaining = Math.max(0, total - done);
-  return { done, total, elapsedMs, rowsPerSecond, etaMs: rowsPerSecond > 0 ? (remaining / rowsPerSecond) * 1000 : undefined };
+  return {
+    done,
+    total,
+    elapsedMs,
+    rowsPerSecond,
+    etaMs: rowsPerSecond > 0 ? (remaining / rowsPerSecond) * 1000 : undefined,
+  };
 }
 
 export function formatDuration(ms: number | undefined): string {
@@ -57,7 +63,10 @@ interface Clock {
   now(): number;
 }
 
-export function createTerminalProgress(stream: NodeJS.WriteStream, options: { clock?: Clock; minIntervalMs?: number } = {}): ProgressReporter {
+export function createTerminalProgress(
+  stream: NodeJS.WriteStream,
+  options: { clock?: Clock; minIntervalMs?: number } = {},
+): ProgressReporter {
   const clock = options.clock ?? performance;
   const minInterval = options.minIntervalMs ?? 100;
   let label = "";
@@ -92,7 +101,10 @@ export function createTerminalProgress(stream: NodeJS.WriteStream, options: { cl
   };
 }
 
-export function createLogProgress(logger: Logger, options: { clock?: Clock; intervalMs?: number } = {}): ProgressReporter {
+export function createLogProgress(
+  logger: Logger,
+  options: { clock?: Clock; intervalMs?: number } = {},
+): ProgressReporter {
   const clock = options.clock ?? performance;
   const interval = options.intervalMs ?? 5_000;
   let label = "";

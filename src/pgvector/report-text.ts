@@ -10,9 +10,13 @@ function unusableLines(unusable: UnusableSummary): string[] {
   if (count === 0) {
     return ["  rows left for re-embedding: none"];
   }
-  const lines = [`  rows left for re-embedding: ${count} (${unusable.nullVector} null vector, ${unusable.wrongDimension} wrong dimension); --reembed-missing embeds exactly these`];
+  const lines = [
+    `  rows left for re-embedding: ${count} (${unusable.nullVector} null vector, ${unusable.wrongDimension} wrong dimension); --reembed-missing embeds exactly these`,
+  ];
   for (const row of unusable.rows) {
-    lines.push(`    ${row.id}  catalog ${row.catalogId}  ${row.reason}${row.dimensions === null ? "" : ` (${row.dimensions} dims)`}`);
+    lines.push(
+      `    ${row.id}  catalog ${row.catalogId}  ${row.reason}${row.dimensions === null ? "" : ` (${row.dimensions} dims)`}`,
+    );
   }
   if (unusable.truncated) {
     lines.push(`    ... ${count - unusable.rows.length} more (see the JSON report)`);
@@ -25,9 +29,13 @@ function skippedLines(skipped: UnusableSummary): string[] {
   if (count === 0) {
     return [];
   }
-  const lines = [`  rows excluded by --skip-missing (no point; --reembed-missing can still embed them): ${count} (${skipped.nullVector} null vector, ${skipped.wrongDimension} wrong dimension)`];
+  const lines = [
+    `  rows excluded by --skip-missing (no point; --reembed-missing can still embed them): ${count} (${skipped.nullVector} null vector, ${skipped.wrongDimension} wrong dimension)`,
+  ];
   for (const row of skipped.rows) {
-    lines.push(`    ${row.id}  catalog ${row.catalogId}  ${row.reason}${row.dimensions === null ? "" : ` (${row.dimensions} dims)`}`);
+    lines.push(
+      `    ${row.id}  catalog ${row.catalogId}  ${row.reason}${row.dimensions === null ? "" : ` (${row.dimensions} dims)`}`,
+    );
   }
   if (skipped.truncated) {
     lines.push(`    ... ${count - skipped.rows.length} more (see the JSON report)`);
@@ -68,7 +76,9 @@ export function formatVerify(report: VerifyReport): string {
     `  rows: ${report.rows.total}; without a point: ${report.rows.missingPoints}; payload mismatches: ${report.rows.payloadMismatches}; vector mismatches: ${report.rows.vectorMismatches} of ${report.rows.vectorsCompared} compared (max difference ${report.rows.maxDifference.toExponential(2)}, tolerance ${report.rows.tolerance})`,
     `  model: every point must be made by ${report.model.expected}; points made by another: ${report.model.mismatches}${report.model.mismatchIds.length > 0 ? ` (${report.model.mismatchIds.slice(0, 10).join(", ")}${report.model.mismatches > 10 ? ", ..." : ""})` : ""}`,
     ...(report.rows.excluded > 0
-      ? [`  excluded by --skip-missing (no point expected): ${report.rows.excluded}: ${report.rows.excludedIds.slice(0, 20).join(", ")}${report.rows.excluded > 20 ? ", ... (see the JSON report)" : ""}`]
+      ? [
+          `  excluded by --skip-missing (no point expected): ${report.rows.excluded}: ${report.rows.excludedIds.slice(0, 20).join(", ")}${report.rows.excluded > 20 ? ", ... (see the JSON report)" : ""}`,
+        ]
       : []),
     `  neighbours: mean recall@${report.neighbours.k} ${report.neighbours.meanRecall.toFixed(4)} over ${report.neighbours.samples} sample(s) (worst ${report.neighbours.worstRecall.toFixed(2)}, required ${report.neighbours.required})`,
   ];
@@ -87,7 +97,9 @@ export function formatCutover(report: CutoverReport): string {
     `cutover of ${report.table} (as ${report.role}): dropped ${report.column} (${report.droppedColumnType})`,
     `  indexes dropped with it (recorded for --rollback): ${report.droppedIndexes.length === 0 ? "none" : report.droppedIndexes.join(", ")}`,
     `  qdrant_point_id written for ${report.pointIdsWritten} row(s) in one statement`,
-    report.extensionDropped ? "  dropped the vector extension" : `  kept the vector extension: ${report.extensionKept ?? "other objects still use it"}`,
+    report.extensionDropped
+      ? "  dropped the vector extension"
+      : `  kept the vector extension: ${report.extensionKept ?? "other objects still use it"}`,
   ].join("\n");
 }
 
@@ -99,7 +111,9 @@ export function formatRollback(report: RollbackReport): string {
     "  qdrant_point_id is cleared: the old application does not maintain it; a later migration copies every vector again",
   ];
   if (report.missingPoints > 0) {
-    lines.push(`  ${report.missingPoints} row(s) had no point in Qdrant; their ${report.column} is null: ${report.missingPointIds.join(", ")}`);
+    lines.push(
+      `  ${report.missingPoints} row(s) had no point in Qdrant; their ${report.column} is null: ${report.missingPointIds.join(", ")}`,
+    );
   }
   return lines.join("\n");
 }

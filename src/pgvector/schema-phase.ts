@@ -71,7 +71,16 @@ export async function prepareOldSchema(
   const batchSize = options.batchSize ?? DEFAULT_SCHEMA_BATCH_SIZE;
   const started = performance.now();
   const table = sql.identifier([SCHEMA_TABLE]);
-  const report: SchemaPhaseReport = { needed: false, addedColumns: [], addedPrimaryKey: false, convertedMetadata: false, rowsWritten: 0, batches: 0, interrupted: false, elapsedMs: 0 };
+  const report: SchemaPhaseReport = {
+    needed: false,
+    addedColumns: [],
+    addedPrimaryKey: false,
+    convertedMetadata: false,
+    rowsWritten: 0,
+    batches: 0,
+    interrupted: false,
+    elapsedMs: 0,
+  };
 
   const columns = new Map(
     (
@@ -89,7 +98,9 @@ export async function prepareOldSchema(
   const convert = metadataIsJson || pendingMetadata;
   // Only an old installation needs this phase: no content_hash yet, json metadata, or a content_hash
   // still nullable (an interrupted phase; the service's migration makes it NOT NULL).
-  const old = columns.has("content") && (!columns.has("content_hash") || convert || columns.get("content_hash")?.notNull === false);
+  const old =
+    columns.has("content") &&
+    (!columns.has("content_hash") || convert || columns.get("content_hash")?.notNull === false);
   if (!old) {
     report.elapsedMs = performance.now() - started;
     return report;
@@ -100,7 +111,9 @@ export async function prepareOldSchema(
   await pool.transaction(async (tx) => {
     const add = async (name: string, definition: ReturnType<typeof sql.fragment>) => {
       if (!columns.has(name)) {
-        await query(`adding column ${name}`, () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD COLUMN ${sql.identifier([name])} ${definition}`));
+        await query(`adding column ${name}`, () =>
+          tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD COLUMN ${sql.identifier([name])} ${definition}`),
+        );
         report.addedColumns.push(name);
       }
     };
@@ -113,7 +126,9 @@ export async function prepareOldSchema(
       // A constant default is stored once, not written per row; the service's migration keeps no default.
       // DDL takes no bind parameters: the constant goes in as an escaped literal.
       await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(LEGACY_MODEL)}`);
-      await query("dropping the model default", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ALTER COLUMN model DROP DEFAULT`));
+      await query("dropping the model default", () =>
+        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ALTER COLUMN model DROP DEFAULT`),
+      );
     }
     // now() is stable, not volatile: evaluated once, stored once.
     await add("created_at", sql.fragment`timestamptz NOT NULL DEFAULT now()`);
@@ -128,11 +143,16 @@ export async function prepareOldSchema(
     );
     if (!hasPrimaryKey) {
       // Keyset batches page by id; the service's migration would add it anyway.
-      await query("adding the primary key", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD PRIMARY KEY (id)`));
+      await query("adding the primary key", () =>
+        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD PRIMARY KEY (id)`),
+      );
       report.addedPrimaryKey = true;
     }
   });
-  logger.info({ table: SCHEMA_TABLE, addedColumns: report.addedColumns, convertMetadata: convert }, "schema phase: columns added without rewriting the table");
+  logger.info(
+    { table: SCHEMA_TABLE, addedColumns: report.addedColumns, convertMetadata: convert },
+    "schema phase: columns added without rewriting the table",
+  );
 
   // 2. Per-row values in keyset batches.
   const pending = sql.identifier([PENDING_METADATA_COLUMN]);
@@ -154,7 +174,9 @@ export async function prepareOldSchema(
   // One row per heap page of the range (or of the whole table for the last sweep), by ctid.
   const batch = (range: { from: number; to: number } | undefined) => {
     const within =
-      range === undefined ? sql.fragment`TRUE` : sql.fragment`ctid >= ${`(${range.from},0)`}::tid AND ctid < ${`(${range.to},0)`}::tid`;
+      range === undefined
+        ? sql.fragment`TRUE`
+        : sql.fragment`ctid >= ${`(${range.from},0)`}::tid AND ctid < ${`(${range.to},0)`}::tid`;
     return query("preparing a batch of rows", () =>
       pool.oneFirst(sql.type(batchSchema)`
         WITH page AS (
@@ -198,16 +220,30 @@ export async function prepareOldSchema(
   // 3. The jsonb column replaces the json one: catalog changes, after catching up rows written meanwhile.
   if (!report.interrupted && convert) {
     await pool.transaction(async (tx) => {
-      await query("locking the old table", () => tx.query(sql.type(NO_ROWS)`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`));
-      await query("preparing rows written meanwhile", () => tx.query(sql.type(NO_ROWS)`UPDATE ${table} AS target SET ${set} WHERE ${todo}`));
-      await query("dropping the json metadata", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} DROP COLUMN metadata`));
-      await query("renaming the jsonb metadata", () => tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} RENAME COLUMN ${pending} TO metadata`));
+      await query("locking the old table", () =>
+        tx.query(sql.type(NO_ROWS)`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`),
+      );
+      await query("preparing rows written meanwhile", () =>
+        tx.query(sql.type(NO_ROWS)`UPDATE ${table} AS target SET ${set} WHERE ${todo}`),
+      );
+      await query("dropping the json metadata", () =>
+        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} DROP COLUMN metadata`),
+      );
+      await query("renaming the jsonb metadata", () =>
+        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} RENAME COLUMN ${pending} TO metadata`),
+      );
     });
     report.convertedMetadata = true;
   }
   report.elapsedMs = performance.now() - started;
   logger.info(
-    { table: SCHEMA_TABLE, rowsWritten: report.rowsWritten, batches: report.batches, interrupted: report.interrupted, seconds: Math.round(report.elapsedMs / 1000) },
+    {
+      table: SCHEMA_TABLE,
+      rowsWritten: report.rowsWritten,
+      batches: report.batches,
+      interrupted: report.interrupted,
+      seconds: Math.round(report.elapsedMs / 1000),
+    },
     report.interrupted ? "schema phase interrupted: run again to resume" : "schema phase done",
   );
   return report;

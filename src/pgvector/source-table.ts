@@ -15,7 +15,13 @@ export interface SourceTable {
   table: string;
   column: string;
   /** Undefined when the pgvector column is gone (after cutover). */
-  vector: { kind: PgvectorKind; /** Declared dimension; undefined for an unconstrained `vector`. */ declaredDimensions: number | undefined; columnType: string } | undefined;
+  vector:
+    | {
+        kind: PgvectorKind;
+        /** Declared dimension; undefined for an unconstrained `vector`. */ declaredDimensions: number | undefined;
+        columnType: string;
+      }
+    | undefined;
   /** Whether the service's columns (qdrant_point_id, status, content_hash, model...) exist. */
   hasServiceColumns: boolean;
 }
@@ -31,8 +37,15 @@ const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
 const columnSchema = z.object({ name: z.string(), typeName: z.string(), typmod: z.number(), columnType: z.string() });
 
-export async function inspectSourceTable(connection: CommonQueryMethods, table: string, column: string): Promise<SourceTable> {
-  for (const [flag, name] of [["--table", table], ["--column", column]] as const) {
+export async function inspectSourceTable(
+  connection: CommonQueryMethods,
+  table: string,
+  column: string,
+): Promise<SourceTable> {
+  for (const [flag, name] of [
+    ["--table", table],
+    ["--column", column],
+  ] as const) {
     if (!NAME_PATTERN.test(name)) {
       throw new InvalidArgumentError(flag, `must be a plain SQL name (letters, digits, _), got "${name}"`);
     }
@@ -53,13 +66,17 @@ export async function inspectSourceTable(connection: CommonQueryMethods, table: 
   const byName = new Map(columns.map((entry) => [entry.name, entry]));
   const missingOld = OLD_COLUMNS.filter((name) => !byName.has(name));
   if (missingOld.length > 0) {
-    throw new FailedPreconditionError(`table ${table} has no column ${missingOld.join(", ")}: it is not a dq_embeddings table`);
+    throw new FailedPreconditionError(
+      `table ${table} has no column ${missingOld.join(", ")}: it is not a dq_embeddings table`,
+    );
   }
   const vectorColumn = byName.get(column);
   let vector: SourceTable["vector"];
   if (vectorColumn !== undefined) {
     if (vectorColumn.typeName !== "vector" && vectorColumn.typeName !== "halfvec") {
-      throw new FailedPreconditionError(`column ${table}.${column} is ${vectorColumn.columnType}; the migration reads pgvector vector or halfvec columns`);
+      throw new FailedPreconditionError(
+        `column ${table}.${column} is ${vectorColumn.columnType}; the migration reads pgvector vector or halfvec columns`,
+      );
     }
     vector = {
       kind: vectorColumn.typeName,
@@ -71,14 +88,18 @@ export async function inspectSourceTable(connection: CommonQueryMethods, table: 
 }
 
 /** Throws unless the table has both its pgvector column and the service's columns. */
-export function requireMigratable(source: SourceTable): asserts source is SourceTable & { vector: NonNullable<SourceTable["vector"]> } {
+export function requireMigratable(
+  source: SourceTable,
+): asserts source is SourceTable & { vector: NonNullable<SourceTable["vector"]> } {
   if (source.vector === undefined) {
     throw new FailedPreconditionError(
       `table ${source.table} has no column ${source.column}: the vectors were already cut over (use --rollback to bring the column back)`,
     );
   }
   if (!source.hasServiceColumns) {
-    throw new FailedPreconditionError(`table ${source.table} lacks the service's columns (${SERVICE_COLUMNS.join(", ")}): run npm run migrate first`);
+    throw new FailedPreconditionError(
+      `table ${source.table} lacks the service's columns (${SERVICE_COLUMNS.join(", ")}): run npm run migrate first`,
+    );
   }
 }
 
@@ -130,7 +151,8 @@ export async function readSourcePage(
         ? unhandledCondition(source, afterId)
         : unmovedCondition(source, afterId);
   // Rows to re-embed need their content, not their (null or wrong-sized) vector.
-  const only = options.onlyUnusableOf === undefined ? sql.fragment`TRUE` : unusableCondition(source, options.onlyUnusableOf);
+  const only =
+    options.onlyUnusableOf === undefined ? sql.fragment`TRUE` : unusableCondition(source, options.onlyUnusableOf);
   const vector = options.onlyUnusableOf === undefined ? sendExpression(source) : sql.fragment`NULL::bytea`;
   const one = options.onlyId === undefined ? sql.fragment`TRUE` : sql.fragment`id = ${options.onlyId}::uuid`;
   return query("reading source rows", () =>
@@ -189,8 +211,7 @@ export function toRowInput(row: SourceRow): EmbeddingRowInput {
 export type UnusableReason = "null_vector" | "wrong_dimension";
 
 export type ClassifiedVector =
-  | { ok: true; vector: Float32Array }
-  | { ok: false; reason: UnusableReason; dimensions: number | null };
+  { ok: true; vector: Float32Array } | { ok: false; reason: UnusableReason; dimensions: number | null };
 
 /** Decodes a row's vector, or says why it is unusable (null, or not `dimensions` long). */
 export function classifyVector(bytes: Uint8Array | null, kind: PgvectorKind, dimensions: number): ClassifiedVector {
@@ -271,7 +292,12 @@ export function skippedCondition(source: SourceTable) {
  * Records rows as handled in the side table, one statement per batch. The old table is not written:
  * an UPDATE there re-inserts the row into every index of the table, the vector index included.
  */
-export async function recordMoved(connection: CommonQueryMethods, source: SourceTable, ids: readonly string[], origin: MovedOrigin): Promise<void> {
+export async function recordMoved(
+  connection: CommonQueryMethods,
+  source: SourceTable,
+  ids: readonly string[],
+  origin: MovedOrigin,
+): Promise<void> {
   if (ids.length === 0) {
     return;
   }
@@ -311,7 +337,11 @@ const indexSchema = z.object({ name: z.string(), definition: z.string() });
  * with it in its predicate. `indkey` alone misses the last two; pg_depend records all three, and they
  * are exactly what `DROP COLUMN` drops with the column.
  */
-export async function columnIndexes(connection: CommonQueryMethods, table: string, column: string): Promise<Array<{ name: string; definition: string }>> {
+export async function columnIndexes(
+  connection: CommonQueryMethods,
+  table: string,
+  column: string,
+): Promise<Array<{ name: string; definition: string }>> {
   const rows = await query("listing the indexes on the vector column", () =>
     connection.any(sql.type(indexSchema)`
       SELECT DISTINCT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition

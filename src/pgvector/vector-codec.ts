@@ -30,7 +30,9 @@ export function decodePgvector(bytes: Uint8Array, kind: PgvectorKind): Float32Ar
   const width = kind === "vector" ? 4 : 2;
   const expected = HEADER_BYTES + dimensions * width;
   if (bytes.byteLength !== expected) {
-    throw new VectorDecodeError(`a ${kind} of ${dimensions} dimensions takes ${expected} bytes, got ${bytes.byteLength}`);
+    throw new VectorDecodeError(
+      `a ${kind} of ${dimensions} dimensions takes ${expected} bytes, got ${bytes.byteLength}`,
+    );
   }
   return kind === "vector" ? decodeFloat32BigEndian(bytes, dimensions) : decodeFloat16BigEndian(bytes, dimensions);
 }

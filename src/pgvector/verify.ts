@@ -142,7 +142,9 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
     afterId = page.nextId;
   }
   if (modelCount > 0) {
-    failures.push(`${modelCount} point(s) were made by another model than the collection's ${model}: re-embed them with ${model}`);
+    failures.push(
+      `${modelCount} point(s) were made by another model than the collection's ${model}: re-embed them with ${model}`,
+    );
   }
   const catalogs = new Map<string, CatalogCount>();
   for (const { catalogId, rows } of rowCounts) {
@@ -171,16 +173,30 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   let compared = 0;
   let maxDifference = 0;
   let total = 0;
-  progress.start(`verifying ${table}`, rowCounts.reduce((sum, entry) => sum + entry.rows, 0));
+  progress.start(
+    `verifying ${table}`,
+    rowCounts.reduce((sum, entry) => sum + entry.rows, 0),
+  );
   try {
-    for (let afterId: string | undefined; ; ) {
+    for (let afterId: string | undefined; ;) {
       const rows = await readSourcePage(pool, source, afterId, batchSize, { scope: "all" });
       if (rows.length === 0) {
         break;
       }
       afterId = rows[rows.length - 1].id;
-      const points = new Map((await vectors.get(rows.map((row) => row.id), { withVector: true })).map((point) => [point.id.toLowerCase(), point]));
-      const skipped = await skippedIds(pool, source, rows.map((row) => row.id));
+      const points = new Map(
+        (
+          await vectors.get(
+            rows.map((row) => row.id),
+            { withVector: true },
+          )
+        ).map((point) => [point.id.toLowerCase(), point]),
+      );
+      const skipped = await skippedIds(
+        pool,
+        source,
+        rows.map((row) => row.id),
+      );
       for (const row of rows) {
         total++;
         const point = points.get(row.id.toLowerCase());
@@ -231,7 +247,12 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   }
 
   // 3. Neighbours: Qdrant's top-k against pgvector's exact top-k, within the sample's catalog.
-  const neighbours = await compareNeighbours(pool, vectors, source, { dimensions, k, sampleSize, seed: options.seed ?? "dq-pgvector-verify" });
+  const neighbours = await compareNeighbours(pool, vectors, source, {
+    dimensions,
+    k,
+    sampleSize,
+    seed: options.seed ?? "dq-pgvector-verify",
+  });
   if (neighbours.samples > 0 && neighbours.meanRecall < required) {
     failures.push(`mean recall@${k} is ${neighbours.meanRecall.toFixed(4)}, below the required ${required}`);
   }
@@ -263,7 +284,10 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
     neighbours: { ...neighbours, required },
   };
   await recordVerify(pool, table, column, report.passed, report as unknown as SerializableValue);
-  logger.info({ table, passed: report.passed, failures }, report.passed ? "verification passed" : "verification FAILED");
+  logger.info(
+    { table, passed: report.passed, failures },
+    report.passed ? "verification passed" : "verification FAILED",
+  );
   return report;
 }
 
@@ -327,8 +351,16 @@ async function compareNeighbours(
     });
     const candidates = new Set(exact.map((id) => id.toLowerCase()));
     // Qdrant ids that pgvector could not have ranked are dropped before taking the top k.
-    const eligible = await eligibleIds(pool, source, hits.map((hit) => hit.id), candidate);
-    const found = hits.map((hit) => hit.id.toLowerCase()).filter((id) => eligible.has(id)).slice(0, k);
+    const eligible = await eligibleIds(
+      pool,
+      source,
+      hits.map((hit) => hit.id),
+      candidate,
+    );
+    const found = hits
+      .map((hit) => hit.id.toLowerCase())
+      .filter((id) => eligible.has(id))
+      .slice(0, k);
     const value = recall([...candidates], found);
     recalls.push(value);
     if (value < 1) {
@@ -336,7 +368,13 @@ async function compareNeighbours(
     }
   }
   const meanRecall = recalls.length === 0 ? 1 : recalls.reduce((sum, value) => sum + value, 0) / recalls.length;
-  return { k, samples: recalls.length, meanRecall, worstRecall: recalls.length === 0 ? 1 : Math.min(...recalls), imperfect };
+  return {
+    k,
+    samples: recalls.length,
+    meanRecall,
+    worstRecall: recalls.length === 0 ? 1 : Math.min(...recalls),
+    imperfect,
+  };
 }
 
 async function eligibleIds(
@@ -357,7 +395,11 @@ async function eligibleIds(
 }
 
 /** Which of these rows --skip-missing excluded. */
-async function skippedIds(pool: DatabasePool, source: Parameters<typeof readSourcePage>[1], ids: readonly string[]): Promise<Set<string>> {
+async function skippedIds(
+  pool: DatabasePool,
+  source: Parameters<typeof readSourcePage>[1],
+  ids: readonly string[],
+): Promise<Set<string>> {
   const rows = await query("reading skipped rows", () =>
     pool.anyFirst(sql.type(idSchema)`
       SELECT id FROM dq_pgvector_moved

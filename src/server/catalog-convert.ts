@@ -18,7 +18,11 @@ export function catalogFromProto(catalog: Catalog): CatalogInput {
           references:
             column.references === undefined
               ? undefined
-              : { schemaName: column.references.schemaName, tableName: column.references.tableName, columnName: column.references.columnName },
+              : {
+                  schemaName: column.references.schemaName,
+                  tableName: column.references.tableName,
+                  columnName: column.references.columnName,
+                },
         })),
       })),
     })),
@@ -28,7 +32,7 @@ export function catalogFromProto(catalog: Catalog): CatalogInput {
       content: document.content,
       schemaName: document.schemaName,
       tableName: document.tableName,
-      metadata: (document.metadata ?? {}),
+      metadata: document.metadata ?? {},
     })),
   };
 }

@@ -52,14 +52,21 @@ export function outcomeToProto(outcome: UpsertOutcome): ProtoOutcome {
 }
 
 /** Validates one EmbeddingInput; `field` is its path in the request, e.g. `embeddings[3]`. */
-export function embeddingInputFromProto(input: EmbeddingInput | undefined, field: string, dimensions: number): UpsertInput {
+export function embeddingInputFromProto(
+  input: EmbeddingInput | undefined,
+  field: string,
+  dimensions: number,
+): UpsertInput {
   if (input === undefined) {
     throw new InvalidArgumentError(field, "is required");
   }
   const metadata = input.metadata ?? {};
   const metadataBytes = Buffer.byteLength(JSON.stringify(metadata), "utf8");
   if (metadataBytes > LIMITS.maxMetadataBytes) {
-    throw new InvalidArgumentError(`${field}.metadata`, `is ${metadataBytes} bytes as JSON; the limit is ${LIMITS.maxMetadataBytes}`);
+    throw new InvalidArgumentError(
+      `${field}.metadata`,
+      `is ${metadataBytes} bytes as JSON; the limit is ${LIMITS.maxMetadataBytes}`,
+    );
   }
   const result: UpsertInput = {
     id: requireUuid(input.id, `${field}.id`),
@@ -102,4 +109,3 @@ export function embeddingToProto(row: EmbeddingRow | EmbeddingRowInput, vector?:
     vector: vector === undefined ? [] : Array.from(vector),
   });
 }
-

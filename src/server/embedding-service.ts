@@ -75,7 +75,10 @@ export function registerEmbeddingService(router: ConnectRouter, deps: EmbeddingS
       if (request.catalog === undefined) {
         throw new InvalidArgumentError("catalog", "is required (send an empty catalog to delete every catalog chunk)");
       }
-      const result = await deps.catalogSync.sync(catalogId, catalogFromProto(request.catalog), { dryRun: request.dryRun, signal: context.signal });
+      const result = await deps.catalogSync.sync(catalogId, catalogFromProto(request.catalog), {
+        dryRun: request.dryRun,
+        signal: context.signal,
+      });
       return create(CreateEmbeddingsForCatalogResponseSchema, {
         addedCount: result.added,
         updatedCount: result.updated,
@@ -160,10 +163,16 @@ function embeddingInputsFromProto(inputs: readonly EmbeddingInput[], field: stri
     throw new InvalidArgumentError(field, "must hold at least one embedding");
   }
   if (inputs.length > LIMITS.maxBatchEmbeddings) {
-    throw new InvalidArgumentError(field, `holds ${inputs.length} embeddings; the limit is ${LIMITS.maxBatchEmbeddings}`);
+    throw new InvalidArgumentError(
+      field,
+      `holds ${inputs.length} embeddings; the limit is ${LIMITS.maxBatchEmbeddings}`,
+    );
   }
   const result = inputs.map((input, index) => embeddingInputFromProto(input, `${field}[${index}]`, dimensions));
-  requireUniqueIds(result.map((input) => input.id), field);
+  requireUniqueIds(
+    result.map((input) => input.id),
+    field,
+  );
   return result;
 }
 
@@ -186,7 +195,10 @@ function idsFromProto(ids: readonly string[], field: string): string[] {
 }
 
 /** Validates each stream message as it arrives; a bad one names its sequence number. */
-async function* streamMessagesFromProto(requests: AsyncIterable<StreamUpsertEmbeddingsRequest>, dimensions: number): AsyncGenerator<StreamMessage> {
+async function* streamMessagesFromProto(
+  requests: AsyncIterable<StreamUpsertEmbeddingsRequest>,
+  dimensions: number,
+): AsyncGenerator<StreamMessage> {
   let index = 0;
   for await (const request of requests) {
     const field = `messages[${index}](sequence=${request.sequence}).embeddings`;

@@ -24,21 +24,39 @@ export function toConnectError(error: unknown, logger: Logger, method: string, s
   if (aborted !== undefined) {
     // The caller cancelled or its deadline passed: whatever failed because of it (a store call cut
     // short, a write stopped before its intent) is the caller's doing, not a server fault.
-    logger.info({ method, code: Code[aborted], cause: error instanceof Error ? error.message : undefined }, "call ended by the caller's cancel or deadline");
+    logger.info(
+      { method, code: Code[aborted], cause: error instanceof Error ? error.message : undefined },
+      "call ended by the caller's cancel or deadline",
+    );
     const message = aborted === Code.DeadlineExceeded ? "the deadline passed" : "the call was cancelled";
-    return new ConnectError(`${message}; a write that was already recorded is finished by the service, so retrying is safe`, aborted, undefined, undefined, error);
+    return new ConnectError(
+      `${message}; a write that was already recorded is finished by the service, so retrying is safe`,
+      aborted,
+      undefined,
+      undefined,
+      error,
+    );
   }
   if (error instanceof ConnectError) {
     return error;
   }
   if (error instanceof DomainError) {
     if (error instanceof InternalError || error.kind === "unavailable") {
-      logger.error({ err: error.cause ?? error, method, ids: error instanceof InternalError ? error.ids : undefined }, error.message);
+      logger.error(
+        { err: error.cause ?? error, method, ids: error instanceof InternalError ? error.ids : undefined },
+        error.message,
+      );
     }
     return new ConnectError(error.message, CODES[error.kind], undefined, undefined, error);
   }
   logger.error({ err: error, method }, "unexpected error");
-  return new ConnectError("internal error; the service log has the details", Code.Internal, undefined, undefined, error);
+  return new ConnectError(
+    "internal error; the service log has the details",
+    Code.Internal,
+    undefined,
+    undefined,
+    error,
+  );
 }
 
 /**
@@ -53,7 +71,9 @@ function callerAbort(error: unknown, signal: AbortSignal | undefined): Code | un
     return undefined;
   }
   const reason = signal.reason as { code?: unknown; name?: unknown } | undefined;
-  return reason?.code === Code.DeadlineExceeded || reason?.name === "TimeoutError" ? Code.DeadlineExceeded : Code.Canceled;
+  return reason?.code === Code.DeadlineExceeded || reason?.name === "TimeoutError"
+    ? Code.DeadlineExceeded
+    : Code.Canceled;
 }
 
 /** For RPCs of the contract that a later release implements. */

@@ -59,7 +59,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const closeListener = (): Promise<void> => {
     if (closed === undefined) {
       const current = listener;
-      closed = current === undefined || !current.listening ? Promise.resolve() : new Promise((resolve) => current.close(() => resolve()));
+      closed =
+        current === undefined || !current.listening
+          ? Promise.resolve()
+          : new Promise((resolve) => current.close(() => resolve()));
     }
     return closed;
   };
@@ -105,7 +108,12 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
         });
       } else {
         const secure = http2.createSecureServer(
-          { settings, cert: await readFile(options.tls.certFile), key: await readFile(options.tls.keyFile), allowHTTP1: true },
+          {
+            settings,
+            cert: await readFile(options.tls.certFile),
+            key: await readFile(options.tls.keyFile),
+            allowHTTP1: true,
+          },
           handler,
         );
         trackSessions(secure);
@@ -162,7 +170,11 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 async function waitUntilEmpty(sessions: Set<http2.Http2Session>, sockets: Set<Socket>): Promise<void> {
   const pending: Array<Promise<void>> = [];
   for (const session of sessions) {
-    pending.push(new Promise((resolve) => (session.closed || session.destroyed ? resolve() : session.once("close", () => resolve()))));
+    pending.push(
+      new Promise((resolve) =>
+        session.closed || session.destroyed ? resolve() : session.once("close", () => resolve()),
+      ),
+    );
   }
   for (const socket of sockets) {
     pending.push(new Promise((resolve) => (socket.destroyed ? resolve() : socket.once("close", () => resolve()))));
@@ -174,7 +186,13 @@ async function waitUntilEmpty(sessions: Set<http2.Http2Session>, sockets: Set<So
  * Reads the first bytes of a plaintext connection and gives it to the HTTP/2 server if they are the
  * HTTP/2 preface, to the HTTP/1.1 server otherwise. The bytes read are pushed back first.
  */
-function routeConnection(socket: Socket, h2: http2.Http2Server, h1: http.Server, logger: Logger, routed: () => void): void {
+function routeConnection(
+  socket: Socket,
+  h2: http2.Http2Server,
+  h1: http.Server,
+  logger: Logger,
+  routed: () => void,
+): void {
   let seen: Buffer = Buffer.alloc(0);
   const onError = (error: Error) => {
     logger.debug({ err: error }, "connection failed before its protocol was known");

@@ -93,10 +93,7 @@ export function createHealth(options: HealthOptions = {}): Health {
     return response;
   }
 
-  async function* watch(
-    request: HealthCheckRequest,
-    context: HandlerContext,
-  ): AsyncGenerator<HealthCheckResponse> {
+  async function* watch(request: HealthCheckRequest, context: HandlerContext): AsyncGenerator<HealthCheckResponse> {
     let sent: ServingStatus | undefined;
     for (;;) {
       // Take the signal before reading the status, so a change in between is not missed.

@@ -14,7 +14,10 @@ export interface InFlight {
  * One log line and the go-grpc-prometheus metrics per RPC: method, code, duration. Never payloads or
  * headers (they carry keys). Streaming calls are finished when their response stream ends.
  */
-export function createObserveInterceptor(logger: Logger, metrics: Metrics): { interceptor: Interceptor; inFlight: InFlight } {
+export function createObserveInterceptor(
+  logger: Logger,
+  metrics: Metrics,
+): { interceptor: Interceptor; inFlight: InFlight } {
   let count = 0;
   let waiters: Array<() => void> = [];
   const inFlight: InFlight = {
@@ -105,7 +108,10 @@ export function createAuthInterceptor(apiKeys: readonly string[]): Interceptor |
     const header = req.header.get("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
     if (match === null) {
-      throw new ConnectError("missing credentials: send the header 'authorization: Bearer <api key>'", Code.Unauthenticated);
+      throw new ConnectError(
+        "missing credentials: send the header 'authorization: Bearer <api key>'",
+        Code.Unauthenticated,
+      );
     }
     const presented = digest(match[1]);
     let valid = false;
@@ -169,7 +175,10 @@ export function createAdmissionInterceptor(limit: number): Interceptor {
       return next(req);
     }
     if (inFlight >= limit) {
-      const metadata = new Headers({ "grpc-retry-pushback-ms": String(RETRY_AFTER_MS), "retry-after": String(Math.ceil(RETRY_AFTER_MS / 1000)) });
+      const metadata = new Headers({
+        "grpc-retry-pushback-ms": String(RETRY_AFTER_MS),
+        "retry-after": String(Math.ceil(RETRY_AFTER_MS / 1000)),
+      });
       throw new ConnectError(
         `server busy: ${limit} expensive calls already in flight on this replica (MAX_CONCURRENT_EXPENSIVE_CALLS); retry after ${RETRY_AFTER_MS} ms`,
         Code.ResourceExhausted,

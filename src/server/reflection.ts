@@ -195,9 +195,7 @@ function buildRegistry(files: readonly DescFile[]): FileRegistry {
     }
   };
   files.forEach(collect);
-  return createFileRegistry(
-    ...files.map((file) => createFileRegistry(file.proto, (name) => byName.get(name))),
-  );
+  return createFileRegistry(...files.map((file) => createFileRegistry(file.proto, (name) => byName.get(name))));
 }
 
 /**

@@ -44,11 +44,17 @@ export function registerRetrievalService(router: ConnectRouter, deps: RetrievalS
       const question = requireText(request.question, "question", LIMITS.maxQuestionBytes);
       const maxChunks = request.maxChunks === 0 ? LIMITS.defaultContextChunks : request.maxChunks;
       if (maxChunks > LIMITS.maxContextChunks) {
-        throw new InvalidArgumentError("max_chunks", `is ${maxChunks}; the limit is 1 to ${LIMITS.maxContextChunks} (0 means ${LIMITS.defaultContextChunks})`);
+        throw new InvalidArgumentError(
+          "max_chunks",
+          `is ${maxChunks}; the limit is 1 to ${LIMITS.maxContextChunks} (0 means ${LIMITS.defaultContextChunks})`,
+        );
       }
       const maxTokens = request.maxTokens === 0 ? LIMITS.defaultContextTokens : request.maxTokens;
       if (maxTokens < LIMITS.minContextTokens || maxTokens > LIMITS.maxContextTokens) {
-        throw new InvalidArgumentError("max_tokens", `is ${maxTokens}; it must be ${LIMITS.minContextTokens} to ${LIMITS.maxContextTokens} (0 means ${LIMITS.defaultContextTokens})`);
+        throw new InvalidArgumentError(
+          "max_tokens",
+          `is ${maxTokens}; it must be ${LIMITS.minContextTokens} to ${LIMITS.maxContextTokens} (0 means ${LIMITS.defaultContextTokens})`,
+        );
       }
       if (request.minRelevance !== undefined && !(request.minRelevance >= -1 && request.minRelevance <= 1)) {
         throw new InvalidArgumentError("min_relevance", "must be a cosine similarity between -1 and 1");
@@ -63,8 +69,19 @@ export function registerRetrievalService(router: ConnectRouter, deps: RetrievalS
         signal: context.signal,
       });
       return create(RetrieveContextResponseSchema, {
-        tables: result.tables.map((table) => ({ schemaName: table.schema, tableName: table.table, score: table.score, reason: REASONS[table.reason], chunkIds: table.chunkIds })),
-        chunks: result.chunks.map((chunk) => ({ embedding: embeddingToProto(chunk.row), score: chunk.score, reason: REASONS[chunk.reason], tokenCount: chunk.tokens })),
+        tables: result.tables.map((table) => ({
+          schemaName: table.schema,
+          tableName: table.table,
+          score: table.score,
+          reason: REASONS[table.reason],
+          chunkIds: table.chunkIds,
+        })),
+        chunks: result.chunks.map((chunk) => ({
+          embedding: embeddingToProto(chunk.row),
+          score: chunk.score,
+          reason: REASONS[chunk.reason],
+          tokenCount: chunk.tokens,
+        })),
         contextText: result.text,
         tokenCount: result.tokens,
         insufficientContext: result.insufficientContext,
@@ -75,7 +92,10 @@ export function registerRetrievalService(router: ConnectRouter, deps: RetrievalS
   });
 }
 
-export function searchQueryFromProto(request: SearchEmbeddingsRequest, dimensions: number): Omit<SearchQuery, "signal"> {
+export function searchQueryFromProto(
+  request: SearchEmbeddingsRequest,
+  dimensions: number,
+): Omit<SearchQuery, "signal"> {
   const catalogId = requireUuid(request.catalogId, "catalog_id");
   const query: Omit<SearchQuery, "signal"> = {
     filter: {
@@ -96,10 +116,16 @@ export function searchQueryFromProto(request: SearchEmbeddingsRequest, dimension
     scoreThreshold: request.scoreThreshold,
   };
   if (request.kinds.length > LIMITS.maxKindFilters) {
-    throw new InvalidArgumentError("kinds", `has ${request.kinds.length} values; the limit is ${LIMITS.maxKindFilters}`);
+    throw new InvalidArgumentError(
+      "kinds",
+      `has ${request.kinds.length} values; the limit is ${LIMITS.maxKindFilters}`,
+    );
   }
   if (query.limit > LIMITS.maxSearchLimit) {
-    throw new InvalidArgumentError("limit", `is ${query.limit}; the limit is 1 to ${LIMITS.maxSearchLimit} (0 means ${LIMITS.defaultSearchLimit})`);
+    throw new InvalidArgumentError(
+      "limit",
+      `is ${query.limit}; the limit is 1 to ${LIMITS.maxSearchLimit} (0 means ${LIMITS.defaultSearchLimit})`,
+    );
   }
   if (query.offset > LIMITS.maxSearchOffset) {
     throw new InvalidArgumentError("offset", `is ${query.offset}; the maximum is ${LIMITS.maxSearchOffset}`);

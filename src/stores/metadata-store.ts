@@ -29,7 +29,10 @@ export interface MetadataStore {
    * key: `metadata.primaryKey` / `metadata.references` as catalog indexing writes them), rejected ones
    * excluded. Order is unspecified.
    */
-  getContextRows(catalogId: string, request: { ids: readonly string[]; tables: readonly TableRef[] }): Promise<EmbeddingRow[]>;
+  getContextRows(
+    catalogId: string,
+    request: { ids: readonly string[]; tables: readonly TableRef[] },
+  ): Promise<EmbeddingRow[]>;
   /**
    * Deletes the rows; resolves to the ids that existed. With `catalogId` only rows of that catalog, with
    * `status` only rows that have it (checked in the statement, so a row changed meanwhile is kept).

@@ -46,19 +46,27 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
       },
     });
     const names = applied.map((migration) => migration.name);
-    logger.info({ direction, migrations: names }, names.length === 0 ? "database schema is up to date" : `ran ${names.length} migration(s) ${direction}`);
+    logger.info(
+      { direction, migrations: names },
+      names.length === 0 ? "database schema is up to date" : `ran ${names.length} migration(s) ${direction}`,
+    );
     return names;
   } catch (error) {
     if (classifyPostgresError(error).kind === "unavailable") {
       throw toPostgresDomainError(error, `migrating ${direction}`);
     }
     // The driver's message names the failing statement's problem; it stays in the cause, for the log.
-    throw new InternalError(`migrating ${direction} failed: see the cause in the log; the transaction was rolled back`, { cause: error });
+    throw new InternalError(
+      `migrating ${direction} failed: see the cause in the log; the transaction was rolled back`,
+      { cause: error },
+    );
   }
 }
 
 /** `migrations/` at the repository root, from `src/stores/` (tsx) or `dist/src/stores/` (built). */
 export function defaultMigrationsDir(): string {
-  const candidates = ["../../migrations", "../../../migrations"].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  const candidates = ["../../migrations", "../../../migrations"].map((relative) =>
+    fileURLToPath(new URL(relative, import.meta.url)),
+  );
   return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
 }

@@ -1,8 +1,20 @@
 import type { Logger } from "pino";
-import { sql, type CommonQueryMethods, type DatabasePool, type DatabasePoolConnection, type SerializableValue } from "slonik";
+import {
+  sql,
+  type CommonQueryMethods,
+  type DatabasePool,
+  type DatabasePoolConnection,
+  type SerializableValue,
+} from "slonik";
 import { z } from "zod";
 import { FailedPreconditionError, InvalidArgumentError } from "../core/errors.js";
-import { EMBEDDING_STATUSES, type EmbeddingRow, type EmbeddingRowInput, type EmbeddingStatus, type WriteIntent } from "../core/types.js";
+import {
+  EMBEDDING_STATUSES,
+  type EmbeddingRow,
+  type EmbeddingRowInput,
+  type EmbeddingStatus,
+  type WriteIntent,
+} from "../core/types.js";
 import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
 
@@ -77,7 +89,12 @@ export function createPostgresMetadataStore(deps: PostgresMetadataStoreDeps): Me
  * `pool` is set for the pool-wide store only: `withLocks` there reserves a connection. Stores bound to
  * one connection (a reserved one, or a transaction's) lock on that connection.
  */
-function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction: boolean, pool?: DatabasePool): MetadataStore {
+function bindStore(
+  connection: CommonQueryMethods,
+  logger: Logger,
+  inTransaction: boolean,
+  pool?: DatabasePool,
+): MetadataStore {
   async function run<T>(action: string, query: () => Promise<T>): Promise<T> {
     try {
       return await query();
@@ -175,7 +192,8 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {
         return [];
       }
-      const catalogFilter = options.catalogId === undefined ? sql.fragment`` : sql.fragment`AND catalog_id = ${options.catalogId}`;
+      const catalogFilter =
+        options.catalogId === undefined ? sql.fragment`` : sql.fragment`AND catalog_id = ${options.catalogId}`;
       const rows = await run("reading rows", () =>
         connection.any(sql.type(embeddingRowSchema)`
           SELECT ${rowColumns}
@@ -197,7 +215,10 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       return ordered;
     },
 
-    async deleteRows(ids: readonly string[], options: { catalogId?: string; status?: EmbeddingStatus } = {}): Promise<string[]> {
+    async deleteRows(
+      ids: readonly string[],
+      options: { catalogId?: string; status?: EmbeddingStatus } = {},
+    ): Promise<string[]> {
       const wanted = uuidsOnly(ids);
       if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {
         return [];
@@ -251,15 +272,23 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       );
     },
 
-    async updateStatus(ids: readonly string[], status: EmbeddingStatus, options: { catalogId?: string } = {}): Promise<string[]> {
+    async updateStatus(
+      ids: readonly string[],
+      status: EmbeddingStatus,
+      options: { catalogId?: string } = {},
+    ): Promise<string[]> {
       if (!EMBEDDING_STATUSES.includes(status)) {
-        throw new InvalidArgumentError("status", `must be one of ${EMBEDDING_STATUSES.join(", ")}, got "${String(status)}"`);
+        throw new InvalidArgumentError(
+          "status",
+          `must be one of ${EMBEDDING_STATUSES.join(", ")}, got "${String(status)}"`,
+        );
       }
       const wanted = uuidsOnly(ids);
       if (wanted.length === 0 || (options.catalogId !== undefined && !isUuid(options.catalogId))) {
         return [];
       }
-      const catalogFilter = options.catalogId === undefined ? sql.fragment`` : sql.fragment`AND catalog_id = ${options.catalogId}::uuid`;
+      const catalogFilter =
+        options.catalogId === undefined ? sql.fragment`` : sql.fragment`AND catalog_id = ${options.catalogId}::uuid`;
       return run("updating status", () =>
         connection.anyFirst(sql.type(idSchema)`
           UPDATE dq_embeddings
@@ -282,7 +311,10 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
         op: intent.op,
         catalog_id: intent.catalogId ?? null,
         target: intent.target === undefined ? null : toRecord(intent.target),
-        vector: intent.vector === undefined ? null : Buffer.from(intent.vector.buffer, intent.vector.byteOffset, intent.vector.byteLength).toString("base64"),
+        vector:
+          intent.vector === undefined
+            ? null
+            : Buffer.from(intent.vector.buffer, intent.vector.byteOffset, intent.vector.byteLength).toString("base64"),
       }));
       await run("recording write intents", () =>
         connection.query(sql.type(anyRow)`
@@ -334,7 +366,8 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
       if (wanted.length === 0) {
         return [];
       }
-      const writeFilter = options.writeId === undefined ? sql.fragment`` : sql.fragment`AND write_id = ${options.writeId}::uuid`;
+      const writeFilter =
+        options.writeId === undefined ? sql.fragment`` : sql.fragment`AND write_id = ${options.writeId}::uuid`;
       return run("deleting write intents", () =>
         connection.anyFirst(sql.type(idSchema)`
           DELETE FROM dq_write_intents WHERE id = ANY(${sql.array(wanted, "uuid")}) ${writeFilter} RETURNING id
@@ -343,7 +376,9 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
     },
 
     async countIntents(): Promise<number> {
-      return run("counting write intents", () => connection.oneFirst(sql.type(countSchema)`SELECT count(*) AS count FROM dq_write_intents`));
+      return run("counting write intents", () =>
+        connection.oneFirst(sql.type(countSchema)`SELECT count(*) AS count FROM dq_write_intents`),
+      );
     },
 
     async withLocks<T>(keys: LockKeys, fn: (store: MetadataStore, locked: string[]) => Promise<T>): Promise<T> {
@@ -354,12 +389,28 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
         );
       }
       const lockKeys = [
-        ...[...new Set(keys.catalogIds ?? [])].map((catalogId) => ({ key: `catalog:${catalogId.toLowerCase()}`, id: undefined, skippable: false })),
-        ...uuidsOnly(keys.ids ?? []).map((id) => ({ key: `id:${id.toLowerCase()}`, id: id.toLowerCase(), skippable: keys.skipLocked === true })),
+        ...[...new Set(keys.catalogIds ?? [])].map((catalogId) => ({
+          key: `catalog:${catalogId.toLowerCase()}`,
+          id: undefined,
+          skippable: false,
+        })),
+        ...uuidsOnly(keys.ids ?? []).map((id) => ({
+          key: `id:${id.toLowerCase()}`,
+          id: id.toLowerCase(),
+          skippable: keys.skipLocked === true,
+        })),
       ];
       const unique = [...new Map(lockKeys.map((lock) => [lock.key, lock])).values()];
       // One fixed order for every locker (catalogs first, then ids, each by key) rules out deadlocks.
-      unique.sort((left, right) => (left.id === undefined) === (right.id === undefined) ? (left.key < right.key ? -1 : 1) : left.id === undefined ? -1 : 1);
+      unique.sort((left, right) =>
+        (left.id === undefined) === (right.id === undefined)
+          ? left.key < right.key
+            ? -1
+            : 1
+          : left.id === undefined
+            ? -1
+            : 1,
+      );
       const held: string[] = [];
       const locked: string[] = [];
       try {
@@ -377,14 +428,19 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
               FROM (SELECT key FROM unnest(${sql.array(blocking, "text")}) WITH ORDINALITY AS input (key, position) ORDER BY position) AS ordered
             `),
           );
-          locked.push(...unique.filter((lock) => !lock.skippable && lock.id !== undefined).map((lock) => lock.id as string));
+          locked.push(
+            ...unique.filter((lock) => !lock.skippable && lock.id !== undefined).map((lock) => lock.id as string),
+          );
         }
         const trying = unique.filter((lock) => lock.skippable);
         if (trying.length > 0) {
           const got = new Set(
             await run("taking write locks", () =>
               connection.anyFirst(sql.type(z.object({ key: z.string() }))`
-                SELECT key FROM unnest(${sql.array(trying.map((lock) => lock.key), "text")}) AS input (key)
+                SELECT key FROM unnest(${sql.array(
+                  trying.map((lock) => lock.key),
+                  "text",
+                )}) AS input (key)
                 WHERE pg_try_advisory_lock(hashtextextended(key, 0))
               `),
             ),
@@ -401,9 +457,16 @@ function bindStore(connection: CommonQueryMethods, logger: Logger, inTransaction
         // A dead connection has lost its locks already; the pool then discards it.
         if (held.length > 0) {
           await connection
-            .query(sql.type(anyRow)`SELECT count(pg_advisory_unlock(hashtextextended(key, 0))) FROM unnest(${sql.array(held, "text")}) AS input (key)`)
+            .query(
+              sql.type(
+                anyRow,
+              )`SELECT count(pg_advisory_unlock(hashtextextended(key, 0))) FROM unnest(${sql.array(held, "text")}) AS input (key)`,
+            )
             .catch((error: unknown) => {
-              logger.warn({ err: error }, "releasing write locks failed; the connection is dropped and Postgres releases them");
+              logger.warn(
+                { err: error },
+                "releasing write locks failed; the connection is dropped and Postgres releases them",
+              );
             });
         }
       }

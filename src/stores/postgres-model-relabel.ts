@@ -23,8 +23,14 @@ export function createModelRelabel(pool: DatabasePool, logger: Logger) {
         UPDATE dq_embeddings AS d
         SET model = ${model}
         FROM unnest(
-          ${sql.array(entries.map((entry) => entry.id), "uuid")},
-          ${sql.array(entries.map((entry) => entry.contentHash), "text")}
+          ${sql.array(
+            entries.map((entry) => entry.id),
+            "uuid",
+          )},
+          ${sql.array(
+            entries.map((entry) => entry.contentHash),
+            "text",
+          )}
         ) AS u(id, content_hash)
         WHERE d.id = u.id AND d.content_hash = u.content_hash AND d.model IS DISTINCT FROM ${model}
         RETURNING d.id

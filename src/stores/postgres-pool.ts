@@ -67,9 +67,13 @@ export async function createPostgresPool(options: PostgresPoolOptions): Promise<
     if (classified.kind !== "unavailable") {
       throw toPostgresDomainError(error, `connecting to ${target}`);
     }
-    throw new UnavailableError("postgres", `cannot connect to ${target}: ${classified.reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`, {
-      cause: error,
-    });
+    throw new UnavailableError(
+      "postgres",
+      `cannot connect to ${target}: ${classified.reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -193,7 +197,16 @@ export interface ClassifiedPostgresError {
   reason: string;
 }
 
-const UNAVAILABLE_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+const UNAVAILABLE_ERRNOS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+]);
 
 /** Classifies a Slonik, pg or socket error by its class, SQLSTATE or errno, following `cause` links. */
 export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
@@ -223,7 +236,11 @@ export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
       return { kind: "unavailable", reason: "cannot establish a connection" };
     }
     const message = link instanceof Error ? link.message.toLowerCase() : "";
-    if (message.includes("connection terminated") || message.includes("timeout expired") || message.includes("connection timeout")) {
+    if (
+      message.includes("connection terminated") ||
+      message.includes("timeout expired") ||
+      message.includes("connection timeout")
+    ) {
       return { kind: "unavailable", reason: "the connection was terminated or timed out" };
     }
   }
@@ -232,7 +249,10 @@ export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
 
 function classifyCode(code: string): ClassifiedPostgresError | undefined {
   if (UNAVAILABLE_ERRNOS.has(code)) {
-    return { kind: "unavailable", reason: code === "ECONNREFUSED" ? "connection refused (ECONNREFUSED)" : `network error (${code})` };
+    return {
+      kind: "unavailable",
+      reason: code === "ECONNREFUSED" ? "connection refused (ECONNREFUSED)" : `network error (${code})`,
+    };
   }
   if (code === "42P01" || code === "42703") {
     return { kind: "not_migrated", reason: `the schema is not migrated (SQLSTATE ${code})` };
@@ -256,7 +276,10 @@ function classifyCode(code: string): ClassifiedPostgresError | undefined {
     return { kind: "unavailable", reason: "the transaction was idle too long (SQLSTATE 25P03)" };
   }
   if (code === "28P01" || code === "28000") {
-    return { kind: "unavailable", reason: `authentication failed (SQLSTATE ${code}); check the configured user and password` };
+    return {
+      kind: "unavailable",
+      reason: `authentication failed (SQLSTATE ${code}); check the configured user and password`,
+    };
   }
   if (code === "3D000") {
     return { kind: "unavailable", reason: "the configured database does not exist (SQLSTATE 3D000)" };
@@ -287,7 +310,9 @@ export function toPostgresDomainError(error: unknown, action: string): DomainErr
     case "unavailable":
       return new UnavailableError("postgres", `${action} failed: ${classified.reason}; retry later`, { cause: error });
     case "not_migrated":
-      return new FailedPreconditionError("dq_embeddings does not exist or is not migrated: run npm run migrate", { cause: error });
+      return new FailedPreconditionError("dq_embeddings does not exist or is not migrated: run npm run migrate", {
+        cause: error,
+      });
     case "invalid_row":
       return new InternalError(`${action} failed: ${classified.reason}`, { cause: error });
     case "other":

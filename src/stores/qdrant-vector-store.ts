@@ -147,7 +147,11 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         must.push(keywordCondition("status", deleteOptions.status));
       }
       await call("delete catalog", () =>
-        points().delete({ collectionName, wait: true, points: { pointsSelectorOneOf: { case: "filter", value: { must } } } }),
+        points().delete({
+          collectionName,
+          wait: true,
+          points: { pointsSelectorOneOf: { case: "filter", value: { must } } },
+        }),
       );
     },
 
@@ -188,14 +192,24 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
           scoreThreshold,
           withPayload: { selectorOptions: { case: "enable" as const, value: true } },
         });
-        const sparse = { variant: { case: "sparse" as const, value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) } } };
+        const sparse = {
+          variant: {
+            case: "sparse" as const,
+            value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) },
+          },
+        };
         const response = await call("search", () =>
           points().queryBatch(
-            { collectionName, queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)] },
+            {
+              collectionName,
+              queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)],
+            },
             { signal: query.signal },
           ),
         );
-        const lists = response.result.map((list) => list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })));
+        const lists = response.result.map((list) =>
+          list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })),
+        );
         const offset = query.offset ?? 0;
         return fuseRrf(lists)
           .slice(offset, offset + query.limit)
@@ -213,7 +227,9 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       };
       const response = await call("search", () => points().query(request, { signal: query.signal }));
       return response.result.map((hit) =>
-        query.withPayload ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload } : { id: idOf(hit.id), score: hit.score },
+        query.withPayload
+          ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload }
+          : { id: idOf(hit.id), score: hit.score },
       );
     },
 
@@ -243,7 +259,10 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         }),
       );
       const next = response.nextPageOffset;
-      return { points: response.result.map((point) => toStoredPoint(point)), nextId: next === undefined ? undefined : idOf(next) };
+      return {
+        points: response.result.map((point) => toStoredPoint(point)),
+        nextId: next === undefined ? undefined : idOf(next),
+      };
     },
 
     async ping() {
@@ -269,7 +288,14 @@ function pointId(id: string) {
   return { pointIdOptions: { case: "uuid" as const, value: id } };
 }
 
-function idOf(id: { pointIdOptions: { case: "uuid"; value: string } | { case: "num"; value: bigint } | { case: undefined; value?: undefined } } | undefined): string {
+function idOf(
+  id:
+    | {
+        pointIdOptions:
+          { case: "uuid"; value: string } | { case: "num"; value: bigint } | { case: undefined; value?: undefined };
+      }
+    | undefined,
+): string {
   const options = id?.pointIdOptions;
   if (options?.case === "uuid") {
     return options.value;
@@ -279,7 +305,12 @@ function idOf(id: { pointIdOptions: { case: "uuid"; value: string } | { case: "n
 }
 
 function keywordCondition(key: string, value: string) {
-  return { conditionOneOf: { case: "field" as const, value: { key, match: { matchValue: { case: "keyword" as const, value } } } } };
+  return {
+    conditionOneOf: {
+      case: "field" as const,
+      value: { key, match: { matchValue: { case: "keyword" as const, value } } },
+    },
+  };
 }
 
 function keywordsCondition(key: string, values: readonly string[]) {
@@ -323,12 +354,21 @@ function denseNumbers(vector: Float32Array): number[] {
  * real schema, bytes for the shadow one (qdrant-wire/shadow-points.ts); both encode to the same bytes.
  */
 export function toPointStruct<D extends number[] | Uint8Array>(point: VectorPoint, dense: (vector: Float32Array) => D) {
-  const vectors: Record<string, { vector: { case: "dense"; value: { data: D } } | { case: "sparse"; value: { indices: number[]; values: number[] } } }> = {
+  const vectors: Record<
+    string,
+    {
+      vector:
+        { case: "dense"; value: { data: D } } | { case: "sparse"; value: { indices: number[]; values: number[] } };
+    }
+  > = {
     [DENSE_VECTOR]: { vector: { case: "dense", value: { data: dense(point.vector) } } },
   };
   if (point.sparse !== undefined && point.sparse.indices.length > 0) {
     vectors[SPARSE_VECTOR] = {
-      vector: { case: "sparse", value: { indices: Array.from(point.sparse.indices), values: Array.from(point.sparse.values) } },
+      vector: {
+        case: "sparse",
+        value: { indices: Array.from(point.sparse.indices), values: Array.from(point.sparse.values) },
+      },
     };
   }
   const payload = point.payload;
@@ -373,7 +413,11 @@ function toStoredPoint(point: {
   };
   const options = point.vectors?.vectorsOptions;
   if (options?.case === "vectors") {
-    const named = (options.value as { vectors: Record<string, { data: number[]; vector: { case: string | undefined; value?: unknown } }> }).vectors[DENSE_VECTOR];
+    const named = (
+      options.value as {
+        vectors: Record<string, { data: number[]; vector: { case: string | undefined; value?: unknown } }>;
+      }
+    ).vectors[DENSE_VECTOR];
     if (named !== undefined) {
       const data = named.vector.case === "dense" ? (named.vector.value as { data: number[] }).data : named.data;
       stored.vector = Float32Array.from(data);
@@ -394,11 +438,16 @@ function convertError(error: unknown, operation: string, collectionName: string)
       case Code.Aborted:
       case Code.Unknown:
       case Code.Internal:
-        return new UnavailableError("qdrant", `${operation} failed (${Code[error.code]}); retry later`, { cause: error });
+        return new UnavailableError("qdrant", `${operation} failed (${Code[error.code]}); retry later`, {
+          cause: error,
+        });
       case Code.Canceled:
         return new UnavailableError("qdrant", `${operation} was cancelled`, { cause: error });
       case Code.NotFound:
-        return new FailedPreconditionError(`Qdrant collection "${collectionName}" is missing: restart the service to create it`, { cause: error });
+        return new FailedPreconditionError(
+          `Qdrant collection "${collectionName}" is missing: restart the service to create it`,
+          { cause: error },
+        );
       case Code.Unauthenticated:
       case Code.PermissionDenied:
         return new FailedPreconditionError("Qdrant refused the API key: check QDRANT_API_KEY", { cause: error });

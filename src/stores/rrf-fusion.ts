@@ -23,7 +23,11 @@ export function fuseRrf(lists: readonly VectorHit[][]): VectorHit[] {
 
 /** Best score first; equal scores by content hash, then point id. */
 export function byScoreThenContent(a: VectorHit, b: VectorHit): number {
-  return b.score - a.score || compareText(a.payload?.content_hash ?? "", b.payload?.content_hash ?? "") || compareText(a.id, b.id);
+  return (
+    b.score - a.score ||
+    compareText(a.payload?.content_hash ?? "", b.payload?.content_hash ?? "") ||
+    compareText(a.id, b.id)
+  );
 }
 
 function compareText(a: string, b: string): number {

@@ -68,7 +68,11 @@ export interface VectorStore {
   search(query: VectorSearch): Promise<VectorHit[]>;
   setStatus(ids: readonly string[], status: EmbeddingStatus): Promise<void>;
   /** Pages through points in id order; `catalogId` undefined means every catalog. */
-  scroll(options: { catalogId?: string; afterId?: string; limit: number }): Promise<{ points: StoredPoint[]; nextId?: string }>;
+  scroll(options: {
+    catalogId?: string;
+    afterId?: string;
+    limit: number;
+  }): Promise<{ points: StoredPoint[]; nextId?: string }>;
   /** Resolves when the store answers; throws UnavailableError otherwise. */
   ping(): Promise<void>;
 }

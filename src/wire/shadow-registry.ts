@@ -19,7 +19,11 @@ export function fileClosure(root: DescFile): Map<string, DescFile> {
  * package, names and field numbers, so they stay wire-compatible) and the others are the real ones:
  * references between shadowed files resolve to the shadows. Generated descriptors are untouched.
  */
-export function shadowRegistry(root: DescFile, shadow: (file: DescFile) => boolean, edit: (proto: FileDescriptorProto) => void): FileRegistry {
+export function shadowRegistry(
+  root: DescFile,
+  shadow: (file: DescFile) => boolean,
+  edit: (proto: FileDescriptorProto) => void,
+): FileRegistry {
   const real = fileClosure(root);
   const shadows = new Map<string, FileDescriptorProto>();
   for (const [name, file] of real) {

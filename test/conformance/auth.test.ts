@@ -42,7 +42,13 @@ describe("API key", () => {
 
   it("accepts the key in api-key or as a bearer token, and leaves HealthCheck open", async () => {
     expect((await client(apiKey).api("collections").list({})).collections).toEqual([]);
-    expect((await client(undefined, { authorization: `Bearer ${apiKey}` }).api("collections").list({})).collections).toEqual([]);
+    expect(
+      (
+        await client(undefined, { authorization: `Bearer ${apiKey}` })
+          .api("collections")
+          .list({})
+      ).collections,
+    ).toEqual([]);
     expect((await client().api("service").healthCheck({})).title).toBe("qdrant - vector search engine");
   });
 });

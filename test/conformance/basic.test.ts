@@ -1,6 +1,13 @@
 // Cases modelled on qdrant/qdrant tests/basic_grpc_test.sh and qdrant-js
 // packages/js-client-grpc/tests/integration/qdrant-client.test.ts, driven through the real client.
-import { ConnectError, ConnectErrorCode as Code, Distance, FieldType, QdrantClient, UpdateStatus } from "@qdrant/js-client-grpc";
+import {
+  ConnectError,
+  ConnectErrorCode as Code,
+  Distance,
+  FieldType,
+  QdrantClient,
+  UpdateStatus,
+} from "@qdrant/js-client-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dbl, idOf, int, list, num, obj, plainPayload, point, str, uuid } from "./proto.js";
 import { startTarget, uniqueName, type Target } from "./target.js";
@@ -153,7 +160,8 @@ describe.each([
     expect(v?.case).toBe("vector");
     if (v?.case === "vector") {
       expect(v.value.vector.case).toBe("dense");
-      if (v.value.vector.case === "dense") expect(v.value.vector.value.data.map((x) => Math.round(x * 100) / 100)).toEqual([0.05, 0.61, 0.76, 0.74]);
+      if (v.value.vector.case === "dense")
+        expect(v.value.vector.value.data.map((x) => Math.round(x * 100) / 100)).toEqual([0.05, 0.61, 0.76, 0.74]);
     }
     // ...while point 2 also holds the sparse vector: a `vectors` map with "" for the dense one.
     const two = got.result.find((p) => idOf(p) === "2")!.vectors?.vectorsOptions;
@@ -163,7 +171,11 @@ describe.each([
       expect(two.value.vectors[""].vector.case).toBe("dense");
       const sparse = two.value.vectors.sparse.vector;
       expect(sparse.case).toBe("sparse");
-      if (sparse.case === "sparse") expect([sparse.value.indices, sparse.value.values]).toEqual([[1, 7], [0.5, 0.25]]);
+      if (sparse.case === "sparse")
+        expect([sparse.value.indices, sparse.value.values]).toEqual([
+          [1, 7],
+          [0.5, 0.25],
+        ]);
     }
     // Selecting only the unnamed vector of point 2 gives the bare form again.
     const onlyDense = await client.api("points").get({
@@ -179,13 +191,24 @@ describe.each([
       collectionName: name,
       vector: [0.2, 0.1, 0.9, 0.7],
       limit: 3n,
-      filter: { must: [{ conditionOneOf: { case: "field", value: { key: "city", match: { matchValue: { case: "keyword", value: "London" } } } } }] },
+      filter: {
+        must: [
+          {
+            conditionOneOf: {
+              case: "field",
+              value: { key: "city", match: { matchValue: { case: "keyword", value: "London" } } },
+            },
+          },
+        ],
+      },
       withPayload: { selectorOptions: { case: "enable", value: true } },
     });
     expect(res.result.map(idOf)).toEqual(["4", "2"]);
     // Dot product, computed by hand: 0.2*0.18 + 0.1*0.01 + 0.9*0.85 + 0.7*0.8
     expect(res.result[0].score).toBeCloseTo(1.362, 5);
-    const unfiltered = await client.api("points").search({ collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 3n });
+    const unfiltered = await client
+      .api("points")
+      .search({ collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 3n });
     expect(unfiltered.result.map(idOf)).toEqual(["4", "1", "3"]);
   });
 
@@ -226,7 +249,16 @@ describe.each([
     const count = await client.api("points").count({
       collectionName: name,
       exact: true,
-      filter: { should: [{ conditionOneOf: { case: "field", value: { key: "city", match: { matchValue: { case: "keyword", value: "Moscow" } } } } }] },
+      filter: {
+        should: [
+          {
+            conditionOneOf: {
+              case: "field",
+              value: { key: "city", match: { matchValue: { case: "keyword", value: "Moscow" } } },
+            },
+          },
+        ],
+      },
     });
     expect(count.result?.count).toBe(2n);
   });

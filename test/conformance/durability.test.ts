@@ -52,7 +52,9 @@ describe("embedded Qdrant durability", () => {
       payload: { kind: str("column") },
       pointsSelector: { pointsSelectorOneOf: { case: "points", value: { ids: [num(2)] } } },
     });
-    await client.api("points").createFieldIndex({ collectionName: "docs", fieldName: "kind", wait: true, fieldType: 0 });
+    await client
+      .api("points")
+      .createFieldIndex({ collectionName: "docs", fieldName: "kind", wait: true, fieldType: 0 });
     await client.api("collections").updateAliases({
       actions: [{ action: { case: "createAlias", value: { collectionName: "docs", aliasName: "current" } } }],
     });
@@ -73,7 +75,9 @@ describe("embedded Qdrant durability", () => {
       const info = await again.api("collections").get({ collectionName: "docs" });
       expect(Object.keys(info.result?.payloadSchema ?? {})).toEqual(["kind"]);
       // Operation ids continue where they stopped.
-      const next = await again.api("points").upsert({ collectionName: "docs", wait: true, points: [point(3, [0, 0, 1, 0])] });
+      const next = await again
+        .api("points")
+        .upsert({ collectionName: "docs", wait: true, points: [point(3, [0, 0, 1, 0])] });
       expect(next.result?.operationId).toBe(3n);
     } finally {
       await second.stop();
@@ -221,13 +225,21 @@ describe("compaction into snapshots", () => {
         kind: "createCollection",
         request: create(q.CreateCollectionSchema, {
           collectionName: "mix",
-          vectorsConfig: { config: { case: "paramsMap", value: { map: { d: { size: 3n, distance: Distance.Euclid } } } } },
+          vectorsConfig: {
+            config: { case: "paramsMap", value: { map: { d: { size: 3n, distance: Distance.Euclid } } } },
+          },
           sparseVectorsConfig: { map: { s: { modifier: q.Modifier.Idf } } },
         }),
       },
       true,
     );
-    await engine.execute({ kind: "createFieldIndex", request: create(q.CreateFieldIndexCollectionSchema, { collectionName: "mix", fieldName: "k", fieldType: 0 }) }, true);
+    await engine.execute(
+      {
+        kind: "createFieldIndex",
+        request: create(q.CreateFieldIndexCollectionSchema, { collectionName: "mix", fieldName: "k", fieldType: 0 }),
+      },
+      true,
+    );
     for (let i = 1; i <= 60; i++) {
       await engine.execute(
         {
@@ -256,8 +268,25 @@ describe("compaction into snapshots", () => {
         i % 10 === 0,
       );
     }
-    await engine.execute({ kind: "deletePoints", request: create(q.DeletePointsSchema, { collectionName: "mix", points: { pointsSelectorOneOf: { case: "points", value: { ids: [num(3)] } } } }) }, true);
-    await engine.execute({ kind: "updateAliases", request: create(q.ChangeAliasesSchema, { actions: [{ action: { case: "createAlias", value: { collectionName: "mix", aliasName: "m" } } }] }) }, true);
+    await engine.execute(
+      {
+        kind: "deletePoints",
+        request: create(q.DeletePointsSchema, {
+          collectionName: "mix",
+          points: { pointsSelectorOneOf: { case: "points", value: { ids: [num(3)] } } },
+        }),
+      },
+      true,
+    );
+    await engine.execute(
+      {
+        kind: "updateAliases",
+        request: create(q.ChangeAliasesSchema, {
+          actions: [{ action: { case: "createAlias", value: { collectionName: "mix", aliasName: "m" } } }],
+        }),
+      },
+      true,
+    );
     await close();
     const files = fs.readdirSync(dataDir).sort();
     expect(files.some((f) => /^snapshot-[1-9]\d*\.bin$/.test(f))).toBe(true);
@@ -268,7 +297,12 @@ describe("compaction into snapshots", () => {
     try {
       const before = engine.storage.resolve("mix");
       const after = restored.storage.resolve("m");
-      expect(before.offsetsInIdOrder().map((o) => before.keyAt(o)).filter((k) => after.offsetOf(k) === undefined)).toEqual([]);
+      expect(
+        before
+          .offsetsInIdOrder()
+          .map((o) => before.keyAt(o))
+          .filter((k) => after.offsetOf(k) === undefined),
+      ).toEqual([]);
       expect(after.pointsCount).toBe(59);
       expect(after.nextOperationId).toBe(before.nextOperationId);
       for (const offset of before.offsetsInIdOrder()) {

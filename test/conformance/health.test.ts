@@ -35,6 +35,8 @@ describe("grpc.reflection.v1", () => {
         names.push(...response.messageResponse.value.service.map((s) => s.name));
       }
     }
-    expect(names).toEqual(expect.arrayContaining(["qdrant.Qdrant", "qdrant.Collections", "qdrant.Points", "grpc.health.v1.Health"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["qdrant.Qdrant", "qdrant.Collections", "qdrant.Points", "grpc.health.v1.Health"]),
+    );
   });
 });

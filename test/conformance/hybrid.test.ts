@@ -2,7 +2,14 @@
 // tests/basic_query_grpc_test.sh. Formulas: IDF from lib/segment/src/data_types/query_context.rs
 // (`fancy_idf`, used by .../sparse_vector_index/read_view/idf.rs), RRF from
 // lib/segment/src/common/reciprocal_rank_fusion.rs, DBSF from lib/segment/src/common/score_fusion.rs.
-import { ConnectError, ConnectErrorCode as Code, Distance, Fusion, Modifier, QdrantClient } from "@qdrant/js-client-grpc";
+import {
+  ConnectError,
+  ConnectErrorCode as Code,
+  Distance,
+  Fusion,
+  Modifier,
+  QdrantClient,
+} from "@qdrant/js-client-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idOf, num, str } from "./proto.js";
 import { startTarget, uniqueName, type Target } from "./target.js";
@@ -19,10 +26,19 @@ const dense: Record<number, number[]> = {
   5: [0.7, 0.3, 0.2],
 };
 const sparse: Record<number, [number[], number[]]> = {
-  1: [[1, 7], [1.0, 0.5]],
+  1: [
+    [1, 7],
+    [1.0, 0.5],
+  ],
   2: [[7], [2.0]],
-  3: [[1, 3], [0.5, 1.5]],
-  4: [[3, 9], [1.0, 1.0]],
+  3: [
+    [1, 3],
+    [0.5, 1.5],
+  ],
+  4: [
+    [3, 9],
+    [1.0, 1.0],
+  ],
   5: [[9], [0.2]],
 };
 
@@ -48,7 +64,9 @@ beforeAll(async () => {
             value: {
               vectors: {
                 text: { vector: { case: "dense" as const, value: { data: dense[id] } } },
-                words: { vector: { case: "sparse" as const, value: { indices: sparse[id][0], values: sparse[id][1] } } },
+                words: {
+                  vector: { case: "sparse" as const, value: { indices: sparse[id][0], values: sparse[id][1] } },
+                },
               },
             },
           },
@@ -63,10 +81,18 @@ afterAll(async () => {
 });
 
 const denseQuery = [0.8, 0.2, 0.1];
-const sparseQuery: [number[], number[]] = [[1, 3, 7], [1.0, 1.0, 1.0]];
-const nearestDense = { variant: { case: "nearest" as const, value: { variant: { case: "dense" as const, value: { data: denseQuery } } } } };
+const sparseQuery: [number[], number[]] = [
+  [1, 3, 7],
+  [1.0, 1.0, 1.0],
+];
+const nearestDense = {
+  variant: { case: "nearest" as const, value: { variant: { case: "dense" as const, value: { data: denseQuery } } } },
+};
 const nearestSparse = {
-  variant: { case: "nearest" as const, value: { variant: { case: "sparse" as const, value: { indices: sparseQuery[0], values: sparseQuery[1] } } } },
+  variant: {
+    case: "nearest" as const,
+    value: { variant: { case: "sparse" as const, value: { indices: sparseQuery[0], values: sparseQuery[1] } } },
+  },
 };
 
 function cosine(a: number[], b: number[]): number {
@@ -86,7 +112,9 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
   });
 
   it("scores sparse vectors with IDF over the collection, finding only overlapping points", async () => {
-    const r = await client.api("points").query({ collectionName: name, query: nearestSparse, using: "words", limit: 10n });
+    const r = await client
+      .api("points")
+      .query({ collectionName: name, query: nearestSparse, using: "words", limit: 10n });
     const n = 5;
     const df = new Map<number, number>();
     for (const [indices] of Object.values(sparse)) for (const i of indices) df.set(i, (df.get(i) ?? 0) + 1);
@@ -115,7 +143,8 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
     const a = await client.api("points").query({ collectionName: name, query: nearestDense, using: "text", limit });
     const b = await client.api("points").query({ collectionName: name, query: nearestSparse, using: "words", limit });
     const expected = new Map<string, number>();
-    for (const list of [a.result, b.result]) list.forEach((p, rank) => expected.set(idOf(p), (expected.get(idOf(p)) ?? 0) + 1 / (rank + 2)));
+    for (const list of [a.result, b.result])
+      list.forEach((p, rank) => expected.set(idOf(p), (expected.get(idOf(p)) ?? 0) + 1 / (rank + 2)));
     const fused = await client.api("points").query({
       collectionName: name,
       prefetch: [
@@ -140,7 +169,9 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
     const weights = [2, 0.5];
     const expected = new Map<string, number>();
     [a.result, b.result].forEach((list, li) =>
-      list.forEach((p, rank) => expected.set(idOf(p), (expected.get(idOf(p)) ?? 0) + 1 / ((rank + 1) / weights[li] + k - 1))),
+      list.forEach((p, rank) =>
+        expected.set(idOf(p), (expected.get(idOf(p)) ?? 0) + 1 / ((rank + 1) / weights[li] + k - 1)),
+      ),
     );
     const fused = await client.api("points").query({
       collectionName: name,
@@ -182,7 +213,16 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
   });
 
   it("applies each prefetch's own filter and limit, and rescoring by the root nearest", async () => {
-    const odd = { must: [{ conditionOneOf: { case: "field" as const, value: { key: "group", match: { matchValue: { case: "keyword" as const, value: "odd" } } } } }] };
+    const odd = {
+      must: [
+        {
+          conditionOneOf: {
+            case: "field" as const,
+            value: { key: "group", match: { matchValue: { case: "keyword" as const, value: "odd" } } },
+          },
+        },
+      ],
+    };
     const r = await client.api("points").query({
       collectionName: name,
       prefetch: [{ query: nearestSparse, using: "words", limit: 2n, filter: odd }],
@@ -191,7 +231,9 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
       limit: 10n,
     });
     // Sparse among odd points (1, 3, 5; 5 does not overlap): 1 and 3, then re-ranked by dense cosine.
-    expect(r.result.map(idOf)).toEqual(cosine(denseQuery, dense[1]) > cosine(denseQuery, dense[3]) ? ["1", "3"] : ["3", "1"]);
+    expect(r.result.map(idOf)).toEqual(
+      cosine(denseQuery, dense[1]) > cosine(denseQuery, dense[3]) ? ["1", "3"] : ["3", "1"],
+    );
     expect(r.result[0].score).toBeCloseTo(Math.max(cosine(denseQuery, dense[1]), cosine(denseQuery, dense[3])), 5);
   });
 
@@ -213,7 +255,10 @@ describe("UpdateVectors and DeleteVectors (lib/shard/src/update/vectors.rs)", ()
     await client.api("collections").create({
       collectionName: coll,
       vectorsConfig: {
-        config: { case: "paramsMap", value: { map: { a: { size: 2n, distance: Distance.Dot }, b: { size: 2n, distance: Distance.Dot } } } },
+        config: {
+          case: "paramsMap",
+          value: { map: { a: { size: 2n, distance: Distance.Dot }, b: { size: 2n, distance: Distance.Dot } } },
+        },
       },
     });
     const named = (a: number[], b: number[]) => ({
@@ -227,11 +272,25 @@ describe("UpdateVectors and DeleteVectors (lib/shard/src/update/vectors.rs)", ()
         },
       },
     });
-    await client.api("points").upsert({ collectionName: coll, wait: true, points: [{ id: num(1), vectors: named([1, 0], [0, 1]), payload: { k: str("v") } }] });
+    await client.api("points").upsert({
+      collectionName: coll,
+      wait: true,
+      points: [{ id: num(1), vectors: named([1, 0], [0, 1]), payload: { k: str("v") } }],
+    });
     await client.api("points").updateVectors({
       collectionName: coll,
       wait: true,
-      points: [{ id: num(1), vectors: { vectorsOptions: { case: "vectors", value: { vectors: { a: { vector: { case: "dense", value: { data: [5, 5] } } } } } } } }],
+      points: [
+        {
+          id: num(1),
+          vectors: {
+            vectorsOptions: {
+              case: "vectors",
+              value: { vectors: { a: { vector: { case: "dense", value: { data: [5, 5] } } } } },
+            },
+          },
+        },
+      ],
     });
     const vectorsOf = async () => {
       const got = await client.api("points").get({
@@ -242,7 +301,9 @@ describe("UpdateVectors and DeleteVectors (lib/shard/src/update/vectors.rs)", ()
       });
       const v = got.result[0].vectors?.vectorsOptions;
       const out: Record<string, number[]> = {};
-      if (v?.case === "vectors") for (const [k, x] of Object.entries(v.value.vectors)) if (x.vector.case === "dense") out[k] = x.vector.value.data;
+      if (v?.case === "vectors")
+        for (const [k, x] of Object.entries(v.value.vectors))
+          if (x.vector.case === "dense") out[k] = x.vector.value.data;
       return { vectors: out, payload: Object.keys(got.result[0].payload) };
     };
     expect(await vectorsOf()).toEqual({ vectors: { a: [5, 5], b: [0, 1] }, payload: ["k"] });
@@ -258,7 +319,17 @@ describe("UpdateVectors and DeleteVectors (lib/shard/src/update/vectors.rs)", ()
       await client.api("points").updateVectors({
         collectionName: coll,
         wait: true,
-        points: [{ id: num(42), vectors: { vectorsOptions: { case: "vectors", value: { vectors: { a: { vector: { case: "dense", value: { data: [1, 1] } } } } } } } }],
+        points: [
+          {
+            id: num(42),
+            vectors: {
+              vectorsOptions: {
+                case: "vectors",
+                value: { vectors: { a: { vector: { case: "dense", value: { data: [1, 1] } } } } },
+              },
+            },
+          },
+        ],
       });
     } catch (e) {
       error = ConnectError.from(e);

@@ -31,7 +31,10 @@ async function rejection(call: () => Promise<unknown>): Promise<ConnectError> {
 const enable = { selectorOptions: { case: "enable" as const, value: true } };
 const ids = (...n: number[]) => ({ pointsSelectorOneOf: { case: "points" as const, value: { ids: n.map(num) } } });
 const keyword = (key: string, value: string) => ({
-  conditionOneOf: { case: "field" as const, value: { key, match: { matchValue: { case: "keyword" as const, value } } } },
+  conditionOneOf: {
+    case: "field" as const,
+    value: { key, match: { matchValue: { case: "keyword" as const, value } } },
+  },
 });
 
 async function cosineCollection(name: string): Promise<void> {
@@ -97,14 +100,25 @@ describe("points RPCs (conformance)", () => {
     const coll = uniqueName("payload");
     await cosineCollection(coll);
     const payloadOf = async (id: number) =>
-      plainPayload((await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0].payload);
-    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { extra: str("x") }, pointsSelector: ids(1) });
+      plainPayload(
+        (await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0]
+          .payload,
+      );
+    await client
+      .api("points")
+      .setPayload({ collectionName: coll, wait: true, payload: { extra: str("x") }, pointsSelector: ids(1) });
     expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, extra: "x" });
-    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { deep: int(7) }, pointsSelector: ids(1), key: "meta" });
+    await client
+      .api("points")
+      .setPayload({ collectionName: coll, wait: true, payload: { deep: int(7) }, pointsSelector: ids(1), key: "meta" });
     expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, extra: "x", meta: { deep: 7n } });
-    await client.api("points").deletePayload({ collectionName: coll, wait: true, keys: ["extra", "meta.deep"], pointsSelector: ids(1) });
+    await client
+      .api("points")
+      .deletePayload({ collectionName: coll, wait: true, keys: ["extra", "meta.deep"], pointsSelector: ids(1) });
     expect(await payloadOf(1)).toEqual({ city: "Berlin", n: 1n, meta: {} });
-    await client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { only: str("this") }, pointsSelector: ids(1) });
+    await client
+      .api("points")
+      .overwritePayload({ collectionName: coll, wait: true, payload: { only: str("this") }, pointsSelector: ids(1) });
     expect(await payloadOf(1)).toEqual({ only: "this" });
     await client.api("points").clearPayload({ collectionName: coll, wait: true, points: ids(1) });
     expect(await payloadOf(1)).toEqual({});
@@ -115,7 +129,9 @@ describe("points RPCs (conformance)", () => {
       payload: { flagged: str("yes") },
       pointsSelector: { pointsSelectorOneOf: { case: "filter", value: { must: [keyword("city", "London")] } } },
     });
-    const count = await client.api("points").count({ collectionName: coll, exact: true, filter: { must: [keyword("flagged", "yes")] } });
+    const count = await client
+      .api("points")
+      .count({ collectionName: coll, exact: true, filter: { must: [keyword("flagged", "yes")] } });
     expect(count.result?.count).toBe(2n);
   });
 
@@ -123,24 +139,54 @@ describe("points RPCs (conformance)", () => {
     const coll = uniqueName("payload_null");
     await cosineCollection(coll);
     const payloadOf = async (id: number) =>
-      plainPayload((await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0].payload);
+      plainPayload(
+        (await client.api("points").get({ collectionName: coll, ids: [num(id)], withPayload: enable })).result[0]
+          .payload,
+      );
     // SetPayload merges with `merge_map` (lib/segment/src/common/utils.rs, called by Payload::merge in
     // lib/segment/src/types.rs and JsonPath::value_set in lib/segment/src/json_path/mod.rs): a null
     // value removes the key, at the top level and under `key` alike.
-    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { city: nil(), extra: str("x") }, pointsSelector: ids(1) });
+    await client.api("points").setPayload({
+      collectionName: coll,
+      wait: true,
+      payload: { city: nil(), extra: str("x") },
+      pointsSelector: ids(1),
+    });
     expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x" });
-    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: int(1), b: int(2) }, pointsSelector: ids(1), key: "meta" });
-    await client.api("points").setPayload({ collectionName: coll, wait: true, payload: { a: nil() }, pointsSelector: ids(1), key: "meta" });
+    await client.api("points").setPayload({
+      collectionName: coll,
+      wait: true,
+      payload: { a: int(1), b: int(2) },
+      pointsSelector: ids(1),
+      key: "meta",
+    });
+    await client
+      .api("points")
+      .setPayload({ collectionName: coll, wait: true, payload: { a: nil() }, pointsSelector: ids(1), key: "meta" });
     expect(await payloadOf(1)).toEqual({ n: 1n, extra: "x", meta: { b: 2n } });
     // Upsert and OverwritePayload store the payload as given, null included.
-    await client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { gone: nil() }, pointsSelector: ids(2) });
+    await client
+      .api("points")
+      .overwritePayload({ collectionName: coll, wait: true, payload: { gone: nil() }, pointsSelector: ids(2) });
     expect(await payloadOf(2)).toEqual({ gone: null });
     // Every listed id must exist: `check_unprocessed_points` (lib/shard/src/update/helpers.rs, called by
     // each edit in lib/shard/src/update/payload.rs) fails with PointIdError, NOT_FOUND on the wire.
     const missing = [
-      () => client.api("points").setPayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
-      () => client.api("points").overwritePayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
-      () => client.api("points").deletePayload({ collectionName: coll, wait: true, keys: ["extra"], pointsSelector: ids(999) }),
+      () =>
+        client
+          .api("points")
+          .setPayload({ collectionName: coll, wait: true, payload: { extra: str("y") }, pointsSelector: ids(999) }),
+      () =>
+        client.api("points").overwritePayload({
+          collectionName: coll,
+          wait: true,
+          payload: { extra: str("y") },
+          pointsSelector: ids(999),
+        }),
+      () =>
+        client
+          .api("points")
+          .deletePayload({ collectionName: coll, wait: true, keys: ["extra"], pointsSelector: ids(999) }),
       () => client.api("points").clearPayload({ collectionName: coll, wait: true, points: ids(999) }),
     ];
     for (const call of missing) {
@@ -187,7 +233,11 @@ describe("points RPCs (conformance)", () => {
         { operation: { case: "deletePoints", value: { points: ids(1, 2) } } },
       ],
     });
-    expect(r.result.map((x) => x.status)).toEqual([UpdateStatus.Completed, UpdateStatus.Completed, UpdateStatus.Completed]);
+    expect(r.result.map((x) => x.status)).toEqual([
+      UpdateStatus.Completed,
+      UpdateStatus.Completed,
+      UpdateStatus.Completed,
+    ]);
     const got = await client.api("points").get({ collectionName: coll, ids: [num(10), num(1)], withPayload: enable });
     expect(got.result.map((p) => [idOf(p), plainPayload(p.payload)])).toEqual([["10", { city: "Rome", tag: "t" }]]);
   });
@@ -197,30 +247,52 @@ describe("points RPCs (conformance)", () => {
       collectionName: name,
       searchPoints: [
         { collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 2n },
-        { collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], limit: 1n, filter: { must: [keyword("city", "Berlin")] } },
+        {
+          collectionName: name,
+          vector: [0.2, 0.1, 0.9, 0.7],
+          limit: 1n,
+          filter: { must: [keyword("city", "Berlin")] },
+        },
       ],
     });
     expect(sb.result.map((r) => r.result.map(idOf))).toEqual([["4", "1"], ["1"]]);
     const qb = await client.api("points").queryBatch({
       collectionName: name,
       queryPoints: [
-        { collectionName: name, query: { variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } } }, limit: 2n },
+        {
+          collectionName: name,
+          query: {
+            variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } },
+          },
+          limit: 2n,
+        },
         { collectionName: name, filter: { must: [keyword("city", "Moscow")] } },
       ],
     });
-    expect(qb.result.map((r) => r.result.map(idOf))).toEqual([["4", "1"], ["3", "6"]]);
+    expect(qb.result.map((r) => r.result.map(idOf))).toEqual([
+      ["4", "1"],
+      ["3", "6"],
+    ]);
   });
 
   it("queries nearest by vector and by id (excluding the id), with offset and score_threshold", async () => {
-    const nearest = (data: number[]) => ({ variant: { case: "nearest" as const, value: { variant: { case: "dense" as const, value: { data } } } } });
-    const all = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n });
+    const nearest = (data: number[]) => ({
+      variant: { case: "nearest" as const, value: { variant: { case: "dense" as const, value: { data } } } },
+    });
+    const all = await client
+      .api("points")
+      .query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n });
     expect(all.result.map(idOf)).toEqual(["4", "1", "5", "3", "6", "2"]);
-    const paged = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 2n, offset: 1n });
+    const paged = await client
+      .api("points")
+      .query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 2n, offset: 1n });
     expect(paged.result.map(idOf)).toEqual(["1", "5"]);
     const threshold = all.result[2].score;
     // Strictly better than the threshold: `check_threshold` in lib/segment/src/types.rs, applied by
     // lib/collection/src/shards/local_shard/search.rs; a point scoring exactly the threshold is left out.
-    const above = await client.api("points").query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n, scoreThreshold: threshold });
+    const above = await client
+      .api("points")
+      .query({ collectionName: name, query: nearest([0.2, 0.1, 0.9, 0.7]), limit: 6n, scoreThreshold: threshold });
     expect(above.result.map(idOf)).toEqual(["4", "1"]);
     const justBelow = await client.api("points").query({
       collectionName: name,
@@ -237,7 +309,10 @@ describe("points RPCs (conformance)", () => {
     expect(byId.result.map(idOf)).not.toContain("4");
     expect(byId.result).toHaveLength(2);
     const missing = await rejection(() =>
-      client.api("points").query({ collectionName: name, query: { variant: { case: "nearest", value: { variant: { case: "id", value: num(999) } } } } }),
+      client.api("points").query({
+        collectionName: name,
+        query: { variant: { case: "nearest", value: { variant: { case: "id", value: num(999) } } } },
+      }),
     );
     expect(missing.code).toBe(Code.NotFound);
     expect(missing.rawMessage).toBe("Not found: No point with id 999 found");
@@ -246,7 +321,9 @@ describe("points RPCs (conformance)", () => {
   it("groups query results by a keyword (QueryGroups, SearchGroups)", async () => {
     const q = await client.api("points").queryGroups({
       collectionName: name,
-      query: { variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } } },
+      query: {
+        variant: { case: "nearest", value: { variant: { case: "dense", value: { data: [0.2, 0.1, 0.9, 0.7] } } } },
+      },
       groupBy: "city",
       limit: 2n,
       groupSize: 2n,
@@ -256,26 +333,37 @@ describe("points RPCs (conformance)", () => {
       ["London", ["4", "2"]],
       ["Berlin", ["1", "5"]],
     ]);
-    const s = await client.api("points").searchGroups({ collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], groupBy: "city", limit: 3, groupSize: 1 });
+    const s = await client
+      .api("points")
+      .searchGroups({ collectionName: name, vector: [0.2, 0.1, 0.9, 0.7], groupBy: "city", limit: 3, groupSize: 1 });
     expect(s.result?.groups.map((g) => g.id?.kind.value)).toEqual(["London", "Berlin", "Moscow"]);
   });
 
   it("rejects malformed ids, NaN and unknown vector names", async () => {
-    const badUuid = await rejection(() => client.api("points").get({ collectionName: name, ids: [uuid("not-a-uuid")] }));
+    const badUuid = await rejection(() =>
+      client.api("points").get({ collectionName: name, ids: [uuid("not-a-uuid")] }),
+    );
     expect(badUuid.code).toBe(Code.InvalidArgument);
     expect(badUuid.rawMessage).toBe("Unable to parse UUID: not-a-uuid");
     const noId = await rejection(() =>
-      client.api("points").upsert({ collectionName: name, wait: true, points: [{ vectors: { vectorsOptions: { case: "vector", value: { data: [1, 2, 3, 4] } } } }] }),
+      client.api("points").upsert({
+        collectionName: name,
+        wait: true,
+        points: [{ vectors: { vectorsOptions: { case: "vector", value: { data: [1, 2, 3, 4] } } } }],
+      }),
     );
     expect(noId.code).toBe(Code.InvalidArgument);
     expect(noId.rawMessage).toBe("Empty ID is not allowed");
-    const noVectors = await rejection(() => client.api("points").upsert({ collectionName: name, wait: true, points: [{ id: num(78) }] }));
+    const noVectors = await rejection(() =>
+      client.api("points").upsert({ collectionName: name, wait: true, points: [{ id: num(78) }] }),
+    );
     expect(noVectors.code).toBe(Code.InvalidArgument);
     expect(noVectors.rawMessage).toBe("Expected some vectors");
     // NaN: Qdrant 1.19 has no finiteness check (nothing in lib/api/src/grpc or lib/segment/src/data_types
     // rejects it) and stores a vector that poisons every score. The embedded server refuses it instead:
     // a deliberate, documented difference, asserted per target.
-    const nanCall = () => client.api("points").upsert({ collectionName: name, wait: true, points: [point(77, [NaN, 1, 1, 1])] });
+    const nanCall = () =>
+      client.api("points").upsert({ collectionName: name, wait: true, points: [point(77, [NaN, 1, 1, 1])] });
     if (target.embedded) {
       const nan = await rejection(nanCall);
       expect(nan.code).toBe(Code.InvalidArgument);
@@ -284,7 +372,9 @@ describe("points RPCs (conformance)", () => {
       expect((await nanCall()).result?.status).toBe(UpdateStatus.Completed);
       await client.api("points").delete({ collectionName: name, wait: true, points: ids(77) });
     }
-    const named = await rejection(() => client.api("points").search({ collectionName: name, vector: [1, 1, 1, 1], limit: 1n, vectorName: "nope" }));
+    const named = await rejection(() =>
+      client.api("points").search({ collectionName: name, vector: [1, 1, 1, 1], limit: 1n, vectorName: "nope" }),
+    );
     expect(named.code).toBe(Code.InvalidArgument);
     expect(named.rawMessage).toBe("Wrong input: Not existing vector name error: nope");
   });
@@ -298,9 +388,13 @@ describe("points RPCs (conformance)", () => {
     });
     const ok = await client.api("points").search({ collectionName: strict, vector: [1, 1, 1, 1], limit: 5n });
     expect(ok.result).toEqual([]);
-    const err = await rejection(() => client.api("points").search({ collectionName: strict, vector: [1, 1, 1, 1], limit: 6n }));
+    const err = await rejection(() =>
+      client.api("points").search({ collectionName: strict, vector: [1, 1, 1, 1], limit: 6n }),
+    );
     expect(err.code).toBe(Code.InvalidArgument);
-    expect(err.rawMessage).toBe('Bad request: Limit exceeded 6 > 5 for "limit". Help: Reduce the "limit" parameter to or below 5.');
+    expect(err.rawMessage).toBe(
+      'Bad request: Limit exceeded 6 > 5 for "limit". Help: Reduce the "limit" parameter to or below 5.',
+    );
     await client.api("collections").delete({ collectionName: strict });
   });
 
@@ -319,14 +413,33 @@ describe("points RPCs (conformance)", () => {
     const got = await client.api("points").get({ collectionName: coll, ids: [num(big)] });
     expect(got.result[0].id?.pointIdOptions).toEqual({ case: "num", value: big });
     const page = await client.api("points").scroll({ collectionName: coll, limit: 100 });
-    expect(page.result.map(idOf)).toEqual(["1", "2", "3", "4", "5", "6", big.toString(), "00000000-0000-0000-0000-000000000001"]);
+    expect(page.result.map(idOf)).toEqual([
+      "1",
+      "2",
+      "3",
+      "4",
+      "5",
+      "6",
+      big.toString(),
+      "00000000-0000-0000-0000-000000000001",
+    ]);
   });
 
   it("accepts uuids in any form Uuid::parse_str does and returns them hyphenated", async () => {
-    await client.api("points").upsert({ collectionName: name, wait: true, points: [point("F0E09527B09642A894E9EA94D342B925", [1, 2, 3, 4])] });
-    const got = await client.api("points").get({ collectionName: name, ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] });
+    await client
+      .api("points")
+      .upsert({ collectionName: name, wait: true, points: [point("F0E09527B09642A894E9EA94D342B925", [1, 2, 3, 4])] });
+    const got = await client
+      .api("points")
+      .get({ collectionName: name, ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] });
     expect(got.result.map(idOf)).toEqual(["f0e09527-b096-42a8-94e9-ea94d342b925"]);
-    await client.api("points").delete({ collectionName: name, wait: true, points: { pointsSelectorOneOf: { case: "points", value: { ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] } } } });
+    await client.api("points").delete({
+      collectionName: name,
+      wait: true,
+      points: {
+        pointsSelectorOneOf: { case: "points", value: { ids: [uuid("f0e09527-b096-42a8-94e9-ea94d342b925")] } },
+      },
+    });
   });
 });
 
@@ -341,13 +454,24 @@ describe("exact search over a larger collection", () => {
     // Dot and the distance for Euclid (sqrt) and Manhattan (MetricPostProcessing in simple.rs).
     const cases = [
       [Distance.Dot, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + f32(x * b[i])), 0), true],
-      [Distance.Euclid, (a: number[], b: number[]) => f32(Math.sqrt(a.reduce((s, x, i) => f32(s + f32(f32(x - b[i]) ** 2)), 0))), false],
-      [Distance.Manhattan, (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + Math.abs(f32(x - b[i]))), 0), false],
+      [
+        Distance.Euclid,
+        (a: number[], b: number[]) => f32(Math.sqrt(a.reduce((s, x, i) => f32(s + f32(f32(x - b[i]) ** 2)), 0))),
+        false,
+      ],
+      [
+        Distance.Manhattan,
+        (a: number[], b: number[]) => a.reduce((s, x, i) => f32(s + Math.abs(f32(x - b[i]))), 0),
+        false,
+      ],
     ] as const;
     for (const [distance, apiScore, largerIsBetter] of cases) {
       const coll = uniqueName("exact");
       created.push(coll);
-      await client.api("collections").create({ collectionName: coll, vectorsConfig: { config: { case: "params", value: { size: BigInt(dim), distance } } } });
+      await client.api("collections").create({
+        collectionName: coll,
+        vectorsConfig: { config: { case: "params", value: { size: BigInt(dim), distance } } },
+      });
       for (let from = 0; from < n; from += 1000) {
         await client.api("points").upsert({
           collectionName: coll,
@@ -360,7 +484,9 @@ describe("exact search over a larger collection", () => {
       const reference = new Map(Array.from({ length: n }, (_, i) => [String(i + 1), apiScore(vec(i + 1), q)] as const));
       const better = (x: number, y: number) => (largerIsBetter ? x > y : x < y);
       const best = [...reference.values()].sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0)).slice(0, k);
-      const got = await client.api("points").search({ collectionName: coll, vector: q, limit: BigInt(k), params: { exact: true } });
+      const got = await client
+        .api("points")
+        .search({ collectionName: coll, vector: q, limit: BigInt(k), params: { exact: true } });
       expect(got.result).toHaveLength(k);
       // Scores, not the order of near-ties: each hit carries its own score, the hits are sorted by it,
       // and they are the k best scores. An id may only differ from the reference's where scores tie
@@ -373,7 +499,8 @@ describe("exact search over a larger collection", () => {
       });
       const kth = best[k - 1];
       for (const [id, score] of reference) {
-        if (better(score, largerIsBetter ? kth + tolerance : kth - tolerance)) expect(got.result.map(idOf)).toContain(id);
+        if (better(score, largerIsBetter ? kth + tolerance : kth - tolerance))
+          expect(got.result.map(idOf)).toContain(id);
       }
       await client.api("collections").delete({ collectionName: coll });
       created.splice(created.indexOf(coll), 1);
@@ -389,7 +516,9 @@ describe("order_by (lib/collection/src/shards/local_shard/scroll.rs)", () => {
     expect(noIndex.code).toBe(Code.InvalidArgument);
     expect(noIndex.rawMessage).toContain("No range index for `order_by` key: `n`");
     await client.api("points").createFieldIndex({ collectionName: coll, fieldName: "n", fieldType: 1, wait: true });
-    const desc = await client.api("points").scroll({ collectionName: coll, limit: 3, orderBy: { key: "n", direction: 1 } });
+    const desc = await client
+      .api("points")
+      .scroll({ collectionName: coll, limit: 3, orderBy: { key: "n", direction: 1 } });
     expect(desc.result.map(idOf)).toEqual(["6", "5", "4"]);
     expect(desc.result[0].orderValue?.variant).toEqual({ case: "int", value: 6n });
     const from = await client.api("points").scroll({
@@ -399,7 +528,9 @@ describe("order_by (lib/collection/src/shards/local_shard/scroll.rs)", () => {
       filter: { mustNot: [keyword("city", "Berlin")] },
     });
     expect(from.result.map(idOf)).toEqual(["4", "6"]);
-    const q = await client.api("points").query({ collectionName: coll, query: { variant: { case: "orderBy", value: { key: "n" } } }, limit: 2n });
+    const q = await client
+      .api("points")
+      .query({ collectionName: coll, query: { variant: { case: "orderBy", value: { key: "n" } } }, limit: 2n });
     expect(q.result.map(idOf)).toEqual(["1", "2"]);
     expect(q.result[1].orderValue?.variant).toEqual({ case: "int", value: 2n });
   });
@@ -411,7 +542,9 @@ describe("aliases (conformance)", () => {
     const alias = uniqueName("alias");
     const renamed = uniqueName("renamed");
     await cosineCollection(coll);
-    await client.api("collections").updateAliases({ actions: [{ action: { case: "createAlias", value: { collectionName: coll, aliasName: alias } } }] });
+    await client.api("collections").updateAliases({
+      actions: [{ action: { case: "createAlias", value: { collectionName: coll, aliasName: alias } } }],
+    });
     const listed = await client.api("collections").listCollectionAliases({ collectionName: coll });
     expect(listed.aliases.map((a) => [a.aliasName, a.collectionName])).toEqual([[alias, coll]]);
     const viaAlias = await client.api("points").count({ collectionName: alias, exact: true });
@@ -419,7 +552,9 @@ describe("aliases (conformance)", () => {
     await client.api("points").upsert({ collectionName: alias, wait: true, points: [point(7, [1, 1, 1, 1])] });
     expect((await client.api("points").count({ collectionName: coll, exact: true })).result?.count).toBe(7n);
 
-    await client.api("collections").updateAliases({ actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: renamed } } }] });
+    await client.api("collections").updateAliases({
+      actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: renamed } } }],
+    });
     const all = await client.api("collections").listAliases({});
     expect(all.aliases.map((a) => a.aliasName)).toContain(renamed);
     expect(all.aliases.map((a) => a.aliasName)).not.toContain(alias);
@@ -427,12 +562,16 @@ describe("aliases (conformance)", () => {
     expect(gone.code).toBe(Code.NotFound);
 
     const missingRename = await rejection(() =>
-      client.api("collections").updateAliases({ actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: "x" } } }] }),
+      client.api("collections").updateAliases({
+        actions: [{ action: { case: "renameAlias", value: { oldAliasName: alias, newAliasName: "x" } } }],
+      }),
     );
     expect(missingRename.code).toBe(Code.NotFound);
     expect(missingRename.rawMessage).toBe(`Not found: Alias ${alias} does not exists!`);
 
-    await client.api("collections").updateAliases({ actions: [{ action: { case: "deleteAlias", value: { aliasName: renamed } } }] });
+    await client
+      .api("collections")
+      .updateAliases({ actions: [{ action: { case: "deleteAlias", value: { aliasName: renamed } } }] });
     expect((await client.api("collections").listCollectionAliases({ collectionName: coll })).aliases).toEqual([]);
     const deleted = await client.api("collections").delete({ collectionName: coll });
     expect(deleted.result).toBe(true);
@@ -451,7 +590,9 @@ describe("unimplemented features", () => {
       expect(ok.result).toHaveLength(1);
       return;
     }
-    const rec = await rejection(() => client.api("points").recommend({ collectionName: name, positive: [num(1)], limit: 1n }));
+    const rec = await rejection(() =>
+      client.api("points").recommend({ collectionName: name, positive: [num(1)], limit: 1n }),
+    );
     expect(rec.code).toBe(Code.Unimplemented);
     expect(rec.rawMessage).toContain("qdrant.Points/Recommend");
     const snap = await rejection(() => client.api("snapshots").list({ collectionName: name }));
@@ -460,7 +601,12 @@ describe("unimplemented features", () => {
     const multi = await rejection(() =>
       client.api("collections").create({
         collectionName: uniqueName("multi"),
-        vectorsConfig: { config: { case: "params", value: { size: 4n, distance: Distance.Cosine, multivectorConfig: { comparator: 0 } } } },
+        vectorsConfig: {
+          config: {
+            case: "params",
+            value: { size: 4n, distance: Distance.Cosine, multivectorConfig: { comparator: 0 } },
+          },
+        },
       }),
     );
     expect(multi.code).toBe(Code.Unimplemented);

@@ -12,7 +12,9 @@ export const dbl = (value: number): ValueInit => ({ kind: { case: "doubleValue",
 export const bool = (value: boolean): ValueInit => ({ kind: { case: "boolValue", value } });
 export const nil = (): ValueInit => ({ kind: { case: "nullValue", value: 0 } });
 export const list = (...values: ValueInit[]): ValueInit => ({ kind: { case: "listValue", value: { values } } });
-export const obj = (fields: Record<string, ValueInit>): ValueInit => ({ kind: { case: "structValue", value: { fields } } });
+export const obj = (fields: Record<string, ValueInit>): ValueInit => ({
+  kind: { case: "structValue", value: { fields } },
+});
 
 export const num = (n: number | bigint) => ({ pointIdOptions: { case: "num" as const, value: BigInt(n) } });
 export const uuid = (u: string) => ({ pointIdOptions: { case: "uuid" as const, value: u } });

@@ -17,7 +17,8 @@ export interface Target {
 }
 
 export async function startTarget(env: NodeJS.ProcessEnv = process.env): Promise<Target> {
-  const url = env.QDRANT_URL ?? (env.QDRANT_HOST ? `http://${env.QDRANT_HOST}:${env.QDRANT_GRPC_PORT ?? "6334"}` : undefined);
+  const url =
+    env.QDRANT_URL ?? (env.QDRANT_HOST ? `http://${env.QDRANT_HOST}:${env.QDRANT_GRPC_PORT ?? "6334"}` : undefined);
   if (url !== undefined) {
     return {
       embedded: false,

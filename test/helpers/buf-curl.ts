@@ -108,7 +108,10 @@ export function runBuf(
         grpcCode: exitCode >= 8 && exitCode < 128 ? exitCode >> 3 : undefined,
         stdout: out,
         stderr: err,
-        lines: out.split("\n").map((l) => l.trim()).filter((l) => l !== ""),
+        lines: out
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l !== ""),
         json: parseJsonDocuments(out),
         error: parseError(err),
       });

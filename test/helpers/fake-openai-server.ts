@@ -127,7 +127,8 @@ export function createFakeOpenAIServer(initial: FakeOpenAIServerOptions = {}): F
     }
     if (options.delayMs) await delay(options.delayMs, res);
 
-    const dimensions = options.forceDimensions ?? (body.dimensions as number | undefined) ?? options.defaultDimensions ?? 1536;
+    const dimensions =
+      options.forceDimensions ?? (body.dimensions as number | undefined) ?? options.defaultDimensions ?? 1536;
     const base64 = body.encoding_format === "base64" && !options.floatArrays;
     const data = input.map((text, index) => {
       const vector = fakeEmbedding(text, dimensions);
@@ -135,7 +136,9 @@ export function createFakeOpenAIServer(initial: FakeOpenAIServerOptions = {}): F
       return {
         object: "embedding",
         index,
-        embedding: base64 ? Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64") : Array.from(vector),
+        embedding: base64
+          ? Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64")
+          : Array.from(vector),
       };
     });
     // Roughly one token per 4 characters, enough for a usage block.
@@ -207,7 +210,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function sendError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  type: string,
+  headers: Record<string, string> = {},
+): void {
   sendJson(res, status, { error: { message, type, param: null, code: null } }, headers);
 }
 

@@ -1,5 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+  create,
+} from "@bufbuild/protobuf";
 
 /**
  * Unary calls through @grpc/grpc-js, the reference gRPC implementation for Node, with protobuf-es doing
@@ -8,7 +16,10 @@ import { fromBinary, toBinary, type DescMessage, type DescMethodUnary, type Mess
 export function createGrpcJsClient(address: string, options: { metadata?: Record<string, string> } = {}) {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   return {
-    unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, input: MessageInitShape<I>): Promise<MessageShape<O>> {
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      input: MessageInitShape<I>,
+    ): Promise<MessageShape<O>> {
       const metadata = new grpc.Metadata();
       for (const [key, value] of Object.entries(options.metadata ?? {})) {
         metadata.set(key, value);

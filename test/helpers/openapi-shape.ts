@@ -28,25 +28,35 @@ export function shapeDifferences(value: unknown, shape: Shape, path = "$"): stri
   if (shape === "any") return [];
   if (typeof shape === "string") {
     const ok =
-      shape === "integer" ? Number.isInteger(value) : shape === "number" ? typeof value === "number" : typeof value === shape;
+      shape === "integer"
+        ? Number.isInteger(value)
+        : shape === "number"
+          ? typeof value === "number"
+          : typeof value === shape;
     return ok ? [] : [`${path}: expected ${shape}, got ${JSON.stringify(value)}`];
   }
-  if ("enum" in shape) return shape.enum.includes(value as string) ? [] : [`${path}: ${JSON.stringify(value)} is not one of ${shape.enum.join(", ")}`];
+  if ("enum" in shape)
+    return shape.enum.includes(value as string)
+      ? []
+      : [`${path}: ${JSON.stringify(value)} is not one of ${shape.enum.join(", ")}`];
   if ("nullable" in shape) return value === null ? [] : shapeDifferences(value, shape.nullable, path);
   if ("anyOf" in shape) {
     const attempts = shape.anyOf.map((option) => shapeDifferences(value, option, path));
-    return attempts.some((differences) => differences.length === 0) ? [] : [`${path}: matches none of ${shape.anyOf.length} alternatives (${attempts.map((a) => a[0]).join(" | ")})`];
+    return attempts.some((differences) => differences.length === 0)
+      ? []
+      : [`${path}: matches none of ${shape.anyOf.length} alternatives (${attempts.map((a) => a[0]).join(" | ")})`];
   }
   if ("array" in shape) {
     if (!Array.isArray(value)) return [`${path}: expected an array`];
     return value.flatMap((item, index) => shapeDifferences(item, shape.array, `${path}[${index}]`));
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return [`${path}: expected an object, got ${JSON.stringify(value)}`];
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return [`${path}: expected an object, got ${JSON.stringify(value)}`];
   const entries = Object.entries(value as Record<string, unknown>);
   if ("map" in shape) return entries.flatMap(([key, item]) => shapeDifferences(item, shape.map, `${path}.${key}`));
   const differences: string[] = [];
   for (const key of Object.keys(shape.required)) {
-    if (!(key in (value))) differences.push(`${path}: required key "${key}" is missing`);
+    if (!(key in value)) differences.push(`${path}: required key "${key}" is missing`);
   }
   for (const [key, item] of entries) {
     const expected = shape.required[key] ?? shape.optional?.[key];
@@ -59,7 +69,10 @@ export function shapeDifferences(value: unknown, shape: Shape, path = "$"): stri
 const uint: Shape = "integer";
 const nullableUint: Shape = { nullable: "integer" };
 
-export const VersionInfo: ObjectShape = { required: { title: "string", version: "string" }, optional: { commit: { nullable: "string" } } };
+export const VersionInfo: ObjectShape = {
+  required: { title: "string", version: "string" },
+  optional: { commit: { nullable: "string" } },
+};
 
 /** The envelope of every JSON answer: result, status "ok", time (seconds), optional usage. */
 export const okResponse = (result: Shape): ObjectShape => ({
@@ -72,7 +85,9 @@ export const ErrorResponse: ObjectShape = {
   optional: { result: { nullable: "any" } },
 };
 
-export const CollectionsResponse: ObjectShape = { required: { collections: { array: { required: { name: "string" } } } } };
+export const CollectionsResponse: ObjectShape = {
+  required: { collections: { array: { required: { name: "string" } } } },
+};
 export const CollectionExistence: ObjectShape = { required: { exists: "boolean" } };
 export const CollectionsAliasesResponse: ObjectShape = {
   required: { aliases: { array: { required: { alias_name: "string", collection_name: "string" } } } },
@@ -81,7 +96,15 @@ export const CollectionsAliasesResponse: ObjectShape = {
 const Distance: Shape = { enum: ["Cosine", "Euclid", "Dot", "Manhattan"] };
 const HnswConfigDiff: ObjectShape = {
   required: {},
-  optional: { m: nullableUint, ef_construct: nullableUint, full_scan_threshold: nullableUint, max_indexing_threads: nullableUint, on_disk: { nullable: "boolean" }, payload_m: nullableUint, inline_storage: { nullable: "boolean" } },
+  optional: {
+    m: nullableUint,
+    ef_construct: nullableUint,
+    full_scan_threshold: nullableUint,
+    max_indexing_threads: nullableUint,
+    on_disk: { nullable: "boolean" },
+    payload_m: nullableUint,
+    inline_storage: { nullable: "boolean" },
+  },
 };
 const VectorParams: ObjectShape = {
   required: { size: uint, distance: Distance },
@@ -94,7 +117,10 @@ const VectorParams: ObjectShape = {
     multivector_config: { nullable: "any" },
   },
 };
-const SparseVectorParams: ObjectShape = { required: {}, optional: { index: { nullable: "any" }, modifier: { nullable: { enum: ["none", "idf"] } } } };
+const SparseVectorParams: ObjectShape = {
+  required: {},
+  optional: { index: { nullable: "any" }, modifier: { nullable: { enum: ["none", "idf"] } } },
+};
 const CollectionParams: ObjectShape = {
   required: {},
   optional: {
@@ -112,7 +138,13 @@ const CollectionParams: ObjectShape = {
 };
 const HnswConfig: ObjectShape = {
   required: { m: uint, ef_construct: uint, full_scan_threshold: uint },
-  optional: { max_indexing_threads: uint, on_disk: { nullable: "boolean" }, memory: { nullable: "any" }, payload_m: nullableUint, inline_storage: { nullable: "boolean" } },
+  optional: {
+    max_indexing_threads: uint,
+    on_disk: { nullable: "boolean" },
+    memory: { nullable: "any" },
+    payload_m: nullableUint,
+    inline_storage: { nullable: "boolean" },
+  },
 };
 const OptimizersConfig: ObjectShape = {
   required: { default_segment_number: uint, flush_interval_sec: uint },
@@ -126,7 +158,10 @@ const OptimizersConfig: ObjectShape = {
     prevent_unoptimized: { nullable: "boolean" },
   },
 };
-const WalConfig: ObjectShape = { required: { wal_capacity_mb: uint, wal_segments_ahead: uint }, optional: { wal_retain_closed: uint } };
+const WalConfig: ObjectShape = {
+  required: { wal_capacity_mb: uint, wal_segments_ahead: uint },
+  optional: { wal_retain_closed: uint },
+};
 const CollectionConfig: ObjectShape = {
   required: { params: CollectionParams, hnsw_config: HnswConfig, optimizer_config: OptimizersConfig },
   optional: {
@@ -139,7 +174,13 @@ const CollectionConfig: ObjectShape = {
 const PayloadSchemaType: Shape = { enum: ["keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid"] };
 const KeywordIndexParams: ObjectShape = {
   required: { type: { enum: ["keyword"] } },
-  optional: { is_tenant: { nullable: "boolean" }, on_disk: { nullable: "boolean" }, memory: { nullable: "any" }, enable_hnsw: { nullable: "boolean" }, prefix: { nullable: "boolean" } },
+  optional: {
+    is_tenant: { nullable: "boolean" },
+    on_disk: { nullable: "boolean" },
+    memory: { nullable: "any" },
+    enable_hnsw: { nullable: "boolean" },
+    prefix: { nullable: "boolean" },
+  },
 };
 const PayloadIndexInfo: ObjectShape = {
   required: { data_type: PayloadSchemaType, points: uint },

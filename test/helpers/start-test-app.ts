@@ -44,7 +44,10 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     ...options.env,
   });
   // TEST_LOG_LEVEL=debug shows the service log of every test app.
-  const app = createApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), ...options.overrides });
+  const app = createApp(config, {
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    ...options.overrides,
+  });
   let running: RunningApp;
   try {
     running = await app.start();

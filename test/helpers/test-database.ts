@@ -60,7 +60,9 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
 }
 
 /** A fresh embedded PGlite (in memory) behind a socket; migrated unless `migrated: false`. */
-export async function createPgliteTestDatabase(options: TestDatabaseOptions & { vector?: boolean } = {}): Promise<TestDatabase> {
+export async function createPgliteTestDatabase(
+  options: TestDatabaseOptions & { vector?: boolean } = {},
+): Promise<TestDatabase> {
   const embedded = createEmbeddedPostgres({ logger: silentLogger, extensions: { vector: options.vector ?? false } });
   const { url } = await embedded.start();
   try {

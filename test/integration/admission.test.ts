@@ -54,10 +54,14 @@ describe("admission control", () => {
 
   it("refuses an expensive call past the limit with RESOURCE_EXHAUSTED and a retry hint, then admits again", async () => {
     const catalogId = randomUUID();
-    const held = app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId, kind: "document", content: "held in the embedder" } });
+    const held = app.embeddings.upsertEmbedding({
+      embedding: { id: randomUUID(), catalogId, kind: "document", content: "held in the embedder" },
+    });
     await gated.entered;
 
-    const refused = await failure(app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "anything" } }));
+    const refused = await failure(
+      app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "anything" } }),
+    );
     expect(refused.code).toBe(Code.ResourceExhausted);
     expect(refused.rawMessage).toMatch(/MAX_CONCURRENT_EXPENSIVE_CALLS/);
     expect(refused.metadata.get("grpc-retry-pushback-ms")).toBe(String(RETRY_AFTER_MS));

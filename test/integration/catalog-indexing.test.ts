@@ -5,8 +5,13 @@ import { createFakeOpenAIServer, type FakeOpenAIServer } from "../helpers/fake-o
 import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
-
-function catalog(options: { singerAgeDescription?: string; withStadium?: boolean; documents?: Array<{ key: string; content: string }> } = {}) {
+function catalog(
+  options: {
+    singerAgeDescription?: string;
+    withStadium?: boolean;
+    documents?: Array<{ key: string; content: string }>;
+  } = {},
+) {
   return {
     schemas: [
       {
@@ -25,10 +30,27 @@ function catalog(options: { singerAgeDescription?: string; withStadium?: boolean
             name: "concert",
             columns: [
               { name: "concert_id", type: "integer", primaryKey: true },
-              { name: "stadium_id", type: "integer", references: { tableName: options.withStadium === false ? "concert" : "stadium", columnName: options.withStadium === false ? "concert_id" : "stadium_id" } },
+              {
+                name: "stadium_id",
+                type: "integer",
+                references: {
+                  tableName: options.withStadium === false ? "concert" : "stadium",
+                  columnName: options.withStadium === false ? "concert_id" : "stadium_id",
+                },
+              },
             ],
           },
-          ...(options.withStadium === false ? [] : [{ name: "stadium", columns: [{ name: "stadium_id", type: "integer", primaryKey: true }, { name: "capacity", type: "integer" }] }]),
+          ...(options.withStadium === false
+            ? []
+            : [
+                {
+                  name: "stadium",
+                  columns: [
+                    { name: "stadium_id", type: "integer", primaryKey: true },
+                    { name: "capacity", type: "integer" },
+                  ],
+                },
+              ]),
         ],
       },
     ],
@@ -44,7 +66,12 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
     openai = createFakeOpenAIServer();
     const { baseURL } = await openai.start();
     app = await startTestApp({
-      env: { OPENAI_API_KEY: "sk-test-catalog", OPENAI_BASE_URL: baseURL, EMBEDDING_DIMENSIONS: "256", RECONCILE_SETTLE_MS: "0" },
+      env: {
+        OPENAI_API_KEY: "sk-test-catalog",
+        OPENAI_BASE_URL: baseURL,
+        EMBEDDING_DIMENSIONS: "256",
+        RECONCILE_SETTLE_MS: "0",
+      },
     });
   });
 
@@ -64,26 +91,42 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
     expect([first.addedCount, first.updatedCount, first.unchangedCount, first.deletedCount]).toEqual([10, 0, 0, 0]);
     expect(embeddedTexts()).toHaveLength(10);
     expect(first.tokensEmbedded).toBeGreaterThan(0n);
-    expect(openai.requests.every((request) => request.model === "text-embedding-3-large" && request.dimensions === 256)).toBe(true);
+    expect(
+      openai.requests.every((request) => request.model === "text-embedding-3-large" && request.dimensions === 256),
+    ).toBe(true);
     expect(await app.running.metadata.countRows({ catalogId })).toBe(10);
     const metrics = await app.metricsText();
-    expect(Number(/dq_embedding_tokens_total\{embedder="openai"\} (\d+)/.exec(metrics)?.[1])).toBe(Number(first.tokensEmbedded));
+    expect(Number(/dq_embedding_tokens_total\{embedder="openai"\} (\d+)/.exec(metrics)?.[1])).toBe(
+      Number(first.tokensEmbedded),
+    );
     expect(metrics).toMatch(/dq_store_batch_size_sum\{store="postgres",operation="upsertRows"\} \d+/);
     expect(metrics).toMatch(/dq_store_operation_seconds_count\{store="qdrant",operation="upsert"\} \d+/);
 
     openai.reset();
     const again = await app.embeddings.createEmbeddingsForCatalog({ catalogId, catalog: catalog() });
-    expect([again.addedCount, again.updatedCount, again.unchangedCount, again.deletedCount, again.tokensEmbedded]).toEqual([0, 0, 10, 0, 0n]);
+    expect([
+      again.addedCount,
+      again.updatedCount,
+      again.unchangedCount,
+      again.deletedCount,
+      again.tokensEmbedded,
+    ]).toEqual([0, 0, 10, 0, 0n]);
     expect(openai.requests).toEqual([]);
 
     // A row that the caller wrote by hand in the same catalog is not the sync's to delete.
     const manual = randomUUID();
-    await app.embeddings.upsertEmbedding({ embedding: { id: manual, catalogId, kind: "note", content: "hand-written note" } });
+    await app.embeddings.upsertEmbedding({
+      embedding: { id: manual, catalogId, kind: "note", content: "hand-written note" },
+    });
     openai.reset();
 
     const changed = await app.embeddings.createEmbeddingsForCatalog({
       catalogId,
-      catalog: catalog({ singerAgeDescription: "Age of the singer when the record was made", withStadium: false, documents: [{ key: "q1", content: "How many singers? SELECT count(*) FROM singer" }] }),
+      catalog: catalog({
+        singerAgeDescription: "Age of the singer when the record was made",
+        withStadium: false,
+        documents: [{ key: "q1", content: "How many singers? SELECT count(*) FROM singer" }],
+      }),
     });
     // singer.age changed; the singer table text lists the description too; the concert table and its stadium_id column
     // changed (their reference moved); stadium and its 2 columns are gone; one document is new.
@@ -96,7 +139,11 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
     expect(await app.running.metadata.countRows({ catalogId })).toBe(9);
     expect(await app.running.metadata.getRows([manual])).toHaveLength(1);
     const reconcile = await app.embeddings.reconcileEmbeddings({ catalogId });
-    expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([0n, 0n, 0n]);
+    expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([
+      0n,
+      0n,
+      0n,
+    ]);
   });
 
   it("a dry run reports the counts and estimated tokens without embedding or writing", async () => {
@@ -113,12 +160,18 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
   it("refuses a catalog with duplicate table names or a dangling reference, naming the field", async () => {
     const duplicate = catalog();
     duplicate.schemas[0].tables.push({ ...duplicate.schemas[0].tables[0] });
-    const error = await failure(app.embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: duplicate }));
+    const error = await failure(
+      app.embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: duplicate }),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.rawMessage).toMatch(/^catalog\.schemas\[0\]\.tables\[3\]/);
     const dangling = catalog();
-    Object.assign(dangling.schemas[0].tables[1].columns[1], { references: { tableName: "arena", columnName: "arena_id" } });
-    const danglingError = await failure(app.embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: dangling }));
+    Object.assign(dangling.schemas[0].tables[1].columns[1], {
+      references: { tableName: "arena", columnName: "arena_id" },
+    });
+    const danglingError = await failure(
+      app.embeddings.createEmbeddingsForCatalog({ catalogId: randomUUID(), catalog: dangling }),
+    );
     expect(danglingError.rawMessage).toContain("catalog.schemas[0].tables[1].columns[1].references");
     expect(openai.requests).toEqual([]);
   });
@@ -135,7 +188,11 @@ describe("CreateEmbeddingsForCatalog through the real openai SDK", () => {
   it("answers UNAVAILABLE when the embedding API keeps failing, writing nothing, and leaves no drift", async () => {
     openai.failAlways(500, { retryAfterMs: 1 });
     const catalogId = randomUUID();
-    const error = await failure(app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId, kind: "table", content: "Table: doomed" } }));
+    const error = await failure(
+      app.embeddings.upsertEmbedding({
+        embedding: { id: randomUUID(), catalogId, kind: "table", content: "Table: doomed" },
+      }),
+    );
     expect(error.code).toBe(Code.Unavailable);
     expect(error.rawMessage).toMatch(/openai/i);
     expect(error.rawMessage).not.toContain("sk-test-catalog");

@@ -31,10 +31,14 @@ interface Standalone {
 
 /** `npm run qdrant`'s entry point on ephemeral ports, with an API key; resolves when both faces are up. */
 async function startStandalone(): Promise<Standalone> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/embedded-qdrant.ts", "--port", "0", "--http-port", "0", "--api-key", API_KEY], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/embedded-qdrant.ts", "--port", "0", "--http-port", "0", "--api-key", API_KEY],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const lines = readline.createInterface({ input: child.stdout });
   let grpcPort: number | undefined;
   let httpPort: number | undefined;
@@ -50,10 +54,19 @@ async function startStandalone(): Promise<Standalone> {
   return { child, grpcPort: grpcPort!, httpPort: httpPort! };
 }
 
-async function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string; json(): any }> {
+async function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; text: string; json(): any }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers });
   const text = await response.text();
-  return { status: response.status, type: response.headers.get("content-type") ?? "", text, json: () => JSON.parse(text) };
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    text,
+    json: () => JSON.parse(text),
+  };
 }
 
 describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
@@ -64,7 +77,12 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
 
   beforeAll(async () => {
     server = await startStandalone();
-    client = new QdrantClient({ url: `http://127.0.0.1:${server.grpcPort}`, apiKey: API_KEY, compression: false, checkCompatibility: false });
+    client = new QdrantClient({
+      url: `http://127.0.0.1:${server.grpcPort}`,
+      apiKey: API_KEY,
+      compression: false,
+      checkCompatibility: false,
+    });
     // The collection as the service creates it: a named dense vector, a sparse one with IDF, metadata,
     // a tenant keyword index; then three points, one of them without the sparse vector.
     await client.api("collections").create({
@@ -100,7 +118,9 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
       })),
     });
     await client.api("collections").updateAliases({
-      actions: [{ action: { case: "createAlias", value: { aliasName: `${collection}_alias`, collectionName: collection } } }],
+      actions: [
+        { action: { case: "createAlias", value: { aliasName: `${collection}_alias`, collectionName: collection } } },
+      ],
     });
   });
 
@@ -121,7 +141,11 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
   });
 
   it("/healthz, /livez and /readyz answer Qdrant's plain-text bodies, without a key", async () => {
-    for (const [path, body] of [["/healthz", "healthz check passed"], ["/livez", "healthz check passed"], ["/readyz", "all shards are ready"]]) {
+    for (const [path, body] of [
+      ["/healthz", "healthz check passed"],
+      ["/livez", "healthz check passed"],
+      ["/readyz", "all shards are ready"],
+    ]) {
       const answer = await get(server.httpPort, path);
       expect({ path, status: answer.status, text: answer.text }).toEqual({ path, status: 200, text: body });
       expect(answer.type).toContain("text/plain");
@@ -152,11 +176,17 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
         optimizer_status: "ok",
         points_count: 3,
         config: {
-          params: { vectors: { dense: { size: 4, distance: "Cosine" } }, sparse_vectors: { sparse: { modifier: "idf" } }, shard_number: 1 },
+          params: {
+            vectors: { dense: { size: 4, distance: "Cosine" } },
+            sparse_vectors: { sparse: { modifier: "idf" } },
+            shard_number: 1,
+          },
           hnsw_config: { m: 16, ef_construct: 100 },
           metadata: { embedding_model: "m-1" },
         },
-        payload_schema: { catalog_id: { data_type: "keyword", params: { type: "keyword", is_tenant: true }, points: 3 } },
+        payload_schema: {
+          catalog_id: { data_type: "keyword", params: { type: "keyword", is_tenant: true }, points: 3 },
+        },
       });
     }
   });
@@ -185,11 +215,16 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
     const exists = await get(server.httpPort, `/collections/${collection}/exists`, withKey);
     expect(shapeDifferences(exists.json(), okResponse(CollectionExistence))).toEqual([]);
     expect(exists.json().result).toEqual({ exists: true });
-    expect((await get(server.httpPort, "/collections/nope_missing/exists", withKey)).json().result).toEqual({ exists: false });
+    expect((await get(server.httpPort, "/collections/nope_missing/exists", withKey)).json().result).toEqual({
+      exists: false,
+    });
     for (const path of ["/aliases", `/collections/${collection}/aliases`]) {
       const aliases = await get(server.httpPort, path, withKey);
       expect(shapeDifferences(aliases.json(), okResponse(CollectionsAliasesResponse))).toEqual([]);
-      expect(aliases.json().result.aliases).toContainEqual({ alias_name: `${collection}_alias`, collection_name: collection });
+      expect(aliases.json().result.aliases).toContainEqual({
+        alias_name: `${collection}_alias`,
+        collection_name: collection,
+      });
     }
   });
 
@@ -212,9 +247,15 @@ describe("embedded Qdrant REST API, standalone (npm run qdrant)", () => {
   });
 
   it("writes are refused with a message pointing at gRPC", async () => {
-    const response = await fetch(`http://127.0.0.1:${server.httpPort}/collections/${collection}/points`, { method: "PUT", headers: withKey, body: "{}" });
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}/collections/${collection}/points`, {
+      method: "PUT",
+      headers: withKey,
+      body: "{}",
+    });
     expect(response.status).toBe(405);
-    expect(((await response.json()) as { status: { error: string } }).status.error).toContain(`gRPC API on port ${server.grpcPort}`);
+    expect(((await response.json()) as { status: { error: string } }).status.error).toContain(
+      `gRPC API on port ${server.grpcPort}`,
+    );
   });
 });
 
@@ -231,7 +272,9 @@ describe("embedded Qdrant REST API, started by the service", () => {
       expect(shapeDifferences(before, okResponse(CollectionInfo))).toEqual([]);
       expect(before.result.points_count).toBe(0);
       expect(before.result.config.params.vectors.dense).toEqual({ size: 64, distance: "Cosine" });
-      await app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: rest" } });
+      await app.embeddings.upsertEmbedding({
+        embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: rest" },
+      });
       const after = (await get(httpPort!, "/collections/embeddings", key)).json();
       expect(after.result.points_count).toBe(1);
       expect((await get(httpPort!, "/readyz")).text).toBe("all shards are ready");

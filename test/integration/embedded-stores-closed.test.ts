@@ -40,7 +40,14 @@ describe("embedded stores closed", () => {
     await writeFile(join(dataDir, "left-over"), "x", { mode: 0o666 });
     await chmod(join(dataDir, "left-over"), 0o666);
     app = createApp(
-      loadConfig({ DATA_DIR: dataDir, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", EMBEDDING_DIMENSIONS: "32", LOG_LEVEL: "silent" }),
+      loadConfig({
+        DATA_DIR: dataDir,
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: "0",
+        METRICS_PORT: "0",
+        EMBEDDING_DIMENSIONS: "32",
+        LOG_LEVEL: "silent",
+      }),
       { logger: pino({ level: "silent" }) },
     );
     running = await app.start();
@@ -52,9 +59,14 @@ describe("embedded stores closed", () => {
   });
 
   it("works end to end through the closed stores", async () => {
-    const embeddings = createClient(EmbeddingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.grpcPort}` }));
+    const embeddings = createClient(
+      EmbeddingService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.grpcPort}` }),
+    );
     const catalogId = randomUUID();
-    await embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId, kind: "document", content: "closed but working" } });
+    await embeddings.upsertEmbedding({
+      embedding: { id: randomUUID(), catalogId, kind: "document", content: "closed but working" },
+    });
     expect(await running.metadata.countRows({ catalogId })).toBe(1);
   });
 
@@ -64,7 +76,12 @@ describe("embedded stores closed", () => {
   });
 
   it("refuses a Qdrant client without the generated key", async () => {
-    const stranger = new QdrantClient({ host: running.qdrant.host, port: running.qdrant.port, compression: false, checkCompatibility: false });
+    const stranger = new QdrantClient({
+      host: running.qdrant.host,
+      port: running.qdrant.port,
+      compression: false,
+      checkCompatibility: false,
+    });
     await expect(stranger.api("collections").list({})).rejects.toThrow(/API key|unauthenticated/i);
   });
 

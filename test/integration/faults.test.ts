@@ -66,16 +66,30 @@ describe("Qdrant going away", () => {
   it("health is NOT_SERVING while Qdrant is down, calls get UNAVAILABLE, and both recover when it returns", async () => {
     const status = healthOf(app);
     // The previous test restarted Qdrant: readiness sees it back within one check interval.
-    await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), {
+      timeout: 10_000,
+      interval: 50,
+    });
     await qdrant.stop();
-    await vi.waitFor(async () => expect(await status("")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING), { timeout: 10_000, interval: 50 });
-    const error = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "anything" } }));
+    await vi.waitFor(async () => expect(await status("")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    const error = await failure(
+      app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "anything" } }),
+    );
     expect(error?.code).toBe(Code.Unavailable);
     expect(await app.metricsText()).toContain('dq_dependency_up{dependency="qdrant"} 0');
 
     await qdrant.start();
-    await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), { timeout: 10_000, interval: 50 });
-    const found = await app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "anything" } });
+    await vi.waitFor(async () => expect(await status()).toBe(HealthCheckResponse_ServingStatus.SERVING), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    const found = await app.retrieval.searchEmbeddings({
+      catalogId: randomUUID(),
+      query: { case: "text", value: "anything" },
+    });
     expect(found.hits).toEqual([]);
   });
 });
@@ -88,10 +102,17 @@ describe("Postgres going away", () => {
       const status = healthOf(app);
       expect(await status("")).toBe(HealthCheckResponse_ServingStatus.SERVING);
       await database.drop();
-      const error = await failure(app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: t" } }));
+      const error = await failure(
+        app.embeddings.upsertEmbedding({
+          embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: t" },
+        }),
+      );
       expect(error?.code).toBe(Code.Unavailable);
       expect(error?.rawMessage).toMatch(/postgres unavailable/);
-      await vi.waitFor(async () => expect(await status("")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING), { timeout: 10_000, interval: 50 });
+      await vi.waitFor(async () => expect(await status("")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING), {
+        timeout: 10_000,
+        interval: 50,
+      });
     } finally {
       await app.stop();
     }

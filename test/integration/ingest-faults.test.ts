@@ -32,15 +32,19 @@ async function streamUntilFailure(app: TestApp, catalogId: string, count: number
   const acked: bigint[] = [];
   let error: ConnectError | undefined;
   try {
-    for await (const ack of app.embeddings.streamUpsertEmbeddings((async function* () {
-      yield* sent;
-    })())) {
+    for await (const ack of app.embeddings.streamUpsertEmbeddings(
+      (async function* () {
+        yield* sent;
+      })(),
+    )) {
       acked.push(ack.sequence);
     }
   } catch (caught) {
     error = ConnectError.from(caught);
   }
-  const ackedIds = sent.filter((message) => acked.includes(message.sequence)).flatMap((message) => message.embeddings.map((embedding) => embedding.id));
+  const ackedIds = sent
+    .filter((message) => acked.includes(message.sequence))
+    .flatMap((message) => message.embeddings.map((embedding) => embedding.id));
   return { acked, error, ackedIds };
 }
 
@@ -54,7 +58,12 @@ describe("a stream when Qdrant stops mid-way", () => {
     qdrant = await createRestartableQdrant();
     await qdrant.start();
     app = await startTestApp({
-      env: { ...qdrant.env, EMBEDDING_DIMENSIONS: String(DIMENSIONS), STREAM_BATCH_EMBEDDINGS: "8", REPAIR_INTERVAL_MS: "600000" },
+      env: {
+        ...qdrant.env,
+        EMBEDDING_DIMENSIONS: String(DIMENSIONS),
+        STREAM_BATCH_EMBEDDINGS: "8",
+        REPAIR_INTERVAL_MS: "600000",
+      },
       overrides: {
         wrapVectorStore: (store) => ({
           ...store,
@@ -92,9 +101,15 @@ describe("a stream when Qdrant stops mid-way", () => {
     expect(await app.running.metadata.getRows(ackedIds)).toHaveLength(ackedIds.length);
     expect(await app.running.vectors.get(ackedIds)).toHaveLength(ackedIds.length);
     // Nothing beyond what was acknowledged is half-written: rows and points agree.
-    expect(await app.running.metadata.countRows({ catalogId })).toBe((await app.running.vectors.scroll({ catalogId, limit: 1000 })).points.length);
+    expect(await app.running.metadata.countRows({ catalogId })).toBe(
+      (await app.running.vectors.scroll({ catalogId, limit: 1000 })).points.length,
+    );
     const reconcile = await app.embeddings.reconcileEmbeddings({ catalogId });
-    expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([0n, 0n, 0n]);
+    expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([
+      0n,
+      0n,
+      0n,
+    ]);
   });
 });
 
@@ -113,7 +128,9 @@ describe.skipIf(target.kind !== "postgres")("with a real Postgres server", () =>
       const woken = new Promise<void>((resolve) => (wake = resolve));
       const done = new Promise<void>((resolve) => (killed = resolve));
       const killer = woken.then(async () => {
-        await admin.query(sql.unsafe`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+        await admin.query(
+          sql.unsafe`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        );
         killed();
       });
       const app = await startTestApp({
@@ -158,7 +175,11 @@ describe.skipIf(target.kind !== "postgres")("with a real Postgres server", () =>
         expect(points.every((point) => point.payload.model === "precomputed")).toBe(true);
         expect(await app.running.metadata.countIntents()).toBe(0);
         const reconcile = await app.embeddings.reconcileEmbeddings({ catalogId });
-        expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([0n, 0n, 0n]);
+        expect([reconcile.rowsWithoutPoints, reconcile.pointsWithoutRows, reconcile.mismatchedPoints]).toEqual([
+          0n,
+          0n,
+          0n,
+        ]);
         // The pool replaced the dead connection: the client's retry goes through.
         const retried = await app.embeddings.batchUpsertEmbeddings({ embeddings: batch });
         expect(retried.results).toHaveLength(4);

@@ -44,7 +44,10 @@ describe("callers that are not connect: buf curl (grpcurl's equivalent) and @grp
   });
 
   it("refuses calls without a valid bearer key with UNAUTHENTICATED", async () => {
-    const request = { method: "dq.embeddings.v1.EmbeddingService/GetEmbedding", data: { id: randomUUID(), catalog_id: randomUUID() } };
+    const request = {
+      method: "dq.embeddings.v1.EmbeddingService/GetEmbedding",
+      data: { id: randomUUID(), catalog_id: randomUUID() },
+    };
     const none = await bufCurl(app.baseUrl, request);
     expect(none.error?.code).toBe("unauthenticated");
     const wrong = await bufCurl(app.baseUrl, request, { headers: ["authorization: Bearer first-keyX"] });
@@ -61,7 +64,15 @@ describe("callers that are not connect: buf curl (grpcurl's equivalent) and @grp
       app.baseUrl,
       {
         method: "dq.embeddings.v1.EmbeddingService/UpsertEmbedding",
-        data: { embedding: { id, catalog_id: catalogId, kind: "table", content: "Table: concert. Columns: concert_id, concert_name, theme, year", metadata: { owner: "shell" } } },
+        data: {
+          embedding: {
+            id,
+            catalog_id: catalogId,
+            kind: "table",
+            content: "Table: concert. Columns: concert_id, concert_name, theme, year",
+            metadata: { owner: "shell" },
+          },
+        },
       },
       { headers },
     );
@@ -69,10 +80,23 @@ describe("callers that are not connect: buf curl (grpcurl's equivalent) and @grp
     expect(upsert.json[0]).toMatchObject({ embedding: { id, qdrantPointId: id }, outcome: "UPSERT_OUTCOME_CREATED" });
     const search = await bufCurl(
       app.baseUrl,
-      { method: "dq.embeddings.v1.RetrievalService/SearchEmbeddings", data: { catalog_id: catalogId, text: "concerts by year", limit: 3 } },
+      {
+        method: "dq.embeddings.v1.RetrievalService/SearchEmbeddings",
+        data: { catalog_id: catalogId, text: "concerts by year", limit: 3 },
+      },
       { headers },
     );
-    expect(search.json[0]).toMatchObject({ hits: [{ embedding: { id, content: "Table: concert. Columns: concert_id, concert_name, theme, year", metadata: { owner: "shell" } } }] });
+    expect(search.json[0]).toMatchObject({
+      hits: [
+        {
+          embedding: {
+            id,
+            content: "Table: concert. Columns: concert_id, concert_name, theme, year",
+            metadata: { owner: "shell" },
+          },
+        },
+      ],
+    });
   });
 
   it("interoperates with @grpc/grpc-js for unary calls, keys and health", async () => {
@@ -82,14 +106,24 @@ describe("callers that are not connect: buf curl (grpcurl's equivalent) and @grp
     try {
       const health = await anonymous.unary(Health.method.check, { service: "dq.embeddings.v1.RetrievalService" });
       expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
-      await expect(anonymous.unary(EmbeddingService.method.getEmbedding, { id: randomUUID() })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(anonymous.unary(EmbeddingService.method.getEmbedding, { id: randomUUID() })).rejects.toMatchObject({
+        code: grpc.status.UNAUTHENTICATED,
+      });
 
       const catalogId = randomUUID();
       const id = randomUUID();
-      await client.unary(EmbeddingService.method.upsertEmbedding, { embedding: { id, catalogId, kind: "column", content: "Column: concert.year" } });
-      const found = await client.unary(RetrievalService.method.searchEmbeddings, { catalogId, query: { case: "text", value: "year" } });
+      await client.unary(EmbeddingService.method.upsertEmbedding, {
+        embedding: { id, catalogId, kind: "column", content: "Column: concert.year" },
+      });
+      const found = await client.unary(RetrievalService.method.searchEmbeddings, {
+        catalogId,
+        query: { case: "text", value: "year" },
+      });
       expect(found.hits.map((hit) => hit.embedding?.id)).toEqual([id]);
-      await expect(client.unary(EmbeddingService.method.getEmbedding, { id: "not-a-uuid" })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining("id") });
+      await expect(client.unary(EmbeddingService.method.getEmbedding, { id: "not-a-uuid" })).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringContaining("id"),
+      });
     } finally {
       anonymous.close();
       client.close();

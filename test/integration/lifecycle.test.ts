@@ -57,17 +57,21 @@ describe("lifecycle", () => {
     const app = await startTestApp({ database, overrides: { embedder: gated.embedder } });
     const id = randomUUID();
     const catalogId = randomUUID();
-    const inFlight = app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: drained" } });
+    const inFlight = app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: "Table: drained" },
+    });
     await gated.entered;
     const stopped = app.stop();
     gated.release();
     const response = await inFlight;
     expect(response.embedding?.id).toBe(id);
     await stopped;
-    const error = await app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" } }).then(
-      () => undefined,
-      (caught: unknown) => ConnectError.from(caught),
-    );
+    const error = await app.retrieval
+      .searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" } })
+      .then(
+        () => undefined,
+        (caught: unknown) => ConnectError.from(caught),
+      );
     expect(error?.code).toBe(Code.Unavailable);
     // The drained write reached Postgres (checked with a fresh app on the same database).
     const again = await startTestApp({ database });
@@ -98,7 +102,9 @@ describe("lifecycle", () => {
     const ended = new Promise<void>((resolve) => call.on("status", () => resolve()));
     call.on("error", () => undefined);
     await serving;
-    const inFlight = app.embeddings.upsertEmbedding({ embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: x" } });
+    const inFlight = app.embeddings.upsertEmbedding({
+      embedding: { id: randomUUID(), catalogId: randomUUID(), kind: "table", content: "Table: x" },
+    });
     await gated.entered;
     const stopped = app.stop();
     gated.release();
@@ -106,13 +112,26 @@ describe("lifecycle", () => {
     await stopped;
     await ended;
     client.close();
-    expect(statuses).toEqual([HealthCheckResponse_ServingStatus.SERVING, HealthCheckResponse_ServingStatus.NOT_SERVING]);
+    expect(statuses).toEqual([
+      HealthCheckResponse_ServingStatus.SERVING,
+      HealthCheckResponse_ServingStatus.NOT_SERVING,
+    ]);
   });
 
   it("the real process exits 0 on SIGTERM after logging that it stopped", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_PORT: "0", QDRANT_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "", API_KEYS: "caller-key-7c1e9f" },
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: "0",
+        METRICS_PORT: "0",
+        QDRANT_PORT: "0",
+        LOG_LEVEL: "info",
+        QDRANT_HOST: "",
+        API_KEYS: "caller-key-7c1e9f",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -152,6 +171,10 @@ describe("lifecycle", () => {
     // One JSON log line, like every other line the service writes.
     const lines = stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ level: 60, variable: "GRPC_PORT", msg: 'invalid configuration: GRPC_PORT must be a whole number, got "fifty"' });
+    expect(JSON.parse(lines[0])).toMatchObject({
+      level: 60,
+      variable: "GRPC_PORT",
+      msg: 'invalid configuration: GRPC_PORT must be a whole number, got "fifty"',
+    });
   });
 });

@@ -80,13 +80,20 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
       `console.log("stopped");`,
     ].join("\n");
     const repository = fileURLToPath(new URL("../..", import.meta.url));
-    const { code, stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", program], repository);
+    const { code, stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "--eval", program],
+      repository,
+    );
     expect(stdout).toContain("stopped");
     expect(code).toBe(0);
   });
 });
 
-async function withStore(dataDir: string, fn: (store: ReturnType<typeof createPostgresMetadataStore>) => Promise<void>): Promise<void> {
+async function withStore(
+  dataDir: string,
+  fn: (store: ReturnType<typeof createPostgresMetadataStore>) => Promise<void>,
+): Promise<void> {
   const embedded = createEmbeddedPostgres({ logger, dataDir });
   const { url } = await embedded.start();
   try {

@@ -5,7 +5,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
-import { createPgliteTestDatabase, createTestDatabase, testDatabaseTarget, type TestDatabase } from "../helpers/test-database.js";
+import {
+  createPgliteTestDatabase,
+  createTestDatabase,
+  testDatabaseTarget,
+  type TestDatabase,
+} from "../helpers/test-database.js";
 
 const logger = pino({ level: "silent" });
 
@@ -56,16 +61,22 @@ function describeMigrations(scenario: Scenario): void {
       expect(await runMigrations({ databaseUrl: database.url, logger })).toEqual([]);
 
       await withClient(database.url, async (client) => {
-        expect(await columns(client)).toEqual(Object.fromEntries(SERVICE_COLUMNS.map((name) => [name, expect.any(String)])));
+        expect(await columns(client)).toEqual(
+          Object.fromEntries(SERVICE_COLUMNS.map((name) => [name, expect.any(String)])),
+        );
         expect((await columns(client)).metadata).toBe("jsonb");
-        const indexes = await client.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE tablename = 'dq_embeddings'");
+        const indexes = await client.query<{ indexdef: string }>(
+          "SELECT indexdef FROM pg_indexes WHERE tablename = 'dq_embeddings'",
+        );
         const definitions = indexes.rows.map((index) => index.indexdef.replace(/^.* USING btree /, ""));
-        expect(definitions).toEqual(expect.arrayContaining(["(id)", "(catalog_id, id)", "(catalog_id, status)", "(qdrant_point_id)"]));
+        expect(definitions).toEqual(
+          expect.arrayContaining(["(id)", "(catalog_id, id)", "(catalog_id, status)", "(qdrant_point_id)"]),
+        );
         await expect(
-          client.query("INSERT INTO dq_embeddings (id, content, kind, catalog_id, content_hash, model, status) VALUES ($1, 'x', 'table', $2, 'h', 'm', 'bogus')", [
-            randomUUID(),
-            randomUUID(),
-          ]),
+          client.query(
+            "INSERT INTO dq_embeddings (id, content, kind, catalog_id, content_hash, model, status) VALUES ($1, 'x', 'table', $2, 'h', 'm', 'bogus')",
+            [randomUUID(), randomUUID()],
+          ),
         ).rejects.toMatchObject({ code: "23514" });
       });
     });
@@ -82,12 +93,15 @@ function describeMigrations(scenario: Scenario): void {
         for (const [index, id] of oldIds.entries()) {
           const vector = scenario.vector ? ", embedding" : "";
           const vectorValue = scenario.vector ? ", array_fill(0.25::real, ARRAY[3072])::vector" : "";
-          await client.query(`INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata${vector}) VALUES ($1, $2, 'table', $3, $4::json${vectorValue})`, [
-            id,
-            `Table: legacy_${index}`,
-            catalogId,
-            JSON.stringify({ schema: "public", table: `legacy_${index}`, tags: ["old"] }),
-          ]);
+          await client.query(
+            `INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata${vector}) VALUES ($1, $2, 'table', $3, $4::json${vectorValue})`,
+            [
+              id,
+              `Table: legacy_${index}`,
+              catalogId,
+              JSON.stringify({ schema: "public", table: `legacy_${index}`, tags: ["old"] }),
+            ],
+          );
         }
       });
 
@@ -100,11 +114,10 @@ function describeMigrations(scenario: Scenario): void {
         ]) {
           const vector = scenario.vector ? ", embedding" : "";
           const vectorValue = scenario.vector ? ", array_fill(0.25::real, ARRAY[3072])::vector" : "";
-          await client.query(`INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata${vector}) VALUES ($1, 'odd', 'table', $2, $3::json${vectorValue})`, [
-            id,
-            catalogId,
-            metadata,
-          ]);
+          await client.query(
+            `INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata${vector}) VALUES ($1, 'odd', 'table', $2, $3::json${vectorValue})`,
+            [id, catalogId, metadata],
+          );
         }
       });
 
@@ -116,7 +129,10 @@ function describeMigrations(scenario: Scenario): void {
         expect(shape.metadata).toBe("jsonb");
         if (scenario.vector) {
           expect(shape.embedding).toBe("vector");
-          const kept = await client.query<{ dims: number }>("SELECT vector_dims(embedding) AS dims FROM dq_embeddings WHERE id = $1", [oldIds[0]]);
+          const kept = await client.query<{ dims: number }>(
+            "SELECT vector_dims(embedding) AS dims FROM dq_embeddings WHERE id = $1",
+            [oldIds[0]],
+          );
           expect(kept.rows[0].dims).toBe(3072);
         }
       });
@@ -165,7 +181,9 @@ function describeMigrations(scenario: Scenario): void {
     it("down drops the table it created, and only the added columns of an old table", async () => {
       const fresh = await emptyDatabase();
       await runMigrations({ databaseUrl: fresh.url, logger });
-      expect(await runMigrations({ databaseUrl: fresh.url, logger, direction: "down", count: Infinity })).toContain(FIRST_MIGRATION);
+      expect(await runMigrations({ databaseUrl: fresh.url, logger, direction: "down", count: Infinity })).toContain(
+        FIRST_MIGRATION,
+      );
       await withClient(fresh.url, async (client) => {
         expect((await client.query("SELECT to_regclass('dq_embeddings') AS name")).rows[0].name).toBeNull();
       });
@@ -175,15 +193,22 @@ function describeMigrations(scenario: Scenario): void {
         await withClient(old.url, async (client) => {
           await client.query("CREATE EXTENSION IF NOT EXISTS vector");
           await client.query(scenario.oldTable);
-          await client.query("INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata, embedding) VALUES ($1, 'x', 'table', $2, '{}', array_fill(0.5::real, ARRAY[3072])::vector)", [
-            randomUUID(),
-            randomUUID(),
-          ]);
+          await client.query(
+            "INSERT INTO dq_embeddings (id, content, kind, catalog_id, metadata, embedding) VALUES ($1, 'x', 'table', $2, '{}', array_fill(0.5::real, ARRAY[3072])::vector)",
+            [randomUUID(), randomUUID()],
+          );
         });
         await runMigrations({ databaseUrl: old.url, logger });
         await runMigrations({ databaseUrl: old.url, logger, direction: "down", count: Infinity });
         await withClient(old.url, async (client) => {
-          expect(Object.keys(await columns(client)).sort()).toEqual(["catalog_id", "content", "embedding", "id", "kind", "metadata"]);
+          expect(Object.keys(await columns(client)).sort()).toEqual([
+            "catalog_id",
+            "content",
+            "embedding",
+            "id",
+            "kind",
+            "metadata",
+          ]);
           expect((await client.query("SELECT count(*)::int AS count FROM dq_embeddings")).rows[0].count).toBe(1);
         });
       }
@@ -217,7 +242,10 @@ const OLD_TABLE = `CREATE TABLE dq_embeddings (
 
 const target = testDatabaseTarget();
 describeMigrations({
-  name: target.kind === "postgres" ? "Postgres (old table without pgvector, which this server lacks)" : "PGlite (no Postgres server reachable)",
+  name:
+    target.kind === "postgres"
+      ? "Postgres (old table without pgvector, which this server lacks)"
+      : "PGlite (no Postgres server reachable)",
   create: () => createTestDatabase({ migrated: false }),
   oldTable: `${OLD_TABLE})`,
   vector: false,

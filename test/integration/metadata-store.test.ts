@@ -26,7 +26,12 @@ function row(catalogId: string, overrides: Partial<EmbeddingRowInput> = {}): Emb
     catalogId,
     kind: "table",
     content: `Table: users ${id}`,
-    metadata: { schema: "public", columns: ["id", "email"], nested: { rows: 42, ratio: 0.5, flag: true, none: null }, text: "zażółć 表" },
+    metadata: {
+      schema: "public",
+      columns: ["id", "email"],
+      nested: { rows: 42, ratio: 0.5, flag: true, none: null },
+      text: "zażółć 表",
+    },
     schemaName: "public",
     tableName: "users",
     status: "pending",
@@ -64,7 +69,14 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       const catalogId = randomUUID();
       const otherCatalog = randomUUID();
       const first = row(catalogId);
-      const second = row(catalogId, { schemaName: null, tableName: null, metadata: {}, kind: "column", status: "accepted", qdrantPointId: null });
+      const second = row(catalogId, {
+        schemaName: null,
+        tableName: null,
+        metadata: {},
+        kind: "column",
+        status: "accepted",
+        qdrantPointId: null,
+      });
       const foreign = row(otherCatalog);
 
       const written = await store.upsertRows([first, second, foreign]);
@@ -75,10 +87,22 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       const [storedSecond, storedFirst] = rows;
       const { createdAt, updatedAt, ...firstFields } = storedFirst;
       expect(firstFields).toEqual(first);
-      expect(storedFirst.metadata).toEqual({ schema: "public", columns: ["id", "email"], nested: { rows: 42, ratio: 0.5, flag: true, none: null }, text: "zażółć 表" });
+      expect(storedFirst.metadata).toEqual({
+        schema: "public",
+        columns: ["id", "email"],
+        nested: { rows: 42, ratio: 0.5, flag: true, none: null },
+        text: "zażółć 表",
+      });
       expect(typeof createdAt).toBe("number");
       expect(updatedAt).toBeGreaterThanOrEqual(createdAt);
-      expect(storedSecond).toMatchObject({ schemaName: null, tableName: null, metadata: {}, kind: "column", status: "accepted", qdrantPointId: null });
+      expect(storedSecond).toMatchObject({
+        schemaName: null,
+        tableName: null,
+        metadata: {},
+        kind: "column",
+        status: "accepted",
+        qdrantPointId: null,
+      });
 
       expect((await store.getRows([foreign.id])).map((stored) => stored.catalogId)).toEqual([otherCatalog]);
       expect(await store.getRows([])).toEqual([]);
@@ -87,7 +111,9 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
     it("rewrites nothing when the same rows are sent again with skipUnchanged", async () => {
       const catalogId = randomUUID();
       const rows = [row(catalogId), row(catalogId), row(catalogId)];
-      expect(new Set(await store.upsertRows(rows, { skipUnchanged: true }))).toEqual(new Set(rows.map((input) => input.id)));
+      expect(new Set(await store.upsertRows(rows, { skipUnchanged: true }))).toEqual(
+        new Set(rows.map((input) => input.id)),
+      );
       const before = await store.getRows(rows.map((input) => input.id));
 
       expect(await store.upsertRows(rows, { skipUnchanged: true })).toEqual([]);
@@ -97,8 +123,14 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       const reordered = { ...rows[0], metadata: Object.fromEntries(Object.entries(rows[0].metadata).reverse()) };
       expect(await store.upsertRows([reordered, rows[1]], { skipUnchanged: true })).toEqual([]);
 
-      const changed = [{ ...rows[1], metadata: { ...rows[1].metadata, extra: 1 } }, { ...rows[2], status: "rejected" as const }, rows[0]];
-      expect(new Set(await store.upsertRows(changed, { skipUnchanged: true }))).toEqual(new Set([rows[1].id, rows[2].id]));
+      const changed = [
+        { ...rows[1], metadata: { ...rows[1].metadata, extra: 1 } },
+        { ...rows[2], status: "rejected" as const },
+        rows[0],
+      ];
+      expect(new Set(await store.upsertRows(changed, { skipUnchanged: true }))).toEqual(
+        new Set([rows[1].id, rows[2].id]),
+      );
 
       // Without the option every row is written.
       expect(new Set(await store.upsertRows(rows))).toEqual(new Set(rows.map((input) => input.id)));
@@ -109,14 +141,22 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       const original = row(catalogId);
       await store.upsertRows([original]);
       // Test set-up only: age the row by a day, so "kept" and "moved" cannot pass by accident.
-      await pool.query(sql.unsafe`UPDATE dq_embeddings SET created_at = now() - interval '1 day', updated_at = now() - interval '1 day' WHERE id = ${original.id}`);
+      await pool.query(
+        sql.unsafe`UPDATE dq_embeddings SET created_at = now() - interval '1 day', updated_at = now() - interval '1 day' WHERE id = ${original.id}`,
+      );
       const [aged] = await store.getRows([original.id]);
 
-      await store.upsertRows([{ ...original, content: "Table: users (renamed)", contentHash: "hash-2", metadata: { replaced: true } }]);
+      await store.upsertRows([
+        { ...original, content: "Table: users (renamed)", contentHash: "hash-2", metadata: { replaced: true } },
+      ]);
       const [updated] = await store.getRows([original.id]);
       expect(updated.createdAt).toBe(aged.createdAt);
       expect(updated.updatedAt - aged.updatedAt).toBeGreaterThan(12 * 3600 * 1000);
-      expect(updated).toMatchObject({ content: "Table: users (renamed)", contentHash: "hash-2", metadata: { replaced: true } });
+      expect(updated).toMatchObject({
+        content: "Table: users (renamed)",
+        contentHash: "hash-2",
+        metadata: { replaced: true },
+      });
     });
 
     it("keeps the last row when a batch names an id twice", async () => {
@@ -130,7 +170,9 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
     it("rejects a row whose id is not a UUID, writing nothing", async () => {
       const catalogId = randomUUID();
       const good = row(catalogId);
-      await expect(store.upsertRows([good, row(catalogId, { id: "nope" })])).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(store.upsertRows([good, row(catalogId, { id: "nope" })])).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
       expect(await store.getRows([good.id])).toEqual([]);
     });
 
@@ -236,7 +278,12 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
 
     it("reports UnavailableError when the server becomes unreachable, and recovers when it is back", async () => {
       const proxy = await startProxy(database.url);
-      const proxiedPool = await createPostgresPool({ url: proxy.url, maximumPoolSize: 1, logger, connectionTimeoutMs: 2_000 });
+      const proxiedPool = await createPostgresPool({
+        url: proxy.url,
+        maximumPoolSize: 1,
+        logger,
+        connectionTimeoutMs: 2_000,
+      });
       try {
         const proxied = createPostgresMetadataStore({ pool: proxiedPool, logger });
         const catalogId = randomUUID();
@@ -260,9 +307,11 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
 
     it("fails to create a pool on a closed port with UnavailableError", async () => {
       const port = await closedPort();
-      const error = await createPostgresPool({ url: `postgres://dq:secret-password@127.0.0.1:${port}/postgres`, maximumPoolSize: 1, logger }).catch(
-        (caught: unknown) => caught,
-      );
+      const error = await createPostgresPool({
+        url: `postgres://dq:secret-password@127.0.0.1:${port}/postgres`,
+        maximumPoolSize: 1,
+        logger,
+      }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(UnavailableError);
       expect((error as Error).message).toContain(`127.0.0.1:${port}`);
       expect((error as Error).message).not.toContain("secret-password");
@@ -297,7 +346,9 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
 }
 
 /** A TCP proxy in front of the database, so a test can make the server unreachable and bring it back. */
-async function startProxy(targetUrl: string): Promise<{ url: string; close(): Promise<void>; reopen(): Promise<void> }> {
+async function startProxy(
+  targetUrl: string,
+): Promise<{ url: string; close(): Promise<void>; reopen(): Promise<void> }> {
   const target = new URL(targetUrl);
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
@@ -316,7 +367,9 @@ async function startProxy(targetUrl: string): Promise<{ url: string; close(): Pr
       client.on("error", drop).on("close", drop);
       upstream.on("error", drop).on("close", drop);
     });
-    await new Promise<void>((resolve, reject) => created.once("error", reject).listen(port, "127.0.0.1", () => resolve()));
+    await new Promise<void>((resolve, reject) =>
+      created.once("error", reject).listen(port, "127.0.0.1", () => resolve()),
+    );
     port = (created.address() as net.AddressInfo).port;
     server = created;
   };
@@ -350,7 +403,11 @@ async function closedPort(): Promise<number> {
 }
 
 const target = testDatabaseTarget();
-describeMetadataStore(target.kind === "postgres" ? "Postgres" : "PGlite (no Postgres server reachable)", target.kind, () => createTestDatabase());
+describeMetadataStore(
+  target.kind === "postgres" ? "Postgres" : "PGlite (no Postgres server reachable)",
+  target.kind,
+  () => createTestDatabase(),
+);
 describeMetadataStore("embedded PGlite", "pglite", () => createPgliteTestDatabase());
 
 describe("metadata store before migrations", () => {

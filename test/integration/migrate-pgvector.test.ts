@@ -86,7 +86,10 @@ function literal(vector: Float32Array | null): string | null {
   return vector === null ? null : `[${Array.from(vector).join(",")}]`;
 }
 
-function seedRows(count: number, options: { seed: number; catalogs: string[]; nullEvery?: number; shortEvery?: number }): SeedRow[] {
+function seedRows(
+  count: number,
+  options: { seed: number; catalogs: string[]; nullEvery?: number; shortEvery?: number },
+): SeedRow[] {
   const next = random(options.seed);
   return Array.from({ length: count }, (_, index) => {
     const isNull = options.nullEvery !== undefined && index % options.nullEvery === options.nullEvery - 1;
@@ -128,12 +131,30 @@ async function createFixture(
     await pool.query(sql.type(NO_ROWS)`
       INSERT INTO dq_embeddings (id, content, embedding, kind, catalog_id, metadata)
       SELECT * FROM unnest(
-        ${sql.array(chunk.map((row) => row.id), "uuid")},
-        ${sql.array(chunk.map((row) => row.content), "text")},
-        ${sql.array(chunk.map((row) => literal(row.vector)), "text")}::${cast},
-        ${sql.array(chunk.map((row) => row.kind), "text")},
-        ${sql.array(chunk.map((row) => row.catalogId), "uuid")},
-        ${sql.array(chunk.map(() => '{"source":"old"}'), "text")}::json[]
+        ${sql.array(
+          chunk.map((row) => row.id),
+          "uuid",
+        )},
+        ${sql.array(
+          chunk.map((row) => row.content),
+          "text",
+        )},
+        ${sql.array(
+          chunk.map((row) => literal(row.vector)),
+          "text",
+        )}::${cast},
+        ${sql.array(
+          chunk.map((row) => row.kind),
+          "text",
+        )},
+        ${sql.array(
+          chunk.map((row) => row.catalogId),
+          "uuid",
+        )},
+        ${sql.array(
+          chunk.map(() => '{"source":"old"}'),
+          "text",
+        )}::json[]
       )
     `);
   }
@@ -141,8 +162,19 @@ async function createFixture(
   if (options.schemaMigrated ?? true) {
     await runMigrations({ databaseUrl: database.url, logger });
   }
-  const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
-  const vectors = createQdrantVectorStore({ client, collectionName: `pgvector_${randomUUID().slice(0, 8)}`, dimensions: DIMENSIONS, model: MODEL, logger });
+  const client = new QdrantClient({
+    host: qdrant.host,
+    port: qdrant.port,
+    compression: false,
+    checkCompatibility: false,
+  });
+  const vectors = createQdrantVectorStore({
+    client,
+    collectionName: `pgvector_${randomUUID().slice(0, 8)}`,
+    dimensions: DIMENSIONS,
+    model: MODEL,
+    logger,
+  });
   await vectors.start();
   return {
     database,
@@ -159,17 +191,27 @@ async function createFixture(
 const pointIdsSchema = z.object({ id: z.string(), qdrantPointId: z.string().nullable() });
 
 async function pointIds(pool: DatabasePool): Promise<Map<string, string | null>> {
-  const rows = await pool.any(sql.type(pointIdsSchema)`SELECT id, qdrant_point_id AS "qdrantPointId" FROM dq_embeddings`);
+  const rows = await pool.any(
+    sql.type(pointIdsSchema)`SELECT id, qdrant_point_id AS "qdrantPointId" FROM dq_embeddings`,
+  );
   return new Map(rows.map((row) => [row.id, row.qdrantPointId]));
 }
 
 /** Rows the migration recorded in its side table, by origin. */
 async function moved(pool: DatabasePool, origin = "pgvector"): Promise<number> {
-  return pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dq_pgvector_moved WHERE origin = ${origin}`);
+  return pool.oneFirst(
+    sql.type(
+      z.object({ count: z.number() }),
+    )`SELECT count(*)::int AS count FROM dq_pgvector_moved WHERE origin = ${origin}`,
+  );
 }
 
 /** The command in this process, its output captured. */
-async function runCommand(env: Record<string, string | undefined>, args: string[], signal?: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runCommand(
+  env: Record<string, string | undefined>,
+  args: string[],
+  signal?: AbortSignal,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const capture = () => {
     const stream = new PassThrough();
     const chunks: Buffer[] = [];
@@ -209,7 +251,14 @@ afterAll(async () => {
 });
 
 function embedder() {
-  return createOpenAIEmbedder({ apiKey: "test-key", baseURL: openaiBaseURL, model: MODEL, dimensions: DIMENSIONS, maxRetries: 0, logger });
+  return createOpenAIEmbedder({
+    apiKey: "test-key",
+    baseURL: openaiBaseURL,
+    model: MODEL,
+    dimensions: DIMENSIONS,
+    maxRetries: 0,
+    logger,
+  });
 }
 
 describe("migrate-pgvector: vector(3072)", () => {
@@ -238,7 +287,10 @@ describe("migrate-pgvector: vector(3072)", () => {
       catalogs: 3,
       alreadyMigrated: 0,
       toMigrate: usable.length,
-      dimensionsFound: [{ dimensions: DIMENSIONS, rows: usable.length }, { dimensions: null, rows: nulls.length }],
+      dimensionsFound: [
+        { dimensions: DIMENSIONS, rows: usable.length },
+        { dimensions: null, rows: nulls.length },
+      ],
     });
     expect(report.unusable.nullVector).toBe(nulls.length);
     expect(report.unusable.rows.map((row) => row.id).sort()).toEqual(nulls.map((row) => row.id).sort());
@@ -276,7 +328,10 @@ describe("migrate-pgvector: vector(3072)", () => {
   });
 
   it("carries every vector and the service's payload over, with no embedding call", async () => {
-    const points = await fixture.vectors.get(usable.map((row) => row.id), { withVector: true });
+    const points = await fixture.vectors.get(
+      usable.map((row) => row.id),
+      { withVector: true },
+    );
     expect(points).toHaveLength(usable.length);
     const byId = new Map(points.map((point) => [point.id, point]));
     for (const row of usable) {
@@ -307,27 +362,47 @@ describe("migrate-pgvector: vector(3072)", () => {
   });
 
   it("verify fails while null vectors have no point, and cutover refuses", async () => {
-    const report = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 10 });
+    const report = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 10 },
+    );
     expect(report.passed).toBe(false);
     expect(report.rows.missingPoints).toBe(nulls.length);
     expect(report.failures.join(" ")).toContain("--reembed-missing");
     expect(report.model).toEqual({ expected: MODEL, mismatches: 0, mismatchIds: [] });
     expect(report.neighbours.meanRecall).toBeGreaterThanOrEqual(0.99);
-    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(/verification/);
+    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(
+      /verification/,
+    );
   });
 
   it("--reembed-missing refuses an embedder of another model than the collection's, before any work", async () => {
-    const other = createOpenAIEmbedder({ apiKey: "test-key", baseURL: openaiBaseURL, model: "text-embedding-3-small", dimensions: DIMENSIONS, maxRetries: 0, logger });
+    const other = createOpenAIEmbedder({
+      apiKey: "test-key",
+      baseURL: openaiBaseURL,
+      model: "text-embedding-3-small",
+      dimensions: DIMENSIONS,
+      maxRetries: 0,
+      logger,
+    });
     await expect(
-      migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger, embedder: other }, { ...options, reembedMissing: true }),
-    ).rejects.toThrow(/text-embedding-3-small into a collection of text-embedding-3-large vectors: set OPENAI_API_KEY and EMBEDDING_MODEL=text-embedding-3-large/);
+      migratePgvector(
+        { pool: fixture.pool, vectors: fixture.vectors, logger, embedder: other },
+        { ...options, reembedMissing: true },
+      ),
+    ).rejects.toThrow(
+      /text-embedding-3-small into a collection of text-embedding-3-large vectors: set OPENAI_API_KEY and EMBEDDING_MODEL=text-embedding-3-large/,
+    );
     expect(openai.requests).toEqual([]);
     expect(await moved(fixture.pool, "reembedded")).toBe(0);
   });
 
   it("--reembed-missing embeds exactly the rows without a vector", async () => {
     openai.reset();
-    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() }, { ...options, reembedMissing: true });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() },
+      { ...options, reembedMissing: true },
+    );
     expect(report.reembedded).toBe(nulls.length);
     expect(report.migrated).toBe(0);
     expect(report.unusable.nullVector).toBe(0);
@@ -341,10 +416,19 @@ describe("migrate-pgvector: vector(3072)", () => {
   });
 
   it("verify passes, and fails when one point is corrupted", async () => {
-    const passing = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 20 });
+    const passing = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 20 },
+    );
     expect(passing.failures).toEqual([]);
     expect(passing.passed).toBe(true);
-    expect(passing.rows).toMatchObject({ total: 240, missingPoints: 0, payloadMismatches: 0, vectorMismatches: 0, vectorsCompared: usable.length });
+    expect(passing.rows).toMatchObject({
+      total: 240,
+      missingPoints: 0,
+      payloadMismatches: 0,
+      vectorMismatches: 0,
+      vectorsCompared: usable.length,
+    });
     expect(passing.catalogs.mismatched).toEqual([]);
     expect(passing.neighbours.samples).toBe(20);
     expect(passing.neighbours.meanRecall).toBeGreaterThanOrEqual(0.99);
@@ -353,35 +437,56 @@ describe("migrate-pgvector: vector(3072)", () => {
     const [stored] = await fixture.vectors.get([victim.id]);
     const next = random(99);
     await fixture.vectors.upsert([{ id: victim.id, vector: randomVector(next, DIMENSIONS), payload: stored.payload }]);
-    const failing = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 20 });
+    const failing = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 20 },
+    );
     expect(failing.passed).toBe(false);
     expect(failing.rows.vectorMismatchIds).toEqual([victim.id]);
-    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(/failed/);
+    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(
+      /failed/,
+    );
 
     // A lost point: counted per catalog and listed.
     await fixture.vectors.delete([victim.id]);
-    const lost = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    const lost = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 5 },
+    );
     expect(lost.passed).toBe(false);
     expect(lost.rows.missingPointIds).toEqual([victim.id]);
     expect(lost.catalogs.mismatched).toEqual([{ catalogId: victim.catalogId, rows: 80, points: 79 }]);
 
     // A payload that is not the service's.
-    await fixture.vectors.upsert([{ id: victim.id, vector: victim.vector!, payload: { ...stored.payload, kind: "view" } }]);
-    const payload = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    await fixture.vectors.upsert([
+      { id: victim.id, vector: victim.vector!, payload: { ...stored.payload, kind: "view" } },
+    ]);
+    const payload = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 5 },
+    );
     expect(payload.passed).toBe(false);
     expect(payload.rows.payloadMismatchIds).toEqual([victim.id]);
     expect(payload.rows.vectorMismatches).toBe(0);
 
     // A point made by another model: every point's model is checked, not only the rows' payloads.
-    await fixture.vectors.upsert([{ id: victim.id, vector: victim.vector!, payload: { ...stored.payload, model: "local-hash-v1" } }]);
-    const mixed = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    await fixture.vectors.upsert([
+      { id: victim.id, vector: victim.vector!, payload: { ...stored.payload, model: "local-hash-v1" } },
+    ]);
+    const mixed = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 5 },
+    );
     expect(mixed.passed).toBe(false);
     expect(mixed.model).toEqual({ expected: MODEL, mismatches: 1, mismatchIds: [victim.id] });
     expect(mixed.failures.join(" ")).toContain("another model");
 
     // Repaired, it passes again.
     await fixture.vectors.upsert([{ id: victim.id, vector: victim.vector!, payload: stored.payload }]);
-    const repaired = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 20 });
+    const repaired = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 20 },
+    );
     expect(repaired.passed).toBe(true);
   });
 
@@ -391,21 +496,44 @@ describe("migrate-pgvector: vector(3072)", () => {
     const cutover = await cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger });
     expect(cutover).toMatchObject({ droppedColumnType: "vector(3072)", extensionDropped: true });
     const columns = await fixture.pool.anyFirst(
-      sql.type(z.object({ name: z.string() }))`SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'dq_embeddings'`,
+      sql.type(
+        z.object({ name: z.string() }),
+      )`SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'dq_embeddings'`,
     );
     expect(columns).not.toContain("embedding");
     expect(columns).toContain("qdrant_point_id");
-    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(/already/);
+    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger })).rejects.toThrow(
+      /already/,
+    );
 
-    const rollback = await rollbackPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger, vectors: fixture.vectors });
-    expect(rollback).toMatchObject({ recreatedColumn: true, columnType: "vector(3072)", indexes: [], restored: usable.length, restoredNull: nulls.length, missingPoints: 0 });
+    const rollback = await rollbackPgvector({
+      pool: fixture.pool,
+      databaseUrl: fixture.database.url,
+      logger,
+      vectors: fixture.vectors,
+    });
+    expect(rollback).toMatchObject({
+      recreatedColumn: true,
+      columnType: "vector(3072)",
+      indexes: [],
+      restored: usable.length,
+      restoredNull: nulls.length,
+      missingPoints: 0,
+    });
     expect([...rollback.restoredNullIds].sort()).toEqual(nulls.map((row) => row.id).sort());
     const restored = await fixture.pool.any(
-      sql.type(z.object({ id: z.string(), vector: z.instanceof(Uint8Array).nullable() }))`SELECT id, vector_send(embedding) AS vector FROM dq_embeddings`,
+      sql.type(
+        z.object({ id: z.string(), vector: z.instanceof(Uint8Array).nullable() }),
+      )`SELECT id, vector_send(embedding) AS vector FROM dq_embeddings`,
     );
     expect(restored).toHaveLength(rows.length);
     // The rows that had no vector have none again (their re-embedded point stays in Qdrant only).
-    expect(restored.filter((row) => row.vector === null).map((row) => row.id).sort()).toEqual(nulls.map((row) => row.id).sort());
+    expect(
+      restored
+        .filter((row) => row.vector === null)
+        .map((row) => row.id)
+        .sort(),
+    ).toEqual(nulls.map((row) => row.id).sort());
     const { decodePgvector } = await import("../../src/pgvector/vector-codec.js");
     const original = new Map(usable.map((row) => [row.id, row.vector!]));
     for (const row of restored) {
@@ -446,13 +574,24 @@ describe("migrate-pgvector: an installation still in the old shape", () => {
 
   it("dry run reads the old table as it is; the migration waits for npm run migrate", async () => {
     const dry = await dryRunPgvector({ pool: fixture.pool, logger }, { dimensions: DIMENSIONS });
-    expect(dry).toMatchObject({ schemaMigrated: false, totalRows: 30, alreadyMigrated: 0, toMigrate: 27, resumeAfterId: null });
+    expect(dry).toMatchObject({
+      schemaMigrated: false,
+      totalRows: 30,
+      alreadyMigrated: 0,
+      toMigrate: 27,
+      resumeAfterId: null,
+    });
     expect(dry.unusable.nullVector).toBe(3);
     expect(dry.plan[0]).toContain("npm run migrate");
-    await expect(migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS })).rejects.toThrow(/npm run migrate/);
+    await expect(
+      migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS }),
+    ).rejects.toThrow(/npm run migrate/);
 
     await runMigrations({ databaseUrl: fixture.database.url, logger });
-    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS },
+    );
     expect(report.migrated).toBe(27);
   });
 });
@@ -481,15 +620,24 @@ describe("migrate-pgvector: a run that fails half-way", () => {
       },
     };
     await expect(
-      migratePgvector({ pool: fixture.pool, vectors: failing, logger }, { dimensions: DIMENSIONS, batchSize: 20, upsertBatchSize: 20 }),
+      migratePgvector(
+        { pool: fixture.pool, vectors: failing, logger },
+        { dimensions: DIMENSIONS, batchSize: 20, upsertBatchSize: 20 },
+      ),
     ).rejects.toThrow(/killed/);
     expect(await moved(fixture.pool)).toBe(40);
     expect(await allPoints(fixture.vectors)).toBe(60);
 
-    const resumed = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, batchSize: 20 });
+    const resumed = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, batchSize: 20 },
+    );
     expect(resumed).toMatchObject({ resumed: true, completed: true, migrated: 80, scanned: 80 });
     expect(await allPoints(fixture.vectors)).toBe(120);
-    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 10 });
+    const verify = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 10 },
+    );
     expect(verify.passed).toBe(true);
     expect(openai.requests).toEqual([]);
   });
@@ -505,7 +653,11 @@ describe("migrate-pgvector: halfvec(3072)", () => {
     openai.reset();
     fixture = await createFixture(qdrant, "halfvec", rows);
     // An approximate index, as installations had: verify must not let it answer for pgvector.
-    await fixture.pool.query(sql.type(NO_ROWS)`CREATE INDEX dq_embeddings_embedding_hnsw ON dq_embeddings USING hnsw (embedding halfvec_cosine_ops)`);
+    await fixture.pool.query(
+      sql.type(
+        NO_ROWS,
+      )`CREATE INDEX dq_embeddings_embedding_hnsw ON dq_embeddings USING hnsw (embedding halfvec_cosine_ops)`,
+    );
   });
   afterAll(async () => {
     await fixture?.close();
@@ -516,26 +668,57 @@ describe("migrate-pgvector: halfvec(3072)", () => {
     expect(dry).toMatchObject({ columnType: "halfvec(3072)", toMigrate: usable.length });
     expect(dry.unusable.nullVector).toBe(2);
 
-    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() }, { dimensions: DIMENSIONS, batchSize: 30, reembedMissing: true });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() },
+      { dimensions: DIMENSIONS, batchSize: 30, reembedMissing: true },
+    );
     // The HNSW index on the column: qdrant_point_id waits for the cutover, which drops it first.
-    expect(report).toMatchObject({ migrated: usable.length, reembedded: 2, completed: true, pointIdsDeferred: true, pointIdsWritten: 0, vectorIndexes: ["dq_embeddings_embedding_hnsw"] });
-    expect(openai.requests.flatMap((request) => request.input).sort()).toEqual(rows.filter((row) => row.vector === null).map((row) => row.content).sort());
+    expect(report).toMatchObject({
+      migrated: usable.length,
+      reembedded: 2,
+      completed: true,
+      pointIdsDeferred: true,
+      pointIdsWritten: 0,
+      vectorIndexes: ["dq_embeddings_embedding_hnsw"],
+    });
+    expect(openai.requests.flatMap((request) => request.input).sort()).toEqual(
+      rows
+        .filter((row) => row.vector === null)
+        .map((row) => row.content)
+        .sort(),
+    );
 
     // Each float32 in Qdrant is the half value pgvector held (rounded from the seed), not the seed itself.
     const [point] = await fixture.vectors.get([usable[0].id], { withVector: true });
     const halfRounded = Float32Array.from(usable[0].vector!, (value) => Math.fround(value));
     expect(normalizedMaxDifference(point.vector!, halfRounded)).toBeLessThan(1e-3);
 
-    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 10 });
+    const verify = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 10 },
+    );
     expect(verify.failures).toEqual([]);
     expect(verify.rows.maxDifference).toBeLessThan(1e-6);
 
     const cutover = await cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger });
     expect(cutover).toMatchObject({ droppedIndexes: ["dq_embeddings_embedding_hnsw"], pointIdsWritten: rows.length });
-    const rollback = await rollbackPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger, vectors: fixture.vectors });
-    expect(rollback).toMatchObject({ columnType: "halfvec(3072)", restored: usable.length, restoredNull: 2, indexes: ["dq_embeddings_embedding_hnsw"], recreatedIndexes: ["dq_embeddings_embedding_hnsw"] });
+    const rollback = await rollbackPgvector({
+      pool: fixture.pool,
+      databaseUrl: fixture.database.url,
+      logger,
+      vectors: fixture.vectors,
+    });
+    expect(rollback).toMatchObject({
+      columnType: "halfvec(3072)",
+      restored: usable.length,
+      restoredNull: 2,
+      indexes: ["dq_embeddings_embedding_hnsw"],
+      recreatedIndexes: ["dq_embeddings_embedding_hnsw"],
+    });
     const type = await fixture.pool.oneFirst(
-      sql.type(z.object({ type: z.string() }))`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'dq_embeddings'::regclass AND attname = 'embedding'`,
+      sql.type(
+        z.object({ type: z.string() }),
+      )`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'dq_embeddings'::regclass AND attname = 'embedding'`,
     );
     expect(type).toBe("halfvec(3072)");
   });
@@ -544,19 +727,49 @@ describe("migrate-pgvector: halfvec(3072)", () => {
     await fixture.pool.query(sql.type(NO_ROWS)`CREATE TABLE legacy_half (LIKE dq_embeddings INCLUDING DEFAULTS)`);
     await fixture.pool.query(sql.type(NO_ROWS)`INSERT INTO legacy_half SELECT * FROM dq_embeddings`);
     await fixture.pool.query(sql.type(NO_ROWS)`UPDATE legacy_half SET id = gen_random_uuid(), qdrant_point_id = NULL`);
-    const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
-    const vectors = createQdrantVectorStore({ client, collectionName: `pgvector_${randomUUID().slice(0, 8)}`, dimensions: DIMENSIONS, model: MODEL, logger });
+    const client = new QdrantClient({
+      host: qdrant.host,
+      port: qdrant.port,
+      compression: false,
+      checkCompatibility: false,
+    });
+    const vectors = createQdrantVectorStore({
+      client,
+      collectionName: `pgvector_${randomUUID().slice(0, 8)}`,
+      dimensions: DIMENSIONS,
+      model: MODEL,
+      logger,
+    });
     await vectors.start();
 
     // The rollback left the two rows without a source vector NULL: --skip-missing leaves them out.
-    const report = await migratePgvector({ pool: fixture.pool, vectors, logger }, { table: "legacy_half", dimensions: DIMENSIONS, skipMissing: true });
-    expect(report).toMatchObject({ table: "legacy_half", columnType: "halfvec(3072)", migrated: usable.length, completed: true, pointIdsWritten: usable.length });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors, logger },
+      { table: "legacy_half", dimensions: DIMENSIONS, skipMissing: true },
+    );
+    expect(report).toMatchObject({
+      table: "legacy_half",
+      columnType: "halfvec(3072)",
+      migrated: usable.length,
+      completed: true,
+      pointIdsWritten: usable.length,
+    });
     expect(report.skipped.nullVector).toBe(2);
-    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors, logger }, { table: "legacy_half", dimensions: DIMENSIONS, sampleSize: 5 });
+    const verify = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors, logger },
+      { table: "legacy_half", dimensions: DIMENSIONS, sampleSize: 5 },
+    );
     expect(verify.failures).toEqual([]);
     expect(verify.rows.excluded).toBe(2);
-    await expect(cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger }, { table: "legacy_half" })).rejects.toThrow(/applies to dq_embeddings/);
-    await expect(migratePgvector({ pool: fixture.pool, vectors, logger }, { table: "legacy_half; DROP TABLE x", dimensions: DIMENSIONS })).rejects.toThrow(/plain SQL name/);
+    await expect(
+      cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger }, { table: "legacy_half" }),
+    ).rejects.toThrow(/applies to dq_embeddings/);
+    await expect(
+      migratePgvector(
+        { pool: fixture.pool, vectors, logger },
+        { table: "legacy_half; DROP TABLE x", dimensions: DIMENSIONS },
+      ),
+    ).rejects.toThrow(/plain SQL name/);
   });
 });
 
@@ -578,10 +791,16 @@ describe("migrate-pgvector: unconstrained vector column with another dimension",
   it("reports wrong-dimension vectors, leaves them for re-embedding, and never drops them silently", async () => {
     expect(short).toHaveLength(6);
     const dry = await dryRunPgvector({ pool: fixture.pool, logger }, { dimensions: DIMENSIONS });
-    expect(dry.dimensionsFound).toEqual([{ dimensions: 1536, rows: 6 }, { dimensions: DIMENSIONS, rows: 54 }]);
+    expect(dry.dimensionsFound).toEqual([
+      { dimensions: 1536, rows: 6 },
+      { dimensions: DIMENSIONS, rows: 54 },
+    ]);
     expect(dry.unusable.wrongDimension).toBe(6);
 
-    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS },
+    );
     expect(report.migrated).toBe(54);
     expect(report.unusable.rows.map((row) => [row.id, row.reason, row.dimensions]).sort()).toEqual(
       short.map((row) => [row.id, "wrong_dimension", 1536]).sort(),
@@ -590,10 +809,16 @@ describe("migrate-pgvector: unconstrained vector column with another dimension",
     const ids = await pointIds(fixture.pool);
     for (const row of short) expect(ids.get(row.id)).toBeNull();
 
-    const reembedded = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() }, { dimensions: DIMENSIONS, reembedMissing: true });
+    const reembedded = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger, embedder: embedder() },
+      { dimensions: DIMENSIONS, reembedMissing: true },
+    );
     expect(reembedded.reembedded).toBe(6);
     expect(openai.requests.flatMap((request) => request.input).sort()).toEqual(short.map((row) => row.content).sort());
-    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 10 });
+    const verify = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 10 },
+    );
     expect(verify.failures).toEqual([]);
   });
 });
@@ -661,9 +886,14 @@ describe("migrate-pgvector: the command", () => {
     const { OPENAI_API_KEY: _key, ...withoutKey } = env();
     const result = await runCommand(withoutKey, ["--reembed-missing"]);
     expect(result.code).toBe(1);
-    const lines = result.stderr.trim().split("\n").filter((line) => line.startsWith("migrate-pgvector failed"));
+    const lines = result.stderr
+      .trim()
+      .split("\n")
+      .filter((line) => line.startsWith("migrate-pgvector failed"));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/--reembed-missing would embed with local-\S+ into a collection of text-embedding-3-large vectors: set OPENAI_API_KEY and EMBEDDING_MODEL=text-embedding-3-large/);
+    expect(lines[0]).toMatch(
+      /--reembed-missing would embed with local-\S+ into a collection of text-embedding-3-large vectors: set OPENAI_API_KEY and EMBEDDING_MODEL=text-embedding-3-large/,
+    );
     expect(openai.requests).toEqual([]);
     expect((await run("--reembed-missing", "--skip-missing")).code).toBe(2);
   });
@@ -703,12 +933,19 @@ describe("migrate-pgvector: the command killed mid-run", () => {
 
   // The run records progress in its side table (qdrant_point_id is written at the end of the pass).
   const migratedCount = async () =>
-    fixture.pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dq_pgvector_moved`);
+    fixture.pool.oneFirst(
+      sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dq_pgvector_moved`,
+    );
 
   it("resumes from the checkpoint after SIGKILL and ends with every vector carried over", async () => {
     // One row per batch: the run takes long enough to be killed half-way.
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts", "--batch-size", "1"], { env: env(), stdio: "ignore" });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts", "--batch-size", "1"], {
+      env: env(),
+      stdio: "ignore",
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once("exit", (_code, signal) => resolve(signal)),
+    );
     let atKill = 0;
     while (atKill === 0) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -720,12 +957,19 @@ describe("migrate-pgvector: the command killed mid-run", () => {
     expect(afterKill).toBeGreaterThan(0);
     expect(afterKill).toBeLessThan(rows.length);
 
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts"], { env: env() });
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/migrate-pgvector.ts"], {
+      env: env(),
+    });
     expect(stdout).toContain("resumed after");
     expect(stdout).toContain(`carried over: ${rows.length - afterKill} vector(s)`);
     expect(await migratedCount()).toBe(rows.length);
     expect([...(await pointIds(fixture.pool)).values()].every((id) => id !== null)).toBe(true);
-    const client = new QdrantClient({ host: qdrant.host, port: qdrant.port, compression: false, checkCompatibility: false });
+    const client = new QdrantClient({
+      host: qdrant.host,
+      port: qdrant.port,
+      compression: false,
+      checkCompatibility: false,
+    });
     const count = await client.api("points").count({ collectionName: collection, exact: true });
     expect(Number(count.result?.count)).toBe(rows.length);
     expect(openai.requests).toEqual([]);
@@ -744,13 +988,16 @@ async function installationIndexes(pool: DatabasePool): Promise<void> {
   await pool.query(sql.type(NO_ROWS)`
     CREATE INDEX dq_embeddings_embedding_hnsw ON dq_embeddings USING hnsw ((embedding::halfvec(3072)) halfvec_cosine_ops)
   `);
-  await pool.query(sql.type(NO_ROWS)`CREATE INDEX dq_embeddings_with_vector ON dq_embeddings (catalog_id) WHERE embedding IS NOT NULL`);
+  await pool.query(
+    sql.type(NO_ROWS)`CREATE INDEX dq_embeddings_with_vector ON dq_embeddings (catalog_id) WHERE embedding IS NOT NULL`,
+  );
 }
 
-const indexNames = async (pool: DatabasePool) =>
-  [...(await pool.anyFirst(sql.type(z.object({ name: z.string() }))`
+const indexNames = async (pool: DatabasePool) => [
+  ...(await pool.anyFirst(sql.type(z.object({ name: z.string() }))`
     SELECT indexname AS name FROM pg_indexes WHERE tablename = 'dq_embeddings' AND indexname IN ('dq_embeddings_embedding_hnsw', 'dq_embeddings_with_vector') ORDER BY 1
-  `))];
+  `)),
+];
 
 describe("migrate-pgvector: the schema phase of an old table under an HNSW expression index", () => {
   const catalogs = [randomUUID(), randomUUID()];
@@ -771,13 +1018,19 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
 
   const metadataType = () =>
     fixture.pool.oneFirst(
-      sql.type(z.object({ type: z.string() }))`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'dq_embeddings'::regclass AND attname = 'metadata' AND NOT attisdropped`,
+      sql.type(
+        z.object({ type: z.string() }),
+      )`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'dq_embeddings'::regclass AND attname = 'metadata' AND NOT attisdropped`,
     );
 
   it("the command stops at a batch boundary when interrupted (exit 130), before touching the rows", async () => {
     const controller = new AbortController();
     controller.abort();
-    const result = await runCommand({ DATABASE_URL: fixture.database.url, POSTGRES_POOL_SIZE: "1", LOG_LEVEL: "warn" }, [], controller.signal);
+    const result = await runCommand(
+      { DATABASE_URL: fixture.database.url, POSTGRES_POOL_SIZE: "1", LOG_LEVEL: "warn" },
+      [],
+      controller.signal,
+    );
     expect(result.code).toBe(130);
     expect(result.stdout).toContain("INTERRUPTED in the schema phase after 0 row(s)");
     expect(await metadataType()).toBe("json");
@@ -788,10 +1041,14 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
     const batches: number[] = [];
     const first = await prepareOldSchema(
       { pool: fixture.pool, logger },
-      { batchSize: 10, signal: controller.signal, onBatch: ({ index, rows: written }) => {
-        batches.push(written);
-        if (index === 2) controller.abort();
-      } },
+      {
+        batchSize: 10,
+        signal: controller.signal,
+        onBatch: ({ index, rows: written }) => {
+          batches.push(written);
+          if (index === 2) controller.abort();
+        },
+      },
     );
     expect(first).toMatchObject({ needed: true, interrupted: true, batches: 2, convertedMetadata: false });
     // One row per heap page per batch: never more rows than pages.
@@ -802,7 +1059,9 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
     expect(first.rowsWritten).toBe(batches[0] + batches[1]);
     // Columns came without a table rewrite; the jsonb copy is partly filled, the json column still there.
     expect(await metadataType()).toBe("json");
-    const hashed = await fixture.pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(content_hash)::int AS count FROM dq_embeddings`);
+    const hashed = await fixture.pool.oneFirst(
+      sql.type(z.object({ count: z.number() }))`SELECT count(content_hash)::int AS count FROM dq_embeddings`,
+    );
     expect(hashed).toBe(first.rowsWritten);
     expect(hashed).toBeLessThan(rows.length);
 
@@ -810,12 +1069,24 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
     expect(second).toMatchObject({ interrupted: false, convertedMetadata: true });
     expect(first.rowsWritten + second.rowsWritten).toBe(rows.length);
     expect(await metadataType()).toBe("jsonb");
-    const stored = await fixture.pool.any(sql.type(z.object({ id: z.string(), metadata: z.unknown(), contentHash: z.string(), model: z.string(), status: z.string() }))`
+    const stored = await fixture.pool.any(sql.type(
+      z.object({
+        id: z.string(),
+        metadata: z.unknown(),
+        contentHash: z.string(),
+        model: z.string(),
+        status: z.string(),
+      }),
+    )`
       SELECT id, metadata, content_hash AS "contentHash", model, status FROM dq_embeddings
     `);
     const byId = new Map(stored.map((row) => [row.id, row]));
     for (const row of rows) {
-      expect(byId.get(row.id)).toMatchObject({ contentHash: contentHash(row.content), model: MODEL, status: "pending" });
+      expect(byId.get(row.id)).toMatchObject({
+        contentHash: contentHash(row.content),
+        model: MODEL,
+        status: "pending",
+      });
     }
     expect(byId.get(rows[0].id)?.metadata).toEqual({});
     expect(byId.get(rows[1].id)?.metadata).toEqual({ legacy_value: [1, 2] });
@@ -828,25 +1099,39 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
   });
 
   it("--skip-missing, verify, cutover and rollback: every index that used the column comes back, and NULL where there was none", async () => {
-    const report = await migratePgvector({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, batchSize: 25, skipMissing: true });
+    const report = await migratePgvector(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, batchSize: 25, skipMissing: true },
+    );
     expect(report).toMatchObject({ migrated: usable.length, pointIdsDeferred: true, pointIdsWritten: 0 });
     expect(report.vectorIndexes).toEqual(["dq_embeddings_embedding_hnsw", "dq_embeddings_with_vector"]);
     expect(report.skipped.rows.map((row) => row.id).sort()).toEqual(nulls.map((row) => row.id).sort());
     expect(report.unusable.nullVector).toBe(0);
     expect([...(await pointIds(fixture.pool)).values()].every((id) => id === null)).toBe(true);
 
-    const verify = await verifyPgvectorMigration({ pool: fixture.pool, vectors: fixture.vectors, logger }, { dimensions: DIMENSIONS, sampleSize: 5 });
+    const verify = await verifyPgvectorMigration(
+      { pool: fixture.pool, vectors: fixture.vectors, logger },
+      { dimensions: DIMENSIONS, sampleSize: 5 },
+    );
     expect(verify.failures).toEqual([]);
     expect(verify.rows.excludedIds.sort()).toEqual(nulls.map((row) => row.id).sort());
 
     const cutover = await cutoverPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger });
-    expect(cutover).toMatchObject({ droppedIndexes: ["dq_embeddings_embedding_hnsw", "dq_embeddings_with_vector"], pointIdsWritten: usable.length });
+    expect(cutover).toMatchObject({
+      droppedIndexes: ["dq_embeddings_embedding_hnsw", "dq_embeddings_with_vector"],
+      pointIdsWritten: usable.length,
+    });
     const ids = await pointIds(fixture.pool);
     for (const row of usable) expect(ids.get(row.id)).toBe(row.id);
     for (const row of nulls) expect(ids.get(row.id)).toBeNull();
     expect(await indexNames(fixture.pool)).toEqual([]);
 
-    const rollback = await rollbackPgvector({ pool: fixture.pool, databaseUrl: fixture.database.url, logger, vectors: fixture.vectors });
+    const rollback = await rollbackPgvector({
+      pool: fixture.pool,
+      databaseUrl: fixture.database.url,
+      logger,
+      vectors: fixture.vectors,
+    });
     expect(rollback).toMatchObject({ restored: usable.length, restoredNull: nulls.length, missingPoints: 0 });
     expect(rollback.recreatedIndexes).toEqual(["dq_embeddings_embedding_hnsw", "dq_embeddings_with_vector"]);
     const definitions = await fixture.pool.anyFirst(sql.type(z.object({ definition: z.string() }))`
@@ -855,7 +1140,11 @@ describe("migrate-pgvector: the schema phase of an old table under an HNSW expre
     expect(definitions[0]).toContain("halfvec_cosine_ops");
     expect(definitions[0]).toContain("(embedding)::halfvec(3072)");
     expect(definitions[1]).toContain("WHERE (embedding IS NOT NULL)");
-    const nullCount = await fixture.pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dq_embeddings WHERE embedding IS NULL`);
+    const nullCount = await fixture.pool.oneFirst(
+      sql.type(
+        z.object({ count: z.number() }),
+      )`SELECT count(*)::int AS count FROM dq_embeddings WHERE embedding IS NULL`,
+    );
     expect(nullCount).toBe(nulls.length);
     expect(openai.requests).toEqual([]);
   });
@@ -890,12 +1179,30 @@ describe.skipIf(!realPgvector)("migrate-pgvector: a real Postgres with pgvector,
       await pool.query(sql.type(NO_ROWS)`
         INSERT INTO dq_embeddings (id, content, embedding, kind, catalog_id, metadata)
         SELECT * FROM unnest(
-          ${sql.array(chunk.map((row) => row.id), "uuid")},
-          ${sql.array(chunk.map((row) => row.content), "text")},
-          ${sql.array(chunk.map((row) => literal(row.vector)), "text")}::vector[],
-          ${sql.array(chunk.map((row) => row.kind), "text")},
-          ${sql.array(chunk.map((row) => row.catalogId), "uuid")},
-          ${sql.array(chunk.map(() => '{"source":"old"}'), "text")}::json[]
+          ${sql.array(
+            chunk.map((row) => row.id),
+            "uuid",
+          )},
+          ${sql.array(
+            chunk.map((row) => row.content),
+            "text",
+          )},
+          ${sql.array(
+            chunk.map((row) => literal(row.vector)),
+            "text",
+          )}::vector[],
+          ${sql.array(
+            chunk.map((row) => row.kind),
+            "text",
+          )},
+          ${sql.array(
+            chunk.map((row) => row.catalogId),
+            "uuid",
+          )},
+          ${sql.array(
+            chunk.map(() => '{"source":"old"}'),
+            "text",
+          )}::json[]
         )
       `);
     }
@@ -922,12 +1229,22 @@ describe.skipIf(!realPgvector)("migrate-pgvector: a real Postgres with pgvector,
     expect(migrate.code).toBe(0);
     expect(migrate.stdout).toContain("schema phase: 80 row(s) prepared");
     expect(migrate.stdout).toContain(`carried over: ${usable.length} vector(s)`);
-    expect(migrate.stdout).toContain("qdrant_point_id: left to --cutover (dq_embeddings_embedding_hnsw, dq_embeddings_with_vector");
-    expect(migrate.stdout).toContain(`rows excluded by --skip-missing (no point; --reembed-missing can still embed them): ${nulls.length}`);
+    expect(migrate.stdout).toContain(
+      "qdrant_point_id: left to --cutover (dq_embeddings_embedding_hnsw, dq_embeddings_with_vector",
+    );
+    expect(migrate.stdout).toContain(
+      `rows excluded by --skip-missing (no point; --reembed-missing can still embed them): ${nulls.length}`,
+    );
     for (const row of nulls) expect(migrate.stdout).toContain(row.id);
     expect(await moved(pool)).toBe(usable.length);
 
-    const verify = await runCommand(env(), ["--verify", "--sample", "5", "--report", join(tmpdir(), `${collection}.json`)]);
+    const verify = await runCommand(env(), [
+      "--verify",
+      "--sample",
+      "5",
+      "--report",
+      join(tmpdir(), `${collection}.json`),
+    ]);
     expect(verify.stdout).toContain("PASSED");
     expect(verify.stdout).toContain("every point must be made by text-embedding-3-large; points made by another: 0");
 
@@ -935,7 +1252,9 @@ describe.skipIf(!realPgvector)("migrate-pgvector: a real Postgres with pgvector,
     expect(cutover.code).toBe(0);
     expect(cutover.stdout).toContain(`qdrant_point_id written for ${usable.length} row(s) in one statement`);
     // pgvector is not a trusted extension: a superuser created it, and only its owner may drop it.
-    expect(cutover.stdout).toMatch(/kept the vector extension: it belongs to \S+, not \S+: that role may DROP EXTENSION vector/);
+    expect(cutover.stdout).toMatch(
+      /kept the vector extension: it belongs to \S+, not \S+: that role may DROP EXTENSION vector/,
+    );
     expect(await indexNames(pool)).toEqual([]);
 
     const rollback = await runCommand(env(), ["--rollback"]);
@@ -943,7 +1262,9 @@ describe.skipIf(!realPgvector)("migrate-pgvector: a real Postgres with pgvector,
     expect(rollback.stdout).toContain(`restored ${usable.length} vector(s)`);
     expect(rollback.stdout).toContain("re-created: dq_embeddings_embedding_hnsw, dq_embeddings_with_vector");
     expect(await indexNames(pool)).toEqual(["dq_embeddings_embedding_hnsw", "dq_embeddings_with_vector"]);
-    const nullIds = await pool.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM dq_embeddings WHERE embedding IS NULL ORDER BY id`);
+    const nullIds = await pool.anyFirst(
+      sql.type(z.object({ id: z.string() }))`SELECT id FROM dq_embeddings WHERE embedding IS NULL ORDER BY id`,
+    );
     expect([...nullIds]).toEqual(nulls.map((row) => row.id).sort());
     // The HNSW index answers again: the nearest row to a row's own vector is that row.
     const probe = usable[3];
@@ -958,10 +1279,14 @@ describe.skipIf(!realPgvector)("migrate-pgvector: a real Postgres with pgvector,
 
 // A Unix-socket URL as libpq writes it. It needs a role the server lets in over the socket (peer
 // authentication maps the OS user to a role of the same name; .ci/run creates it).
-const socketUrl = process.env.DQ_TEST_SOCKET_URL ?? `postgres://${process.env.USER ?? "root"}@/postgres?host=/var/run/postgresql`;
+const socketUrl =
+  process.env.DQ_TEST_SOCKET_URL ?? `postgres://${process.env.USER ?? "root"}@/postgres?host=/var/run/postgresql`;
 const socketReachable = await (async () => {
   try {
-    const probe = new (await import("pg")).default.Client({ connectionString: socketUrl, connectionTimeoutMillis: 2_000 });
+    const probe = new (await import("pg")).default.Client({
+      connectionString: socketUrl,
+      connectionTimeoutMillis: 2_000,
+    });
     await probe.connect();
     await probe.end();
     return true;
@@ -971,26 +1296,34 @@ const socketReachable = await (async () => {
 })();
 
 describe("migrate-pgvector: Unix-socket URLs", () => {
-  it.runIf(socketReachable)("reads DATABASE_URL=postgres://user@/db?host=/dir: the pool, the migrations and the command connect over the socket", async () => {
-    const name = randomDatabaseName("dq_socket");
-    await createDatabase(socketUrl, name, "template0");
-    const url = databaseUrl(socketUrl, name);
-    try {
-      const raw = url.replace(/^postgres:\/\/([^@]*)@%2F[^/]*\/(.*)$/, (_all, user: string, database: string) => `postgres://${user}@/${database}?host=/var/run/postgresql`);
-      const { loadConfig } = await import("../../src/config.js");
-      const configured = loadConfig({ DATABASE_URL: raw }).postgres.url!;
-      const pool = await createPostgresPool({ url: configured, maximumPoolSize: 1, logger });
+  it.runIf(socketReachable)(
+    "reads DATABASE_URL=postgres://user@/db?host=/dir: the pool, the migrations and the command connect over the socket",
+    async () => {
+      const name = randomDatabaseName("dq_socket");
+      await createDatabase(socketUrl, name, "template0");
+      const url = databaseUrl(socketUrl, name);
       try {
-        expect(await pool.oneFirst(sql.type(z.object({ db: z.string() }))`SELECT current_database() AS db`)).toBe(name);
-        expect(await runMigrations({ databaseUrl: configured, logger })).not.toHaveLength(0);
+        const raw = url.replace(
+          /^postgres:\/\/([^@]*)@%2F[^/]*\/(.*)$/,
+          (_all, user: string, database: string) => `postgres://${user}@/${database}?host=/var/run/postgresql`,
+        );
+        const { loadConfig } = await import("../../src/config.js");
+        const configured = loadConfig({ DATABASE_URL: raw }).postgres.url!;
+        const pool = await createPostgresPool({ url: configured, maximumPoolSize: 1, logger });
+        try {
+          expect(await pool.oneFirst(sql.type(z.object({ db: z.string() }))`SELECT current_database() AS db`)).toBe(
+            name,
+          );
+          expect(await runMigrations({ databaseUrl: configured, logger })).not.toHaveLength(0);
+        } finally {
+          await pool.end();
+        }
+        // The command: a database without the old table says so, after connecting over the socket.
+        const result = await runCommand({ DATABASE_URL: raw, LOG_LEVEL: "warn" }, ["--dry-run"]);
+        expect(result.stderr).toContain("has no column");
       } finally {
-        await pool.end();
+        await dropDatabase(socketUrl, name);
       }
-      // The command: a database without the old table says so, after connecting over the socket.
-      const result = await runCommand({ DATABASE_URL: raw, LOG_LEVEL: "warn" }, ["--dry-run"]);
-      expect(result.stderr).toContain("has no column");
-    } finally {
-      await dropDatabase(socketUrl, name);
-    }
-  });
+    },
+  );
 });

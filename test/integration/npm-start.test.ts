@@ -32,11 +32,23 @@ describe("npm start", () => {
   it("passes SIGTERM to the service, which drains, exits 0 and releases its port; every line is JSON", async () => {
     const child = spawn("npm", ["start", "--silent"], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: database.url, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", METRICS_HOST: "127.0.0.1", METRICS_PORT: "0", QDRANT_PORT: "0", LOG_LEVEL: "info", QDRANT_HOST: "" },
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: "0",
+        METRICS_HOST: "127.0.0.1",
+        METRICS_PORT: "0",
+        QDRANT_PORT: "0",
+        LOG_LEVEL: "info",
+        QDRANT_HOST: "",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
     const port = await new Promise<number>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString();

@@ -136,7 +136,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
 
   it("gives up on a server that keeps failing with UnavailableError", async () => {
     server.failAlways(500);
-    const error = await embedder({ maxRetries: 3 }).embed(texts(1)).catch((e: unknown) => e);
+    const error = await embedder({ maxRetries: 3 })
+      .embed(texts(1))
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as UnavailableError).dependency).toBe("openai");
@@ -148,7 +150,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
     const down = createFakeOpenAIServer();
     const { baseURL: deadURL } = await down.start();
     await down.stop();
-    const error = await embedder({ baseURL: deadURL, maxRetries: 1 }).embed(texts(1)).catch((e: unknown) => e);
+    const error = await embedder({ baseURL: deadURL, maxRetries: 1 })
+      .embed(texts(1))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
   });
 
@@ -158,7 +162,12 @@ describe("OpenAI embedder against a fake embeddings API", () => {
     const long = "hello ".repeat(9000);
     expect(e.countTokens(long)).toBeGreaterThan(8191);
 
-    const error = await e.embed([{ id: "ok", text: "fine" }, { id, text: long }]).catch((err: unknown) => err);
+    const error = await e
+      .embed([
+        { id: "ok", text: "fine" },
+        { id, text: long },
+      ])
+      .catch((err: unknown) => err);
 
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).field).toBe(`embeddings[id=${id}].content`);
@@ -217,7 +226,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
 
   it("maps 401 to FailedPreconditionError without the key", async () => {
     server.failNext([{ status: 401, message: `Incorrect API key provided` }]);
-    const error = await embedder().embed(texts(1)).catch((e: unknown) => e);
+    const error = await embedder()
+      .embed(texts(1))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FailedPreconditionError);
     expect((error as Error).message).toMatch(/OpenAI rejected the API key/);
     expect((error as Error).message).not.toContain(API_KEY);
@@ -226,7 +237,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
 
   it("maps 400 to InvalidArgumentError without retrying", async () => {
     server.failNext([{ status: 400, message: "bad input" }]);
-    const error = await embedder().embed(texts(1)).catch((e: unknown) => e);
+    const error = await embedder()
+      .embed(texts(1))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as Error).message).toContain("bad input");
     expect(server.requests).toHaveLength(1);
@@ -235,7 +248,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
   it("aborts an in-flight request with CancelledError", async () => {
     server.configure({ delayMs: 30_000 });
     const controller = new AbortController();
-    const pending = embedder().embed(texts(1), { signal: controller.signal }).catch((e: unknown) => e);
+    const pending = embedder()
+      .embed(texts(1), { signal: controller.signal })
+      .catch((e: unknown) => e);
     await until(() => server.requests.length === 1);
     controller.abort();
 
@@ -246,7 +261,9 @@ describe("OpenAI embedder against a fake embeddings API", () => {
   it("aborts a retry wait with CancelledError", async () => {
     server.failAlways(503, { retryAfterMs: 30_000 });
     const controller = new AbortController();
-    const pending = embedder({ maxRetries: 5 }).embed(texts(1), { signal: controller.signal }).catch((e: unknown) => e);
+    const pending = embedder({ maxRetries: 5 })
+      .embed(texts(1), { signal: controller.signal })
+      .catch((e: unknown) => e);
     await until(() => server.requests.length === 1);
     controller.abort();
 
@@ -256,14 +273,18 @@ describe("OpenAI embedder against a fake embeddings API", () => {
 
   it("reports a timed-out caller signal as DeadlineExceededError and sends nothing", async () => {
     const signal = AbortSignal.abort(new DOMException("deadline", "TimeoutError"));
-    const error = await embedder().embed(texts(1), { signal }).catch((e: unknown) => e);
+    const error = await embedder()
+      .embed(texts(1), { signal })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect(server.requests).toHaveLength(0);
   });
 
   it("maps an attempt timeout to UnavailableError after retries", async () => {
     server.configure({ delayMs: 30_000 });
-    const error = await embedder({ timeoutMs: 50, maxRetries: 1 }).embed(texts(1)).catch((e: unknown) => e);
+    const error = await embedder({ timeoutMs: 50, maxRetries: 1 })
+      .embed(texts(1))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as Error).message).toMatch(/timed out/);
     expect(server.requests).toHaveLength(2);

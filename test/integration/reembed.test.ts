@@ -35,9 +35,12 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
   const catalogId = randomUUID();
   const ids = Array.from({ length: 40 }, () => randomUUID());
 
-  const upsert = (app: TestApp, id: string, content: string) => app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content } });
-  const aliases = async () => (await inspect.api("collections").listAliases({})).aliases.map((a) => [a.aliasName, a.collectionName]);
-  const pointsIn = async (collectionName: string) => Number((await inspect.api("collections").get({ collectionName })).result?.pointsCount ?? -1n);
+  const upsert = (app: TestApp, id: string, content: string) =>
+    app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content } });
+  const aliases = async () =>
+    (await inspect.api("collections").listAliases({})).aliases.map((a) => [a.aliasName, a.collectionName]);
+  const pointsIn = async (collectionName: string) =>
+    Number((await inspect.api("collections").get({ collectionName })).result?.pointsCount ?? -1n);
 
   beforeAll(async () => {
     qdrant = await createRestartableQdrant();
@@ -46,11 +49,22 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
     const { baseURL } = await openai.start();
     database = await createTestDatabase();
     oldEnv = { ...qdrant.env, EMBEDDING_DIMENSIONS: "64" }; // the local embedder
-    newEnv = { ...qdrant.env, OPENAI_API_KEY: "sk-fake-reembed", OPENAI_BASE_URL: baseURL, EMBEDDING_MODEL: NEW_MODEL, EMBEDDING_DIMENSIONS: "32" };
+    newEnv = {
+      ...qdrant.env,
+      OPENAI_API_KEY: "sk-fake-reembed",
+      OPENAI_BASE_URL: baseURL,
+      EMBEDDING_MODEL: NEW_MODEL,
+      EMBEDDING_DIMENSIONS: "32",
+    };
     inspect = new QdrantClient({ host: "127.0.0.1", port: qdrant.port, compression: false, checkCompatibility: false });
     oldApp = await startTestApp({ database, env: oldEnv });
     await oldApp.embeddings.batchUpsertEmbeddings({
-      embeddings: ids.map((id, index) => ({ id, catalogId, kind: "table", content: `Table: orders_${index} holds customer orders number ${index}` })),
+      embeddings: ids.map((id, index) => ({
+        id,
+        catalogId,
+        kind: "table",
+        content: `Table: orders_${index} holds customer orders number ${index}`,
+      })),
     });
   });
 
@@ -81,9 +95,12 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
       model: real.model,
       dimensions: real.dimensions,
       countTokens: (text) => real.countTokens(text),
-      embed: (inputs, options) => (++calls === 2 ? Promise.reject(new Error("injected: embeddings API unreachable")) : real.embed(inputs, options)),
+      embed: (inputs, options) =>
+        ++calls === 2 ? Promise.reject(new Error("injected: embeddings API unreachable")) : real.embed(inputs, options),
     };
-    await expect(runReembed({ config, model: NEW_MODEL, dimensions: 32, batchSize: 10, logger: silent, embedder: failing })).rejects.toThrow("injected");
+    await expect(
+      runReembed({ config, model: NEW_MODEL, dimensions: 32, batchSize: 10, logger: silent, embedder: failing }),
+    ).rejects.toThrow("injected");
     expect(await aliases()).toEqual([["embeddings", oldCollection]]);
     expect(await pointsIn(NEW_COLLECTION)).toBe(10);
     const served = await oldApp!.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "orders 7" } });
@@ -91,7 +108,11 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
 
     // 2. The real CLI resumes (--build-only): only the 30 rows not yet built are sent to the embeddings API.
     openai.reset();
-    const cli = await runCli(["--model", NEW_MODEL, "--dimensions", "32", "--batch-size", "10", "--build-only"], { DATABASE_URL: database.url, ...newEnv, QDRANT_PORT: "0" });
+    const cli = await runCli(["--model", NEW_MODEL, "--dimensions", "32", "--batch-size", "10", "--build-only"], {
+      DATABASE_URL: database.url,
+      ...newEnv,
+      QDRANT_PORT: "0",
+    });
     expect(cli.code, cli.output).toBe(0);
     expect(openai.requests.flatMap((request) => request.input)).toHaveLength(30);
     expect(new Set(openai.requests.map((request) => request.model))).toEqual(new Set([NEW_MODEL]));
@@ -134,8 +155,17 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
     const listed = await oldApp!.running.metadata.listRows({ limit: 1000 });
     expect(new Set(listed.map((row) => row.model))).toEqual(new Set([NEW_MODEL]));
     const rows = new Map(listed.map((row) => [row.id, `${row.contentHash} ${NEW_MODEL}`]));
-    const scrolled = await inspect.api("points").scroll({ collectionName: NEW_COLLECTION, limit: 1000, withPayload: { selectorOptions: { case: "enable", value: true } } });
-    const hashes = new Map(scrolled.result.map((point) => [point.id?.pointIdOptions.value as string, `${point.payload.content_hash?.kind.value} ${point.payload.model?.kind.value}`]));
+    const scrolled = await inspect.api("points").scroll({
+      collectionName: NEW_COLLECTION,
+      limit: 1000,
+      withPayload: { selectorOptions: { case: "enable", value: true } },
+    });
+    const hashes = new Map(
+      scrolled.result.map((point) => [
+        point.id?.pointIdOptions.value as string,
+        `${point.payload.content_hash?.kind.value} ${point.payload.model?.kind.value}`,
+      ]),
+    );
     expect(hashes).toEqual(rows);
     expect(hashes.has(ids[1])).toBe(false);
     // The old collection is left intact for the operator to drop.
@@ -143,14 +173,20 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
   });
 
   it("a replica still on the old model stops serving once the alias flips, instead of mixing models", async () => {
-    await expect(oldApp!.running.vectors.ping()).rejects.toThrow(`points at collection "${NEW_COLLECTION}", built with model "${NEW_MODEL}" (32 dimensions)`);
-    const refused = await oldApp!.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "orders" } }).catch((error: unknown) => error);
+    await expect(oldApp!.running.vectors.ping()).rejects.toThrow(
+      `points at collection "${NEW_COLLECTION}", built with model "${NEW_MODEL}" (32 dimensions)`,
+    );
+    const refused = await oldApp!.retrieval
+      .searchEmbeddings({ catalogId, query: { case: "text", value: "orders" } })
+      .catch((error: unknown) => error);
     expect(ConnectError.from(refused).code).toBe(Code.FailedPrecondition);
   });
 
   it("the service refuses to start on the old model, and serves on the new one", async () => {
     await expect(startTestApp({ database, env: oldEnv })).rejects.toThrow(
-      new RegExp(`^Qdrant alias "embeddings" points at collection "${NEW_COLLECTION}", built with model "${NEW_MODEL}" \\(32 dimensions\\)`),
+      new RegExp(
+        `^Qdrant alias "embeddings" points at collection "${NEW_COLLECTION}", built with model "${NEW_MODEL}" \\(32 dimensions\\)`,
+      ),
     );
     const newApp = await startTestApp({ database, env: newEnv });
     try {
@@ -160,7 +196,10 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
       expect(again.outcome).toBe(UpsertOutcome.UNCHANGED);
       expect(openai.requests).toEqual([]);
       // The fake OpenAI embeds equal texts to equal vectors: the row's own text finds it first.
-      const found = await newApp.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "Table: invoices holds billing documents" } });
+      const found = await newApp.retrieval.searchEmbeddings({
+        catalogId,
+        query: { case: "text", value: "Table: invoices holds billing documents" },
+      });
       expect(found.hits[0]?.embedding?.content).toBe("Table: invoices holds billing documents");
     } finally {
       await newApp.stop();
@@ -170,7 +209,11 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/reembed.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/reembed.ts", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -37,8 +37,16 @@ const BAD_INPUTS: BadInput[] = [
   { name: "NUL in a metadata value", apply: (input) => (input.metadata = { note: NUL }), field: "metadata.note" },
   { name: "NUL in a metadata key", apply: (input) => (input.metadata = { ["k\u0000ey"]: 1 }), field: "metadata[key" },
   { name: "NaN metadata number", apply: (input) => (input.metadata = { score: Number.NaN }), field: "metadata.score" },
-  { name: "Infinity metadata number", apply: (input) => (input.metadata = { nested: { score: Number.POSITIVE_INFINITY } }), field: "metadata.nested.score" },
-  { name: "metadata nested too deep", apply: (input) => (input.metadata = deep(MAX_STRUCT_DEPTH + 2)), field: "metadata.nested" },
+  {
+    name: "Infinity metadata number",
+    apply: (input) => (input.metadata = { nested: { score: Number.POSITIVE_INFINITY } }),
+    field: "metadata.nested.score",
+  },
+  {
+    name: "metadata nested too deep",
+    apply: (input) => (input.metadata = deep(MAX_STRUCT_DEPTH + 2)),
+    field: "metadata.nested",
+  },
 ];
 
 /** Every RPC that carries an embedding input, and where the input sits in its request. */
@@ -57,17 +65,28 @@ interface Clients {
 }
 
 function input(catalogId: string, spoil: (input: Record<string, unknown>) => void) {
-  const value: Record<string, unknown> = { id: randomUUID(), catalogId, kind: "document", content: "fine text", vector: Array.from({ length: DIMENSIONS }, (_, i) => i + 1) };
+  const value: Record<string, unknown> = {
+    id: randomUUID(),
+    catalogId,
+    kind: "document",
+    content: "fine text",
+    vector: Array.from({ length: DIMENSIONS }, (_, i) => i + 1),
+  };
   spoil(value);
   return value;
 }
 
 const CARRIERS: Carrier[] = [
-  { rpc: "UpsertEmbedding", path: "embedding", send: (c, catalogId, spoil) => c.embeddings.upsertEmbedding({ embedding: input(catalogId, spoil) }) },
+  {
+    rpc: "UpsertEmbedding",
+    path: "embedding",
+    send: (c, catalogId, spoil) => c.embeddings.upsertEmbedding({ embedding: input(catalogId, spoil) }),
+  },
   {
     rpc: "BatchUpsertEmbeddings",
     path: "embeddings[1]",
-    send: (c, catalogId, spoil) => c.embeddings.batchUpsertEmbeddings({ embeddings: [input(catalogId, () => {}), input(catalogId, spoil)] }),
+    send: (c, catalogId, spoil) =>
+      c.embeddings.batchUpsertEmbeddings({ embeddings: [input(catalogId, () => {}), input(catalogId, spoil)] }),
   },
   {
     rpc: "StreamUpsertEmbeddings",
@@ -84,7 +103,14 @@ const CARRIERS: Carrier[] = [
   {
     rpc: "CreateEmbeddingsForCatalog",
     path: "catalog.documents[0]",
-    field: (field) => (field === "kind" || field === "content" || field === "schema_name" || field === "table_name" || field.startsWith("metadata") ? field : undefined),
+    field: (field) =>
+      field === "kind" ||
+      field === "content" ||
+      field === "schema_name" ||
+      field === "table_name" ||
+      field.startsWith("metadata")
+        ? field
+        : undefined,
     send(c, catalogId, spoil) {
       const spoilt = input(catalogId, spoil);
       const document = {
@@ -102,13 +128,39 @@ const CARRIERS: Carrier[] = [
 
 /** Text fields of the read RPCs: a NUL there is refused the same way. */
 const QUERY_CASES: Array<{ rpc: string; field: string; send: (c: Clients, catalogId: string) => Promise<unknown> }> = [
-  { rpc: "SearchEmbeddings", field: "text", send: (c, catalogId) => c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: NUL } }) },
-  { rpc: "SearchEmbeddings", field: "schema_name", send: (c, catalogId) => c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "ok" }, schemaName: NUL }) },
-  { rpc: "SearchEmbeddings", field: "kinds[0]", send: (c, catalogId) => c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "ok" }, kinds: [NUL] }) },
-  { rpc: "RetrieveContext", field: "question", send: (c, catalogId) => c.retrieval.retrieveContext({ catalogId, question: NUL }) },
-  { rpc: "RetrieveContext", field: "schema_name", send: (c, catalogId) => c.retrieval.retrieveContext({ catalogId, question: "ok", schemaName: NUL }) },
+  {
+    rpc: "SearchEmbeddings",
+    field: "text",
+    send: (c, catalogId) => c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: NUL } }),
+  },
+  {
+    rpc: "SearchEmbeddings",
+    field: "schema_name",
+    send: (c, catalogId) =>
+      c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "ok" }, schemaName: NUL }),
+  },
+  {
+    rpc: "SearchEmbeddings",
+    field: "kinds[0]",
+    send: (c, catalogId) =>
+      c.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "ok" }, kinds: [NUL] }),
+  },
+  {
+    rpc: "RetrieveContext",
+    field: "question",
+    send: (c, catalogId) => c.retrieval.retrieveContext({ catalogId, question: NUL }),
+  },
+  {
+    rpc: "RetrieveContext",
+    field: "schema_name",
+    send: (c, catalogId) => c.retrieval.retrieveContext({ catalogId, question: "ok", schemaName: NUL }),
+  },
   { rpc: "GetEmbedding", field: "id", send: (c) => c.embeddings.getEmbedding({ id: NUL }) },
-  { rpc: "DeleteCatalogEmbeddings", field: "catalog_id", send: (c) => c.embeddings.deleteCatalogEmbeddings({ catalogId: NUL }) },
+  {
+    rpc: "DeleteCatalogEmbeddings",
+    field: "catalog_id",
+    send: (c) => c.embeddings.deleteCatalogEmbeddings({ catalogId: NUL }),
+  },
 ];
 
 async function refusal(call: Promise<unknown>): Promise<ConnectError> {
@@ -124,7 +176,15 @@ describe("one validation layer for every RPC", () => {
   let app: TestApp;
   const protocols: Array<{ name: string; transport: () => Transport }> = [
     { name: "gRPC", transport: () => createGrpcTransport({ baseUrl: `http://127.0.0.1:${app.running.grpcPort}` }) },
-    { name: "Connect", transport: () => createConnectTransport({ baseUrl: `http://127.0.0.1:${app.running.grpcPort}`, httpVersion: "2", useBinaryFormat: true }) },
+    {
+      name: "Connect",
+      transport: () =>
+        createConnectTransport({
+          baseUrl: `http://127.0.0.1:${app.running.grpcPort}`,
+          httpVersion: "2",
+          useBinaryFormat: true,
+        }),
+    },
   ];
   const counts = { write: 0, read: 0 };
 
@@ -145,7 +205,10 @@ describe("one validation layer for every RPC", () => {
         if (field === undefined) continue;
         it(`${protocol.name} ${carrier.rpc}: ${bad.name} -> INVALID_ARGUMENT at ${carrier.path}.${field}, nothing written`, async () => {
           const transport = protocol.transport();
-          const clients = { embeddings: createClient(EmbeddingService, transport), retrieval: createClient(RetrievalService, transport) };
+          const clients = {
+            embeddings: createClient(EmbeddingService, transport),
+            retrieval: createClient(RetrievalService, transport),
+          };
           const catalogId = randomUUID();
           const error = await refusal(carrier.send(clients, catalogId, bad.apply));
           expect(error.code, error.rawMessage).toBe(Code.InvalidArgument);
@@ -159,7 +222,10 @@ describe("one validation layer for every RPC", () => {
     for (const query of QUERY_CASES) {
       it(`${protocol.name} ${query.rpc}: NUL in ${query.field} -> INVALID_ARGUMENT naming it`, async () => {
         const transport = protocol.transport();
-        const clients = { embeddings: createClient(EmbeddingService, transport), retrieval: createClient(RetrievalService, transport) };
+        const clients = {
+          embeddings: createClient(EmbeddingService, transport),
+          retrieval: createClient(RetrievalService, transport),
+        };
         const error = await refusal(query.send(clients, randomUUID()));
         expect(error.code, error.rawMessage).toBe(Code.InvalidArgument);
         expect(error.rawMessage.startsWith(query.field), error.rawMessage).toBe(true);

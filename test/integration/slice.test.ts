@@ -7,7 +7,6 @@ import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 const DIMENSIONS = 3072;
 
-
 function unitVector(seed: number): number[] {
   const values = Array.from({ length: DIMENSIONS }, (_, index) => Math.sin(seed * 7.1 + index * 0.37));
   const norm = Math.hypot(...values);
@@ -44,10 +43,19 @@ describe("the walking skeleton over real gRPC", () => {
     expect(upserted.embedding?.qdrantPointId).toBe(id);
     expect(upserted.embedding?.status).toBe(EmbeddingStatus.PENDING);
     await app.embeddings.upsertEmbedding({
-      embedding: { id: distractor, catalogId, kind: "table", content: "Table: public.stadium. Columns: stadium_id, location, capacity" },
+      embedding: {
+        id: distractor,
+        catalogId,
+        kind: "table",
+        content: "Table: public.stadium. Columns: stadium_id, location, capacity",
+      },
     });
 
-    const found = await app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "How many singers do we have?" }, limit: 2 });
+    const found = await app.retrieval.searchEmbeddings({
+      catalogId,
+      query: { case: "text", value: "How many singers do we have?" },
+      limit: 2,
+    });
     expect(found.hits.map((hit) => hit.embedding?.id)).toEqual([id, distractor]);
     const best = found.hits[0];
     expect(best.embedding?.content).toBe("Table: public.singer. Columns: singer_id, name, country, age");
@@ -59,7 +67,13 @@ describe("the walking skeleton over real gRPC", () => {
     const [row] = await app.running.metadata.getRows([id]);
     expect(row.contentHash).toMatch(/^[0-9a-f]{64}$/);
     const [point] = await app.running.vectors.get([id], { withVector: true });
-    expect(point.payload).toMatchObject({ catalog_id: catalogId, kind: "table", schema: "public", table: "singer", status: "pending" });
+    expect(point.payload).toMatchObject({
+      catalog_id: catalogId,
+      kind: "table",
+      schema: "public",
+      table: "singer",
+      status: "pending",
+    });
     expect(point.vector).toHaveLength(DIMENSIONS);
   });
 
@@ -72,7 +86,9 @@ describe("the walking skeleton over real gRPC", () => {
     expect((await app.embeddings.upsertEmbedding({ embedding: input })).outcome).toBe(UpsertOutcome.UNCHANGED);
     const [after] = await app.running.metadata.getRows([id]);
     expect(after.updatedAt).toBe(before.updatedAt);
-    const changed = await app.embeddings.upsertEmbedding({ embedding: { ...input, content: "Column: singer.age (years)" } });
+    const changed = await app.embeddings.upsertEmbedding({
+      embedding: { ...input, content: "Column: singer.age (years)" },
+    });
     expect(changed.outcome).toBe(UpsertOutcome.UPDATED);
     expect((await app.running.metadata.getRows([id]))[0].content).toBe("Column: singer.age (years)");
   });
@@ -81,9 +97,15 @@ describe("the walking skeleton over real gRPC", () => {
     const catalogId = randomUUID();
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     for (const [index, id] of ids.entries()) {
-      await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "document", content: `doc ${index}`, vector: unitVector(index + 1) } });
+      await app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "document", content: `doc ${index}`, vector: unitVector(index + 1) },
+      });
     }
-    const hits = await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: unitVector(2) } }, limit: 3 });
+    const hits = await app.retrieval.searchEmbeddings({
+      catalogId,
+      query: { case: "vector", value: { values: unitVector(2) } },
+      limit: 3,
+    });
     expect(hits.hits[0].embedding?.id).toBe(ids[1]);
     expect(hits.hits[0].score).toBeCloseTo(1, 4);
     expect(hits.hits[0].embedding?.model).toBe("precomputed");
@@ -99,17 +121,57 @@ describe("the walking skeleton over real gRPC", () => {
     const inA = randomUUID();
     const inB = randomUUID();
     const column = randomUUID();
-    await app.embeddings.upsertEmbedding({ embedding: { id: inA, catalogId: catalogA, kind: "table", content: "Table: orders", schemaName: "sales", tableName: "orders" } });
-    await app.embeddings.upsertEmbedding({ embedding: { id: column, catalogId: catalogA, kind: "column", content: "Column: orders.total", schemaName: "sales", tableName: "orders" } });
-    await app.embeddings.upsertEmbedding({ embedding: { id: inB, catalogId: catalogB, kind: "table", content: "Table: orders", schemaName: "sales", tableName: "orders" } });
+    await app.embeddings.upsertEmbedding({
+      embedding: {
+        id: inA,
+        catalogId: catalogA,
+        kind: "table",
+        content: "Table: orders",
+        schemaName: "sales",
+        tableName: "orders",
+      },
+    });
+    await app.embeddings.upsertEmbedding({
+      embedding: {
+        id: column,
+        catalogId: catalogA,
+        kind: "column",
+        content: "Column: orders.total",
+        schemaName: "sales",
+        tableName: "orders",
+      },
+    });
+    await app.embeddings.upsertEmbedding({
+      embedding: {
+        id: inB,
+        catalogId: catalogB,
+        kind: "table",
+        content: "Table: orders",
+        schemaName: "sales",
+        tableName: "orders",
+      },
+    });
 
     const all = await app.retrieval.searchEmbeddings({ catalogId: catalogA, query: { case: "text", value: "orders" } });
     expect(all.hits.map((hit) => hit.embedding?.id).sort()).toEqual([inA, column].sort());
-    const tables = await app.retrieval.searchEmbeddings({ catalogId: catalogA, query: { case: "text", value: "orders" }, kinds: ["table"] });
+    const tables = await app.retrieval.searchEmbeddings({
+      catalogId: catalogA,
+      query: { case: "text", value: "orders" },
+      kinds: ["table"],
+    });
     expect(tables.hits.map((hit) => hit.embedding?.id)).toEqual([inA]);
-    const otherSchema = await app.retrieval.searchEmbeddings({ catalogId: catalogA, query: { case: "text", value: "orders" }, schemaName: "hr" });
+    const otherSchema = await app.retrieval.searchEmbeddings({
+      catalogId: catalogA,
+      query: { case: "text", value: "orders" },
+      schemaName: "hr",
+    });
     expect(otherSchema.hits).toEqual([]);
-    const byTable = await app.retrieval.searchEmbeddings({ catalogId: catalogA, query: { case: "text", value: "orders" }, tableName: "orders", kinds: ["column"] });
+    const byTable = await app.retrieval.searchEmbeddings({
+      catalogId: catalogA,
+      query: { case: "text", value: "orders" },
+      tableName: "orders",
+      kinds: ["column"],
+    });
     expect(byTable.hits.map((hit) => hit.embedding?.id)).toEqual([column]);
   });
 
@@ -123,7 +185,9 @@ describe("the walking skeleton over real gRPC", () => {
     const error = await failure(app.embeddings.getEmbedding({ id, catalogId }));
     expect(error.code).toBe(Code.NotFound);
     expect(error.rawMessage).toContain(id);
-    expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "venue" } })).hits).toEqual([]);
+    expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "text", value: "venue" } })).hits).toEqual(
+      [],
+    );
     expect((await failure(app.embeddings.deleteEmbedding({ id, catalogId }))).code).toBe(Code.NotFound);
     expect((await app.embeddings.deleteEmbedding({ id, catalogId, allowMissing: true })).deleted).toBe(false);
   });
@@ -138,7 +202,11 @@ describe("the walking skeleton over real gRPC", () => {
       ["missing kind", { kind: "" }, "embedding.kind"],
       ["vector of the wrong dimension", { vector: [0.1, 0.2, 0.3] }, "embedding.vector"],
       ["vector with NaN", { vector: Object.assign(unitVector(3), { 17: Number.NaN }) }, "embedding.vector[17]"],
-      ["vector with Infinity", { vector: Object.assign(unitVector(3), { 5: Number.POSITIVE_INFINITY }) }, "embedding.vector[5]"],
+      [
+        "vector with Infinity",
+        { vector: Object.assign(unitVector(3), { 5: Number.POSITIVE_INFINITY }) },
+        "embedding.vector[5]",
+      ],
       ["oversized content", { content: "x".repeat(65_537) }, "embedding.content"],
     ];
     for (const [name, patch, field] of cases) {
@@ -162,12 +230,22 @@ describe("the walking skeleton over real gRPC", () => {
     it("search without catalog_id, with a bad limit, or without a query", async () => {
       const noCatalog = await failure(app.retrieval.searchEmbeddings({ query: { case: "text", value: "x" } }));
       expect([noCatalog.code, noCatalog.rawMessage.startsWith("catalog_id")]).toEqual([Code.InvalidArgument, true]);
-      const overLimit = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" }, limit: 101 }));
+      const overLimit = await failure(
+        app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "text", value: "x" }, limit: 101 }),
+      );
       expect([overLimit.code, overLimit.rawMessage.startsWith("limit")]).toEqual([Code.InvalidArgument, true]);
       const noQuery = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID() }));
       expect([noQuery.code, noQuery.rawMessage.startsWith("query")]).toEqual([Code.InvalidArgument, true]);
-      const shortVector = await failure(app.retrieval.searchEmbeddings({ catalogId: randomUUID(), query: { case: "vector", value: { values: [1, 2] } } }));
-      expect([shortVector.code, shortVector.rawMessage.startsWith("vector.values")]).toEqual([Code.InvalidArgument, true]);
+      const shortVector = await failure(
+        app.retrieval.searchEmbeddings({
+          catalogId: randomUUID(),
+          query: { case: "vector", value: { values: [1, 2] } },
+        }),
+      );
+      expect([shortVector.code, shortVector.rawMessage.startsWith("vector.values")]).toEqual([
+        Code.InvalidArgument,
+        true,
+      ]);
     });
 
     it("an unknown embedding id is NOT_FOUND and a malformed one INVALID_ARGUMENT", async () => {
@@ -181,8 +259,14 @@ describe("the walking skeleton over real gRPC", () => {
 
     it("an id that belongs to another catalog is refused", async () => {
       const id = randomUUID();
-      await app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" } });
-      const error = await failure(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" } }));
+      await app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" },
+      });
+      const error = await failure(
+        app.embeddings.upsertEmbedding({
+          embedding: { id, catalogId: randomUUID(), kind: "table", content: "Table: a" },
+        }),
+      );
       expect(error.code).toBe(Code.FailedPrecondition);
     });
   });
@@ -193,13 +277,19 @@ describe("the walking skeleton over real gRPC", () => {
     await failure(app.embeddings.getEmbedding({ id: randomUUID(), catalogId: randomUUID() }));
     const text = await app.metricsText();
     expect(handled(text, "GetEmbedding", "NotFound")).toBe(before + 2);
-    expect(text).toMatch(/grpc_server_started_total\{grpc_type="unary",grpc_service="dq.embeddings.v1.EmbeddingService",grpc_method="GetEmbedding"\} \d+/);
-    expect(text).toMatch(/grpc_server_handling_seconds_bucket\{le="0.005",grpc_type="unary",grpc_service="dq.embeddings.v1.RetrievalService",grpc_method="SearchEmbeddings"\}/);
+    expect(text).toMatch(
+      /grpc_server_started_total\{grpc_type="unary",grpc_service="dq.embeddings.v1.EmbeddingService",grpc_method="GetEmbedding"\} \d+/,
+    );
+    expect(text).toMatch(
+      /grpc_server_handling_seconds_bucket\{le="0.005",grpc_type="unary",grpc_service="dq.embeddings.v1.RetrievalService",grpc_method="SearchEmbeddings"\}/,
+    );
     expect(text).toContain("process_cpu_seconds_total");
   });
 });
 
 function handled(text: string, method: string, code: string): number {
-  const pattern = new RegExp(`grpc_server_handled_total\\{grpc_type="unary",grpc_service="[^"]+",grpc_method="${method}",grpc_code="${code}"\\} (\\d+)`);
+  const pattern = new RegExp(
+    `grpc_server_handled_total\\{grpc_type="unary",grpc_service="[^"]+",grpc_method="${method}",grpc_code="${code}"\\} (\\d+)`,
+  );
   return Number(pattern.exec(text)?.[1] ?? 0);
 }

@@ -24,7 +24,12 @@ const logger = pino({ level: "silent" });
 const DIMENSIONS = 3072;
 
 /** A plaintext HTTP/2 server that records each gRPC request's message bytes and answers Upsert OK. */
-async function startRecordingServer(): Promise<{ url: string; bodies: Buffer[]; paths: string[]; stop(): Promise<void> }> {
+async function startRecordingServer(): Promise<{
+  url: string;
+  bodies: Buffer[];
+  paths: string[];
+  stop(): Promise<void>;
+}> {
   const bodies: Buffer[] = [];
   const paths: string[] = [];
   const server = http2.createServer();
@@ -69,7 +74,11 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
       const [host, port] = recorder.url.split(":");
       const upsert = createQdrantWireUpsert({ host, port: Number(port), timeoutMs: 10_000 });
       const points = samplePoints(64, DIMENSIONS);
-      await upsert.upsert({ collectionName: "embeddings", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+      await upsert.upsert({
+        collectionName: "embeddings",
+        wait: true,
+        points: points.map((p) => toPointStruct(p, denseBytes)),
+      });
       expect(recorder.paths).toEqual(["/qdrant.Points/Upsert"]);
       const body = recorder.bodies[0];
       expect(body[0]).toBe(0); // the gRPC envelope's compressed flag: off
@@ -128,7 +137,9 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
  * An h2c proxy in front of a gRPC server that records each request's path, user agent and message
  * bytes, so a test can see what the service sends to Qdrant.
  */
-async function startRecordingProxy(upstream: string): Promise<{ port: number; requests: { path: string; userAgent: string; body: Buffer }[]; stop(): Promise<void> }> {
+async function startRecordingProxy(
+  upstream: string,
+): Promise<{ port: number; requests: { path: string; userAgent: string; body: Buffer }[]; stop(): Promise<void> }> {
   const requests: { path: string; userAgent: string; body: Buffer }[] = [];
   const client = http2.connect(upstream);
   const server = http2.createServer();
@@ -149,7 +160,11 @@ async function startRecordingProxy(upstream: string): Promise<{ port: number; re
       up.write(chunk);
     });
     stream.on("end", () => {
-      requests.push({ path: String(headers[":path"]), userAgent: String(headers["user-agent"]), body: Buffer.concat(chunks) });
+      requests.push({
+        path: String(headers[":path"]),
+        userAgent: String(headers["user-agent"]),
+        body: Buffer.concat(chunks),
+      });
       up.end();
     });
     let trailers: http2.IncomingHttpHeaders | undefined;
@@ -179,7 +194,12 @@ async function startRecordingProxy(upstream: string): Promise<{ port: number; re
 async function grpcUnaryStatus(baseUrl: string, path: string, message: Uint8Array): Promise<string> {
   const session = http2.connect(baseUrl);
   try {
-    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
     const envelope = Buffer.alloc(5 + message.length);
     envelope.writeUInt32BE(message.length, 1);
     envelope.set(message, 5);
@@ -220,7 +240,9 @@ describe("outbound through the service", () => {
     qdrant = createEmbeddedQdrant({ host: "127.0.0.1", port: 0, logger });
     const { port } = await qdrant.start();
     proxy = await startRecordingProxy(`http://127.0.0.1:${port}`);
-    app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: "16", QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(proxy.port) } });
+    app = await startTestApp({
+      env: { EMBEDDING_DIMENSIONS: "16", QDRANT_HOST: "127.0.0.1", QDRANT_GRPC_PORT: String(proxy.port) },
+    });
   });
   afterAll(async () => {
     await app?.stop();
@@ -234,7 +256,13 @@ describe("outbound through the service", () => {
     const ids = vectors.map(() => crypto.randomUUID());
     const seen = proxy.requests.length;
     await app.embeddings.batchUpsertEmbeddings({
-      embeddings: ids.map((id, i) => ({ id, catalogId, kind: "column", content: `Column: t.c${i}`, vector: Array.from(vectors[i]) })),
+      embeddings: ids.map((id, i) => ({
+        id,
+        catalogId,
+        kind: "column",
+        content: `Column: t.c${i}`,
+        vector: Array.from(vectors[i]),
+      })),
     });
     const upserts = proxy.requests.slice(seen).filter((r) => r.path === "/qdrant.Points/Upsert");
     expect(upserts.map((r) => r.userAgent)).toEqual(["dq-embeddings (qdrant wire upsert)"]);
@@ -269,8 +297,13 @@ describe("inbound and outbound through the service", () => {
     const embeddings =
       encoding === "packed"
         ? app.embeddings
-        : (createClient(unpackedEmbeddingService(), createGrpcTransport({ baseUrl: app.baseUrl })) as unknown as typeof app.embeddings);
-    await embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: `Table: ${encoding}`, vector: Array.from(vector) } });
+        : (createClient(
+            unpackedEmbeddingService(),
+            createGrpcTransport({ baseUrl: app.baseUrl }),
+          ) as unknown as typeof app.embeddings);
+    await embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: `Table: ${encoding}`, vector: Array.from(vector) },
+    });
     const got = await app.embeddings.getEmbedding({ id, catalogId, includeVector: true });
     const norm = Math.hypot(...vector);
     expect(got.embedding?.vector).toHaveLength(DIMENSIONS);
@@ -286,8 +319,14 @@ describe("inbound and outbound through the service", () => {
     const id = crypto.randomUUID();
     const vector = samplePoints(1, DIMENSIONS)[0].vector;
     const catalogId = crypto.randomUUID();
-    const input = toBinary(EmbeddingInputSchema, create(EmbeddingInputSchema, { id, catalogId, kind: "table", content: "Table: shadow" }));
-    const writer = new BinaryWriter().raw(input).tag(JSON_ONLY_FIELD, WireType.LengthDelimited).bytes(new Uint8Array(vector.buffer));
+    const input = toBinary(
+      EmbeddingInputSchema,
+      create(EmbeddingInputSchema, { id, catalogId, kind: "table", content: "Table: shadow" }),
+    );
+    const writer = new BinaryWriter()
+      .raw(input)
+      .tag(JSON_ONLY_FIELD, WireType.LengthDelimited)
+      .bytes(new Uint8Array(vector.buffer));
     const request = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(writer.finish()).finish();
     expect(await grpcUnaryStatus(app.baseUrl, "/dq.embeddings.v1.EmbeddingService/UpsertEmbedding", request)).toBe("0");
     const got = await app.embeddings.getEmbedding({ id, catalogId, includeVector: true });
@@ -298,9 +337,14 @@ describe("inbound and outbound through the service", () => {
   it("rejects a NaN in an unpacked vector naming its index", async () => {
     const vector = Array.from(samplePoints(1, DIMENSIONS)[0].vector);
     vector[42] = Number.NaN;
-    const embeddings = createClient(unpackedEmbeddingService(), createGrpcTransport({ baseUrl: app.baseUrl })) as unknown as typeof app.embeddings;
+    const embeddings = createClient(
+      unpackedEmbeddingService(),
+      createGrpcTransport({ baseUrl: app.baseUrl }),
+    ) as unknown as typeof app.embeddings;
     await expect(
-      embeddings.upsertEmbedding({ embedding: { id: crypto.randomUUID(), catalogId: crypto.randomUUID(), kind: "table", content: "x", vector } }),
+      embeddings.upsertEmbedding({
+        embedding: { id: crypto.randomUUID(), catalogId: crypto.randomUUID(), kind: "table", content: "x", vector },
+      }),
     ).rejects.toThrow(/embedding\.vector\[42\]: must be a finite number/);
   });
 });

@@ -20,11 +20,27 @@ describe("transport and start-up checks", () => {
     database = await createTestDatabase();
     certDir = mkdtempSync(join(tmpdir(), "dq-tls-"));
     // A self-signed certificate for 127.0.0.1, made by the openssl CLI.
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-      "-addext", "subjectAltName=IP:127.0.0.1",
-      "-keyout", join(certDir, "key.pem"), "-out", join(certDir, "cert.pem"),
-    ], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(certDir, "key.pem"),
+        "-out",
+        join(certDir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
   });
 
   afterAll(async () => {
@@ -33,18 +49,31 @@ describe("transport and start-up checks", () => {
   });
 
   it("serves gRPC over TLS when a certificate and key are configured", async () => {
-    const app = await startTestApp({ database, env: { TLS_CERT_FILE: join(certDir, "cert.pem"), TLS_KEY_FILE: join(certDir, "key.pem") } });
+    const app = await startTestApp({
+      database,
+      env: { TLS_CERT_FILE: join(certDir, "cert.pem"), TLS_KEY_FILE: join(certDir, "key.pem") },
+    });
     try {
       const port = app.running.grpcPort;
-      const secure = createGrpcTransport({ baseUrl: `https://127.0.0.1:${port}`, nodeOptions: { ca: readFileSync(join(certDir, "cert.pem")) } });
+      const secure = createGrpcTransport({
+        baseUrl: `https://127.0.0.1:${port}`,
+        nodeOptions: { ca: readFileSync(join(certDir, "cert.pem")) },
+      });
       const catalogId = randomUUID();
       const id = randomUUID();
-      await createClient(EmbeddingService, secure).upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: secure" } });
-      const found = await createClient(RetrievalService, secure).searchEmbeddings({ catalogId, query: { case: "text", value: "secure" } });
+      await createClient(EmbeddingService, secure).upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: secure" },
+      });
+      const found = await createClient(RetrievalService, secure).searchEmbeddings({
+        catalogId,
+        query: { case: "text", value: "secure" },
+      });
       expect(found.hits.map((hit) => hit.embedding?.id)).toEqual([id]);
       // Plaintext HTTP/2 is refused on a TLS port.
       const plaintext = createClient(RetrievalService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
-      await expect(plaintext.searchEmbeddings({ catalogId, query: { case: "text", value: "secure" } })).rejects.toThrow();
+      await expect(
+        plaintext.searchEmbeddings({ catalogId, query: { case: "text", value: "secure" } }),
+      ).rejects.toThrow();
     } finally {
       await app.stop();
     }
@@ -53,11 +82,21 @@ describe("transport and start-up checks", () => {
   it("accepts gzip-compressed requests and answers gzip when asked", async () => {
     const app = await startTestApp({ database });
     try {
-      const gzip = createGrpcTransport({ baseUrl: app.baseUrl, sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 1 });
+      const gzip = createGrpcTransport({
+        baseUrl: app.baseUrl,
+        sendCompression: compressionGzip,
+        acceptCompression: [compressionGzip],
+        compressMinBytes: 1,
+      });
       const catalogId = randomUUID();
       const id = randomUUID();
-      await createClient(EmbeddingService, gzip).upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: compressed ".repeat(20) } });
-      const found = await createClient(RetrievalService, gzip).searchEmbeddings({ catalogId, query: { case: "text", value: "compressed" } });
+      await createClient(EmbeddingService, gzip).upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: compressed ".repeat(20) },
+      });
+      const found = await createClient(RetrievalService, gzip).searchEmbeddings({
+        catalogId,
+        query: { case: "text", value: "compressed" },
+      });
       expect(found.hits[0].embedding?.id).toBe(id);
     } finally {
       await app.stop();
@@ -74,7 +113,10 @@ describe("transport and start-up checks", () => {
         /^Qdrant alias "embeddings" points at collection "embeddings__local-hash-v\d+__32", built with model "local-hash-v\d+" \(32 dimensions\), but the service is configured for model "local-hash-v\d+" \(64 dimensions\): start it with that model and dimension, or switch the alias with `npm run reembed -- --model local-hash-v\d+ --dimensions 64`$/,
       );
       // Another collection name is fine.
-      const other = await startTestApp({ database, env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64", QDRANT_COLLECTION_NAME: "embeddings_64" } });
+      const other = await startTestApp({
+        database,
+        env: { ...qdrant.env, EMBEDDING_DIMENSIONS: "64", QDRANT_COLLECTION_NAME: "embeddings_64" },
+      });
       await other.stop();
     } finally {
       await qdrant.dispose();

@@ -40,7 +40,9 @@ function normalized(values: number[]): number[] {
   return values.map((value) => Math.fround(value / norm));
 }
 
-type Fault = { kind: "hook"; op: WriteOp; step: WriteStep; mode: "fail" | "crash" } | { kind: "vectors"; op: WriteOp; when: "before-send" | "after-applied" };
+type Fault =
+  | { kind: "hook"; op: WriteOp; step: WriteStep; mode: "fail" | "crash" }
+  | { kind: "vectors"; op: WriteOp; when: "before-send" | "after-applied" };
 
 /** What the next write does at each step: pass, fail, stop dead, or wait for the test. */
 interface Control {
@@ -50,7 +52,13 @@ interface Control {
 }
 
 function vectorOp(method: string): WriteOp | undefined {
-  return method === "upsert" ? "upsert" : method === "delete" ? "delete" : method === "setStatus" ? "status" : undefined;
+  return method === "upsert"
+    ? "upsert"
+    : method === "delete"
+      ? "delete"
+      : method === "setStatus"
+        ? "status"
+        : undefined;
 }
 
 async function startControlledApp(control: Control, extra: { embedder?: Embedder } = {}): Promise<TestApp> {
@@ -130,7 +138,9 @@ const FAULTS: Fault[] = (["upsert", "delete", "status"] as const).flatMap((op) =
 ]);
 
 function describeFault(fault: Fault): string {
-  return fault.kind === "hook" ? `${fault.op}: ${fault.mode} at ${fault.step}` : `${fault.op}: Qdrant fails ${fault.when}`;
+  return fault.kind === "hook"
+    ? `${fault.op}: ${fault.mode} at ${fault.step}`
+    : `${fault.op}: Qdrant fails ${fault.when}`;
 }
 
 describe("the write path under injected faults", () => {
@@ -145,55 +155,69 @@ describe("the write path under injected faults", () => {
     await app?.stop();
   });
 
-  it.each(FAULTS.map((fault) => [describeFault(fault), fault] as const))("%s: the call's answer and both stores agree after repair", async (_name, fault) => {
-    const catalogId = randomUUID();
-    const id = randomUUID();
-    const original = vectorOf(1);
-    const replacement = vectorOf(2);
-    await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: before", vector: original } });
+  it.each(FAULTS.map((fault) => [describeFault(fault), fault] as const))(
+    "%s: the call's answer and both stores agree after repair",
+    async (_name, fault) => {
+      const catalogId = randomUUID();
+      const id = randomUUID();
+      const original = vectorOf(1);
+      const replacement = vectorOf(2);
+      await app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: before", vector: original },
+      });
 
-    control.fault = fault;
-    const result =
-      fault.op === "upsert"
-        ? await outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: after", vector: replacement } }))
-        : fault.op === "delete"
-          ? await outcome(app.embeddings.deleteEmbedding({ id, catalogId }))
-          : await outcome(app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId, status: EmbeddingStatus.REJECTED }));
-    expect(control.fault).toBeUndefined();
-    if (!result.ok) {
-      // A failed write is reported as the store being unavailable, never as a bug.
-      expect(result.error.code).toBe(Code.Unavailable);
-    }
-    await expectConverged(app, catalogId);
+      control.fault = fault;
+      const result =
+        fault.op === "upsert"
+          ? await outcome(
+              app.embeddings.upsertEmbedding({
+                embedding: { id, catalogId, kind: "table", content: "Table: after", vector: replacement },
+              }),
+            )
+          : fault.op === "delete"
+            ? await outcome(app.embeddings.deleteEmbedding({ id, catalogId }))
+            : await outcome(
+                app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId, status: EmbeddingStatus.REJECTED }),
+              );
+      expect(control.fault).toBeUndefined();
+      if (!result.ok) {
+        // A failed write is reported as the store being unavailable, never as a bug.
+        expect(result.error.code).toBe(Code.Unavailable);
+      }
+      await expectConverged(app, catalogId);
 
-    const [row] = await app.running.metadata.getRows([id]);
-    const [point] = await app.running.vectors.get([id], { withVector: true });
-    if (fault.op === "delete") {
-      // Deletes commit in Postgres first (retrieval stops serving the row there): once recorded, the
-      // delete always completes, by the request itself or by the repairer.
-      expect([row, point]).toEqual([undefined, undefined]);
-      return;
-    }
-    if (fault.op === "status") {
-      expect(row.status).toBe("rejected");
-      expect(point.payload.status).toBe("rejected");
-      // A rejected chunk is never served, whatever state Qdrant's payload was left in.
-      const search = await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: original } } });
-      expect(search.hits).toEqual([]);
-      return;
-    }
-    // Upserts roll forward from the intent: the new content with the caller's exact vector, never a
-    // re-embedded one, in both stores.
-    const acknowledged = result.ok;
-    const finished = row.content === "Table: after";
-    if (acknowledged) {
-      expect(finished).toBe(true);
-    }
-    const expected = finished ? replacement : original;
-    expect(point.payload.content_hash).toBe(row.contentHash);
-    expect(row.model).toBe("precomputed");
-    expect(Array.from(point.vector ?? [])).toEqual(normalized(expected).map((value) => expect.closeTo(value, 6)));
-  });
+      const [row] = await app.running.metadata.getRows([id]);
+      const [point] = await app.running.vectors.get([id], { withVector: true });
+      if (fault.op === "delete") {
+        // Deletes commit in Postgres first (retrieval stops serving the row there): once recorded, the
+        // delete always completes, by the request itself or by the repairer.
+        expect([row, point]).toEqual([undefined, undefined]);
+        return;
+      }
+      if (fault.op === "status") {
+        expect(row.status).toBe("rejected");
+        expect(point.payload.status).toBe("rejected");
+        // A rejected chunk is never served, whatever state Qdrant's payload was left in.
+        const search = await app.retrieval.searchEmbeddings({
+          catalogId,
+          query: { case: "vector", value: { values: original } },
+        });
+        expect(search.hits).toEqual([]);
+        return;
+      }
+      // Upserts roll forward from the intent: the new content with the caller's exact vector, never a
+      // re-embedded one, in both stores.
+      const acknowledged = result.ok;
+      const finished = row.content === "Table: after";
+      if (acknowledged) {
+        expect(finished).toBe(true);
+      }
+      const expected = finished ? replacement : original;
+      expect(point.payload.content_hash).toBe(row.contentHash);
+      expect(row.model).toBe("precomputed");
+      expect(Array.from(point.vector ?? [])).toEqual(normalized(expected).map((value) => expect.closeTo(value, 6)));
+    },
+  );
 
   it.each(["intent-recorded", "vectors-applied", "before-apply-commit"] as const)(
     "a catalog sync that crashes at %s: the repairer finishes the recorded batch, the re-sent sync converges",
@@ -201,7 +225,20 @@ describe("the write path under injected faults", () => {
       const catalogId = randomUUID();
       const upload = (tables: string[]) => ({
         catalogId,
-        catalog: { schemas: [{ name: "public", tables: tables.map((name) => ({ name, columns: [{ name: "id", type: "int" }, { name: "label", type: "text" }] })) }] },
+        catalog: {
+          schemas: [
+            {
+              name: "public",
+              tables: tables.map((name) => ({
+                name,
+                columns: [
+                  { name: "id", type: "int" },
+                  { name: "label", type: "text" },
+                ],
+              })),
+            },
+          ],
+        },
       });
       await app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "beta"]));
       control.fault = { kind: "hook", op: "upsert", step, mode: "crash" };
@@ -210,55 +247,87 @@ describe("the write path under injected faults", () => {
       await expectConverged(app, catalogId);
       const again = await app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "gamma"]));
       expect(again.deletedCount).toBe(3);
-      const tables = new Set((await app.running.metadata.listRows({ catalogId, limit: 100 })).map((row) => row.tableName));
+      const tables = new Set(
+        (await app.running.metadata.listRows({ catalogId, limit: 100 })).map((row) => row.tableName),
+      );
       expect([...tables].sort()).toEqual(["alpha", "gamma"]);
       await expectConverged(app, catalogId);
     },
   );
 
-  it.each(["intent-recorded", "vectors-applied"] as const)("a catalog delete that crashes at %s: its recorded page still completes, a second call finishes", async (step) => {
-    const catalogId = randomUUID();
-    await app.embeddings.batchUpsertEmbeddings({
-      embeddings: Array.from({ length: 5 }, (_, index) => ({ id: randomUUID(), catalogId, kind: "table", content: `Table: t${index}`, vector: vectorOf(index + 10) })),
-    });
-    control.fault = { kind: "hook", op: "delete", step, mode: "crash" };
-    const crashed = await outcome(app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true }));
-    expect(!crashed.ok && crashed.error.code).toBe(Code.Unavailable);
-    // Postgres committed the page's deletes with their intents: retrieval no longer serves them.
-    expect(await app.running.metadata.countRows({ catalogId })).toBe(0);
-    const search = await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: vectorOf(10) } } });
-    expect(search.hits).toEqual([]);
-    await expectConverged(app, catalogId);
-    expect((await app.running.vectors.scroll({ catalogId, limit: 10 })).points).toEqual([]);
-    const again = await app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true });
-    expect(again.deletedCount).toBe(0n);
-  });
+  it.each(["intent-recorded", "vectors-applied"] as const)(
+    "a catalog delete that crashes at %s: its recorded page still completes, a second call finishes",
+    async (step) => {
+      const catalogId = randomUUID();
+      await app.embeddings.batchUpsertEmbeddings({
+        embeddings: Array.from({ length: 5 }, (_, index) => ({
+          id: randomUUID(),
+          catalogId,
+          kind: "table",
+          content: `Table: t${index}`,
+          vector: vectorOf(index + 10),
+        })),
+      });
+      control.fault = { kind: "hook", op: "delete", step, mode: "crash" };
+      const crashed = await outcome(app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true }));
+      expect(!crashed.ok && crashed.error.code).toBe(Code.Unavailable);
+      // Postgres committed the page's deletes with their intents: retrieval no longer serves them.
+      expect(await app.running.metadata.countRows({ catalogId })).toBe(0);
+      const search = await app.retrieval.searchEmbeddings({
+        catalogId,
+        query: { case: "vector", value: { values: vectorOf(10) } },
+      });
+      expect(search.hits).toEqual([]);
+      await expectConverged(app, catalogId);
+      expect((await app.running.vectors.scroll({ catalogId, limit: 10 })).points).toEqual([]);
+      const again = await app.embeddings.deleteCatalogEmbeddings({ catalogId, force: true });
+      expect(again.deletedCount).toBe(0n);
+    },
+  );
 
-  it.each(["intent-recorded", "vectors-applied", "before-apply-commit"] as const)("a create that dies at %s is rolled back: no row, no point, nothing served", async (step) => {
-    const catalogId = randomUUID();
-    const id = randomUUID();
-    control.fault = { kind: "hook", op: "upsert", step, mode: "crash" };
-    const result = await outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: doomed", vector: vectorOf(7) } }));
-    expect(!result.ok && result.error.code).toBe(Code.Unavailable);
-    // Meanwhile retrieval serves nothing of it, even when its point reached Qdrant.
-    expect((await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: vectorOf(7) } } })).hits).toEqual([]);
-    await expectConverged(app, catalogId);
-    expect(await app.running.metadata.getRows([id])).toEqual([]);
-    expect(await app.running.vectors.get([id])).toEqual([]);
-  });
+  it.each(["intent-recorded", "vectors-applied", "before-apply-commit"] as const)(
+    "a create that dies at %s is rolled back: no row, no point, nothing served",
+    async (step) => {
+      const catalogId = randomUUID();
+      const id = randomUUID();
+      control.fault = { kind: "hook", op: "upsert", step, mode: "crash" };
+      const result = await outcome(
+        app.embeddings.upsertEmbedding({
+          embedding: { id, catalogId, kind: "table", content: "Table: doomed", vector: vectorOf(7) },
+        }),
+      );
+      expect(!result.ok && result.error.code).toBe(Code.Unavailable);
+      // Meanwhile retrieval serves nothing of it, even when its point reached Qdrant.
+      expect(
+        (await app.retrieval.searchEmbeddings({ catalogId, query: { case: "vector", value: { values: vectorOf(7) } } }))
+          .hits,
+      ).toEqual([]);
+      await expectConverged(app, catalogId);
+      expect(await app.running.metadata.getRows([id])).toEqual([]);
+      expect(await app.running.vectors.get([id])).toEqual([]);
+    },
+  );
 
   it("a retry after a crash never answers UNCHANGED for a point that was never written", async () => {
     const catalogId = randomUUID();
     const id = randomUUID();
     control.fault = { kind: "hook", op: "upsert", step: "intent-recorded", mode: "crash" };
-    const first = await outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) } }));
+    const first = await outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) },
+      }),
+    );
     expect(first.ok).toBe(false);
     expect(await app.running.metadata.countIntents()).toBeGreaterThan(0);
-    const retry = await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) } });
+    const retry = await app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) },
+    });
     expect(retry.outcome).not.toBe(UpsertOutcome.UNCHANGED);
     expect(await app.running.vectors.get([id])).toHaveLength(1);
     // The same text without a vector is now unchanged: its point exists and agrees.
-    const again = await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) } });
+    const again = await app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: "Table: crash", vector: vectorOf(3) },
+    });
     expect(again.embedding?.contentHash).toBe(retry.embedding?.contentHash);
     await expectConverged(app, catalogId);
   });
@@ -267,7 +336,9 @@ describe("the write path under injected faults", () => {
     const owner = randomUUID();
     const intruder = randomUUID();
     const id = randomUUID();
-    await app.embeddings.upsertEmbedding({ embedding: { id, catalogId: owner, kind: "table", content: "Table: private", vector: vectorOf(4) } });
+    await app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId: owner, kind: "table", content: "Table: private", vector: vectorOf(4) },
+    });
     const unknown = randomUUID();
 
     const foreign = await failure(app.embeddings.getEmbedding({ id, catalogId: intruder }));
@@ -277,17 +348,35 @@ describe("the write path under injected faults", () => {
     expect(foreign.rawMessage.replace(id, "X")).toBe(missing.rawMessage.replace(unknown, "X"));
     expect((await failure(app.embeddings.deleteEmbedding({ id, catalogId: intruder }))).code).toBe(Code.NotFound);
     expect((await app.embeddings.deleteEmbedding({ id, catalogId: intruder, allowMissing: true })).deleted).toBe(false);
-    expect(await app.embeddings.batchDeleteEmbeddings({ ids: [id], catalogId: intruder })).toMatchObject({ deletedIds: [], missingIds: [id] });
-    expect(await app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId: intruder, status: EmbeddingStatus.REJECTED })).toMatchObject({ updatedIds: [], missingIds: [id] });
-    const overwrite = await failure(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: intruder, kind: "table", content: "Table: stolen", vector: vectorOf(5) } }));
+    expect(await app.embeddings.batchDeleteEmbeddings({ ids: [id], catalogId: intruder })).toMatchObject({
+      deletedIds: [],
+      missingIds: [id],
+    });
+    expect(
+      await app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId: intruder, status: EmbeddingStatus.REJECTED }),
+    ).toMatchObject({ updatedIds: [], missingIds: [id] });
+    const overwrite = await failure(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId: intruder, kind: "table", content: "Table: stolen", vector: vectorOf(5) },
+      }),
+    );
     expect(overwrite.code).toBe(Code.FailedPrecondition);
     expect(overwrite.rawMessage).toContain("id");
     const missingCatalog = await failure(app.embeddings.getEmbedding({ id }));
-    expect([missingCatalog.code, missingCatalog.rawMessage.startsWith("catalog_id")]).toEqual([Code.InvalidArgument, true]);
+    expect([missingCatalog.code, missingCatalog.rawMessage.startsWith("catalog_id")]).toEqual([
+      Code.InvalidArgument,
+      true,
+    ]);
 
     const [row] = await app.running.metadata.getRows([id]);
     const [point] = await app.running.vectors.get([id]);
-    expect([row.catalogId, row.content, row.status, point.payload.catalog_id, point.payload.status]).toEqual([owner, "Table: private", "pending", owner, "pending"]);
+    expect([row.catalogId, row.content, row.status, point.payload.catalog_id, point.payload.status]).toEqual([
+      owner,
+      "Table: private",
+      "pending",
+      owner,
+      "pending",
+    ]);
     expect((await app.embeddings.getEmbedding({ id, catalogId: owner })).embedding?.content).toBe("Table: private");
   });
 });
@@ -328,33 +417,36 @@ describe("a caller's deadline or cancel", () => {
   it.each([
     ["deadline", "DeadlineExceeded", Code.DeadlineExceeded],
     ["cancel", "Canceled", Code.Canceled],
-  ] as const)("a %s is %s in the answer and the metrics (not UNAVAILABLE), and leaves nothing written", async (kind, metricCode, code) => {
-    const { embedder, entered } = embedderReturningAfterAbort();
-    const app = await startControlledApp({}, { embedder });
-    try {
-      const catalogId = randomUUID();
-      const id = randomUUID();
-      const abort = new AbortController();
-      // The deadline travels as the grpc-timeout header only, so the server's deadline (not a client
-      // reset) ends the call; the cancel is the client resetting the stream.
-      const call = outcome(
-        app.embeddings.upsertEmbedding(
-          { embedding: { id, catalogId, kind: "table", content: "Table: late" } },
-          kind === "deadline" ? { headers: { "grpc-timeout": "200m" } } : { signal: abort.signal },
-        ),
-      );
-      await entered.promise;
-      abort.abort();
-      const result = await call;
-      expect(!result.ok && result.error.code).toBe(code);
-      expect(await handledCode(app)).toBe(metricCode);
-      expect(await app.running.metadata.getRows([id])).toEqual([]);
-      expect(await app.running.vectors.get([id])).toEqual([]);
-      expect(await app.running.metadata.countIntents()).toBe(0);
-    } finally {
-      await app.stop();
-    }
-  });
+  ] as const)(
+    "a %s is %s in the answer and the metrics (not UNAVAILABLE), and leaves nothing written",
+    async (kind, metricCode, code) => {
+      const { embedder, entered } = embedderReturningAfterAbort();
+      const app = await startControlledApp({}, { embedder });
+      try {
+        const catalogId = randomUUID();
+        const id = randomUUID();
+        const abort = new AbortController();
+        // The deadline travels as the grpc-timeout header only, so the server's deadline (not a client
+        // reset) ends the call; the cancel is the client resetting the stream.
+        const call = outcome(
+          app.embeddings.upsertEmbedding(
+            { embedding: { id, catalogId, kind: "table", content: "Table: late" } },
+            kind === "deadline" ? { headers: { "grpc-timeout": "200m" } } : { signal: abort.signal },
+          ),
+        );
+        await entered.promise;
+        abort.abort();
+        const result = await call;
+        expect(!result.ok && result.error.code).toBe(code);
+        expect(await handledCode(app)).toBe(metricCode);
+        expect(await app.running.metadata.getRows([id])).toEqual([]);
+        expect(await app.running.vectors.get([id])).toEqual([]);
+        expect(await app.running.metadata.countIntents()).toBe(0);
+      } finally {
+        await app.stop();
+      }
+    },
+  );
 });
 
 // Racing writers need several connections; PGlite serializes everything on one, so these need a server.
@@ -377,7 +469,9 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
   /** Resolves once `count` sessions wait for an advisory lock: the racing call is queued behind the lock. */
   async function lockWaiters(count: number): Promise<void> {
     for (;;) {
-      const waiting = await admin.oneFirst(sql.unsafe`SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+      const waiting = await admin.oneFirst(
+        sql.unsafe`SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+      );
       if (Number(waiting) >= count) {
         return;
       }
@@ -396,7 +490,11 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
       const id = randomUUID();
       const [catalogA, catalogB] = [randomUUID(), randomUUID()];
       const calls = [catalogA, catalogB].map((catalogId) =>
-        outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: `Table: ${catalogId}`, vector: vectorOf(round) } })),
+        outcome(
+          app.embeddings.upsertEmbedding({
+            embedding: { id, catalogId, kind: "table", content: `Table: ${catalogId}`, vector: vectorOf(round) },
+          }),
+        ),
       );
       const results = await Promise.all(calls);
       const winners = results.flatMap((result, index) => (result.ok ? [[catalogA, catalogB][index]] : []));
@@ -414,9 +512,17 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
     const id = randomUUID();
     const [catalogA, catalogB] = [randomUUID(), randomUUID()];
     const block = blockAt("upsert", "vectors-applied");
-    const first = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: catalogA, kind: "table", content: "Table: a", vector: vectorOf(1) } }));
+    const first = outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId: catalogA, kind: "table", content: "Table: a", vector: vectorOf(1) },
+      }),
+    );
     await block.reached.promise;
-    const second = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId: catalogB, kind: "table", content: "Table: b", vector: vectorOf(2) } }));
+    const second = outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId: catalogB, kind: "table", content: "Table: b", vector: vectorOf(2) },
+      }),
+    );
     await lockWaiters(1);
     block.release.resolve();
     const [a, b] = await Promise.all([first, second]);
@@ -430,27 +536,46 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
   it("upsert vs status change: the status change is not undone by the upsert that was planned before it", async () => {
     const catalogId = randomUUID();
     const id = randomUUID();
-    await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: v1", vector: vectorOf(1) } });
+    await app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: "Table: v1", vector: vectorOf(1) },
+    });
     const block = blockAt("upsert", "intent-recorded");
-    const upsert = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: v2", vector: vectorOf(2) } }));
+    const upsert = outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: v2", vector: vectorOf(2) },
+      }),
+    );
     await block.reached.promise;
-    const status = outcome(app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId, status: EmbeddingStatus.REJECTED }));
+    const status = outcome(
+      app.embeddings.updateEmbeddingStatus({ ids: [id], catalogId, status: EmbeddingStatus.REJECTED }),
+    );
     await lockWaiters(1);
     block.release.resolve();
     const [u, s] = await Promise.all([upsert, status]);
     expect([u.ok, s.ok]).toEqual([true, true]);
     const [row] = await app.running.metadata.getRows([id]);
     const [point] = await app.running.vectors.get([id], { withVector: true });
-    expect([row.content, row.status, point.payload.status, point.payload.content_hash]).toEqual(["Table: v2", "rejected", "rejected", row.contentHash]);
+    expect([row.content, row.status, point.payload.status, point.payload.content_hash]).toEqual([
+      "Table: v2",
+      "rejected",
+      "rejected",
+      row.contentHash,
+    ]);
     await expectConverged(app, catalogId);
   });
 
   it("upsert vs delete: the delete queued behind the upsert removes both row and point", async () => {
     const catalogId = randomUUID();
     const id = randomUUID();
-    await app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: v1", vector: vectorOf(1) } });
+    await app.embeddings.upsertEmbedding({
+      embedding: { id, catalogId, kind: "table", content: "Table: v1", vector: vectorOf(1) },
+    });
     const block = blockAt("upsert", "vectors-applied");
-    const upsert = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: v2", vector: vectorOf(2) } }));
+    const upsert = outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: v2", vector: vectorOf(2) },
+      }),
+    );
     await block.reached.promise;
     const deletion = outcome(app.embeddings.deleteEmbedding({ id, catalogId }));
     await lockWaiters(1);
@@ -466,7 +591,14 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
     const catalogId = randomUUID();
     const upload = (tables: string[]) => ({
       catalogId,
-      catalog: { schemas: [{ name: "public", tables: tables.map((name) => ({ name, columns: [{ name: "id", type: "int", primaryKey: true }] })) }] },
+      catalog: {
+        schemas: [
+          {
+            name: "public",
+            tables: tables.map((name) => ({ name, columns: [{ name: "id", type: "int", primaryKey: true }] })),
+          },
+        ],
+      },
     });
     const block = blockAt("upsert", "intent-recorded");
     const first = outcome(app.embeddings.createEmbeddingsForCatalog(upload(["alpha", "beta"])));
@@ -476,7 +608,9 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
     block.release.resolve();
     const [a, b] = await Promise.all([first, second]);
     expect([a.ok, b.ok]).toEqual([true, true]);
-    const tables = new Set((await app.running.metadata.listRows({ catalogId, limit: 100 })).map((row) => row.tableName));
+    const tables = new Set(
+      (await app.running.metadata.listRows({ catalogId, limit: 100 })).map((row) => row.tableName),
+    );
     expect([...tables]).toEqual(["gamma"]);
     await expectConverged(app, catalogId);
   });
@@ -485,7 +619,11 @@ describe.skipIf(target.kind !== "postgres")("racing writers (real Postgres)", ()
     const catalogId = randomUUID();
     const id = randomUUID();
     const block = blockAt("upsert", "vectors-applied");
-    const write = outcome(app.embeddings.upsertEmbedding({ embedding: { id, catalogId, kind: "table", content: "Table: busy", vector: vectorOf(6) } }));
+    const write = outcome(
+      app.embeddings.upsertEmbedding({
+        embedding: { id, catalogId, kind: "table", content: "Table: busy", vector: vectorOf(6) },
+      }),
+    );
     await block.reached.promise;
     // The point is in Qdrant, the row not yet in Postgres: an orphan to a naive reconcile.
     expect(await app.running.vectors.get([id])).toHaveLength(1);

@@ -18,7 +18,13 @@ describe("loadConfig", () => {
   });
 
   it("builds a Postgres URL from the POSTGRES_* variables, escaping credentials", () => {
-    const config = loadConfig({ POSTGRES_HOST: "db", POSTGRES_PORT: "6543", POSTGRES_DB: "dq", POSTGRES_USER: "svc", POSTGRES_PASSWORD: "p@ss/word" });
+    const config = loadConfig({
+      POSTGRES_HOST: "db",
+      POSTGRES_PORT: "6543",
+      POSTGRES_DB: "dq",
+      POSTGRES_USER: "svc",
+      POSTGRES_PASSWORD: "p@ss/word",
+    });
     expect(config.postgres.url).toBe("postgres://svc:p%40ss%2Fword@db:6543/dq");
   });
 
@@ -28,12 +34,25 @@ describe("loadConfig", () => {
   });
 
   it("reads Qdrant from QDRANT_HOST/QDRANT_GRPC_PORT or QDRANT_URL", () => {
-    expect(loadConfig({ QDRANT_HOST: "qdrant", QDRANT_GRPC_PORT: "7334", QDRANT_API_KEY: "k" }).qdrant).toMatchObject({ host: "qdrant", grpcPort: 7334, apiKey: "k", https: false });
-    expect(loadConfig({ QDRANT_URL: "https://q.example:6339" }).qdrant).toMatchObject({ host: "q.example", grpcPort: 6339, https: true });
+    expect(loadConfig({ QDRANT_HOST: "qdrant", QDRANT_GRPC_PORT: "7334", QDRANT_API_KEY: "k" }).qdrant).toMatchObject({
+      host: "qdrant",
+      grpcPort: 7334,
+      apiKey: "k",
+      https: false,
+    });
+    expect(loadConfig({ QDRANT_URL: "https://q.example:6339" }).qdrant).toMatchObject({
+      host: "q.example",
+      grpcPort: 6339,
+      https: true,
+    });
   });
 
   it("splits API_KEYS on commas and enables OpenAI with a key", () => {
-    const config = loadConfig({ API_KEYS: " a, b ,,c", OPENAI_API_KEY: "sk-test", OPENAI_BASE_URL: "http://127.0.0.1:9/v1" });
+    const config = loadConfig({
+      API_KEYS: " a, b ,,c",
+      OPENAI_API_KEY: "sk-test",
+      OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
+    });
     expect(config.grpc.apiKeys).toEqual(["a", "b", "c"]);
     expect(config.openai).toMatchObject({ apiKey: "sk-test", baseURL: "http://127.0.0.1:9/v1" });
   });
@@ -65,6 +84,8 @@ describe("loadConfig", () => {
   }
 
   it("never echoes a URL value, which may carry a password", () => {
-    expect(() => loadConfig({ DATABASE_URL: "postgres://u:secret@@ho st" })).toThrow(/^invalid configuration: DATABASE_URL is not a valid URL$/);
+    expect(() => loadConfig({ DATABASE_URL: "postgres://u:secret@@ho st" })).toThrow(
+      /^invalid configuration: DATABASE_URL is not a valid URL$/,
+    );
   });
 });

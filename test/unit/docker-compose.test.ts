@@ -17,17 +17,20 @@ const services = compose.services as Record<string, Record<string, any>>;
  * `${X:?message}` (an error when X is unset or empty), and `$$` for a literal `$`.
  */
 function interpolate(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\$|\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (match, name: string | undefined, op: string | undefined, arg: string | undefined) => {
-    if (match === "$$") return "$";
-    const current = env[name as string];
-    const empty = current === undefined || current === "";
-    if (op === "-") return empty ? (arg as string) : current;
-    if (op === "?") {
-      if (empty) throw new Error(`required variable ${name} is missing a value: ${arg}`);
-      return current;
-    }
-    return current ?? "";
-  });
+  return value.replace(
+    /\$\$|\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g,
+    (match, name: string | undefined, op: string | undefined, arg: string | undefined) => {
+      if (match === "$$") return "$";
+      const current = env[name as string];
+      const empty = current === undefined || current === "";
+      if (op === "-") return empty ? (arg as string) : current;
+      if (op === "?") {
+        if (empty) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+        return current;
+      }
+      return current ?? "";
+    },
+  );
 }
 
 /** The service's environment as compose would pass it, given the operator's .env. */
@@ -122,13 +125,25 @@ describe("docker-compose.yml", () => {
     }
     // The service's check runs inside the image with node alone (test/integration/http1.test.ts runs it).
     expect(services.embeddings.healthcheck.test.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
-    expect(services.embeddings.depends_on).toEqual({ postgres: { condition: "service_healthy" }, qdrant: { condition: "service_healthy" } });
+    expect(services.embeddings.depends_on).toEqual({
+      postgres: { condition: "service_healthy" },
+      qdrant: { condition: "service_healthy" },
+    });
   });
 
   it("wires the service with variables that src/config.ts actually reads", () => {
     const environment = services.embeddings.environment as Record<string, string>;
     expect(Object.keys(environment)).toEqual(
-      expect.arrayContaining(["POSTGRES_HOST", "POSTGRES_PASSWORD", "QDRANT_HOST", "QDRANT_GRPC_PORT", "QDRANT_COLLECTION_NAME", "OPENAI_API_KEY", "GRPC_PORT", "METRICS_PORT"]),
+      expect.arrayContaining([
+        "POSTGRES_HOST",
+        "POSTGRES_PASSWORD",
+        "QDRANT_HOST",
+        "QDRANT_GRPC_PORT",
+        "QDRANT_COLLECTION_NAME",
+        "OPENAI_API_KEY",
+        "GRPC_PORT",
+        "METRICS_PORT",
+      ]),
     );
     for (const variable of Object.keys(environment)) {
       expect(configSource, `${variable} is not read by loadConfig`).toContain(`"${variable}"`);
@@ -142,7 +157,9 @@ describe("docker-compose.yml", () => {
   it("has Prometheus in a profile, scraping the service and Qdrant", () => {
     expect(services.prometheus.profiles).toEqual(["monitoring"]);
     const scrape = parse(compose.configs.prometheus.content);
-    const targets = scrape.scrape_configs.flatMap((job: { static_configs: Array<{ targets: string[] }> }) => job.static_configs.flatMap((c) => c.targets));
+    const targets = scrape.scrape_configs.flatMap((job: { static_configs: Array<{ targets: string[] }> }) =>
+      job.static_configs.flatMap((c) => c.targets),
+    );
     expect(targets).toEqual(expect.arrayContaining(["embeddings:9464", "qdrant:6333"]));
   });
 });

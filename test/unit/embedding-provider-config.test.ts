@@ -26,6 +26,8 @@ describe("EMBEDDING_PROVIDER", () => {
 
   it("local ignores a key, and an unknown provider is refused", () => {
     expect(loadConfig({ EMBEDDING_PROVIDER: "local", OPENAI_API_KEY: "sk-z" }).openai).toBeUndefined();
-    expect(() => loadConfig({ EMBEDDING_PROVIDER: "cohere" })).toThrow('invalid configuration: EMBEDDING_PROVIDER must be one of auto, openai, local, got "cohere"');
+    expect(() => loadConfig({ EMBEDDING_PROVIDER: "cohere" })).toThrow(
+      'invalid configuration: EMBEDDING_PROVIDER must be one of auto, openai, local, got "cohere"',
+    );
   });
 });

@@ -6,7 +6,9 @@ import { describePostgresUrl, normalizePostgresUrl, PostgresUrlError } from "../
 
 describe("normalizePostgresUrl", () => {
   it("leaves TCP URLs as they are", () => {
-    expect(normalizePostgresUrl("postgres://dq:dq@127.0.0.1:5432/postgres")).toBe("postgres://dq:dq@127.0.0.1:5432/postgres");
+    expect(normalizePostgresUrl("postgres://dq:dq@127.0.0.1:5432/postgres")).toBe(
+      "postgres://dq:dq@127.0.0.1:5432/postgres",
+    );
     expect(normalizePostgresUrl("postgresql://a:b@db/x?sslmode=require")).toBe("postgresql://a:b@db/x?sslmode=require");
   });
 
@@ -25,8 +27,17 @@ describe("normalizePostgresUrl", () => {
   });
 
   it("keeps credentials, the port (the socket file's number) and other parameters", () => {
-    const url = normalizePostgresUrl("postgres://svc:p%40ss@/dq?host=/run/postgresql&port=5433&application_name=migrate");
-    expect(parseDsn(url)).toMatchObject({ host: "/run/postgresql", port: 5433, username: "svc", password: "p@ss", databaseName: "dq", applicationName: "migrate" });
+    const url = normalizePostgresUrl(
+      "postgres://svc:p%40ss@/dq?host=/run/postgresql&port=5433&application_name=migrate",
+    );
+    expect(parseDsn(url)).toMatchObject({
+      host: "/run/postgresql",
+      port: 5433,
+      username: "svc",
+      password: "p@ss",
+      databaseName: "dq",
+      applicationName: "migrate",
+    });
     expect(describePostgresUrl(url)).toBe("socket /run/postgresql port 5433/dq");
     expect(describePostgresUrl("postgres://a:secret@db:6543/x")).toBe("db:6543/x");
   });
@@ -45,16 +56,27 @@ describe("normalizePostgresUrl", () => {
 describe("loadConfig with Unix-socket Postgres URLs", () => {
   it("accepts DATABASE_URL=postgres://user@/db?host=/var/run/postgresql", () => {
     const config = loadConfig({ DATABASE_URL: "postgres://postgres@/db?host=/var/run/postgresql" });
-    expect(parseDsn(config.postgres.url!)).toMatchObject({ host: "/var/run/postgresql", databaseName: "db", username: "postgres" });
+    expect(parseDsn(config.postgres.url!)).toMatchObject({
+      host: "/var/run/postgresql",
+      databaseName: "db",
+      username: "postgres",
+    });
   });
 
   it("reads POSTGRES_HOST as a socket directory when it is a path", () => {
     const config = loadConfig({ POSTGRES_HOST: "/var/run/postgresql", POSTGRES_USER: "svc", POSTGRES_DB: "dq" });
-    expect(parseDsn(config.postgres.url!)).toMatchObject({ host: "/var/run/postgresql", port: 5432, databaseName: "dq", username: "svc" });
+    expect(parseDsn(config.postgres.url!)).toMatchObject({
+      host: "/var/run/postgresql",
+      port: 5432,
+      databaseName: "dq",
+      username: "svc",
+    });
   });
 
   it("names DATABASE_URL in one line, without its value, when unreadable", () => {
     expect(() => loadConfig({ DATABASE_URL: "not a url with secret" })).toThrow(ConfigError);
-    expect(() => loadConfig({ DATABASE_URL: "not a url with secret" })).toThrow(/^invalid configuration: DATABASE_URL must start with postgres:\/\//);
+    expect(() => loadConfig({ DATABASE_URL: "not a url with secret" })).toThrow(
+      /^invalid configuration: DATABASE_URL must start with postgres:\/\//,
+    );
   });
 });

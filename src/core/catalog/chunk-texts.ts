@@ -85,7 +85,10 @@ export function tableText(facts: TableFacts, budget: TextContext): string {
   const words = budget.wordsOf;
   const tableWords = words(facts.table);
   const schemaNote = budget.manySchemas ? clip(facts.schemaDescription.trim(), SCHEMA_DESCRIPTION_BYTES) : "";
-  const head = [`Table: ${named(facts.table, words)}`, `Schema: ${named(facts.schema, words)}${schemaNote === "" ? "" : `: ${schemaNote}`}`];
+  const head = [
+    `Table: ${named(facts.table, words)}`,
+    `Schema: ${named(facts.schema, words)}${schemaNote === "" ? "" : `: ${schemaNote}`}`,
+  ];
   if (addsWords(facts.description, facts.table, words)) {
     // At most half the budget, so that the columns are listed too.
     const half = { ...budget, maxTokens: Math.floor(budget.maxTokens / 2) };
@@ -96,7 +99,9 @@ export function tableText(facts: TableFacts, budget: TextContext): string {
     head.push(`Primary key of ${tableWords}: ${listed(keys.map((column) => words(column.column)))}`);
   }
   if (facts.related.length > 0) {
-    const names = facts.related.map((other) => (other.schema === facts.schema ? words(other.table) : `${words(other.table)} (${other.schema})`));
+    const names = facts.related.map((other) =>
+      other.schema === facts.schema ? words(other.table) : `${words(other.table)} (${other.schema})`,
+    );
     head.push(`Related tables: ${listed(names)}`);
   }
   // Pathological names (hundreds of bytes each, in every list) could overflow even before the columns.
@@ -105,7 +110,8 @@ export function tableText(facts: TableFacts, budget: TextContext): string {
 
   const items = facts.columns.map((column) => {
     const description = column.description.trim();
-    const short = Buffer.byteLength(description, "utf8") <= SHORT_DESCRIPTION_BYTES && addsWords(description, column.column, words);
+    const short =
+      Buffer.byteLength(description, "utf8") <= SHORT_DESCRIPTION_BYTES && addsWords(description, column.column, words);
     return short ? `${words(column.column)} (${description})` : words(column.column);
   });
   const label = `\nColumns of ${tableWords}: `;
@@ -113,7 +119,9 @@ export function tableText(facts: TableFacts, budget: TextContext): string {
   if (fits(all, budget)) return all;
   // Too long for one embedding: as many columns as fit, and how many are left out (each has its own chunk).
   const withFirst = (n: number): string =>
-    n === 0 ? `${text}${label}${items.length} columns, not listed` : `${text}${label}${items.slice(0, n).join(", ")}, and ${items.length - n} more columns`;
+    n === 0
+      ? `${text}${label}${items.length} columns, not listed`
+      : `${text}${label}${items.slice(0, n).join(", ")}, and ${items.length - n} more columns`;
   let low = 0;
   let high = items.length - 1;
   while (low < high) {
@@ -133,7 +141,9 @@ export function columnText(facts: ColumnFacts, budget: TextContext): string {
   if (facts.primaryKey) relations.push(`Primary key of ${named(facts.table, words)}.`);
   if (facts.references !== null) relations.push(`References ${referenceName(facts.references, facts.schema, words)}.`);
   if (facts.referencedBy.length > 0) {
-    relations.push(`Referenced by ${listed(facts.referencedBy.map((reference) => referenceName(reference, facts.schema, words)))}.`);
+    relations.push(
+      `Referenced by ${listed(facts.referencedBy.map((reference) => referenceName(reference, facts.schema, words)))}.`,
+    );
   }
   if (relations.length > 0) lines.push(relations.join(" "));
   const text = fitWhole(lines.join("\n"), budget);

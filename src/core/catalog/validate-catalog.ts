@@ -37,10 +37,16 @@ export const DEFAULT_DOCUMENT_KIND = "document";
  */
 export function validateCatalog(catalog: CatalogInput, field = "catalog"): void {
   if (catalog.schemas.length > CATALOG_LIMITS.maxSchemas) {
-    throw new InvalidArgumentError(`${field}.schemas`, `has ${catalog.schemas.length} schemas; the limit is ${CATALOG_LIMITS.maxSchemas}`);
+    throw new InvalidArgumentError(
+      `${field}.schemas`,
+      `has ${catalog.schemas.length} schemas; the limit is ${CATALOG_LIMITS.maxSchemas}`,
+    );
   }
   if (catalog.documents.length > CATALOG_LIMITS.maxDocuments) {
-    throw new InvalidArgumentError(`${field}.documents`, `has ${catalog.documents.length} documents; the limit is ${CATALOG_LIMITS.maxDocuments}`);
+    throw new InvalidArgumentError(
+      `${field}.documents`,
+      `has ${catalog.documents.length} documents; the limit is ${CATALOG_LIMITS.maxDocuments}`,
+    );
   }
 
   // Pass 1: names, limits and duplicates; collects what references may point at.
@@ -53,24 +59,47 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
     const schemaField = `${field}.schemas[${s}]`;
     name(schema.name, `${schemaField}.name`);
     description(schema.description, `${schemaField}.description`);
-    firstOf(schemaIndex, schema.name, s, `${schemaField}.name`, (first) => `duplicates ${field}.schemas[${first}].name "${schema.name}"; schema names must be unique within a catalog`);
+    firstOf(
+      schemaIndex,
+      schema.name,
+      s,
+      `${schemaField}.name`,
+      (first) =>
+        `duplicates ${field}.schemas[${first}].name "${schema.name}"; schema names must be unique within a catalog`,
+    );
     const tableIndex = new Map<string, number>();
     schema.tables.forEach((table, t) => {
       const tableField = `${schemaField}.tables[${t}]`;
       tableCount++;
       if (tableCount > CATALOG_LIMITS.maxTables) {
-        throw new InvalidArgumentError(tableField, `is table number ${tableCount} of the catalog; the limit is ${CATALOG_LIMITS.maxTables} tables per catalog`);
+        throw new InvalidArgumentError(
+          tableField,
+          `is table number ${tableCount} of the catalog; the limit is ${CATALOG_LIMITS.maxTables} tables per catalog`,
+        );
       }
       name(table.name, `${tableField}.name`);
       description(table.description, `${tableField}.description`);
-      firstOf(tableIndex, table.name, t, `${tableField}.name`, (first) => `duplicates ${schemaField}.tables[${first}].name "${table.name}"; table names must be unique within a schema`);
+      firstOf(
+        tableIndex,
+        table.name,
+        t,
+        `${tableField}.name`,
+        (first) =>
+          `duplicates ${schemaField}.tables[${first}].name "${table.name}"; table names must be unique within a schema`,
+      );
       uniqueNaturalKey(naturalKeys, TABLE_KIND, [schema.name, table.name], `${tableField}.name`);
       if (table.columns.length > CATALOG_LIMITS.maxColumnsPerTable) {
-        throw new InvalidArgumentError(`${tableField}.columns`, `has ${table.columns.length} columns; the limit is ${CATALOG_LIMITS.maxColumnsPerTable} per table`);
+        throw new InvalidArgumentError(
+          `${tableField}.columns`,
+          `has ${table.columns.length} columns; the limit is ${CATALOG_LIMITS.maxColumnsPerTable} per table`,
+        );
       }
       columnCount += table.columns.length;
       if (columnCount > CATALOG_LIMITS.maxColumns) {
-        throw new InvalidArgumentError(`${tableField}.columns`, `brings the catalog to ${columnCount} columns; the limit is ${CATALOG_LIMITS.maxColumns} columns per catalog`);
+        throw new InvalidArgumentError(
+          `${tableField}.columns`,
+          `brings the catalog to ${columnCount} columns; the limit is ${CATALOG_LIMITS.maxColumns} columns per catalog`,
+        );
       }
       const columnIndex = new Map<string, number>();
       table.columns.forEach((column, c) => {
@@ -78,7 +107,14 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
         name(column.name, `${columnField}.name`);
         optional(column.type, `${columnField}.type`, CATALOG_LIMITS.maxTypeBytes);
         description(column.description, `${columnField}.description`);
-        firstOf(columnIndex, column.name, c, `${columnField}.name`, (first) => `duplicates ${tableField}.columns[${first}].name "${column.name}"; column names must be unique within a table`);
+        firstOf(
+          columnIndex,
+          column.name,
+          c,
+          `${columnField}.name`,
+          (first) =>
+            `duplicates ${tableField}.columns[${first}].name "${column.name}"; column names must be unique within a table`,
+        );
         uniqueNaturalKey(naturalKeys, COLUMN_KIND, [schema.name, table.name, column.name], `${columnField}.name`);
       });
       columnsOf.set(tableKey(schema.name, table.name), columnIndex);
@@ -90,7 +126,12 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
     schema.tables.forEach((table, t) => {
       table.columns.forEach((column, c) => {
         if (column.references !== undefined) {
-          checkReference(column, schema.name, columnsOf, `${field}.schemas[${s}].tables[${t}].columns[${c}].references`);
+          checkReference(
+            column,
+            schema.name,
+            columnsOf,
+            `${field}.schemas[${s}].tables[${t}].columns[${c}].references`,
+          );
         }
       });
     });
@@ -101,14 +142,24 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
   catalog.documents.forEach((document, d) => {
     const documentField = `${field}.documents[${d}]`;
     name(document.key, `${documentField}.key`);
-    firstOf(keyIndex, document.key, d, `${documentField}.key`, (first) => `duplicates ${field}.documents[${first}].key "${document.key}"; document keys must be unique within a catalog`);
+    firstOf(
+      keyIndex,
+      document.key,
+      d,
+      `${documentField}.key`,
+      (first) =>
+        `duplicates ${field}.documents[${first}].key "${document.key}"; document keys must be unique within a catalog`,
+    );
     if (document.kind !== "") {
       optional(document.kind, `${documentField}.kind`, CATALOG_LIMITS.maxKindBytes);
       if (document.kind.trim() === "") {
-        throw new InvalidArgumentError(`${documentField}.kind`, "must not be blank (leave it empty for \"document\")");
+        throw new InvalidArgumentError(`${documentField}.kind`, 'must not be blank (leave it empty for "document")');
       }
       if (document.kind === TABLE_KIND || document.kind === COLUMN_KIND) {
-        throw new InvalidArgumentError(`${documentField}.kind`, `"${document.kind}" is reserved for the catalog's own ${document.kind}s; use another kind such as "example" or "glossary"`);
+        throw new InvalidArgumentError(
+          `${documentField}.kind`,
+          `"${document.kind}" is reserved for the catalog's own ${document.kind}s; use another kind such as "example" or "glossary"`,
+        );
       }
     }
     requireText(document.content, `${documentField}.content`, CATALOG_LIMITS.maxDocumentBytes);
@@ -116,14 +167,24 @@ export function validateCatalog(catalog: CatalogInput, field = "catalog"): void 
     placeOf(document.schemaName, document.tableName, documentField);
     const metadataBytes = Buffer.byteLength(JSON.stringify(document.metadata), "utf8");
     if (metadataBytes > CATALOG_LIMITS.maxDocumentMetadataBytes) {
-      throw new InvalidArgumentError(`${documentField}.metadata`, `is ${metadataBytes} bytes as JSON; the limit is ${CATALOG_LIMITS.maxDocumentMetadataBytes}`);
+      throw new InvalidArgumentError(
+        `${documentField}.metadata`,
+        `is ${metadataBytes} bytes as JSON; the limit is ${CATALOG_LIMITS.maxDocumentMetadataBytes}`,
+      );
     }
   });
 }
 
 /** The column a reference names, with the schema filled in (empty means the referencing table's). */
-export function resolveReference(reference: { schemaName: string; tableName: string; columnName: string }, schemaName: string): ResolvedReference {
-  return { schema: reference.schemaName === "" ? schemaName : reference.schemaName, table: reference.tableName, column: reference.columnName };
+export function resolveReference(
+  reference: { schemaName: string; tableName: string; columnName: string },
+  schemaName: string,
+): ResolvedReference {
+  return {
+    schema: reference.schemaName === "" ? schemaName : reference.schemaName,
+    table: reference.tableName,
+    column: reference.columnName,
+  };
 }
 
 export type DocumentPlace = { schema: string | null; table: string | null };
@@ -134,7 +195,9 @@ export type DocumentPlace = { schema: string | null; table: string | null };
  * the field when nothing matches. Indexes the catalog's names on first use (10,000 documents against
  * 10,000 tables would otherwise compare names a hundred million times).
  */
-export function createDocumentPlaces(catalog: CatalogInput): (schemaName: string, tableName: string, field: string) => DocumentPlace {
+export function createDocumentPlaces(
+  catalog: CatalogInput,
+): (schemaName: string, tableName: string, field: string) => DocumentPlace {
   let tablesOf: Map<string, Set<string>> | undefined;
   let schemasOf: Map<string, string[]> | undefined;
   const index = (): { tablesOf: Map<string, Set<string>>; schemasOf: Map<string, string[]> } => {
@@ -162,10 +225,16 @@ export function createDocumentPlaces(catalog: CatalogInput): (schemaName: string
     if (schemaName !== "") {
       const tables = index().tablesOf.get(schemaName);
       if (tables === undefined) {
-        throw new InvalidArgumentError(`${field}.schema_name`, `names schema "${schemaName}", which the catalog does not have`);
+        throw new InvalidArgumentError(
+          `${field}.schema_name`,
+          `names schema "${schemaName}", which the catalog does not have`,
+        );
       }
       if (tableName !== "" && !tables.has(tableName)) {
-        throw new InvalidArgumentError(`${field}.table_name`, `names table "${schemaName}.${tableName}", which the catalog does not have`);
+        throw new InvalidArgumentError(
+          `${field}.table_name`,
+          `names table "${schemaName}.${tableName}", which the catalog does not have`,
+        );
       }
       return { schema: schemaName, table: tableName === "" ? null : tableName };
     }
@@ -182,7 +251,12 @@ export function createDocumentPlaces(catalog: CatalogInput): (schemaName: string
   };
 }
 
-function checkReference(column: CatalogColumnInput, schemaName: string, columnsOf: Map<string, Map<string, number>>, field: string): void {
+function checkReference(
+  column: CatalogColumnInput,
+  schemaName: string,
+  columnsOf: Map<string, Map<string, number>>,
+  field: string,
+): void {
   const reference = column.references as NonNullable<CatalogColumnInput["references"]>;
   optional(reference.schemaName, `${field}.schema_name`, CATALOG_LIMITS.maxNameBytes);
   name(reference.tableName, `${field}.table_name`);
@@ -190,10 +264,16 @@ function checkReference(column: CatalogColumnInput, schemaName: string, columnsO
   const target = resolveReference(reference, schemaName);
   const columns = columnsOf.get(tableKey(target.schema, target.table));
   if (columns === undefined) {
-    throw new InvalidArgumentError(field, `references table "${target.schema}.${target.table}", which the catalog does not have`);
+    throw new InvalidArgumentError(
+      field,
+      `references table "${target.schema}.${target.table}", which the catalog does not have`,
+    );
   }
   if (!columns.has(target.column)) {
-    throw new InvalidArgumentError(field, `references column "${target.schema}.${target.table}.${target.column}", which the catalog does not have`);
+    throw new InvalidArgumentError(
+      field,
+      `references column "${target.schema}.${target.table}.${target.column}", which the catalog does not have`,
+    );
   }
 }
 
@@ -217,7 +297,13 @@ function noNul(value: string, field: string): void {
   }
 }
 
-function firstOf(seen: Map<string, number>, key: string, index: number, field: string, message: (first: number) => string): void {
+function firstOf(
+  seen: Map<string, number>,
+  key: string,
+  index: number,
+  field: string,
+  message: (first: number) => string,
+): void {
   const first = seen.get(key);
   if (first !== undefined) {
     throw new InvalidArgumentError(field, message(first));
@@ -236,7 +322,10 @@ function uniqueNaturalKey(keys: Map<string, string>, kind: string, names: readon
   const key = `${kind}:${names.join(".")}`;
   const owner = keys.get(key);
   if (owner !== undefined) {
-    throw new InvalidArgumentError(field, `gives the natural key "${key.slice(key.indexOf(":") + 1)}", which ${owner} already gives (names containing dots collide); rename one of them`);
+    throw new InvalidArgumentError(
+      field,
+      `gives the natural key "${key.slice(key.indexOf(":") + 1)}", which ${owner} already gives (names containing dots collide); rename one of them`,
+    );
   }
   keys.set(key, field);
 }

@@ -99,7 +99,12 @@ export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string,
   }
   const scored = [...evidence.entries()].map(([key, entry]) => {
     const columns = entry.columns.sort((a, b) => b - a).slice(0, COLUMN_EVIDENCE_COUNT);
-    return { key, schema: entry.schema, table: entry.table, score: entry.own + COLUMN_EVIDENCE_WEIGHT * columns.reduce((sum, score) => sum + score, 0) };
+    return {
+      key,
+      schema: entry.schema,
+      table: entry.table,
+      score: entry.own + COLUMN_EVIDENCE_WEIGHT * columns.reduce((sum, score) => sum + score, 0),
+    };
   });
   // A question is about one schema far more often than about several: a table of the schema with the
   // most evidence (its best tables together) outranks an equally matching table of a weaker schema.
@@ -107,11 +112,22 @@ export function rankTables(hits: readonly RankedHit[], rows: ReadonlyMap<string,
   for (const table of scored) {
     schemas.set(table.schema, [...(schemas.get(table.schema) ?? []), table.score]);
   }
-  const schemaScore = new Map([...schemas].map(([schema, scores]) => [schema, scores.sort((a, b) => b - a).slice(0, SCHEMA_EVIDENCE_COUNT).reduce((sum, score) => sum + score, 0)]));
+  const schemaScore = new Map(
+    [...schemas].map(([schema, scores]) => [
+      schema,
+      scores
+        .sort((a, b) => b - a)
+        .slice(0, SCHEMA_EVIDENCE_COUNT)
+        .reduce((sum, score) => sum + score, 0),
+    ]),
+  );
   const best = Math.max(0, ...schemaScore.values());
   return scored
     .map((table) => {
-      const schemaFactor = best <= 0 ? 1 : 1 - SCHEMA_EVIDENCE_WEIGHT + (SCHEMA_EVIDENCE_WEIGHT * (schemaScore.get(table.schema) ?? 0)) / best;
+      const schemaFactor =
+        best <= 0
+          ? 1
+          : 1 - SCHEMA_EVIDENCE_WEIGHT + (SCHEMA_EVIDENCE_WEIGHT * (schemaScore.get(table.schema) ?? 0)) / best;
       return { ...table, score: table.score * schemaFactor, schemaFactor };
     })
     .sort((a, b) => b.score - a.score || compareText(a.key, b.key));
@@ -122,7 +138,9 @@ function compareText(a: string, b: string): number {
 }
 
 export function assembleContext(input: AssembleInput): AssembledContext {
-  const rowsById = new Map([...input.rows, ...(input.bridgeRows ?? []), ...(input.columnRows ?? [])].map((row) => [row.id, row]));
+  const rowsById = new Map(
+    [...input.rows, ...(input.bridgeRows ?? []), ...(input.columnRows ?? [])].map((row) => [row.id, row]),
+  );
   const hitScore = new Map(input.hits.map((hit) => [hit.id, hit.score]));
   const ranked = rankTables(input.hits, rowsById);
 
@@ -153,8 +171,15 @@ export function assembleContext(input: AssembleInput): AssembledContext {
       // A direct hit ranks with its table's evidence, so a table's matches stay together. Its relevance
       // is its own fused score weighted by its schema's standing, plus a share of its table's evidence:
       // a column of the table the question is about is likelier needed than an equal match elsewhere.
-      const relevance = row.tableName === null ? direct : direct * (schemaFactor.get(key) ?? 1) + TABLE_EVIDENCE_SHARE * ownTable;
-      items.push({ row, score: relevance, reason: "direct_hit", priority: row.tableName === null ? direct : ownTable + direct * 0.01, position: at });
+      const relevance =
+        row.tableName === null ? direct : direct * (schemaFactor.get(key) ?? 1) + TABLE_EVIDENCE_SHARE * ownTable;
+      items.push({
+        row,
+        score: relevance,
+        reason: "direct_hit",
+        priority: row.tableName === null ? direct : ownTable + direct * 0.01,
+        position: at,
+      });
     } else if (row.kind === "table") {
       items.push({ row, score: 0, reason: "table_context", priority: ownTable, position: at });
     } else if (otherColumnIds.has(row.id)) {
@@ -164,7 +189,13 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     }
   }
   // Last by content, not id: ids are per catalog, and equal catalogs must give equal contexts.
-  items.sort((a, b) => b.priority - a.priority || a.position - b.position || compareText(a.row.content, b.row.content) || compareText(a.row.id, b.row.id));
+  items.sort(
+    (a, b) =>
+      b.priority - a.priority ||
+      a.position - b.position ||
+      compareText(a.row.content, b.row.content) ||
+      compareText(a.row.id, b.row.id),
+  );
 
   // Token cost is estimated per table block (rendering a table's chunks together), so filling is linear;
   // the final text is counted once and trimmed if the estimate fell short.
@@ -178,11 +209,19 @@ export function assembleContext(input: AssembleInput): AssembledContext {
       continue;
     }
     const key = tableKey(item.row.schemaName, item.row.tableName);
-    const block = [...chosen.filter((entry) => tableKey(entry.row.schemaName, entry.row.tableName) === key).map((entry) => entry.row), item.row];
-    const previous = item.row.tableName === null ? 0 : blockTokens.get(key) ?? 0;
+    const block = [
+      ...chosen
+        .filter((entry) => tableKey(entry.row.schemaName, entry.row.tableName) === key)
+        .map((entry) => entry.row),
+      item.row,
+    ];
+    const previous = item.row.tableName === null ? 0 : (blockTokens.get(key) ?? 0);
     // Counting stops past what is left of the budget: a chunk that cannot fit costs no more than that.
     const room = input.maxTokens - estimate + previous;
-    const cost = item.row.tableName === null ? input.countTokens(renderContext([item.row]), room) + 1 : input.countTokens(renderTable(block), room) + 2;
+    const cost =
+      item.row.tableName === null
+        ? input.countTokens(renderContext([item.row]), room) + 1
+        : input.countTokens(renderTable(block), room) + 2;
     if (estimate - previous + cost > input.maxTokens) {
       truncated = true;
       continue;
@@ -193,7 +232,10 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     }
     chosen.push(item);
   }
-  while (chosen.length > 0 && input.countTokens(renderContext(chosen.map((entry) => entry.row)), input.maxTokens) > input.maxTokens) {
+  while (
+    chosen.length > 0 &&
+    input.countTokens(renderContext(chosen.map((entry) => entry.row)), input.maxTokens) > input.maxTokens
+  ) {
     chosen.pop();
     truncated = true;
   }
@@ -209,14 +251,24 @@ export function assembleContext(input: AssembleInput): AssembledContext {
     if (noTable(a) !== noTable(b)) {
       return noTable(a) ? 1 : -1;
     }
-    return (tableRank.get(a) ?? Number.MAX_SAFE_INTEGER) - (tableRank.get(b) ?? Number.MAX_SAFE_INTEGER) || (tableScore.get(b) ?? 0) - (tableScore.get(a) ?? 0);
+    return (
+      (tableRank.get(a) ?? Number.MAX_SAFE_INTEGER) - (tableRank.get(b) ?? Number.MAX_SAFE_INTEGER) ||
+      (tableScore.get(b) ?? 0) - (tableScore.get(a) ?? 0)
+    );
   });
   const chunks: ContextChunk[] = [];
   const tables: ContextTable[] = [];
   for (const key of orderedKeys) {
-    const group = (groups.get(key) ?? []).sort((a, b) => (a.row.kind === "table" ? -1 : b.row.kind === "table" ? 1 : b.score - a.score));
+    const group = (groups.get(key) ?? []).sort((a, b) =>
+      a.row.kind === "table" ? -1 : b.row.kind === "table" ? 1 : b.score - a.score,
+    );
     for (const item of group) {
-      chunks.push({ row: item.row, score: item.score, reason: item.reason, tokens: input.countTokens(item.row.content, input.maxTokens) });
+      chunks.push({
+        row: item.row,
+        score: item.score,
+        reason: item.reason,
+        tokens: input.countTokens(item.row.content, input.maxTokens),
+      });
     }
     const first = group[0].row;
     if (first.tableName !== null) {
@@ -225,7 +277,11 @@ export function assembleContext(input: AssembleInput): AssembledContext {
         schema: first.schemaName ?? "",
         table: first.tableName,
         score: tableScore.get(key) ?? 0,
-        reason: isBridge ? "join_bridge" : group.some((item) => item.reason === "direct_hit" && item.row.kind === "table") ? "direct_hit" : "table_context",
+        reason: isBridge
+          ? "join_bridge"
+          : group.some((item) => item.reason === "direct_hit" && item.row.kind === "table")
+            ? "direct_hit"
+            : "table_context",
         chunkIds: group.map((item) => item.row.id),
       });
     }
@@ -247,7 +303,11 @@ function columnPositions(rows: Iterable<EmbeddingRow>): (row: EmbeddingRow) => n
       }
     });
   }
-  return (row) => (row.kind === "column" ? positions.get(`${tableKey(row.schemaName, row.tableName)}\u0000${String(row.metadata.column)}`) ?? Number.MAX_SAFE_INTEGER : -1);
+  return (row) =>
+    row.kind === "column"
+      ? (positions.get(`${tableKey(row.schemaName, row.tableName)}\u0000${String(row.metadata.column)}`) ??
+        Number.MAX_SAFE_INTEGER)
+      : -1;
 }
 
 function bridgePriority(row: EmbeddingRow, ranked: ReadonlyArray<{ score: number }>): number {
@@ -260,7 +320,10 @@ function bridgePriority(row: EmbeddingRow, ranked: ReadonlyArray<{ score: number
  * Tables outside `chosen` that link two chosen tables by foreign keys: read from the key columns'
  * `references` (this column points at a table) and `referencedBy` (these columns point here).
  */
-export function findBridgeTables(chosen: ReadonlyArray<{ schema: string; table: string }>, rows: readonly EmbeddingRow[]): Array<{ schema: string; table: string }> {
+export function findBridgeTables(
+  chosen: ReadonlyArray<{ schema: string; table: string }>,
+  rows: readonly EmbeddingRow[],
+): Array<{ schema: string; table: string }> {
   const chosenKeys = new Set(chosen.map((table) => tableKey(table.schema, table.table)));
   const links = new Map<string, { schema: string; table: string; touches: Set<string> }>();
   const link = (other: { schema?: unknown; table?: unknown }, chosenKey: string) => {

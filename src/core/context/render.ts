@@ -42,9 +42,13 @@ export function renderTable(rows: readonly EmbeddingRow[]): string {
   const lines = [`CREATE TABLE ${name} (${description === "" ? "" : ` -- ${oneLine(description)}`}`];
   const columns = rows.filter((row) => row.kind === "column");
   const others = rows.filter((row) => row.kind !== "column" && row.kind !== "table");
-  columns.forEach((row, index) => lines.push(`  ${columnLine(row)}${index < columns.length - 1 ? "," : ""}${columnComment(row)}`));
+  columns.forEach((row, index) =>
+    lines.push(`  ${columnLine(row)}${index < columns.length - 1 ? "," : ""}${columnComment(row)}`),
+  );
   if (columns.length === 0 && table !== undefined && Array.isArray(table.metadata.columns)) {
-    const names = (table.metadata.columns as Array<{ name?: unknown }>).map((column) => text(column.name)).filter((value) => value !== "");
+    const names = (table.metadata.columns as Array<{ name?: unknown }>)
+      .map((column) => text(column.name))
+      .filter((value) => value !== "");
     lines.push(`  -- columns: ${names.join(", ")}`);
   }
   if (table === undefined && columns.length === 0) {
@@ -71,7 +75,8 @@ function columnLine(row: EmbeddingRow): string {
   if (row.metadata.primaryKey === true) {
     parts.push("PRIMARY KEY");
   }
-  const references = row.metadata.references as { schema?: unknown; table?: unknown; column?: unknown } | undefined | null;
+  const references = row.metadata.references as
+    { schema?: unknown; table?: unknown; column?: unknown } | undefined | null;
   if (references !== undefined && references !== null && typeof references === "object") {
     parts.push(`REFERENCES ${qualified(text(references.schema), text(references.table))}(${text(references.column)})`);
   }

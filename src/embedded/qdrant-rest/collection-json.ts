@@ -38,7 +38,9 @@ export function collectionInfoJson(info: GrpcCollectionInfo): { [key: string]: J
       wal_config: { wal_retain_closed: 1, ...(plain(config.walConfig) as object) },
       quantization_config: quantization(config.quantizationConfig),
       strict_mode_config: (plain(config.strictModeConfig) as Json) ?? { enabled: false },
-      ...(config.metadata === undefined || Object.keys(config.metadata).length === 0 ? {} : { metadata: valueMap(config.metadata) }),
+      ...(config.metadata === undefined || Object.keys(config.metadata).length === 0
+        ? {}
+        : { metadata: valueMap(config.metadata) }),
     },
     payload_schema: payloadSchema(info.payloadSchema ?? {}),
     update_queue: { length: toNumber(info.updateQueue?.length ?? 0n) },
@@ -46,18 +48,23 @@ export function collectionInfoJson(info: GrpcCollectionInfo): { [key: string]: J
   return out;
 }
 
-function collectionParams(params: NonNullable<NonNullable<GrpcCollectionInfo["config"]>["params"]>): { [key: string]: Json } {
+function collectionParams(params: NonNullable<NonNullable<GrpcCollectionInfo["config"]>["params"]>): {
+  [key: string]: Json;
+} {
   const out: { [key: string]: Json } = {};
   const vectors = params.vectorsConfig?.config;
   if (vectors?.case === "params") {
     out.vectors = vectorParams(vectors.value);
   } else if (vectors?.case === "paramsMap") {
-    out.vectors = Object.fromEntries(Object.entries(vectors.value.map ?? {}).map(([name, value]) => [name, vectorParams(value)]));
+    out.vectors = Object.fromEntries(
+      Object.entries(vectors.value.map ?? {}).map(([name, value]) => [name, vectorParams(value)]),
+    );
   } else {
     out.vectors = {};
   }
   out.shard_number = params.shardNumber ?? 1;
-  if (params.shardingMethod !== undefined) out.sharding_method = SHARDING_METHOD[Number(params.shardingMethod)] ?? "auto";
+  if (params.shardingMethod !== undefined)
+    out.sharding_method = SHARDING_METHOD[Number(params.shardingMethod)] ?? "auto";
   out.replication_factor = params.replicationFactor ?? 1;
   out.write_consistency_factor = params.writeConsistencyFactor ?? 1;
   out.on_disk_payload = params.onDiskPayload ?? true;
@@ -75,10 +82,16 @@ function collectionParams(params: NonNullable<NonNullable<GrpcCollectionInfo["co
   return out;
 }
 
-type VectorParamsInit = Extract<NonNullable<NonNullable<NonNullable<GrpcCollectionInfo["config"]>["params"]>["vectorsConfig"]>["config"], { case: "params" }>["value"];
+type VectorParamsInit = Extract<
+  NonNullable<NonNullable<NonNullable<GrpcCollectionInfo["config"]>["params"]>["vectorsConfig"]>["config"],
+  { case: "params" }
+>["value"];
 
 function vectorParams(value: VectorParamsInit): { [key: string]: Json } {
-  const out: { [key: string]: Json } = { size: toNumber(value.size ?? 0n), distance: DISTANCE[Number(value.distance ?? 0)] ?? "Cosine" };
+  const out: { [key: string]: Json } = {
+    size: toNumber(value.size ?? 0n),
+    distance: DISTANCE[Number(value.distance ?? 0)] ?? "Cosine",
+  };
   if (value.hnswConfig !== undefined) out.hnsw_config = plain(value.hnswConfig) as Json;
   if (value.onDisk !== undefined) out.on_disk = value.onDisk;
   if (value.datatype !== undefined) out.datatype = DATATYPE[Number(value.datatype)] ?? "float32";
@@ -93,7 +106,10 @@ function payloadSchema(schema: NonNullable<GrpcCollectionInfo["payloadSchema"]>)
     const params = (index.params as { indexParams?: { case?: string; value?: object } } | undefined)?.indexParams;
     if (params?.case !== undefined) {
       // keywordIndexParams -> { type: "keyword", ...its set fields }
-      entry.params = { type: params.case.replace(/IndexParams$/, "").toLowerCase(), ...(plain(params.value) as object) };
+      entry.params = {
+        type: params.case.replace(/IndexParams$/, "").toLowerCase(),
+        ...(plain(params.value) as object),
+      };
     }
     entry.points = toNumber(index.points ?? 0n);
     out[field] = entry;
@@ -122,7 +138,7 @@ function grpcValue(value: unknown): Json {
     case "integerValue":
       return toNumber(kind.value as bigint);
     case "structValue":
-      return valueMap(((kind.value as { fields?: Record<string, unknown> }).fields ?? {}));
+      return valueMap((kind.value as { fields?: Record<string, unknown> }).fields ?? {});
     case "listValue":
       return ((kind.value as { values?: unknown[] }).values ?? []).map(grpcValue);
     default:

@@ -20,7 +20,9 @@ export function createQdrantMetrics(storage: () => Storage | undefined, version:
       },
     });
 
-  gauge("app_info", "server name and version (always 1)", ["name", "version"], (g) => g.set({ name: "qdrant", version }, 1));
+  gauge("app_info", "server name and version (always 1)", ["name", "version"], (g) =>
+    g.set({ name: "qdrant", version }, 1),
+  );
   gauge("app_status_recovery_mode", "1 when the server runs in recovery mode (never, here)", [], (g) => g.set(0));
   gauge("collections_total", "collections on this server", [], (g) => g.set(storage()?.collections.size ?? 0));
   gauge("collections_vector_total", "vectors stored, all collections and names together", [], (g) => {
@@ -34,9 +36,14 @@ export function createQdrantMetrics(storage: () => Storage | undefined, version:
   gauge("collection_points", "points per collection", ["id"], (g) => {
     for (const [name, collection] of storage()?.collections ?? []) g.set({ id: name }, collection.pointsCount);
   });
-  gauge("collection_running_optimizations", "optimizations running per collection (none: exact storage)", ["id"], (g) => {
-    for (const name of storage()?.collections.keys() ?? []) g.set({ id: name }, 0);
-  });
+  gauge(
+    "collection_running_optimizations",
+    "optimizations running per collection (none: exact storage)",
+    ["id"],
+    (g) => {
+      for (const name of storage()?.collections.keys() ?? []) g.set({ id: name }, 0);
+    },
+  );
   gauge("collection_update_queue_length", "updates waiting per collection (none: applied in the call)", ["id"], (g) => {
     for (const name of storage()?.collections.keys() ?? []) g.set({ id: name }, 0);
   });

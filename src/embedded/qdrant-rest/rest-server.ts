@@ -60,7 +60,10 @@ export function createQdrantRestServer(options: QdrantRestOptions): QdrantRestSe
       if (!sameKey(presented, options.apiKey)) return text(401, "Invalid API key or JWT");
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      return error(405, `Method not allowed: the embedded Qdrant's REST API only reads (GET); write through its gRPC API on port ${options.grpcPort()}`);
+      return error(
+        405,
+        `Method not allowed: the embedded Qdrant's REST API only reads (GET); write through its gRPC API on port ${options.grpcPort()}`,
+      );
     }
     const storage = options.storage();
     if (storage === undefined) return error(503, "Service unavailable: the embedded Qdrant is stopping");
@@ -80,7 +83,8 @@ export function createQdrantRestServer(options: QdrantRestOptions): QdrantRestSe
         );
         return;
       }
-      if (path === "/collections") return ok({ collections: [...storage.collections.keys()].sort().map((name) => ({ name })) });
+      if (path === "/collections")
+        return ok({ collections: [...storage.collections.keys()].sort().map((name) => ({ name })) });
       if (path === "/aliases") return ok({ aliases: aliasList(storage) });
       if (segments[0] === "collections" && segments.length === 2) {
         return ok(collectionInfoJson(collectionInfo(storage.resolve(segments[1]))));
@@ -93,7 +97,10 @@ export function createQdrantRestServer(options: QdrantRestOptions): QdrantRestSe
         storage.resolve(segments[1]); // NOT_FOUND for an unknown collection, as Qdrant answers
         return ok({ aliases: aliasList(storage).filter((alias) => alias.collection_name === segments[1]) });
       }
-      return error(404, `Not found: the embedded Qdrant's REST API serves /, /healthz, /readyz, /livez, /metrics, /collections, /collections/{name}, /collections/{name}/exists, /aliases and /collections/{name}/aliases; everything else is on its gRPC API on port ${options.grpcPort()}`);
+      return error(
+        404,
+        `Not found: the embedded Qdrant's REST API serves /, /healthz, /readyz, /livez, /metrics, /collections, /collections/{name}, /collections/{name}/exists, /aliases and /collections/{name}/aliases; everything else is on its gRPC API on port ${options.grpcPort()}`,
+      );
     } catch (cause) {
       if (cause instanceof ConnectError && cause.code === 5 /* NotFound */) return error(404, cause.rawMessage);
       options.logger.error({ err: cause, path }, "embedded Qdrant REST call failed");

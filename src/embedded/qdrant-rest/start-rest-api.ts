@@ -27,7 +27,10 @@ export async function startRestApi(options: RestApiOptions): Promise<RestApi> {
   const server = createQdrantRestServer(options);
   try {
     const address = await server.listen(options.host, options.port);
-    options.logger.info({ host: options.host, httpPort: address.port, url: `http://${options.host}:${address.port}` }, "embedded Qdrant REST API ready (/, /collections, /healthz, /readyz, /metrics)");
+    options.logger.info(
+      { host: options.host, httpPort: address.port, url: `http://${options.host}:${address.port}` },
+      "embedded Qdrant REST API ready (/, /collections, /healthz, /readyz, /metrics)",
+    );
     return { port: address.port, close: () => server.close() };
   } catch (error) {
     if (options.optional && (error as NodeJS.ErrnoException).code === "EADDRINUSE") {

@@ -63,7 +63,11 @@ export class Collection {
       for (const [n, p] of Object.entries(vc.value.map)) this.addDense(n, p, `vectors_config.params_map.map[${n}]`);
     }
     for (const [n, p] of Object.entries(config.sparseVectorsConfig?.map ?? {})) {
-      if (p.index?.datatype !== undefined && p.index.datatype !== Datatype.Float32 && p.index.datatype !== Datatype.Default) {
+      if (
+        p.index?.datatype !== undefined &&
+        p.index.datatype !== Datatype.Float32 &&
+        p.index.datatype !== Datatype.Default
+      ) {
         throw unimplemented("Sparse vector datatypes other than float32");
       }
       this.sparse.set(n, { name: n, idf: p.modifier === Modifier.Idf, storage: new SparseVectorStorage() });

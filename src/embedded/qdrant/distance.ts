@@ -133,7 +133,13 @@ export function metricFor(distance: Distance): Metric {
         preprocess: identity,
       };
     case Distance.Manhattan:
-      return { kernel: "l1", similarity: negManhattan, postprocess: (s) => Math.abs(s), passes: below, preprocess: identity };
+      return {
+        kernel: "l1",
+        similarity: negManhattan,
+        postprocess: (s) => Math.abs(s),
+        passes: below,
+        preprocess: identity,
+      };
     default:
       throw new Error(`unknown distance ${distance}`);
   }

@@ -81,7 +81,10 @@ export async function openDurability(
    */
   const compact = (): void => {
     const next = generation + 1;
-    writeRecordFileAtomically(snapshotFile(dataDir, next), mapIterable(snapshotMutations(engine.storage), encodeMutation));
+    writeRecordFileAtomically(
+      snapshotFile(dataDir, next),
+      mapIterable(snapshotMutations(engine.storage), encodeMutation),
+    );
     snapshotBytes = fs.statSync(snapshotFile(dataDir, next)).size;
     const old = current;
     current = RecordLog.create(walFile(dataDir, next));

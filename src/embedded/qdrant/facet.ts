@@ -13,7 +13,12 @@ import type { CompiledFilter } from "./filter.js";
  */
 const VARIANT_ORDER: Record<string, number> = { s: 0, i: 1, b: 3 };
 
-export function facet(c: Collection, key: string, filter: CompiledFilter, limit: number): MessageInitShape<typeof FacetHitSchema>[] {
+export function facet(
+  c: Collection,
+  key: string,
+  filter: CompiledFilter,
+  limit: number,
+): MessageInitShape<typeof FacetHitSchema>[] {
   const index = c.indexes.get(key);
   if (index === undefined || !index.isLookup) {
     throw wrongInput(

@@ -177,7 +177,12 @@ function compileField(field: FieldCondition, label: string): Predicate {
       if (typeof v !== "string") return false;
       const n = Date.parse(v);
       if (Number.isNaN(n)) return false;
-      return (lt === undefined || n < lt) && (gt === undefined || n > gt) && (lte === undefined || n <= lte) && (gte === undefined || n >= gte);
+      return (
+        (lt === undefined || n < lt) &&
+        (gt === undefined || n > gt) &&
+        (lte === undefined || n <= lte) &&
+        (gte === undefined || n >= gte)
+      );
     });
   }
   if (field.geoBoundingBox !== undefined || field.geoRadius !== undefined || field.geoPolygon !== undefined) {
@@ -211,7 +216,8 @@ function compileField(field: FieldCondition, label: string): Predicate {
     if (Array.isArray(value)) return value.some((x) => checks.some((check) => check(x)));
     return checks.some((check) => check(value));
   };
-  const whenMissing = vc !== undefined ? countOk(0) : isEmpty !== undefined ? isEmpty : isNull !== undefined ? !isNull : false;
+  const whenMissing =
+    vc !== undefined ? countOk(0) : isEmpty !== undefined ? isEmpty : isNull !== undefined ? !isNull : false;
   const text = textQuery(field.match);
   if (text !== undefined) {
     return (env) => {
@@ -250,18 +256,30 @@ type IndexedCheck = (keys: readonly string[]) => boolean;
 function indexServedCheck(field: FieldCondition): ((index: PayloadIndex) => IndexedCheck | undefined) | undefined {
   const onlyMatch = field.match !== undefined && field.range === undefined;
   const onlyRange = field.range !== undefined && field.match === undefined;
-  if (field.valuesCount !== undefined || field.isEmpty !== undefined || field.isNull !== undefined || field.datetimeRange !== undefined) {
+  if (
+    field.valuesCount !== undefined ||
+    field.isEmpty !== undefined ||
+    field.isNull !== undefined ||
+    field.datetimeRange !== undefined
+  ) {
     return undefined;
   }
   if (onlyRange) {
     const r = field.range!;
     const inRange = (n: number): boolean =>
-      (r.lt === undefined || n < r.lt) && (r.gt === undefined || n > r.gt) && (r.lte === undefined || n <= r.lte) && (r.gte === undefined || n >= r.gte);
-    return (index) => (index.type === PayloadSchemaType.Integer ? (keys) => keys.some((k) => inRange(Number(k.slice(1)))) : undefined);
+      (r.lt === undefined || n < r.lt) &&
+      (r.gt === undefined || n > r.gt) &&
+      (r.lte === undefined || n <= r.lte) &&
+      (r.gte === undefined || n >= r.gte);
+    return (index) =>
+      index.type === PayloadSchemaType.Integer ? (keys) => keys.some((k) => inRange(Number(k.slice(1)))) : undefined;
   }
   if (!onlyMatch) return undefined;
   const m = field.match!.matchValue;
-  const anyOf = (wanted: ReadonlySet<string>, negate: boolean): IndexedCheck => (keys) => keys.some((k) => wanted.has(k) !== negate);
+  const anyOf =
+    (wanted: ReadonlySet<string>, negate: boolean): IndexedCheck =>
+    (keys) =>
+      keys.some((k) => wanted.has(k) !== negate);
   switch (m.case) {
     case "keyword": {
       const key = `s${m.value}`;

@@ -7,7 +7,12 @@ import type { Scored, TieBreak } from "./top-k.js";
  */
 export const DEFAULT_RRF_K = 2;
 
-export function rrf(lists: readonly Scored[][], k = DEFAULT_RRF_K, weights?: readonly number[], tie: TieBreak = byOffset): Scored[] {
+export function rrf(
+  lists: readonly Scored[][],
+  k = DEFAULT_RRF_K,
+  weights?: readonly number[],
+  tie: TieBreak = byOffset,
+): Scored[] {
   const byOffset = new Map<number, number>();
   lists.forEach((list, li) => {
     const w = Math.fround(weights?.[li] ?? 1);
@@ -49,12 +54,17 @@ export function distributionNormalize(list: readonly Scored[]): Scored[] {
   const min = Math.fround(mean - Math.fround(3 * std));
   const max = Math.fround(mean + Math.fround(3 * std));
   if (min === max) return list.map((h) => ({ offset: h.offset, score: 0.5 }));
-  return list.map((h) => ({ offset: h.offset, score: Math.fround(Math.fround(h.score - min) / Math.fround(max - min)) }));
+  return list.map((h) => ({
+    offset: h.offset,
+    score: Math.fround(Math.fround(h.score - min) / Math.fround(max - min)),
+  }));
 }
 
 const byOffset: TieBreak = (a, b) => a - b;
 
 /** Best first; equal fused scores (common: the same rank in two lists) in `tie` order. */
 function sortByScore(scores: Map<number, number>, tie: TieBreak): Scored[] {
-  return [...scores].map(([offset, score]) => ({ offset, score })).sort((a, b) => b.score - a.score || tie(a.offset, b.offset));
+  return [...scores]
+    .map(([offset, score]) => ({ offset, score }))
+    .sort((a, b) => b.score - a.score || tie(a.offset, b.offset));
 }

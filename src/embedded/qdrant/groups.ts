@@ -17,7 +17,13 @@ export interface Group {
   hits: Scored[];
 }
 
-export function groupHits(c: Collection, ranked: Iterable<Scored>, groupBy: string, limit: number, groupSize: number): Group[] {
+export function groupHits(
+  c: Collection,
+  ranked: Iterable<Scored>,
+  groupBy: string,
+  limit: number,
+  groupSize: number,
+): Group[] {
   const path = parseJsonPath(groupBy);
   if (path === null) throw invalidArgument(`Invalid key: ${groupBy}`);
   const groups = new Map<string, Group>();

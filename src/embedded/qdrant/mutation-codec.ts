@@ -38,7 +38,6 @@ const KINDS: { kind: Exclude<MutationKind, "restoreOperationId">; code: number; 
 ];
 const RESTORE_OPERATION_ID = 13;
 
-
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));
 const byCode = new Map(KINDS.map((k) => [k.code, k]));
 
@@ -55,7 +54,8 @@ export function encodeMutation(m: Mutation): Uint8Array {
   if (m.kind === "upsert") floatsToWireForm(m.request.points);
   if (m.kind === "updateBatch") {
     for (const op of m.request.operations) {
-      if (op.operation.case === "upsert" || op.operation.case === "updateVectors") floatsToWireForm(op.operation.value.points);
+      if (op.operation.case === "upsert" || op.operation.case === "updateVectors")
+        floatsToWireForm(op.operation.value.points);
     }
   }
   const body = toBinary(k.schema, m.request as never);
@@ -69,7 +69,11 @@ export function decodeMutation(bytes: Uint8Array): Mutation {
   const code = bytes[0];
   if (code === RESTORE_OPERATION_ID) {
     const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { kind: "restoreOperationId", nextOperationId: b.readBigUInt64LE(1), collection: b.subarray(9).toString("utf8") };
+    return {
+      kind: "restoreOperationId",
+      nextOperationId: b.readBigUInt64LE(1),
+      collection: b.subarray(9).toString("utf8"),
+    };
   }
   const k = byCode.get(code);
   if (k === undefined) throw new Error(`unknown mutation kind ${code} in the data directory`);

@@ -22,7 +22,8 @@ export function orderByField(c: Collection, orderBy: OrderBy, filter: CompiledFi
   const index = c.indexes.get(orderBy.key);
   const integerRange =
     index?.type === PayloadSchemaType.Integer &&
-    (index.params as { indexParams?: { case?: string; value?: { range?: boolean } } } | undefined)?.indexParams?.value?.range !== false;
+    (index.params as { indexParams?: { case?: string; value?: { range?: boolean } } } | undefined)?.indexParams?.value
+      ?.range !== false;
   if (index?.type === PayloadSchemaType.Datetime) throw unimplemented("order_by on a datetime field");
   if (index === undefined || !(integerRange || index.type === PayloadSchemaType.Float)) {
     throw wrongInput(
@@ -39,7 +40,15 @@ export function orderByField(c: Collection, orderBy: OrderBy, filter: CompiledFi
     const seen = new Set<bigint | number>();
     for (const raw of valuesAt(c.payloadAt(offset), path)) {
       for (const v of Array.isArray(raw) ? raw : [raw]) {
-        const value = asInteger ? (typeof v === "bigint" ? v : undefined) : typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined;
+        const value = asInteger
+          ? typeof v === "bigint"
+            ? v
+            : undefined
+          : typeof v === "number"
+            ? v
+            : typeof v === "bigint"
+              ? Number(v)
+              : undefined;
         if (value === undefined || seen.has(value)) continue;
         if (start !== undefined && (descending ? compare(value, start) > 0 : compare(value, start) < 0)) continue;
         seen.add(value);
@@ -48,7 +57,8 @@ export function orderByField(c: Collection, orderBy: OrderBy, filter: CompiledFi
     }
   }
   entries.sort((a, b) => {
-    const byValue = a.value < b.value ? -1 : a.value > b.value ? 1 : comparePointKeys(c.keyAt(a.offset), c.keyAt(b.offset));
+    const byValue =
+      a.value < b.value ? -1 : a.value > b.value ? 1 : comparePointKeys(c.keyAt(a.offset), c.keyAt(b.offset));
     return descending ? -byValue : byValue;
   });
   return entries.slice(0, limit);

@@ -29,7 +29,11 @@ export class PayloadIndex {
     const p = params as { indexParams?: { case?: string; value?: unknown } } | undefined;
     this.tokenizer =
       type === PayloadSchemaType.Text
-        ? createTokenizer(p?.indexParams?.case === "textIndexParams" ? (p.indexParams.value as Parameters<typeof createTokenizer>[0]) : undefined)
+        ? createTokenizer(
+            p?.indexParams?.case === "textIndexParams"
+              ? (p.indexParams.value as Parameters<typeof createTokenizer>[0])
+              : undefined,
+          )
         : undefined;
   }
 

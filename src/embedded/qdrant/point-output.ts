@@ -85,7 +85,11 @@ function vectorSelector(s: WithVectorsSelector | undefined): OutputSelectors["ve
   return "none";
 }
 
-export function retrievedPoint(c: Collection, offset: number, sel: OutputSelectors): MessageInitShape<typeof RetrievedPointSchema> {
+export function retrievedPoint(
+  c: Collection,
+  offset: number,
+  sel: OutputSelectors,
+): MessageInitShape<typeof RetrievedPointSchema> {
   const payload = sel.payload(c.payloadAt(offset));
   const out: MessageInitShape<typeof RetrievedPointSchema> = {
     id: pointIdOf(c.keyAt(offset)),

@@ -51,7 +51,9 @@ function checkQueryLimit(c: Collection, limit: number): void {
   const strict = c.config.strictModeConfig;
   const max = strict?.maxQueryLimit;
   if (strict?.enabled === true && max !== undefined && limit > max) {
-    throw badRequest(`Limit exceeded ${limit} > ${max} for "limit". Help: Reduce the "limit" parameter to or below ${max}.`);
+    throw badRequest(
+      `Limit exceeded ${limit} > ${max} for "limit". Help: Reduce the "limit" parameter to or below ${max}.`,
+    );
   }
 }
 
@@ -131,12 +133,19 @@ function scored(c: Collection, hits: Scored[], sel: OutputSelectors): ScoredOut[
 function searchHits(c: Collection, req: SearchPoints | SearchPointGroups, top: number): Scored[] {
   const using = req.vectorName ?? "";
   // Through the shadow schema `vector` (field 2) arrives as raw bytes (wire-vectors.ts).
-  const floats = floatsOf((req as { $unknown?: Parameters<typeof floatsOf>[0] }).$unknown, SEARCH_VECTOR_FIELD, req.vector);
-  const vector = req.sparseIndices !== undefined ? readSparse(req.sparseIndices.data, Array.from(floats), "sparse_indices") : floats;
-  return search(c, { using, vector, filter: compileFilter(req.filter), top, scoreThreshold: req.scoreThreshold }).map((h) => ({
-    offset: h.offset,
-    score: h.apiScore,
-  }));
+  const floats = floatsOf(
+    (req as { $unknown?: Parameters<typeof floatsOf>[0] }).$unknown,
+    SEARCH_VECTOR_FIELD,
+    req.vector,
+  );
+  const vector =
+    req.sparseIndices !== undefined ? readSparse(req.sparseIndices.data, Array.from(floats), "sparse_indices") : floats;
+  return search(c, { using, vector, filter: compileFilter(req.filter), top, scoreThreshold: req.scoreThreshold }).map(
+    (h) => ({
+      offset: h.offset,
+      score: h.apiScore,
+    }),
+  );
 }
 
 export function searchPoints(storage: Storage, req: SearchPoints): ScoredOut[] {
@@ -161,7 +170,12 @@ export function searchGroups(storage: Storage, req: SearchPointGroups): MessageI
   if (req.withLookup !== undefined) throw unimplemented("with_lookup");
   const hits = searchHits(c, req, Infinity);
   const sel = selectors(req.withPayload, req.withVectors);
-  return { groups: groupHits(c, hits, req.groupBy, req.limit, req.groupSize).map((g) => ({ id: g.id, hits: scored(c, g.hits, sel) })) };
+  return {
+    groups: groupHits(c, hits, req.groupBy, req.limit, req.groupSize).map((g) => ({
+      id: g.id,
+      hits: scored(c, g.hits, sel),
+    })),
+  };
 }
 
 function queryHits(c: Collection, req: QueryPoints | QueryPointGroups, top: number): Scored[] {
@@ -201,5 +215,7 @@ export function queryGroups(storage: Storage, req: QueryPointGroups): MessageIni
   if (req.withLookup !== undefined) throw unimplemented("with_lookup");
   const hits = queryHits(c, req, Infinity);
   const sel = selectors(req.withPayload, req.withVectors);
-  return { groups: groupHits(c, hits, req.groupBy, limit, groupSize).map((g) => ({ id: g.id, hits: scored(c, g.hits, sel) })) };
+  return {
+    groups: groupHits(c, hits, req.groupBy, limit, groupSize).map((g) => ({ id: g.id, hits: scored(c, g.hits, sel) })),
+  };
 }

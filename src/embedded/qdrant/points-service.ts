@@ -37,7 +37,18 @@ import type { Engine } from "./engine.js";
 import type { Mutation } from "./mutation.js";
 import { elapsed, unary, type UnaryHandler } from "./rpc.js";
 import { shadowSchemas } from "./wire-vectors.js";
-import { countPoints, facetCounts, getPoints, queryBatch, queryGroups, queryPoints, scrollPoints, searchBatch, searchGroups, searchPoints } from "./points-read.js";
+import {
+  countPoints,
+  facetCounts,
+  getPoints,
+  queryBatch,
+  queryGroups,
+  queryPoints,
+  scrollPoints,
+  searchBatch,
+  searchGroups,
+  searchPoints,
+} from "./points-read.js";
 
 /** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
 export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
@@ -55,19 +66,35 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
   const queryGroupsSchema = shadow.queryPointGroups as typeof QueryPointGroupsSchema;
 
   /** Status `Completed` once applied (and durable) for `wait: true`, else `Acknowledged` (points_api.rs). */
-  const update = <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
+  const update =
+    <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
     async (req: R) => {
       const start = process.hrtime.bigint();
       const w = req.wait === true;
       const result = await engine.execute(toMutation(req), w);
       const operationId = result.kind === "operations" ? result.ids[0] : undefined;
-      return { result: { operationId, status: w ? UpdateStatus.Completed : UpdateStatus.Acknowledged }, time: elapsed(start) };
+      return {
+        result: { operationId, status: w ? UpdateStatus.Completed : UpdateStatus.Acknowledged },
+        time: elapsed(start),
+      };
     };
 
   return {
-    upsert: unary(upsertSchema, PointsOperationResponseSchema, update((request) => ({ kind: "upsert", request }))),
-    delete: unary(DeletePointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "deletePoints", request }))),
-    setPayload: unary(SetPayloadPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "setPayload", request }))),
+    upsert: unary(
+      upsertSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "upsert", request })),
+    ),
+    delete: unary(
+      DeletePointsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "deletePoints", request })),
+    ),
+    setPayload: unary(
+      SetPayloadPointsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "setPayload", request })),
+    ),
     overwritePayload: unary(
       SetPayloadPointsSchema,
       PointsOperationResponseSchema,
@@ -78,7 +105,11 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       PointsOperationResponseSchema,
       update((request) => ({ kind: "deletePayload", request })),
     ),
-    clearPayload: unary(ClearPayloadPointsSchema, PointsOperationResponseSchema, update((request) => ({ kind: "clearPayload", request }))),
+    clearPayload: unary(
+      ClearPayloadPointsSchema,
+      PointsOperationResponseSchema,
+      update((request) => ({ kind: "clearPayload", request })),
+    ),
     createFieldIndex: unary(
       CreateFieldIndexCollectionSchema,
       PointsOperationResponseSchema,
@@ -108,10 +139,16 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       return { result: ids.map((operationId) => ({ operationId, status })), time: elapsed(start) };
     }),
     get: unary(GetPointsSchema, GetResponseSchema, async (req) => timed(() => ({ result: getPoints(storage, req) }))),
-    facet: unary(FacetCountsSchema, FacetResponseSchema, async (req) => timed(() => ({ hits: facetCounts(storage, req) }))),
-    count: unary(CountPointsSchema, CountResponseSchema, async (req) => timed(() => ({ result: countPoints(storage, req) }))),
+    facet: unary(FacetCountsSchema, FacetResponseSchema, async (req) =>
+      timed(() => ({ hits: facetCounts(storage, req) })),
+    ),
+    count: unary(CountPointsSchema, CountResponseSchema, async (req) =>
+      timed(() => ({ result: countPoints(storage, req) })),
+    ),
     scroll: unary(ScrollPointsSchema, ScrollResponseSchema, async (req) => timed(() => scrollPoints(storage, req))),
-    search: unary(searchSchema, SearchResponseSchema, async (req) => timed(() => ({ result: searchPoints(storage, req) }))),
+    search: unary(searchSchema, SearchResponseSchema, async (req) =>
+      timed(() => ({ result: searchPoints(storage, req) })),
+    ),
     searchBatch: unary(searchBatchSchema, SearchBatchResponseSchema, async (req) =>
       timed(() => ({ result: searchBatch(storage, req) })),
     ),

@@ -37,7 +37,9 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
     throw badRequest("A query is needed to merge the prefetches. Can't have prefetches without defining a query.");
   }
   if (plan.scoreThreshold !== undefined && q === undefined) {
-    throw badRequest("A query is needed to use the score_threshold. Can't have score_threshold without defining a query.");
+    throw badRequest(
+      "A query is needed to use the score_threshold. Can't have score_threshold without defining a query.",
+    );
   }
   if ((q?.case === "fusion" || q?.case === "rrf") && plan.using !== "") {
     throw badRequest("Fusion queries cannot be combined with the 'using' field.");
@@ -71,10 +73,17 @@ export function runQuery(c: Collection, plan: QueryPlan): Scored[] {
         candidates: () => ({ offsets: candidates!, exact: false }),
       };
       const filter = allOf(candidates === undefined ? plan.filters : [...plan.filters, prefetched]);
-      return orderByField(c, q.value, filter, plan.top).map((o) => ({ offset: o.offset, score: 0, orderValue: o.value }));
+      return orderByField(c, q.value, filter, plan.top).map((o) => ({
+        offset: o.offset,
+        score: 0,
+        orderValue: o.value,
+      }));
     }
     case "fusion":
-      return cut(q.value === Fusion.DBSF ? dbsf(lists, byPointId(c)) : rrf(lists, DEFAULT_RRF_K, undefined, byPointId(c)), plan);
+      return cut(
+        q.value === Fusion.DBSF ? dbsf(lists, byPointId(c)) : rrf(lists, DEFAULT_RRF_K, undefined, byPointId(c)),
+        plan,
+      );
     case "rrf": {
       const k = q.value.k ?? DEFAULT_RRF_K;
       if (k < 1) throw validationError(`query.rrf.k: value ${k} invalid, must be 1 or larger`);
@@ -116,17 +125,36 @@ function sortByKey(c: Collection, offsets: number[]): number[] {
 }
 
 /** Scores the union of the prefetched points against the root `nearest` vector. */
-function rescore(c: Collection, plan: QueryPlan, vector: Float32Array | SparseVector, lists: Scored[][], filter: CompiledFilter): Scored[] {
+function rescore(
+  c: Collection,
+  plan: QueryPlan,
+  vector: Float32Array | SparseVector,
+  lists: Scored[][],
+  filter: CompiledFilter,
+): Scored[] {
   const candidates = new Set<number>();
   for (const list of lists) for (const h of list) candidates.add(h.offset);
-  const within: CompiledFilter = { trivial: false, test: filter.test, candidates: () => ({ offsets: candidates, exact: false }) };
-  return search(c, { using: plan.using, vector, filter: within, top: plan.top, scoreThreshold: plan.scoreThreshold }).map(
-    (h) => ({ offset: h.offset, score: h.apiScore }),
-  );
+  const within: CompiledFilter = {
+    trivial: false,
+    test: filter.test,
+    candidates: () => ({ offsets: candidates, exact: false }),
+  };
+  return search(c, {
+    using: plan.using,
+    vector,
+    filter: within,
+    top: plan.top,
+    scoreThreshold: plan.scoreThreshold,
+  }).map((h) => ({ offset: h.offset, score: h.apiScore }));
 }
 
 /** A `VectorInput` as a query vector: dense, sparse, or the stored vector of a point id. */
-export function resolveVector(c: Collection, input: VectorInput, using: string, excluded: Set<PointKey>): Float32Array | SparseVector {
+export function resolveVector(
+  c: Collection,
+  input: VectorInput,
+  using: string,
+  excluded: Set<PointKey>,
+): Float32Array | SparseVector {
   const v = input.variant;
   switch (v.case) {
     case "dense":

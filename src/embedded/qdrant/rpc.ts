@@ -21,7 +21,11 @@ export function unary<I extends DescMessage, O extends DescMessage>(
  * Registers every method of `service`: the given handlers (checked against the descriptor's types at
  * start), and for the rest an UNIMPLEMENTED answer naming the RPC.
  */
-export function registerService(router: ConnectRouter, service: DescService, handlers: Record<string, UnaryHandler>): void {
+export function registerService(
+  router: ConnectRouter,
+  service: DescService,
+  handlers: Record<string, UnaryHandler>,
+): void {
   for (const method of service.methods) {
     const handler = handlers[method.localName];
     if (handler === undefined) {
@@ -30,7 +34,11 @@ export function registerService(router: ConnectRouter, service: DescService, han
       }) as never);
       continue;
     }
-    if (method.methodKind !== "unary" || method.input.typeName !== handler.input.typeName || method.output.typeName !== handler.output.typeName) {
+    if (
+      method.methodKind !== "unary" ||
+      method.input.typeName !== handler.input.typeName ||
+      method.output.typeName !== handler.output.typeName
+    ) {
       throw new Error(`handler for ${service.typeName}/${method.name} does not match its descriptor`);
     }
     // A handler may decode through a shadow of the request schema (same type name, see wire-vectors.ts).
@@ -38,7 +46,8 @@ export function registerService(router: ConnectRouter, service: DescService, han
     router.rpc(served as DescMethodUnary, handler.impl as never);
   }
   for (const name of Object.keys(handlers)) {
-    if (!service.methods.some((m) => m.localName === name)) throw new Error(`${service.typeName} has no method ${name}`);
+    if (!service.methods.some((m) => m.localName === name))
+      throw new Error(`${service.typeName} has no method ${name}`);
   }
 }
 

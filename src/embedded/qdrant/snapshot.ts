@@ -53,7 +53,10 @@ function* pointBatches(c: Collection): Generator<Mutation> {
   let batch: MessageInitShape<typeof PointStructSchema>[] = [];
   const flush = (): Mutation => {
     // Through the shadow schema, like requests from the wire: dense floats travel as raw bytes.
-    const request = create(shadowSchemas().upsertPoints as typeof UpsertPointsSchema, { collectionName: c.name, points: batch });
+    const request = create(shadowSchemas().upsertPoints as typeof UpsertPointsSchema, {
+      collectionName: c.name,
+      points: batch,
+    });
     batch = [];
     return { kind: "upsert", request };
   };

@@ -11,7 +11,15 @@ import type {
 import { FieldType, PayloadSchemaType, UpdateMode } from "@qdrant/js-client-grpc";
 import { Collection } from "./collection.js";
 import type { Filter } from "./proto-types.js";
-import { alreadyExists, collectionNotFound, invalidArgument, notFound, unimplemented, validationError, wrongInput } from "./errors.js";
+import {
+  alreadyExists,
+  collectionNotFound,
+  invalidArgument,
+  notFound,
+  unimplemented,
+  validationError,
+  wrongInput,
+} from "./errors.js";
 import { compileFilter } from "./filter.js";
 import type { Mutation, MutationResult } from "./mutation.js";
 import { deletePayloadKeys, mergePayload } from "./payload-edit.js";
@@ -67,7 +75,9 @@ export class Storage {
       case "overwritePayload": {
         const r = m.request;
         const c = this.resolve(r.collectionName);
-        return this.one(c, (id) => this.setPayload(c, r.payload, r.pointsSelector, r.key, m.kind === "overwritePayload", id));
+        return this.one(c, (id) =>
+          this.setPayload(c, r.payload, r.pointsSelector, r.key, m.kind === "overwritePayload", id),
+        );
       }
       case "deletePayload": {
         const r = m.request;
@@ -117,7 +127,9 @@ export class Storage {
       throw validationError(`collection_name: must be from 1 to 255 characters`);
     }
     if ([...FORBIDDEN_NAME_CHARACTERS].some((character) => name.includes(character))) {
-      throw validationError(`collection_name: collection name cannot contain "/", "\\", "<", ">", ":", "*", "?", "|" or control characters`);
+      throw validationError(
+        `collection_name: collection name cannot contain "/", "\\", "<", ">", ":", "*", "?", "|" or control characters`,
+      );
     }
     if (this.collections.has(name)) throw alreadyExists(`Collection \`${name}\` already exists!`);
     if (this.aliases.has(name)) throw alreadyExists(`Alias with the same name \`${name}\` already exists!`);
@@ -159,7 +171,13 @@ export class Storage {
     return { kind: "bool", value: true };
   }
 
-  private upsert(c: Collection, points: PointStruct[], updateFilter: Filter | undefined, mode: UpdateMode | undefined, version: bigint): void {
+  private upsert(
+    c: Collection,
+    points: PointStruct[],
+    updateFilter: Filter | undefined,
+    mode: UpdateMode | undefined,
+    version: bigint,
+  ): void {
     const prepared = points.map((p, i) => c.preparePoint(p, `points[${i}]`));
     const filter = updateFilter === undefined ? undefined : compileFilter(updateFilter, "update_filter");
     const env = c.env();
@@ -192,7 +210,12 @@ export class Storage {
    * UpdateVectors (lib/shard/src/update/vectors.rs): every listed point must exist
    * (`check_unprocessed_points`), the given vectors replace those of the same name, others stay.
    */
-  private updateVectors(c: Collection, points: PointVectors[], updateFilter: Filter | undefined, version: bigint): void {
+  private updateVectors(
+    c: Collection,
+    points: PointVectors[],
+    updateFilter: Filter | undefined,
+    version: bigint,
+  ): void {
     const prepared = points.map((p, i) => {
       const key = pointKeyOf(p.id);
       const offset = c.offsetOf(key);
@@ -213,7 +236,12 @@ export class Storage {
     }
   }
 
-  private deleteVectors(c: Collection, selector: PointsSelector | undefined, names: readonly string[], version: bigint): void {
+  private deleteVectors(
+    c: Collection,
+    selector: PointsSelector | undefined,
+    names: readonly string[],
+    version: bigint,
+  ): void {
     if (names.length === 0) throw validationError("vectors.names: must specify vector names to delete");
     for (const name of names) {
       if (!c.dense.has(name) && !c.sparse.has(name)) throw wrongInput(`Not existing vector name error: ${name}`);
@@ -242,7 +270,9 @@ export class Storage {
   ): void {
     const patch = fromValueMap(payload);
     this.editPayload(c, selector, version, (old) =>
-      overwrite && (key === undefined || key === "") ? structuredClone(patch) : mergePayload(overwrite ? {} : old, patch, key),
+      overwrite && (key === undefined || key === "")
+        ? structuredClone(patch)
+        : mergePayload(overwrite ? {} : old, patch, key),
     );
   }
 
@@ -273,7 +303,8 @@ export class Storage {
   private createFieldIndex(c: Collection, r: CreateFieldIndexCollection): void {
     const paramsCase = r.fieldIndexParams?.indexParams.case;
     let type: PayloadSchemaType | undefined;
-    if (r.fieldType !== undefined) type = (r.fieldType + 1); // FieldType is PayloadSchemaType - 1
+    if (r.fieldType !== undefined)
+      type = r.fieldType + 1; // FieldType is PayloadSchemaType - 1
     else if (paramsCase !== undefined) type = PARAMS_TYPE[paramsCase];
     if (type === undefined) {
       throw wrongInput(`Unable to infer type for the field '${r.fieldName}'. Please specify \`field_type\``);

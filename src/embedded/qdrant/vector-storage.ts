@@ -1,4 +1,12 @@
-import { dot, dotF32, negManhattan, negManhattanF32, negSquaredEuclid, negSquaredEuclidF32, QDRANT_SCALAR_BELOW_DIM } from "./distance.js";
+import {
+  dot,
+  dotF32,
+  negManhattan,
+  negManhattanF32,
+  negSquaredEuclid,
+  negSquaredEuclidF32,
+  QDRANT_SCALAR_BELOW_DIM,
+} from "./distance.js";
 import { createWasmMemory, instantiateKernels, type SimdKernels, type WasmMemory } from "./simd-kernels.js";
 
 /** Which kernel a metric scores with; all return "larger is better" similarities. */

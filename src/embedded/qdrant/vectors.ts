@@ -80,7 +80,8 @@ function outputOf(vector: StoredVector): VectorOutputInit {
  */
 export function vectorsOutput(vectors: Map<string, StoredVector>): MessageInitShape<typeof VectorsOutputSchema> {
   const single = vectors.get(DEFAULT_VECTOR);
-  if (vectors.size === 1 && single instanceof Float32Array) return { vectorsOptions: { case: "vector", value: outputOf(single) } };
+  if (vectors.size === 1 && single instanceof Float32Array)
+    return { vectorsOptions: { case: "vector", value: outputOf(single) } };
   const map: { [name: string]: VectorOutputInit } = {};
   for (const [name, vector] of vectors) map[name] = outputOf(vector);
   return { vectorsOptions: { case: "vectors", value: { vectors: map } } };

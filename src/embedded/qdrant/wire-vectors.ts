@@ -94,7 +94,11 @@ export function denseData(message: FloatCarrier): Float32Array {
 }
 
 /** The float field `fieldNo` kept as unknown fields, else `decoded` (a normally decoded message). */
-export function floatsOf(unknown: readonly UnknownField[] | undefined, fieldNo: number, decoded: readonly number[] | undefined): Float32Array {
+export function floatsOf(
+  unknown: readonly UnknownField[] | undefined,
+  fieldNo: number,
+  decoded: readonly number[] | undefined,
+): Float32Array {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   for (const field of unknown ?? []) {
@@ -103,7 +107,8 @@ export function floatsOf(unknown: readonly UnknownField[] | undefined, fieldNo: 
     if (field.wireType === WIRE_LEN) {
       const { value: length, size } = readVarint(field.data);
       chunk = field.data.subarray(size, size + length);
-      if (chunk.length !== length || length % 4 !== 0) throw invalidArgument("Malformed vector: packed float data is not a whole number of floats");
+      if (chunk.length !== length || length % 4 !== 0)
+        throw invalidArgument("Malformed vector: packed float data is not a whole number of floats");
     } else if (field.wireType === WIRE_FIXED32) {
       chunk = field.data;
     } else {
@@ -184,7 +189,9 @@ function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
  * Points built in-process with the real schema carry floats in `data`; the shadow schema would not
  * write them. Moves them into the unknown field the shadow schema writes (same bytes on the wire).
  */
-export function floatsToWireForm(points: readonly { vectors?: { vectorsOptions: { case?: string; value?: unknown } } }[]): void {
+export function floatsToWireForm(
+  points: readonly { vectors?: { vectorsOptions: { case?: string; value?: unknown } } }[],
+): void {
   const fix = (carrier: FloatCarrier | undefined): void => {
     if (carrier === undefined || carrier.data === undefined || carrier.data.length === 0) return;
     carrier.$unknown = [...(carrier.$unknown ?? []), denseField(Float32Array.from(carrier.data))];

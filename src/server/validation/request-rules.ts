@@ -63,27 +63,41 @@ function walkValue(value: unknown, path: string): void {
 type WellFormed = string & { isWellFormed(): boolean };
 
 function checkString(value: string, path: string): void {
-  if (value.includes("\u0000")) throw new RequestRuleError(path, "contains NUL (U+0000), which cannot be stored; remove it");
-  if (!(value as WellFormed).isWellFormed()) throw new RequestRuleError(path, "is not valid Unicode (a lone UTF-16 surrogate has no UTF-8 form)");
+  if (value.includes("\u0000"))
+    throw new RequestRuleError(path, "contains NUL (U+0000), which cannot be stored; remove it");
+  if (!(value as WellFormed).isWellFormed())
+    throw new RequestRuleError(path, "is not valid Unicode (a lone UTF-16 surrogate has no UTF-8 form)");
 }
 
 function checkStruct(object: Record<string, unknown>, path: string, counter: { entries: number }, depth: number): void {
   if (depth > MAX_STRUCT_DEPTH) throw new RequestRuleError(path, `nests deeper than ${MAX_STRUCT_DEPTH} levels`);
   if (Object.getPrototypeOf(object) !== Object.prototype) {
-    throw new RequestRuleError(join(path, "__proto__"), 'is not allowed as a metadata key (it would not survive as JSON data); rename it');
+    throw new RequestRuleError(
+      join(path, "__proto__"),
+      "is not allowed as a metadata key (it would not survive as JSON data); rename it",
+    );
   }
   for (const [key, value] of Object.entries(object)) {
     const keyPath = join(path, key);
-    if (key.includes("\u0000")) throw new RequestRuleError(`${path}[key ${JSON.stringify(key.replaceAll("\u0000", "\\u0000"))}]`, "is a metadata key containing NUL (U+0000); remove it");
+    if (key.includes("\u0000"))
+      throw new RequestRuleError(
+        `${path}[key ${JSON.stringify(key.replaceAll("\u0000", "\\u0000"))}]`,
+        "is a metadata key containing NUL (U+0000); remove it",
+      );
     checkString(key, keyPath);
     checkJson(value, keyPath, counter, depth);
   }
 }
 
 function checkJson(value: unknown, path: string, counter: { entries: number }, depth: number): void {
-  if (++counter.entries > MAX_STRUCT_ENTRIES) throw new RequestRuleError(path, `takes metadata past ${MAX_STRUCT_ENTRIES} values; the limit is ${MAX_STRUCT_ENTRIES}`);
+  if (++counter.entries > MAX_STRUCT_ENTRIES)
+    throw new RequestRuleError(
+      path,
+      `takes metadata past ${MAX_STRUCT_ENTRIES} values; the limit is ${MAX_STRUCT_ENTRIES}`,
+    );
   if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new RequestRuleError(path, "must be a finite number (NaN and Infinity have no JSON form)");
+    if (!Number.isFinite(value))
+      throw new RequestRuleError(path, "must be a finite number (NaN and Infinity have no JSON form)");
   } else if (typeof value === "string") {
     checkString(value, path);
   } else if (Array.isArray(value)) {

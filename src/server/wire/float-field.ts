@@ -63,7 +63,9 @@ function floatBytes(field: UnknownField): Uint8Array {
     return field.data;
   }
   if (field.wireType !== WIRE_LEN) {
-    throw new MalformedFloatsError(`has wire type ${field.wireType}; floats are sent packed (2) or as fixed32 values (5)`);
+    throw new MalformedFloatsError(
+      `has wire type ${field.wireType}; floats are sent packed (2) or as fixed32 values (5)`,
+    );
   }
   const { value: length, size } = readLengthPrefix(field.data);
   if (size + length !== field.data.length || length % 4 !== 0) {

@@ -53,9 +53,12 @@ export function shadowServices(): ShadowServices {
 function moveVectorFields(proto: FileDescriptorProto): void {
   for (const message of proto.messageType) {
     const moved = VECTOR_FIELDS[`${proto.package}.${message.name}` as keyof typeof VECTOR_FIELDS];
-    const field = moved === undefined ? undefined : message.field.find((f) => f.number === moved.no && f.name === moved.name);
+    const field =
+      moved === undefined ? undefined : message.field.find((f) => f.number === moved.no && f.name === moved.name);
     if (moved !== undefined && field === undefined) {
-      throw new Error(`${proto.package}.${message.name} has no field ${moved.name} = ${moved.no}: update VECTOR_FIELDS`);
+      throw new Error(
+        `${proto.package}.${message.name} has no field ${moved.name} = ${moved.no}: update VECTOR_FIELDS`,
+      );
     }
     if (field !== undefined) {
       field.number = JSON_ONLY_FIELD;

@@ -36,7 +36,9 @@ checkFieldNumbers();
 
 const utf8 = new TextEncoder();
 
-type Entry = { key: Uint8Array; dense: Uint8Array; denseSize: number; vectorSize: number; size: number } | { key: Uint8Array; encoded: Uint8Array; size: number };
+type Entry =
+  | { key: Uint8Array; dense: Uint8Array; denseSize: number; vectorSize: number; size: number }
+  | { key: Uint8Array; encoded: Uint8Array; size: number };
 
 interface PointPlan {
   head: Uint8Array;
@@ -108,7 +110,13 @@ function planPoint(point: PointInit): PointPlan {
     namedSize += tagSize(NAMED_MAP) + lengthSize(entry.size);
   }
   const vectorsSize = tagSize(VECTORS_NAMED) + lengthSize(namedSize);
-  return { head, entries, namedSize, vectorsSize, size: head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize) };
+  return {
+    head,
+    entries,
+    namedSize,
+    vectorsSize,
+    size: head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize),
+  };
 }
 
 function writePoint(out: Uint8Array, start: number, plan: PointPlan): number {
@@ -182,7 +190,8 @@ function writeLengthDelimited(out: Uint8Array, pos: number, field: number, lengt
 }
 
 function checkFieldNumbers(): void {
-  const number = (fields: readonly { name: string; number: number }[], name: string) => fields.find((f) => f.name === name)?.number;
+  const number = (fields: readonly { name: string; number: number }[], name: string) =>
+    fields.find((f) => f.name === name)?.number;
   const vectors = PointStructSchema.fields.find((f) => f.name === "vectors");
   const vectorsMessage = vectors?.message;
   const named = vectorsMessage?.fields.find((f) => f.name === "vectors")?.message;

@@ -1,4 +1,10 @@
-import { create, type DescMessage, type DescMethodUnary, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  type DescMethodUnary,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -70,7 +76,16 @@ export function upsertPointsMessage(request: ShadowUpsertPointsInit): Message {
   const { points, ...fields } = request;
   const message = create(shadowPoints().upsertPoints, fields as MessageInitShape<DescMessage>);
   // Written after the declared fields (collection_name = 1, wait = 2), where field 3 belongs.
-  message.$unknown = points.length === 0 ? [] : [{ no: UPSERT_POINTS_FIELD, wireType: WireType.LengthDelimited, data: encodePointsField(UPSERT_POINTS_FIELD, points) }];
+  message.$unknown =
+    points.length === 0
+      ? []
+      : [
+          {
+            no: UPSERT_POINTS_FIELD,
+            wireType: WireType.LengthDelimited,
+            data: encodePointsField(UPSERT_POINTS_FIELD, points),
+          },
+        ];
   return message;
 }
 

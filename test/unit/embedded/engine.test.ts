@@ -18,7 +18,10 @@ describe("engine", () => {
     engine.attach({ record: async (m) => void recorded.push(m.kind) });
     await engine.execute(createMutation("a"), true);
     await expect(engine.execute(createMutation("a"), true)).rejects.toThrow(/already exists/);
-    await engine.execute({ kind: "deleteCollection", request: create(DeleteCollectionSchema, { collectionName: "nope" }) }, true);
+    await engine.execute(
+      { kind: "deleteCollection", request: create(DeleteCollectionSchema, { collectionName: "nope" }) },
+      true,
+    );
     expect(recorded).toEqual(["createCollection"]);
   });
 
@@ -36,7 +39,9 @@ describe("engine", () => {
 
   it("refuses further writes once a durable sync failed", async () => {
     const engine = new Engine();
-    engine.attach({ record: (_m, durable) => (durable ? Promise.reject(new Error("EIO: i/o error")) : Promise.resolve()) });
+    engine.attach({
+      record: (_m, durable) => (durable ? Promise.reject(new Error("EIO: i/o error")) : Promise.resolve()),
+    });
     await expect(engine.execute(createMutation("a"), true)).rejects.toThrow(/could not write the update log \(EIO/);
     await expect(engine.execute(createMutation("b"), false)).rejects.toThrow(/could not write the update log/);
   });

@@ -44,7 +44,11 @@ describe("fusion ties", () => {
   it("orders equal fused scores by the given tie-break, not by which list came first", () => {
     // Offsets 7 and 3 both rank first in one list: equal RRF scores.
     const byIdDescendingOffset = (a: number, b: number) => b - a;
-    expect(rrf([hits([3, 0.9]), hits([7, 0.8])], 2, undefined, byIdDescendingOffset).map((h) => h.offset)).toEqual([7, 3]);
-    expect(rrf([hits([7, 0.8]), hits([3, 0.9])], 2, undefined, byIdDescendingOffset).map((h) => h.offset)).toEqual([7, 3]);
+    expect(rrf([hits([3, 0.9]), hits([7, 0.8])], 2, undefined, byIdDescendingOffset).map((h) => h.offset)).toEqual([
+      7, 3,
+    ]);
+    expect(rrf([hits([7, 0.8]), hits([3, 0.9])], 2, undefined, byIdDescendingOffset).map((h) => h.offset)).toEqual([
+      7, 3,
+    ]);
   });
 });

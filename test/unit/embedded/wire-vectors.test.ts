@@ -30,7 +30,12 @@ describe("dense vectors read from wire bytes", () => {
   it("reads the packed encoding the real schema writes", () => {
     const real = create(UpsertPointsSchema, {
       collectionName: "c",
-      points: [{ id: { pointIdOptions: { case: "num", value: 1n } }, vectors: { vectorsOptions: { case: "vector", value: { data: floats } } } }],
+      points: [
+        {
+          id: { pointIdOptions: { case: "num", value: 1n } },
+          vectors: { vectorsOptions: { case: "vector", value: { data: floats } } },
+        },
+      ],
     });
     expect(Array.from(decodedVector(toBinary(UpsertPointsSchema, real)))).toEqual(floats.map(Math.fround));
   });
@@ -57,7 +62,12 @@ describe("dense vectors read from wire bytes", () => {
       points: [
         {
           id: { pointIdOptions: { case: "num", value: 1n } },
-          vectors: { vectorsOptions: { case: "vectors", value: { vectors: { "": { vector: { case: "dense", value: { data: Array.from(v) } } } } } } },
+          vectors: {
+            vectorsOptions: {
+              case: "vectors",
+              value: { vectors: { "": { vector: { case: "dense", value: { data: Array.from(v) } } } } },
+            },
+          },
         },
       ],
     });
@@ -66,7 +76,12 @@ describe("dense vectors read from wire bytes", () => {
       points: [
         {
           id: { pointIdOptions: { case: "num", value: 1n } },
-          vectors: { vectorsOptions: { case: "vectors", value: { vectors: { "": { vector: { case: "dense", value: shadowDenseVector(v) as never } } } } } },
+          vectors: {
+            vectorsOptions: {
+              case: "vectors",
+              value: { vectors: { "": { vector: { case: "dense", value: shadowDenseVector(v) as never } } } },
+            },
+          },
         },
       ],
     });

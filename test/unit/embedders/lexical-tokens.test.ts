@@ -27,7 +27,14 @@ describe("lexicalTokens", () => {
   });
 
   it("treats punctuation as a separator and returns nothing for empty input", () => {
-    expect(lexicalTokens("Table: singer. Columns: singer_id, name")).toEqual(["tabl", "singer", "column", "singer", "id", "name"]);
+    expect(lexicalTokens("Table: singer. Columns: singer_id, name")).toEqual([
+      "tabl",
+      "singer",
+      "column",
+      "singer",
+      "id",
+      "name",
+    ]);
     expect(lexicalTokens("")).toEqual([]);
     expect(lexicalTokens("?! -- ...")).toEqual([]);
   });

@@ -2,7 +2,12 @@ import OpenAI from "openai";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { FailedPreconditionError, InvalidArgumentError } from "../../../src/core/errors.js";
-import { OPENAI_LIMITS, createOpenAIEmbedder, planBatches, retryDelayMs } from "../../../src/embedders/openai-embedder.js";
+import {
+  OPENAI_LIMITS,
+  createOpenAIEmbedder,
+  planBatches,
+  retryDelayMs,
+} from "../../../src/embedders/openai-embedder.js";
 import { tokenCounterFor } from "../../../src/embedders/openai-tokenizer.js";
 
 const countTokens = tokenCounterFor("text-embedding-3-large");

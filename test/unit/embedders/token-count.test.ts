@@ -64,7 +64,10 @@ describe("cpu pool", () => {
   afterAll(() => pool.close());
 
   it("embeds and counts large inputs on its worker exactly as inline", async () => {
-    const texts = Array.from({ length: 40 }, (_, i) => `Table: t${i}. ${"columns of a wide table ".repeat(20)}${"x".repeat(200)}`);
+    const texts = Array.from(
+      { length: 40 },
+      (_, i) => `Table: t${i}. ${"columns of a wide table ".repeat(20)}${"x".repeat(200)}`,
+    );
     expect(texts.join("").length).toBeGreaterThan(INLINE_CHARS);
     const { vectors, tokens } = await pool.embedLocal(texts, 64);
     expect(vectors).toHaveLength(texts.length);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { requireCutoverPrivileges, requireRollbackPrivileges, type Privileges } from "../../../src/pgvector/privileges.js";
+import {
+  requireCutoverPrivileges,
+  requireRollbackPrivileges,
+  type Privileges,
+} from "../../../src/pgvector/privileges.js";
 
 const appRole: Privileges = {
   role: "dq",
@@ -17,7 +21,9 @@ const appRole: Privileges = {
 describe("privilege checks of --cutover and --rollback", () => {
   it("cutover needs the table's owner and names it", () => {
     expect(() => requireCutoverPrivileges(appRole, "dq_embeddings")).not.toThrow();
-    expect(() => requireCutoverPrivileges({ ...appRole, ownsTable: false, tableOwner: "admin" }, "dq_embeddings")).toThrow(
+    expect(() =>
+      requireCutoverPrivileges({ ...appRole, ownsTable: false, tableOwner: "admin" }, "dq_embeddings"),
+    ).toThrow(
       "--cutover drops a column of dq_embeddings, which only its owner may do: run it as admin (connected as dq)",
     );
   });
@@ -28,11 +34,19 @@ describe("privilege checks of --cutover and --rollback", () => {
 
   it("rollback that must create pgvector again asks for a superuser unless the extension is trusted", () => {
     const dropped = { ...appRole, extensionOwner: null };
-    expect(() => requireRollbackPrivileges(dropped, "dq_embeddings")).toThrow(/needs a superuser .*run it as a superuser \(e\.g\. postgres\), or have one run CREATE EXTENSION vector in prod first \(connected as dq\)/);
+    expect(() => requireRollbackPrivileges(dropped, "dq_embeddings")).toThrow(
+      /needs a superuser .*run it as a superuser \(e\.g\. postgres\), or have one run CREATE EXTENSION vector in prod first \(connected as dq\)/,
+    );
     expect(() => requireRollbackPrivileges({ ...dropped, superuser: true }, "dq_embeddings")).not.toThrow();
     expect(() => requireRollbackPrivileges({ ...dropped, extensionTrusted: true }, "dq_embeddings")).not.toThrow();
-    expect(() => requireRollbackPrivileges({ ...dropped, extensionTrusted: true, createOnDatabase: false }, "dq_embeddings")).toThrow(/superuser/);
-    expect(() => requireRollbackPrivileges({ ...dropped, extensionAvailable: false }, "dq_embeddings")).toThrow(/not installed on this server/);
-    expect(() => requireRollbackPrivileges({ ...dropped, ownsTable: false, tableOwner: "admin" }, "dq_embeddings")).toThrow(/run it as admin/);
+    expect(() =>
+      requireRollbackPrivileges({ ...dropped, extensionTrusted: true, createOnDatabase: false }, "dq_embeddings"),
+    ).toThrow(/superuser/);
+    expect(() => requireRollbackPrivileges({ ...dropped, extensionAvailable: false }, "dq_embeddings")).toThrow(
+      /not installed on this server/,
+    );
+    expect(() =>
+      requireRollbackPrivileges({ ...dropped, ownsTable: false, tableOwner: "admin" }, "dq_embeddings"),
+    ).toThrow(/run it as admin/);
   });
 });

@@ -1,6 +1,12 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createLogProgress, createTerminalProgress, formatBar, formatDuration, snapshot } from "../../../src/pgvector/progress.js";
+import {
+  createLogProgress,
+  createTerminalProgress,
+  formatBar,
+  formatDuration,
+  snapshot,
+} from "../../../src/pgvector/progress.js";
 
 function fakeClock() {
   let now = 0;
@@ -9,7 +15,13 @@ function fakeClock() {
 
 describe("progress", () => {
   it("computes rows/s and the ETA from what is done", () => {
-    expect(snapshot(500, 2000, 1000)).toEqual({ done: 500, total: 2000, elapsedMs: 1000, rowsPerSecond: 500, etaMs: 3000 });
+    expect(snapshot(500, 2000, 1000)).toEqual({
+      done: 500,
+      total: 2000,
+      elapsedMs: 1000,
+      rowsPerSecond: 500,
+      etaMs: 3000,
+    });
     expect(snapshot(0, 2000, 0).etaMs).toBeUndefined();
     expect(formatDuration(3_723_000)).toBe("1:02:03");
     expect(formatDuration(65_000)).toBe("01:05");
@@ -43,7 +55,10 @@ describe("progress", () => {
   it("writes plain log lines on an interval when there is no terminal", () => {
     const clock = fakeClock();
     const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
     const progress = createLogProgress(logger, { clock, intervalMs: 1000 });
     progress.start("migrating", 100);
     clock.advance(500);

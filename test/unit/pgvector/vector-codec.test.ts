@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { decodePgvector, formatPgvector, halfBitsToNumber, sentDimensions, VectorDecodeError } from "../../../src/pgvector/vector-codec.js";
+import {
+  decodePgvector,
+  formatPgvector,
+  halfBitsToNumber,
+  sentDimensions,
+  VectorDecodeError,
+} from "../../../src/pgvector/vector-codec.js";
 
 // Bytes PGlite's pgvector 0.8 returned for vector_send('[1,2.5,-3]') and halfvec_send('[1,2.5,-3]').
 const VECTOR_SEND = Uint8Array.from([0, 3, 0, 0, 63, 128, 0, 0, 64, 32, 0, 0, 192, 64, 0, 0]);
@@ -25,7 +31,12 @@ describe("pgvector binary format", () => {
   });
 
   it("keeps every float32 bit pattern (no decimal round trip)", () => {
-    const values = Float32Array.from([Math.fround(0.1), -Math.fround(1e-30), 3.4028234663852886e38, Math.fround(Math.PI)]);
+    const values = Float32Array.from([
+      Math.fround(0.1),
+      -Math.fround(1e-30),
+      3.4028234663852886e38,
+      Math.fround(Math.PI),
+    ]);
     const bytes = new Uint8Array(4 + values.length * 4);
     const view = new DataView(bytes.buffer);
     view.setInt16(0, values.length);

@@ -1,10 +1,7 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 
-import {
-  Health,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../../../gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../../gen/grpc/health/v1/health_pb.js";
 import { createHealth, type HealthOptions } from "../../../src/server/health.js";
 
 // The service runs behind connect's in-memory transport: the real router and serialization, no
@@ -45,9 +42,7 @@ describe("health Check", () => {
       ServingStatus.NOT_SERVING,
     );
     health.set("dq.embeddings.v1.EmbeddingService", "SERVING");
-    expect((await client.check({ service: "dq.embeddings.v1.EmbeddingService" })).status).toBe(
-      ServingStatus.SERVING,
-    );
+    expect((await client.check({ service: "dq.embeddings.v1.EmbeddingService" })).status).toBe(ServingStatus.SERVING);
   });
 
   it("starts from the statuses it is given, and only those", async () => {

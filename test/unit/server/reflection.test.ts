@@ -1,10 +1,4 @@
-import {
-  type DescFile,
-  type MessageInitShape,
-  create,
-  createFileRegistry,
-  fromBinary,
-} from "@bufbuild/protobuf";
+import { type DescFile, type MessageInitShape, create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import {
   FieldDescriptorProto_Label as Label,
   FieldDescriptorProto_Type as Type,
@@ -312,10 +306,7 @@ function field(name: string, number: number, type: Type, typeName?: string) {
   return { name, number, type, typeName, label: Label.OPTIONAL, jsonName: name };
 }
 
-function buildFile(
-  proto: MessageInitShape<typeof FileDescriptorProtoSchema>,
-  imports: readonly DescFile[],
-): DescFile {
+function buildFile(proto: MessageInitShape<typeof FileDescriptorProtoSchema>, imports: readonly DescFile[]): DescFile {
   const file = create(FileDescriptorProtoSchema, proto);
   const registry = createFileRegistry(file, (name) => imports.find((f) => f.proto.name === name));
   const desc = registry.getFile(file.name);

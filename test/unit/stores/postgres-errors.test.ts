@@ -23,9 +23,15 @@ describe("toPostgresDomainError", () => {
     ["too many connections 53300", databaseError("53300")],
     ["query cancelled / timed out 57014", databaseError("57014")],
     ["authentication failed 28P01", databaseError("28P01")],
-    ["Slonik ConnectionError wrapping ECONNREFUSED", new ConnectionError("connect ECONNREFUSED", { cause: socketError("ECONNREFUSED") })],
+    [
+      "Slonik ConnectionError wrapping ECONNREFUSED",
+      new ConnectionError("connect ECONNREFUSED", { cause: socketError("ECONNREFUSED") }),
+    ],
     ["Slonik BackendTerminatedError", new BackendTerminatedError(new Error("Connection terminated unexpectedly"))],
-    ["Slonik StatementTimeoutError", new StatementTimeoutError(new Error("canceling statement due to statement timeout"))],
+    [
+      "Slonik StatementTimeoutError",
+      new StatementTimeoutError(new Error("canceling statement due to statement timeout")),
+    ],
     ["pg's connection timeout", new Error("Connection terminated due to connection timeout")],
   ])("turns %s into UnavailableError(postgres)", (_name, error) => {
     const converted = toPostgresDomainError(error, "reading rows");

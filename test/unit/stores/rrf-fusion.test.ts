@@ -5,7 +5,15 @@ import type { VectorHit } from "../../../src/stores/vector-store.js";
 const hit = (id: string, score: number, hash: string): VectorHit => ({
   id,
   score,
-  payload: { catalog_id: "c", kind: "column", schema: null, table: null, status: "accepted", content_hash: hash, model: "m" },
+  payload: {
+    catalog_id: "c",
+    kind: "column",
+    schema: null,
+    table: null,
+    status: "accepted",
+    content_hash: hash,
+    model: "m",
+  },
 });
 
 describe("fuseRrf", () => {

@@ -3,7 +3,12 @@ import { assembleContext, findBridgeTables, rankTables } from "../../../../src/c
 import type { EmbeddingRow } from "../../../../src/core/types.js";
 
 let next = 0;
-function row(kind: string, table: string, metadata: Record<string, unknown> = {}, content = `${kind} ${table}`): EmbeddingRow {
+function row(
+  kind: string,
+  table: string,
+  metadata: Record<string, unknown> = {},
+  content = `${kind} ${table}`,
+): EmbeddingRow {
   next++;
   return {
     id: `00000000-0000-4000-8000-${String(next).padStart(12, "0")}`,
@@ -25,35 +30,79 @@ function row(kind: string, table: string, metadata: Record<string, unknown> = {}
 const countTokens = (text: string) => Math.ceil(text.length / 4);
 
 describe("context assembly", () => {
-  const singer = row("table", "singer", { description: "People who sing", columns: [{ name: "singer_id" }, { name: "age" }] });
-  const singerId = row("column", "singer", { column: "singer_id", type: "int", primaryKey: true, referencedBy: [{ schema: "s", table: "lineup", column: "singer_id" }] });
+  const singer = row("table", "singer", {
+    description: "People who sing",
+    columns: [{ name: "singer_id" }, { name: "age" }],
+  });
+  const singerId = row("column", "singer", {
+    column: "singer_id",
+    type: "int",
+    primaryKey: true,
+    referencedBy: [{ schema: "s", table: "lineup", column: "singer_id" }],
+  });
   const age = row("column", "singer", { column: "age", type: "int" });
   const concert = row("table", "concert", { columns: [{ name: "concert_id" }] });
-  const concertId = row("column", "concert", { column: "concert_id", type: "int", primaryKey: true, referencedBy: [{ schema: "s", table: "lineup", column: "concert_id" }] });
+  const concertId = row("column", "concert", {
+    column: "concert_id",
+    type: "int",
+    primaryKey: true,
+    referencedBy: [{ schema: "s", table: "lineup", column: "concert_id" }],
+  });
   const lineup = row("table", "lineup");
-  const lineupSinger = row("column", "lineup", { column: "singer_id", type: "int", references: { schema: "s", table: "singer", column: "singer_id" } });
+  const lineupSinger = row("column", "lineup", {
+    column: "singer_id",
+    type: "int",
+    references: { schema: "s", table: "singer", column: "singer_id" },
+  });
 
   it("ranks tables by their own score plus their best columns'", () => {
     const rows = new Map([singer, age, concert].map((entry) => [entry.id, entry]));
-    const ranked = rankTables([{ id: concert.id, score: 0.5 }, { id: singer.id, score: 0.4 }, { id: age.id, score: 0.3 }], rows);
-    expect(ranked.map((table) => [table.table, table.score])).toEqual([["singer", 0.55], ["concert", 0.5]]);
+    const ranked = rankTables(
+      [
+        { id: concert.id, score: 0.5 },
+        { id: singer.id, score: 0.4 },
+        { id: age.id, score: 0.3 },
+      ],
+      rows,
+    );
+    expect(ranked.map((table) => [table.table, table.score])).toEqual([
+      ["singer", 0.55],
+      ["concert", 0.5],
+    ]);
   });
 
   it("finds a table that links two chosen tables by foreign keys", () => {
-    expect(findBridgeTables([{ schema: "s", table: "singer" }, { schema: "s", table: "concert" }], [singerId, concertId])).toEqual([{ schema: "s", table: "lineup" }]);
+    expect(
+      findBridgeTables(
+        [
+          { schema: "s", table: "singer" },
+          { schema: "s", table: "concert" },
+        ],
+        [singerId, concertId],
+      ),
+    ).toEqual([{ schema: "s", table: "lineup" }]);
     expect(findBridgeTables([{ schema: "s", table: "singer" }], [singerId])).toEqual([]);
   });
 
   it("labels hits, key columns and bridges, groups by table in rank order and renders DDL", () => {
     const result = assembleContext({
-      hits: [{ id: age.id, score: 0.6 }, { id: singer.id, score: 0.5 }, { id: concert.id, score: 0.4 }],
+      hits: [
+        { id: age.id, score: 0.6 },
+        { id: singer.id, score: 0.5 },
+        { id: concert.id, score: 0.4 },
+      ],
       rows: [age, singer, concert, singerId, concertId],
       bridgeRows: [lineup, lineupSinger],
       maxChunks: 40,
       maxTokens: 4000,
       countTokens,
     });
-    const reasons = Object.fromEntries(result.chunks.map((chunk) => [`${chunk.row.tableName}.${chunk.row.metadata.column ?? chunk.row.kind}`, chunk.reason]));
+    const reasons = Object.fromEntries(
+      result.chunks.map((chunk) => [
+        `${chunk.row.tableName}.${chunk.row.metadata.column ?? chunk.row.kind}`,
+        chunk.reason,
+      ]),
+    );
     expect(reasons).toEqual({
       "singer.table": "direct_hit",
       "singer.age": "direct_hit",
@@ -63,7 +112,11 @@ describe("context assembly", () => {
       "lineup.table": "join_bridge",
       "lineup.singer_id": "join_bridge",
     });
-    expect(result.tables.map((table) => [table.table, table.reason])).toEqual([["singer", "direct_hit"], ["concert", "direct_hit"], ["lineup", "join_bridge"]]);
+    expect(result.tables.map((table) => [table.table, table.reason])).toEqual([
+      ["singer", "direct_hit"],
+      ["concert", "direct_hit"],
+      ["lineup", "join_bridge"],
+    ]);
     expect(result.text).toContain("CREATE TABLE s.singer ( -- People who sing");
     expect(result.text).toContain("singer_id int PRIMARY KEY");
     expect(result.text).toContain("singer_id int REFERENCES s.singer(singer_id)");
@@ -71,11 +124,29 @@ describe("context assembly", () => {
   });
 
   it("fills budgets best-first and reports what it cut", () => {
-    const result = assembleContext({ hits: [{ id: age.id, score: 0.6 }, { id: concert.id, score: 0.4 }], rows: [age, concert, singer, singerId], maxChunks: 2, maxTokens: 4000, countTokens });
+    const result = assembleContext({
+      hits: [
+        { id: age.id, score: 0.6 },
+        { id: concert.id, score: 0.4 },
+      ],
+      rows: [age, concert, singer, singerId],
+      maxChunks: 2,
+      maxTokens: 4000,
+      countTokens,
+    });
     // concert (0.4) outranks singer (0.5 x 0.6 from its column): its table chunk, then the best column.
     expect(result.chunks.map((chunk) => chunk.row.id)).toEqual([concert.id, age.id]);
     expect(result.truncated).toBe(true);
-    const tight = assembleContext({ hits: [{ id: age.id, score: 0.6 }, { id: concert.id, score: 0.4 }], rows: [age, concert, singer, singerId], maxChunks: 40, maxTokens: 30, countTokens });
+    const tight = assembleContext({
+      hits: [
+        { id: age.id, score: 0.6 },
+        { id: concert.id, score: 0.4 },
+      ],
+      rows: [age, concert, singer, singerId],
+      maxChunks: 40,
+      maxTokens: 30,
+      countTokens,
+    });
     expect(tight.tokens).toBeLessThanOrEqual(30);
     expect(tight.chunks.length).toBeGreaterThan(0);
   });
@@ -86,23 +157,45 @@ describe("context assembly", () => {
     const airports = inSchema(row("table", "airports"), "travel");
     const otherAirports = inSchema(row("table", "airports"), "logistics");
     const rows = new Map([flights, airports, otherAirports].map((entry) => [entry.id, entry]));
-    const ranked = rankTables([{ id: otherAirports.id, score: 0.5 }, { id: airports.id, score: 0.5 }, { id: flights.id, score: 0.4 }], rows);
-    expect(ranked.map((table) => `${table.schema}.${table.table}`)).toEqual(["travel.airports", "travel.flights", "logistics.airports"]);
+    const ranked = rankTables(
+      [
+        { id: otherAirports.id, score: 0.5 },
+        { id: airports.id, score: 0.5 },
+        { id: flights.id, score: 0.4 },
+      ],
+      rows,
+    );
+    expect(ranked.map((table) => `${table.schema}.${table.table}`)).toEqual([
+      "travel.airports",
+      "travel.flights",
+      "logistics.airports",
+    ]);
     expect(ranked[0].schemaFactor).toBe(1);
     expect(ranked[2].schemaFactor).toBeLessThan(1);
     // Within one schema the weight changes nothing.
-    const single = rankTables([{ id: airports.id, score: 0.5 }, { id: flights.id, score: 0.4 }], rows);
+    const single = rankTables(
+      [
+        { id: airports.id, score: 0.5 },
+        { id: flights.id, score: 0.4 },
+      ],
+      rows,
+    );
     expect(single.map((table) => table.score)).toEqual([0.5, 0.4]);
   });
 
   it("offers a chosen table's other columns after its hits and keys, in catalog order, within the budgets", () => {
-    const country = row("table", "country", { columns: [{ name: "code" }, { name: "name" }, { name: "continent" }, { name: "region" }] });
+    const country = row("table", "country", {
+      columns: [{ name: "code" }, { name: "name" }, { name: "continent" }, { name: "region" }],
+    });
     const code = row("column", "country", { column: "code", type: "text", primaryKey: true });
     const name = row("column", "country", { column: "name", type: "text" });
     const continent = row("column", "country", { column: "continent", type: "text" });
     const region = row("column", "country", { column: "region", type: "text" });
     const result = assembleContext({
-      hits: [{ id: continent.id, score: 0.8 }, { id: country.id, score: 0.6 }],
+      hits: [
+        { id: continent.id, score: 0.8 },
+        { id: country.id, score: 0.6 },
+      ],
       rows: [continent, country, code],
       columnRows: [region, name],
       maxChunks: 40,
@@ -117,8 +210,20 @@ describe("context assembly", () => {
       ["region", "table_context"],
     ]);
     // Only hits carry a relevance; everything brought in around them scores 0.
-    expect(result.chunks.filter((chunk) => chunk.reason !== "direct_hit").every((chunk) => chunk.score === 0)).toBe(true);
-    const small = assembleContext({ hits: [{ id: continent.id, score: 0.8 }, { id: country.id, score: 0.6 }], rows: [continent, country, code], columnRows: [region, name], maxChunks: 3, maxTokens: 4000, countTokens });
+    expect(result.chunks.filter((chunk) => chunk.reason !== "direct_hit").every((chunk) => chunk.score === 0)).toBe(
+      true,
+    );
+    const small = assembleContext({
+      hits: [
+        { id: continent.id, score: 0.8 },
+        { id: country.id, score: 0.6 },
+      ],
+      rows: [continent, country, code],
+      columnRows: [region, name],
+      maxChunks: 3,
+      maxTokens: 4000,
+      countTokens,
+    });
     expect(small.chunks.map((chunk) => chunk.reason)).not.toContain("table_context");
     expect(small.truncated).toBe(true);
   });
@@ -130,7 +235,12 @@ describe("context assembly", () => {
     const weak = inSchema(row("table", "cities"), "census");
     const cityName = inSchema(row("column", "cities", { column: "city_name", type: "text" }), "census");
     const result = assembleContext({
-      hits: [{ id: cityName.id, score: 0.5 }, { id: strong.id, score: 0.5 }, { id: city.id, score: 0.45 }, { id: weak.id, score: 0.1 }],
+      hits: [
+        { id: cityName.id, score: 0.5 },
+        { id: strong.id, score: 0.5 },
+        { id: city.id, score: 0.45 },
+        { id: weak.id, score: 0.1 },
+      ],
       rows: [strong, city, weak, cityName],
       maxChunks: 40,
       maxTokens: 4000,

@@ -8,7 +8,8 @@ export type Encoding = (typeof ENCODINGS)[number];
 
 /** Appends field `no` holding `values` in the given encoding (a field may follow any other field). */
 export function writeFloats(writer: BinaryWriter, no: number, values: Float32Array, encoding: Encoding): BinaryWriter {
-  const packed = (part: Float32Array) => writer.tag(no, WireType.LengthDelimited).bytes(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+  const packed = (part: Float32Array) =>
+    writer.tag(no, WireType.LengthDelimited).bytes(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
   const unpacked = (part: Float32Array) => part.forEach((x) => writer.tag(no, WireType.Bit32).float(x));
   const half = values.length >> 1;
   switch (encoding) {

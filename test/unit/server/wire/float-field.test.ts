@@ -1,6 +1,11 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
-import { floatsFromUnknown, fromLittleEndian, MalformedFloatsError, type UnknownField } from "../../../../src/server/wire/float-field.js";
+import {
+  floatsFromUnknown,
+  fromLittleEndian,
+  MalformedFloatsError,
+  type UnknownField,
+} from "../../../../src/server/wire/float-field.js";
 import { ENCODINGS, sampleVector, writeFloats } from "./encodings.js";
 
 /** What protobuf-es keeps for an undeclared field: the bytes after each tag (reader.skip). */
@@ -63,17 +68,25 @@ describe("floatsFromUnknown", () => {
 
   it("rejects a packed chunk that is not a whole number of floats", () => {
     const data = Uint8Array.from([6, 0, 0, 128, 63, 0, 0]);
-    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(MalformedFloatsError);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(
+      MalformedFloatsError,
+    );
   });
 
   it("rejects a length prefix that overruns the field", () => {
     const data = Uint8Array.from([8, 0, 0, 128, 63]);
-    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(/not a whole number/);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.LengthDelimited, data }], 8)).toThrow(
+      /not a whole number/,
+    );
   });
 
   it("rejects varint and fixed64 wire types", () => {
-    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Varint, data: Uint8Array.from([1]) }], 8)).toThrow(/wire type 0/);
-    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Bit64, data: new Uint8Array(8) }], 8)).toThrow(/wire type 1/);
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Varint, data: Uint8Array.from([1]) }], 8)).toThrow(
+      /wire type 0/,
+    );
+    expect(() => floatsFromUnknown([{ no: 8, wireType: WireType.Bit64, data: new Uint8Array(8) }], 8)).toThrow(
+      /wire type 1/,
+    );
   });
 });
 

@@ -9,7 +9,10 @@ import {
   EmbeddingService,
 } from "../../../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import type { EmbeddingInput } from "../../../../gen/dq/embeddings/v1/embedding_pb.js";
-import { RetrievalService, SearchEmbeddingsResponseSchema } from "../../../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import {
+  RetrievalService,
+  SearchEmbeddingsResponseSchema,
+} from "../../../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { sampleVector } from "./encodings.js";
 
 const DIMENSIONS = 64;
@@ -24,8 +27,12 @@ function serve(useBinaryFormat: boolean) {
         .service(EmbeddingService, {
           batchUpsertEmbeddings(request) {
             received.raw = request.embeddings;
-            received.inputs = request.embeddings.map((e, i) => embeddingInputFromProto(e, `embeddings[${i}]`, DIMENSIONS));
-            return create(BatchUpsertEmbeddingsResponseSchema, { results: received.inputs.map((input) => ({ id: input.id, outcome: 1 })) });
+            received.inputs = request.embeddings.map((e, i) =>
+              embeddingInputFromProto(e, `embeddings[${i}]`, DIMENSIONS),
+            );
+            return create(BatchUpsertEmbeddingsResponseSchema, {
+              results: received.inputs.map((input) => ({ id: input.id, outcome: 1 })),
+            });
           },
         })
         .service(RetrievalService, {
@@ -39,7 +46,11 @@ function serve(useBinaryFormat: boolean) {
     },
     { transport: { useBinaryFormat } },
   );
-  return { received, embeddings: createClient(EmbeddingService, transport), retrieval: createClient(RetrievalService, transport) };
+  return {
+    received,
+    embeddings: createClient(EmbeddingService, transport),
+    retrieval: createClient(RetrievalService, transport),
+  };
 }
 
 describe("withWireVectors", () => {
@@ -47,7 +58,13 @@ describe("withWireVectors", () => {
     const { received, embeddings } = serve(true);
     const vectors = [sampleVector(DIMENSIONS, 1), sampleVector(DIMENSIONS, 2)];
     const response = await embeddings.batchUpsertEmbeddings({
-      embeddings: ids.map((id, i) => ({ id, catalogId: CATALOG, kind: "table", content: `t${i}`, vector: Array.from(vectors[i]) })),
+      embeddings: ids.map((id, i) => ({
+        id,
+        catalogId: CATALOG,
+        kind: "table",
+        content: `t${i}`,
+        vector: Array.from(vectors[i]),
+      })),
     });
     expect(response.results.map((r) => r.id)).toEqual(ids);
     expect(received.raw.map((e) => e.vector)).toEqual([[], []]); // never decoded to number[]
@@ -57,14 +74,19 @@ describe("withWireVectors", () => {
   it("still accepts vectors in Connect JSON requests", async () => {
     const { received, embeddings } = serve(false);
     const vector = sampleVector(DIMENSIONS, 3);
-    await embeddings.batchUpsertEmbeddings({ embeddings: [{ id: ids[0], catalogId: CATALOG, kind: "table", content: "t", vector: Array.from(vector) }] });
+    await embeddings.batchUpsertEmbeddings({
+      embeddings: [{ id: ids[0], catalogId: CATALOG, kind: "table", content: "t", vector: Array.from(vector) }],
+    });
     expect(received.inputs[0].vector).toEqual(vector);
   });
 
   it.each([true, false])("reads a search's query vector (binary: %s)", async (useBinaryFormat) => {
     const { received, retrieval } = serve(useBinaryFormat);
     const vector = sampleVector(DIMENSIONS, 4);
-    await retrieval.searchEmbeddings({ catalogId: CATALOG, query: { case: "vector", value: { values: Array.from(vector) } } });
+    await retrieval.searchEmbeddings({
+      catalogId: CATALOG,
+      query: { case: "vector", value: { values: Array.from(vector) } },
+    });
     expect(received.query).toEqual(vector);
   });
 });

@@ -33,7 +33,11 @@ export function samplePoints(count: number, dimensions: number): VectorPoint[] {
 
 /** What the real client would put on the wire for these points: toBinary of the real message. */
 export function realUpsertBytes(collectionName: string, points: readonly VectorPoint[]): Uint8Array {
-  const message = create(UpsertPointsSchema, { collectionName, wait: true, points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) });
+  const message = create(UpsertPointsSchema, {
+    collectionName,
+    wait: true,
+    points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+  });
   return toBinary(UpsertPointsSchema, message);
 }
 
@@ -43,7 +47,10 @@ export function realPointsService(): DescService {
   const visit = (file: DescFile): DescService | undefined => {
     if (seen.has(file)) return undefined;
     seen.add(file);
-    return file.services.find((s) => s.typeName === "qdrant.Points") ?? file.dependencies.map(visit).find((s) => s !== undefined);
+    return (
+      file.services.find((s) => s.typeName === "qdrant.Points") ??
+      file.dependencies.map(visit).find((s) => s !== undefined)
+    );
   };
   const points = visit(file_qdrant);
   if (points === undefined) throw new Error("qdrant.Points not found");

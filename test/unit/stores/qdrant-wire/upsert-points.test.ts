@@ -1,11 +1,20 @@
 import { create, type Message, toBinary } from "@bufbuild/protobuf";
 import { createRouterTransport } from "@connectrpc/connect";
-import { PointsOperationResponseSchema, PointStructSchema, type UpsertPoints, UpsertPointsSchema } from "@qdrant/js-client-grpc";
+import {
+  PointsOperationResponseSchema,
+  PointStructSchema,
+  type UpsertPoints,
+  UpsertPointsSchema,
+} from "@qdrant/js-client-grpc";
 import { describe, expect, it } from "vitest";
 import { toPointStruct } from "../../../../src/stores/qdrant-vector-store.js";
 import { encodePointField, encodePointsField } from "../../../../src/stores/qdrant-wire/encode-points.js";
 import { shadowPoints } from "../../../../src/stores/qdrant-wire/shadow-points.js";
-import { createQdrantWireUpsert, denseBytes, upsertPointsMessage } from "../../../../src/stores/qdrant-wire/upsert-points.js";
+import {
+  createQdrantWireUpsert,
+  denseBytes,
+  upsertPointsMessage,
+} from "../../../../src/stores/qdrant-wire/upsert-points.js";
 import { realPointsService, realUpsertBytes, samplePoints } from "./points-fixture.js";
 
 const DIMENSIONS = 3072;
@@ -13,7 +22,13 @@ const DIMENSIONS = 3072;
 describe("encodePointField", () => {
   it.each([1, 2, 8, 3072])("writes a %i-d point as the real PointStruct, with its length prefix", (dimensions) => {
     for (const point of samplePoints(4, dimensions)) {
-      const real = toBinary(PointStructSchema, create(PointStructSchema, toPointStruct(point, (v) => Array.from(v))));
+      const real = toBinary(
+        PointStructSchema,
+        create(
+          PointStructSchema,
+          toPointStruct(point, (v) => Array.from(v)),
+        ),
+      );
       const field = encodePointField(toPointStruct(point, denseBytes));
       const prefix = field.length - real.length;
       expect(prefix).toBeGreaterThan(0);
@@ -28,8 +43,14 @@ describe("encodePointField", () => {
 describe("encodePointsField", () => {
   it("writes several points as the body of a repeated message field", () => {
     const points = samplePoints(3, 16);
-    const real = toBinary(UpsertPointsSchema, create(UpsertPointsSchema, { points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) }));
-    const body = encodePointsField(3, points.map((p) => toPointStruct(p, denseBytes)));
+    const real = toBinary(
+      UpsertPointsSchema,
+      create(UpsertPointsSchema, { points: points.map((p) => toPointStruct(p, (v) => Array.from(v))) }),
+    );
+    const body = encodePointsField(
+      3,
+      points.map((p) => toPointStruct(p, denseBytes)),
+    );
     expect(real[0]).toBe((3 << 3) | 2); // the tag protobuf-es writes before the unknown field's body
     expect(Buffer.from(body).equals(Buffer.from(real.subarray(1)))).toBe(true);
   });
@@ -38,13 +59,25 @@ describe("encodePointsField", () => {
 describe("shadow UpsertPoints", () => {
   it("encodes byte for byte as the real message, vectors as bytes", () => {
     const points = samplePoints(5, DIMENSIONS);
-    const shadow = upsertPointsMessage({ collectionName: "embeddings", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
-    expect(Buffer.from(toBinary(shadowPoints().upsertPoints, shadow)).equals(Buffer.from(realUpsertBytes("embeddings", points)))).toBe(true);
+    const shadow = upsertPointsMessage({
+      collectionName: "embeddings",
+      wait: true,
+      points: points.map((p) => toPointStruct(p, denseBytes)),
+    });
+    expect(
+      Buffer.from(toBinary(shadowPoints().upsertPoints, shadow)).equals(
+        Buffer.from(realUpsertBytes("embeddings", points)),
+      ),
+    ).toBe(true);
   });
 
   it("leaves the client's real descriptors alone", () => {
     expect(shadowPoints().upsertPoints.fields.map((f) => f.name)).not.toContain("points");
-    expect(realPointsService().methods.find((m) => m.name === "Upsert")?.input.fields.map((f) => f.name)).toContain("points");
+    expect(
+      realPointsService()
+        .methods.find((m) => m.name === "Upsert")
+        ?.input.fields.map((f) => f.name),
+    ).toContain("points");
   });
 });
 

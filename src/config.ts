@@ -85,6 +85,11 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** This process's environment, for tools that take an env object (tests hand them their own). */
+export function processEnv(): Env {
+  return process.env;
+}
+
 /** The configuration of this process: what main and the command-line tools start from. */
 export function loadProcessConfig(): Config {
   return loadConfig(process.env);

@@ -5,6 +5,7 @@
  * its streams, and SIGINT/SIGTERM (first: stop at the next batch boundary; second: exit at once).
  */
 import { runMigratePgvectorCommand } from "../pgvector/command.js";
+import { processEnv } from "../config.js";
 
 const controller = new AbortController();
 const onSignal = (signal: NodeJS.Signals) => {
@@ -19,7 +20,7 @@ process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
 runMigratePgvectorCommand(process.argv.slice(2), {
-  env: process.env,
+  env: processEnv(),
   stdout: process.stdout,
   stderr: process.stderr,
   signal: controller.signal,

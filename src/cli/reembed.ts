@@ -8,14 +8,14 @@
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { runReembed, ReembedUsageError } from "../backends/reembed.js";
-import { ConfigError, loadProcessConfig } from "../config.js";
+import { ConfigError, loadProcessConfig, processEnv } from "../config.js";
 import { DomainError } from "../core/errors.js";
 
 const USAGE =
   "usage: npm run reembed -- --model <embedding model> --dimensions <n> [--batch-size 256] [--build-only] [--replace-collection]";
 
 async function main(argv: readonly string[]): Promise<number> {
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { component: "reembed" } });
+  const log = pino({ level: processEnv().LOG_LEVEL ?? "info", base: { component: "reembed" } });
   let values;
   try {
     ({ values } = parseArgs({

@@ -3,7 +3,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net, { type AddressInfo, type Socket } from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 
 /**
@@ -85,6 +85,9 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
         interceptors: options.interceptors,
         readMaxBytes: options.maxMessageBytes,
         writeMaxBytes: options.maxMessageBytes,
+        // gzip only: gRPC defines no brotli, and an encoding the server does not take must answer
+        // UNIMPLEMENTED (with the accepted list in grpc-accept-encoding), not fail mid-decompression.
+        acceptCompression: [compressionGzip],
         shutdownSignal: shutdown.signal,
         grpc: true,
         grpcWeb: true,

@@ -3,8 +3,8 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
@@ -98,6 +98,31 @@ describe("transport and start-up checks", () => {
         query: { case: "text", value: "compressed" },
       });
       expect(found.hits[0].embedding?.id).toBe(id);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("answers UNIMPLEMENTED to a request compressed with an encoding it does not take (br), writing nothing", async () => {
+    const app = await startTestApp({ database });
+    try {
+      const brotli = createGrpcTransport({
+        baseUrl: app.baseUrl,
+        sendCompression: compressionBrotli,
+        compressMinBytes: 1,
+      });
+      const catalogId = randomUUID();
+      const refused = await createClient(EmbeddingService, brotli)
+        .upsertEmbedding({
+          embedding: { id: randomUUID(), catalogId, kind: "table", content: "Table: brotli ".repeat(20) },
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => ConnectError.from(error),
+        );
+      expect(refused?.code).toBe(Code.Unimplemented);
+      expect(refused?.rawMessage).toContain("gzip");
+      expect(await app.running.metadata.countRows({ catalogId })).toBe(0);
     } finally {
       await app.stop();
     }

@@ -3,8 +3,9 @@ import http from "node:http";
 import http2 from "node:http2";
 import net, { type AddressInfo, type Socket } from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { createNodeHandler } from "./node-handler.js";
 
 /**
  * HTTP/2 flow-control windows. Node's 64 KiB default caps a loopback stream near 430 MB/s; 4 MiB per
@@ -80,8 +81,9 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 
   return {
     async start() {
-      const handler = connectNodeAdapter({
+      const handler = createNodeHandler({
         routes: options.routes,
+        logger: options.logger,
         interceptors: options.interceptors,
         readMaxBytes: options.maxMessageBytes,
         writeMaxBytes: options.maxMessageBytes,

@@ -21,11 +21,19 @@ function envelope(message: Uint8Array): Buffer {
   return frame;
 }
 
-async function grpcCall(baseUrl: string, message: Uint8Array): Promise<{ status: string | undefined; message: string }> {
+async function grpcCall(
+  baseUrl: string,
+  message: Uint8Array,
+): Promise<{ status: string | undefined; message: string }> {
   const session = http2.connect(baseUrl);
   try {
     return await new Promise((resolve, reject) => {
-      const stream = session.request({ ":method": "POST", ":path": SEARCH, "content-type": "application/grpc", te: "trailers" });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": SEARCH,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
       let headers: http2.IncomingHttpHeaders = {};
       stream.on("response", (received) => {
         headers = received;
@@ -36,7 +44,10 @@ async function grpcCall(baseUrl: string, message: Uint8Array): Promise<{ status:
       stream.on("data", () => undefined);
       stream.on("error", reject);
       stream.on("end", () =>
-        resolve({ status: headers["grpc-status"] as string | undefined, message: decodeURIComponent(String(headers["grpc-message"] ?? "")) }),
+        resolve({
+          status: headers["grpc-status"] as string | undefined,
+          message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+        }),
       );
       stream.end(envelope(message));
     });
@@ -65,7 +76,11 @@ describe("request bytes that do not parse", () => {
     });
 
     it(`Connect protocol: ${name} -> 400 invalid_argument`, async () => {
-      const response = await fetch(`${app.baseUrl}${SEARCH}`, { method: "POST", headers: { "content-type": "application/proto" }, body: bytes });
+      const response = await fetch(`${app.baseUrl}${SEARCH}`, {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: bytes,
+      });
       expect(response.status).toBe(400);
       const error = (await response.json()) as { code: string; message: string };
       expect(error.code).toBe("invalid_argument");

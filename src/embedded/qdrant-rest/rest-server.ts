@@ -5,6 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { collectionInfo } from "../qdrant/collection-info.js";
 import type { Storage } from "../qdrant/storage.js";
+import { listenOn } from "../qdrant/listen.js";
 import { collectionInfoJson } from "./collection-json.js";
 import { createQdrantMetrics } from "./metrics.js";
 
@@ -113,14 +114,7 @@ export function createQdrantRestServer(options: QdrantRestOptions): QdrantRestSe
   });
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          server.off("error", reject);
-          resolve(server.address() as AddressInfo);
-        });
-      }),
+    listen: (host, port) => listenOn(server, host, port),
     close: () =>
       new Promise((resolve) => {
         if (!server.listening) return resolve();

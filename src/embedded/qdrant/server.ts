@@ -11,6 +11,7 @@ import { apiKeyInterceptor } from "./auth.js";
 import { collectionsHandlers } from "./collections-service.js";
 import { loadQdrantDescriptors } from "./descriptors.js";
 import type { Engine } from "./engine.js";
+import { listenOn } from "./listen.js";
 import { pointsHandlers } from "./points-service.js";
 import { registerService, unary } from "./rpc.js";
 
@@ -80,14 +81,7 @@ export function createGrpcServer(engine: Engine, apiKey: string | undefined): Gr
   });
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          server.off("error", reject);
-          resolve(server.address() as AddressInfo);
-        });
-      }),
+    listen: (host, port) => listenOn(server, host, port),
     close: () =>
       new Promise((resolve) => {
         health.shutdown();

@@ -43,6 +43,16 @@ const BAD_INPUTS: BadInput[] = [
     field: "metadata.nested.score",
   },
   {
+    name: "__proto__ metadata key",
+    apply: (input) => (input.metadata = JSON.parse('{"__proto__": "x"}') as JsonObject),
+    field: "metadata.__proto__",
+  },
+  {
+    name: "nested __proto__ metadata key",
+    apply: (input) => (input.metadata = JSON.parse('{"table": {"__proto__": {"a": 1}}}') as JsonObject),
+    field: "metadata.table.__proto__",
+  },
+  {
     name: "metadata nested too deep",
     apply: (input) => (input.metadata = deep(MAX_STRUCT_DEPTH + 2)),
     field: "metadata.nested",

@@ -6,8 +6,9 @@
  * - no NUL (U+0000) in any string or metadata key (Postgres text and jsonb cannot hold it);
  * - no lone UTF-16 surrogate in any string (it has no UTF-8 form; JSON callers can send one);
  * - metadata (google.protobuf.Struct, a JSON object once decoded) at most `MAX_STRUCT_DEPTH` deep and
- *   `MAX_STRUCT_ENTRIES` entries, every number finite, and a prototype that is Object's (a
- *   `__proto__` key holding an object would otherwise be swallowed into it: refused explicitly).
+ *   `MAX_STRUCT_ENTRIES` entries, every number finite, and no `__proto__` key at any depth (JavaScript
+ *   layers between here and the stores treat that name as the object's prototype, so it would be
+ *   dropped or swallowed on the way to one store and not the other: refused explicitly instead).
  *
  * Per-field rules (required fields, byte limits, UUIDs, dimensions) stay with each handler's request
  * translation (core/validate.ts); these are the rules no field may break. The walk is linear in the
@@ -71,7 +72,7 @@ function checkString(value: string, path: string): void {
 
 function checkStruct(object: Record<string, unknown>, path: string, counter: { entries: number }, depth: number): void {
   if (depth > MAX_STRUCT_DEPTH) throw new RequestRuleError(path, `nests deeper than ${MAX_STRUCT_DEPTH} levels`);
-  if (Object.getPrototypeOf(object) !== Object.prototype) {
+  if (Object.getPrototypeOf(object) !== Object.prototype || Object.hasOwn(object, "__proto__")) {
     throw new RequestRuleError(
       join(path, "__proto__"),
       "is not allowed as a metadata key (it would not survive as JSON data); rename it",

@@ -1,4 +1,5 @@
 import { normalizePostgresUrl, PostgresUrlError } from "./postgres-url.js";
+import { isUuid } from "./core/validate.js";
 
 /**
  * loadConfig(env): the only reader of process.env. Every value is checked here, so a bad deployment
@@ -32,6 +33,12 @@ export interface OpenAIConfig {
   maxConcurrentRequests: number;
 }
 
+/** A bearer key and, when scoped, the only catalogs (lower-cased UUIDs) it may name. */
+export interface ApiKey {
+  key: string;
+  catalogs: readonly string[] | undefined;
+}
+
 export interface Config {
   grpc: {
     host: string;
@@ -42,7 +49,7 @@ export interface Config {
     tlsKeyFile: string | undefined;
     reflection: boolean;
     /** Bearer keys callers must present; empty means no authentication. */
-    apiKeys: readonly string[];
+    apiKeys: readonly ApiKey[];
     /** How long stop() waits for in-flight calls before cutting them off. */
     shutdownGraceMs: number;
     /**
@@ -86,6 +93,29 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** This process's environment, for tools that take an env object (tests hand them their own). */
+/**
+ * `API_KEYS` entries: `key` (any catalog) or `key:catalog-uuid|catalog-uuid` (only those catalogs).
+ * Errors name the entry by position, never by its text: the text is a secret.
+ */
+function parseApiKeys(entries: readonly string[]): ApiKey[] {
+  return entries.map((entry, index) => {
+    const colon = entry.indexOf(":");
+    if (colon === -1) return { key: entry, catalogs: undefined };
+    const key = entry.slice(0, colon);
+    const catalogs = entry
+      .slice(colon + 1)
+      .split("|")
+      .map((catalog) => catalog.trim());
+    if (key === "" || catalogs.some((catalog) => !isUuid(catalog))) {
+      throw new ConfigError(
+        "API_KEYS",
+        `entry ${index + 1} must be "key" or "key:catalog-uuid|catalog-uuid" (a key with a scope of catalog UUIDs)`,
+      );
+    }
+    return { key, catalogs: catalogs.map((catalog) => catalog.toLowerCase()) };
+  });
+}
+
 export function processEnv(): Env {
   return process.env;
 }
@@ -128,7 +158,7 @@ export function loadConfig(env: Env): Config {
       tlsCertFile,
       tlsKeyFile,
       reflection: read.boolean("GRPC_REFLECTION", true),
-      apiKeys: read.list("API_KEYS"),
+      apiKeys: parseApiKeys(read.list("API_KEYS")),
       shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
       maxConcurrentExpensiveCalls: read.integer("MAX_CONCURRENT_EXPENSIVE_CALLS", 8, 1, 10_000),
     },

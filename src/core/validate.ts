@@ -4,6 +4,10 @@ import { EMBEDDING_STATUSES, type EmbeddingStatus } from "./types.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 /** Returns the UUID lower-cased (Postgres and Qdrant print them so), or throws naming the field. */
 export function requireUuid(value: string, field: string): string {
   if (value === "") {

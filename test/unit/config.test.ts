@@ -53,8 +53,33 @@ describe("loadConfig", () => {
       OPENAI_API_KEY: "sk-test",
       OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
     });
-    expect(config.grpc.apiKeys).toEqual(["a", "b", "c"]);
+    expect(config.grpc.apiKeys.map((entry) => entry.key)).toEqual(["a", "b", "c"]);
+    expect(config.grpc.apiKeys.every((entry) => entry.catalogs === undefined)).toBe(true);
     expect(config.openai).toMatchObject({ apiKey: "sk-test", baseURL: "http://127.0.0.1:9/v1" });
+  });
+
+  it("reads API_KEYS entries scoped to catalogs, lower-casing the UUIDs", () => {
+    const catalog = "0B6F1C9E-3C1A-4F0E-9D5E-2A7C8B9D0E1F";
+    const second = "1b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f";
+    const config = loadConfig({ API_KEYS: `open,tenant-key:${catalog}|${second}` });
+    expect(config.grpc.apiKeys).toEqual([
+      { key: "open", catalogs: undefined },
+      { key: "tenant-key", catalogs: [catalog.toLowerCase(), second] },
+    ]);
+  });
+
+  it("refuses a malformed scoped API_KEYS entry by position, never echoing the key", () => {
+    for (const entry of ["secret-key:not-a-uuid", ":0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f", "secret-key:"]) {
+      let message = "";
+      try {
+        loadConfig({ API_KEYS: `fine,${entry}` });
+      } catch (error) {
+        message = String(error);
+      }
+      expect(message).toContain("API_KEYS");
+      expect(message).toContain("entry 2");
+      expect(message).not.toContain("secret-key");
+    }
   });
 
   const bad: Array<[Record<string, string>, string]> = [

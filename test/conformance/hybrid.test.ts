@@ -133,7 +133,12 @@ describe("named and sparse vectors with Idf, prefetch fusion", () => {
       })
       .filter((e) => e[2])
       .sort((a, b) => b[1] - a[1]);
-    expect(r.result.map(idOf)).toEqual(expected.map((e) => e[0]));
+    // Points 2 and 3 tie exactly in real numbers (2.0 x idf vs 0.5 x idf + 1.5 x idf); Qdrant sums in
+    // float32 and the rounding decides their order (v1.19.0 answers 3 before 2). So: the same points,
+    // each with its own expected score, in descending score order; ties in either order.
+    expect(r.result.map(idOf).sort()).toEqual(expected.map((e) => e[0]).sort());
+    const expectedScore = new Map(expected.map(([id, score]) => [id, score]));
+    r.result.forEach((p) => expect(p.score).toBeCloseTo(expectedScore.get(idOf(p))!, 5));
     r.result.forEach((p, i) => expect(p.score).toBeCloseTo(expected[i][1], 5));
     expect(r.result.map(idOf)).not.toContain("5");
   });

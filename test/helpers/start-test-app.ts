@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
@@ -21,6 +22,8 @@ export interface StartTestAppOptions {
   /** Extra environment, as the service would read it (e.g. API_KEYS, QDRANT_HOST). */
   env?: Record<string, string>;
   overrides?: AppOverrides;
+  /** The test is about the Qdrant the service embeds: never sent to TEST_QDRANT_URL. */
+  embeddedQdrant?: boolean;
   /** Reuse a database; by default each app gets its own, dropped on stop(). */
   database?: TestDatabase;
 }
@@ -41,6 +44,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     LOG_LEVEL: "silent",
     READINESS_INTERVAL_MS: "100",
     SHUTDOWN_GRACE_MS: "5000",
+    ...(options.embeddedQdrant === true ? {} : realQdrant(database, options.env)),
     ...options.env,
   });
   // TEST_LOG_LEVEL=debug shows the service log of every test app.
@@ -77,4 +81,16 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       }
     },
   };
+}
+
+/**
+ * TEST_QDRANT_URL=http://127.0.0.1:6334 runs the test apps against a real Qdrant: each test database
+ * gets an alias of its own there (apps sharing a database share it, as replicas would), so tests never
+ * meet each other's points. Apps given a Qdrant of their own (QDRANT_HOST or QDRANT_URL) keep it.
+ */
+function realQdrant(database: TestDatabase, env: Record<string, string> = {}): Record<string, string> {
+  const url = process.env.TEST_QDRANT_URL;
+  if (url === undefined || env.QDRANT_HOST !== undefined || env.QDRANT_URL !== undefined) return {};
+  const alias = `test_${createHash("sha256").update(database.url).digest("hex").slice(0, 12)}`;
+  return { QDRANT_URL: url, QDRANT_COLLECTION_NAME: alias };
 }

@@ -263,7 +263,10 @@ describe("embedded Qdrant REST API, started by the service", () => {
   it("serves the service's collection on the configured QDRANT_PORT", async () => {
     // The service's embedded Qdrant takes QDRANT_API_KEY when set (a generated key otherwise).
     const key = { "api-key": `k-${randomUUID()}` };
-    const app = await startTestApp({ env: { EMBEDDING_DIMENSIONS: "64", QDRANT_API_KEY: key["api-key"] } });
+    const app = await startTestApp({
+      env: { EMBEDDING_DIMENSIONS: "64", QDRANT_API_KEY: key["api-key"] },
+      embeddedQdrant: true,
+    });
     try {
       const httpPort = app.running.qdrant.httpPort;
       expect(httpPort).toBeGreaterThan(0);

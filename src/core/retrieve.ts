@@ -72,6 +72,8 @@ export interface Retrieve {
  * is then decided here, the same way on every run and on the embedded server and real Qdrant alike.
  */
 const TIE_MARGIN = 8;
+/** The widest window a page's tie groups are followed to; past it, ties at the edge stay Qdrant's. */
+const MAX_TIE_WINDOW = 10_000;
 
 /** Best score first; equal scores by `key`, then point id. */
 function byScoreThen<T extends { id: string; score: number }>(key: (hit: T) => string): (a: T, b: T) => number {
@@ -98,6 +100,38 @@ export const RELEVANCE_FLOORS: Record<string, number> = { local: 0.12, openai: 0
 
 export function createRetrieve(deps: RetrieveDeps): Retrieve {
   const { metadata, vectors, embedder, logger } = deps;
+
+  /**
+   * The page `[offset, offset + limit)` in (score, point id) order. Qdrant is asked for a window a
+   * margin wider on each side, re-sorted here; while a tie group on the page reaches an edge of the
+   * window (the first hit ties the window's best, or the last ties its worst and the window was full),
+   * the members beyond that edge are unknown (Qdrant orders ties its own way), so the window is widened
+   * on that side and asked again, up to MAX_TIE_WINDOW hits.
+   */
+  async function pageOfHits(query: SearchQuery, vector: Float32Array) {
+    let before = TIE_MARGIN;
+    let after = TIE_MARGIN;
+    for (;;) {
+      const from = Math.max(0, query.offset - before);
+      const limit = query.offset - from + query.limit + after;
+      const window = await vectors.search({
+        filter: query.filter,
+        vector,
+        limit,
+        offset: from,
+        scoreThreshold: query.scoreThreshold,
+        signal: query.signal,
+      });
+      window.sort(byScoreThen(() => ""));
+      const page = window.slice(query.offset - from, query.offset - from + query.limit);
+      if (page.length === 0) return page;
+      const openBefore = from > 0 && page[0].score === window[0].score;
+      const openAfter = window.length === limit && page[page.length - 1].score === window[window.length - 1].score;
+      if ((!openBefore && !openAfter) || limit >= MAX_TIE_WINDOW) return page;
+      if (openBefore) before *= 4;
+      if (openAfter) after *= 4;
+    }
+  }
 
   return {
     async retrieveContext(query) {
@@ -180,17 +214,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 
     async search(query) {
       const vector = query.vector ?? (await embedder.embed([{ text: query.text ?? "" }], { signal: query.signal }))[0];
-      // A window TIE_MARGIN wider on each side, re-sorted with ties by point id, then the page cut here.
-      const from = Math.max(0, query.offset - TIE_MARGIN);
-      const window = await vectors.search({
-        filter: query.filter,
-        vector,
-        limit: query.offset - from + query.limit + TIE_MARGIN,
-        offset: from,
-        scoreThreshold: query.scoreThreshold,
-        signal: query.signal,
-      });
-      const hits = window.sort(byScoreThen(() => "")).slice(query.offset - from, query.offset - from + query.limit);
+      const hits = await pageOfHits(query, vector);
       if (hits.length === 0) {
         return [];
       }

@@ -90,7 +90,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
  */
 function realQdrant(database: TestDatabase, env: Record<string, string> = {}): Record<string, string> {
   const url = process.env.TEST_QDRANT_URL;
-  if (url === undefined || env.QDRANT_HOST !== undefined || env.QDRANT_URL !== undefined) return {};
+  if (url === undefined || url === "" || env.QDRANT_HOST !== undefined || env.QDRANT_URL !== undefined) return {};
   const alias = `test_${createHash("sha256").update(database.url).digest("hex").slice(0, 12)}`;
   return { QDRANT_URL: url, QDRANT_COLLECTION_NAME: alias };
 }

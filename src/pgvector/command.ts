@@ -17,19 +17,12 @@ import { createPostgresPool } from "../stores/postgres-pool.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { cutoverPgvector, rollbackPgvector } from "./cutover.js";
 import { dryRunPgvector } from "./dry-run.js";
-import {
-  collectionModel,
-  DEFAULT_BATCH_SIZE,
-  DEFAULT_COLUMN,
-  DEFAULT_TABLE,
-  DEFAULT_UPSERT_BATCH_SIZE,
-  migratePgvector,
-  reembedModelMessage,
-} from "./migrate.js";
+import { DEFAULT_BATCH_SIZE, DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "./migrate.js";
 import { createLogProgress, createTerminalProgress, type ProgressReporter } from "./progress.js";
 import { formatCutover, formatDryRun, formatMigrate, formatRollback, formatVerify } from "./report-text.js";
 import { prepareOldSchema, SCHEMA_TABLE } from "./schema-phase.js";
-import { inspectSourceTable, requireMigratable } from "./source-table.js";
+import { collectionModel, reembedModelMessage } from "./source-model.js";
+import { DEFAULT_COLUMN, DEFAULT_TABLE, inspectSourceTable, requireMigratable } from "./source-table.js";
 import { verifyPgvectorMigration } from "./verify.js";
 
 const USAGE = `usage: npm run migrate-pgvector -- [mode] [options]

@@ -7,13 +7,14 @@ import { z } from "zod";
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from "../core/errors.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { classifyPostgresError, toPostgresDomainError } from "../stores/postgres-pool.js";
-import { DEFAULT_COLUMN, DEFAULT_TABLE } from "./migrate.js";
 import { readState } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
 import { readPrivileges, requireCutoverPrivileges, requireRollbackPrivileges } from "./privileges.js";
 import {
   columnIdentifier,
   columnIndexes,
+  DEFAULT_COLUMN,
+  DEFAULT_TABLE,
   inspectSourceTable,
   NO_ROWS,
   query,

@@ -1,12 +1,9 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { runner } from "node-pg-migrate";
 import type { Logger } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from "../core/errors.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { classifyPostgresError, toPostgresDomainError } from "../stores/postgres-pool.js";
+import { repositoryMigrationsDir, runMigrations } from "../stores/migrations.js";
 import { readState } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
 import { readPrivileges, requireCutoverPrivileges, requireRollbackPrivileges } from "./privileges.js";
@@ -22,16 +19,11 @@ import {
 } from "./source-table.js";
 import { formatPgvector } from "./vector-codec.js";
 
-/** The cutover's own node-pg-migrate sequence: never run at start-up, only by `--cutover` / `--rollback`. */
+/**
+ * The cutover's own node-pg-migrate sequence (`migrations/pgvector-cutover/`, recorded in this table):
+ * never run at start-up, only by `--cutover` / `--rollback`.
+ */
 export const CUTOVER_MIGRATIONS_TABLE = "pgmigrations_pgvector_cutover";
-
-/** `migrations/pgvector-cutover/` from `src/pgvector/` (tsx) or `dist/src/pgvector/` (built). */
-export function cutoverMigrationsDir(): string {
-  const candidates = ["../../migrations/pgvector-cutover", "../../../migrations/pgvector-cutover"].map((relative) =>
-    fileURLToPath(new URL(relative, import.meta.url)),
-  );
-  return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
-}
 
 export interface CutoverDeps {
   pool: DatabasePool;
@@ -345,33 +337,26 @@ function requireServiceTable(table: string | undefined, flag: string): string {
   return name;
 }
 
+/** The cutover sequence up, or its last step down; a refusal is FAILED_PRECONDITION with its reason. */
 async function runCutoverMigrations(databaseUrl: string, logger: Logger, direction: "up" | "down"): Promise<string[]> {
   try {
-    const applied = await runner({
+    return await runMigrations({
       databaseUrl,
-      dir: cutoverMigrationsDir(),
+      logger,
       direction,
-      count: direction === "up" ? Infinity : 1,
+      migrationsDir: repositoryMigrationsDir("pgvector-cutover"),
       migrationsTable: CUTOVER_MIGRATIONS_TABLE,
-      checkOrder: true,
-      singleTransaction: true,
-      logger: {
-        debug: (message) => logger.trace(message),
-        info: (message) => logger.debug(message),
-        warn: (message) => logger.warn(message),
-        error: (message) => logger.error(message),
-      },
     });
-    return applied.map((migration) => migration.name);
   } catch (error) {
-    if (classifyPostgresError(error).kind === "unavailable") {
-      throw toPostgresDomainError(error, `cutover migration ${direction}`);
+    if (!(error instanceof InternalError)) {
+      throw error;
     }
     // The migration's own RAISE (no passing verification, unmigrated vectors) is the useful part.
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const cause = error.cause;
+    const reason = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
     throw new FailedPreconditionError(
       `the cutover migration (${direction}) was refused or failed and was rolled back: ${reason}`,
-      { cause: error },
+      { cause },
     );
   }
 }

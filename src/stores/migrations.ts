@@ -17,6 +17,8 @@ export interface RunMigrationsOptions {
   count?: number;
   /** The folder of `.sql` migrations; default the repository's `migrations/`. */
   migrationsDir?: string;
+  /** The table that records which of them ran; default `pgmigrations`. A separate sequence needs its own. */
+  migrationsTable?: string;
 }
 
 /**
@@ -31,10 +33,10 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
   try {
     const applied = await runner({
       databaseUrl,
-      dir: options.migrationsDir ?? defaultMigrationsDir(),
+      dir: options.migrationsDir ?? repositoryMigrationsDir(),
       direction,
       count: options.count ?? (direction === "up" ? Infinity : 1),
-      migrationsTable: MIGRATIONS_TABLE,
+      migrationsTable: options.migrationsTable ?? MIGRATIONS_TABLE,
       checkOrder: true,
       singleTransaction: true,
       // node-pg-migrate prints every statement at info level: keep SQL out of our info log.
@@ -63,9 +65,13 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
   }
 }
 
-/** `migrations/` at the repository root, from `src/stores/` (tsx) or `dist/src/stores/` (built). */
-export function defaultMigrationsDir(): string {
-  const candidates = ["../../migrations", "../../../migrations"].map((relative) =>
+/**
+ * `migrations/` at the repository root (or its `subfolder`), from `src/stores/` (tsx) or
+ * `dist/src/stores/` (built).
+ */
+export function repositoryMigrationsDir(subfolder?: string): string {
+  const folder = subfolder === undefined ? "migrations" : `migrations/${subfolder}`;
+  const candidates = [`../../${folder}`, `../../../${folder}`].map((relative) =>
     fileURLToPath(new URL(relative, import.meta.url)),
   );
   return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];

@@ -74,7 +74,59 @@ const NO_ROWS = z.object({});
 interface QdrantTarget {
   url: string;
   kind: string;
+  /** The embedded Qdrant's own process, when it runs as one (its CPU is counted apart). */
+  pid?: number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) of a process from /proc (Linux), or null where it cannot be read. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+interface CpuSnapshot {
+  migrator: number;
+  qdrant: number | null;
+  postgres: number | null;
+}
+
+/**
+ * CPU used so far by the three parties of a migration: this process (the migrator; with PGlite or an
+ * in-process Qdrant, those too), the embedded Qdrant's process, and the Postgres backends serving this
+ * database (real Postgres only). Wall-clock shares mislead on a shared machine; CPU per row does not.
+ */
+async function cpuSnapshot(pool: DatabasePool, qdrant: QdrantTarget): Promise<CpuSnapshot> {
+  const usage = process.cpuUsage();
+  let postgres: number | null = null;
+  if (REAL) {
+    const pids = await pool.anyFirst(sql.type(z.object({ pid: z.number() }))`
+      SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+    `);
+    postgres = pids.reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? 0), 0);
+  }
+  return {
+    migrator: (usage.user + usage.system) / 1e6,
+    qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
+    postgres,
+  };
+}
+
+/** Microseconds of CPU per row in each party between two snapshots. */
+function cpuPerRow(before: CpuSnapshot, after: CpuSnapshot, rows: number) {
+  const perRow = (a: number | null, b: number | null) =>
+    a === null || b === null || rows === 0 ? null : Math.round(((b - a) * 1e6) / rows);
+  return {
+    migratorUs: perRow(before.migrator, after.migrator),
+    qdrantUs: perRow(before.qdrant, after.qdrant),
+    postgresUs: perRow(before.postgres, after.postgres),
+  };
 }
 
 async function startQdrant(dataDir: string): Promise<QdrantTarget> {
@@ -101,6 +153,7 @@ async function startQdrant(dataDir: string): Promise<QdrantTarget> {
   return {
     url: `http://127.0.0.1:${port}`,
     kind: "embedded process",
+    pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
         child.once("exit", () => resolve());
@@ -348,6 +401,7 @@ async function main() {
 
     // 1. Sequential (no prefetch, one upsert in flight): the phases add up to the total.
     console.error("migrating, sequential...");
+    const sequentialCpuBefore = await cpuSnapshot(pool, qdrant);
     const sequential = await migratePgvector(
       { pool, vectors: await newStore(), logger },
       {
@@ -359,6 +413,7 @@ async function main() {
         skipMissing: true,
       },
     );
+    const sequentialCpu = cpuPerRow(sequentialCpuBefore, await cpuSnapshot(pool, qdrant), sequential.migrated);
     // Back to "nothing migrated" for the second run, into a fresh collection (without an index on the
     // vector column the first run wrote qdrant_point_id at its end: clear it too).
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
@@ -368,10 +423,12 @@ async function main() {
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
+    const pipelinedCpuBefore = await cpuSnapshot(pool, qdrant);
     const migrate = await migratePgvector(
       { pool, vectors, logger },
       { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true },
     );
+    const pipelinedCpu = cpuPerRow(pipelinedCpuBefore, await cpuSnapshot(pool, qdrant), migrate.migrated);
     console.error("verifying...");
     const verifyStarted = performance.now();
     const verify = await verifyPgvectorMigration(
@@ -394,7 +451,7 @@ async function main() {
       };
     }
 
-    const summary = (report: typeof migrate) => {
+    const summary = (report: typeof migrate, cpu: ReturnType<typeof cpuPerRow>) => {
       const t = report.timings;
       const share = (ms: number) => Math.round((ms / t.totalMs) * 1000) / 10;
       return {
@@ -411,14 +468,16 @@ async function main() {
         // What the Postgres side sustains alone (read + decode + side-table write-back): the rate of a
         // run whose Qdrant keeps up. Meaningful for the sequential run, whose phases do not overlap.
         postgresSideRowsPerSecond: (report.migrated * 1000) / (t.readMs + t.decodeMs + t.writeBackMs),
+        // CPU per row in each process: what bounds the rate on a quiet 2-core machine.
+        cpuUsPerRow: cpu,
         embedderCalls: report.embedderCalls,
         pointIdsWritten: report.pointIdsWritten,
         pointIdsDeferred: report.pointIdsDeferred,
         skipped: report.skipped.nullVector + report.skipped.wrongDimension,
       };
     };
-    const seq = summary(sequential);
-    const pipe = summary(migrate);
+    const seq = summary(sequential, sequentialCpu);
+    const pipe = summary(migrate, pipelinedCpu);
     const result = {
       benchmark: "migrate-pgvector",
       date: new Date().toISOString(),
@@ -463,7 +522,8 @@ async function main() {
       decode,
     };
     const line = (name: string, s: typeof seq) =>
-      `  ${name}: ${Math.round(s.rowsPerSecond)} rows/s (${(s.totalMs / 1000).toFixed(1)} s)  read ${s.phasesPercentOfTotal.read}%  decode ${s.phasesPercentOfTotal.decode}%  Qdrant upsert ${s.phasesPercentOfTotal.qdrantUpsert}%  write-back ${s.phasesPercentOfTotal.postgresWriteBack}%`;
+      `  ${name}: ${Math.round(s.rowsPerSecond)} rows/s (${(s.totalMs / 1000).toFixed(1)} s)  read ${s.phasesPercentOfTotal.read}%  decode ${s.phasesPercentOfTotal.decode}%  Qdrant upsert ${s.phasesPercentOfTotal.qdrantUpsert}%  write-back ${s.phasesPercentOfTotal.postgresWriteBack}%\n` +
+      `    CPU per row: migrator ${s.cpuUsPerRow.migratorUs ?? "?"} us, Qdrant ${s.cpuUsPerRow.qdrantUs ?? "(in-process)"} us, Postgres ${s.cpuUsPerRow.postgresUs ?? "(in-process)"} us`;
     console.log(
       [
         `migrate-pgvector: ${ROWS} rows x ${DIMS} dims (${NULL_ROWS} NULL), batch ${BATCH}/${UPSERT_BATCH}, ${postgres.kind} ${serverVersion} pgvector ${pgvectorVersion ?? "?"}${WITH_HNSW ? ", HNSW halfvec index" : ""}, Qdrant ${qdrant.kind}, embedding calls ${seq.embedderCalls + pipe.embedderCalls}`,

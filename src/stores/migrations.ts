@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import type { Logger } from "pino";
-import { InternalError } from "../core/errors.js";
-import { classifyPostgresError, toPostgresDomainError } from "./postgres-pool.js";
+import pg from "pg";
+import { InternalError, UnavailableError } from "../core/errors.js";
+import { cannotConnect, classifyPostgresError, describeTarget } from "./postgres-pool.js";
 
 /** The table node-pg-migrate records applied migrations in. */
 export const MIGRATIONS_TABLE = "pgmigrations";
@@ -30,9 +31,25 @@ export interface RunMigrationsOptions {
 export async function runMigrations(options: RunMigrationsOptions): Promise<string[]> {
   const { databaseUrl, logger } = options;
   const direction = options.direction ?? "up";
+  // Our own client, so a failure is told apart by when it happened, not by its message: connecting,
+  // losing the connection mid-run (pg's errors for both carry no SQLSTATE), or a statement failing.
+  const client = new pg.Client({ connectionString: databaseUrl });
+  let connectionLost = false;
+  client.on("error", () => {
+    connectionLost = true;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw cannotConnect(describeTarget(databaseUrl), error);
+  }
+  client.on("end", () => {
+    connectionLost = true;
+  });
   try {
     const applied = await runner({
-      databaseUrl,
+      dbClient: client,
       dir: options.migrationsDir ?? repositoryMigrationsDir(),
       direction,
       count: options.count ?? (direction === "up" ? Infinity : 1),
@@ -54,14 +71,21 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
     );
     return names;
   } catch (error) {
-    if (classifyPostgresError(error).kind === "unavailable") {
-      throw toPostgresDomainError(error, `migrating ${direction}`);
+    const classified = classifyPostgresError(error);
+    if (connectionLost || classified.kind === "unavailable") {
+      const reason = classified.kind === "unavailable" ? classified.reason : "the connection was lost";
+      throw new UnavailableError("postgres", `migrating ${direction} failed: ${reason}; retry later`, {
+        cause: error,
+      });
     }
     // The driver's message names the failing statement's problem; it stays in the cause, for the log.
     throw new InternalError(
       `migrating ${direction} failed: see the cause in the log; the transaction was rolled back`,
       { cause: error },
     );
+  } finally {
+    client.removeAllListeners("end");
+    await client.end().catch(() => undefined);
   }
 }
 

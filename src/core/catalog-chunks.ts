@@ -15,7 +15,6 @@ import {
   type TextContext,
 } from "./catalog/chunk-texts.js";
 import type { CatalogColumnInput, CatalogInput, ResolvedReference } from "./catalog/types.js";
-import { uuidV5 } from "./catalog/uuid-v5.js";
 import {
   COLUMN_KIND,
   DEFAULT_DOCUMENT_KIND,
@@ -24,6 +23,7 @@ import {
   TABLE_KIND,
   validateCatalog,
 } from "./catalog/validate-catalog.js";
+import { v5 as uuidV5 } from "uuid";
 import type { UpsertInput } from "./ingest.js";
 import { requireUuid } from "./validate.js";
 

@@ -1,15 +1,14 @@
 import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus } from "./types.js";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from "./uuid.js";
 
 /** Returns the UUID lower-cased (Postgres and Qdrant print them so), or throws naming the field. */
 export function requireUuid(value: string, field: string): string {
   if (value === "") {
     throw new InvalidArgumentError(field, "is required (a UUID)");
   }
-  if (!UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new InvalidArgumentError(
       field,
       `must be a UUID such as 0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f, got "${truncate(value)}"`,

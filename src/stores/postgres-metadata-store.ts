@@ -17,6 +17,7 @@ import {
 } from "../core/types.js";
 import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
+import { isUuid } from "../core/uuid.js";
 
 export interface PostgresMetadataStoreDeps {
   /** Owned by the caller, who ends it; the store never does. */
@@ -26,8 +27,6 @@ export interface PostgresMetadataStoreDeps {
 
 /** Largest page `listRows` returns. */
 export const MAX_LIST_LIMIT = 10_000;
-
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A `dq_embeddings` row as `EmbeddingRow` names it; other readers of the table derive theirs from it. */
 export const embeddingRowSchema = z.object({
@@ -518,10 +517,6 @@ function filterConditions(options: { catalogId?: string; status?: EmbeddingStatu
 
 function whereClause(conditions: ReturnType<typeof filterConditions>) {
   return conditions.length === 0 ? sql.fragment`` : sql.fragment`WHERE ${sql.join(conditions, sql.fragment` AND `)}`;
-}
-
-function isUuid(value: string): boolean {
-  return UUID_PATTERN.test(value);
 }
 
 function uuidsOnly(ids: readonly string[]): string[] {

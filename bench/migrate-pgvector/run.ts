@@ -99,22 +99,41 @@ interface CpuSnapshot {
 
 /**
  * CPU used so far by the three parties of a migration: this process (the migrator; with PGlite or an
- * in-process Qdrant, those too), the embedded Qdrant's process, and the Postgres backends serving this
- * database (real Postgres only). Wall-clock shares mislead on a shared machine; CPU per row does not.
+ * in-process Qdrant, those too), the embedded Qdrant's process, and the Postgres backends serving the
+ * bench database (real Postgres only: found by their process title, which names the database, and
+ * sampled every 250 ms so a connection that closes during a run keeps what it used). Wall-clock shares
+ * mislead on a shared machine; CPU per row does not.
  */
-async function cpuSnapshot(pool: DatabasePool, qdrant: QdrantTarget): Promise<CpuSnapshot> {
-  const usage = process.cpuUsage();
-  let postgres: number | null = null;
-  if (REAL) {
-    const pids = await pool.anyFirst(sql.type(z.object({ pid: z.number() }))`
-      SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
-    `);
-    postgres = pids.reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? 0), 0);
-  }
+function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
+  const backends = new Map<number, number>();
+  const sampleBackends = () => {
+    if (database === undefined) return;
+    for (const entry of fs.readdirSync("/proc")) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid)) continue;
+      try {
+        const title = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (!title.startsWith("postgres:") || !title.includes(` ${database} `)) continue;
+      } catch {
+        continue;
+      }
+      const cpu = processCpuSeconds(pid);
+      if (cpu !== null) backends.set(pid, cpu);
+    }
+  };
+  const timer = setInterval(sampleBackends, 250);
+  timer.unref();
   return {
-    migrator: (usage.user + usage.system) / 1e6,
-    qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
-    postgres,
+    snapshot(): CpuSnapshot {
+      sampleBackends();
+      const usage = process.cpuUsage();
+      return {
+        migrator: (usage.user + usage.system) / 1e6,
+        qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
+        postgres: database === undefined ? null : [...backends.values()].reduce((sum, cpu) => sum + cpu, 0),
+      };
+    },
+    stop: () => clearInterval(timer),
   };
 }
 
@@ -401,7 +420,11 @@ async function main() {
 
     // 1. Sequential (no prefetch, one upsert in flight): the phases add up to the total.
     console.error("migrating, sequential...");
-    const sequentialCpuBefore = await cpuSnapshot(pool, qdrant);
+    const database = REAL
+      ? await pool.oneFirst(sql.type(z.object({ name: z.string() }))`SELECT current_database() AS name`)
+      : undefined;
+    const cpuMeter = createCpuMeter(qdrant, database);
+    const sequentialCpuBefore = cpuMeter.snapshot();
     const sequential = await migratePgvector(
       { pool, vectors: await newStore(), logger },
       {
@@ -413,7 +436,7 @@ async function main() {
         skipMissing: true,
       },
     );
-    const sequentialCpu = cpuPerRow(sequentialCpuBefore, await cpuSnapshot(pool, qdrant), sequential.migrated);
+    const sequentialCpu = cpuPerRow(sequentialCpuBefore, cpuMeter.snapshot(), sequential.migrated);
     // Back to "nothing migrated" for the second run, into a fresh collection (without an index on the
     // vector column the first run wrote qdrant_point_id at its end: clear it too).
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
@@ -423,12 +446,13 @@ async function main() {
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
-    const pipelinedCpuBefore = await cpuSnapshot(pool, qdrant);
+    const pipelinedCpuBefore = cpuMeter.snapshot();
     const migrate = await migratePgvector(
       { pool, vectors, logger },
       { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true },
     );
-    const pipelinedCpu = cpuPerRow(pipelinedCpuBefore, await cpuSnapshot(pool, qdrant), migrate.migrated);
+    const pipelinedCpu = cpuPerRow(pipelinedCpuBefore, cpuMeter.snapshot(), migrate.migrated);
+    cpuMeter.stop();
     console.error("verifying...");
     const verifyStarted = performance.now();
     const verify = await verifyPgvectorMigration(

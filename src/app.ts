@@ -21,7 +21,7 @@ import { instrumentEmbedder, instrumentStore } from "./instrument.js";
 import { createLogger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createGrpcServer, type GrpcServer } from "./server/grpc-server.js";
-import { createHealth, SERVER_HEALTH } from "./server/health.js";
+import { createHealth, SERVER_HEALTH } from "./grpc/health.js";
 import { startMetricsServer } from "./server/metrics-server.js";
 import { createReadiness, type Readiness } from "./server/readiness.js";
 import { createInterceptors, createRoutes } from "./server/routes.js";

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.js";
-import type { Health, HealthStatus } from "./health.js";
+import type { Health, HealthStatus } from "../grpc/health.js";
 
 export interface ReadinessOptions {
   health: Health;

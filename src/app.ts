@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { createBulkDelete, type BulkDelete } from "./core/bulk-delete.js";
-import { createCatalogSync, type CatalogSync } from "./core/catalog-sync.js";
+import { createCatalogSync, type CatalogSync } from "./core/catalog/sync.js";
 import { createIngest, type Ingest } from "./core/ingest.js";
 import { createReconcile, type Reconcile } from "./core/reconcile.js";
 import { createRepairer, type Repairer } from "./core/repairer.js";

@@ -18,6 +18,7 @@ import {
 import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
 import { isUuid } from "../core/uuid.js";
+import { CATALOG_ORIGIN } from "../core/catalog/types.js";
 
 export interface PostgresMetadataStoreDeps {
   /** Owned by the caller, who ends it; the store never does. */
@@ -174,7 +175,7 @@ function bindStore(
               OR (
                 (schema_name, table_name) IN (SELECT * FROM unnest(${sql.array(schemas, "text")}, ${sql.array(tables, "text")}))
                 AND status <> 'rejected'
-                AND metadata->>'origin' = 'catalog'
+                AND metadata->>'origin' = ${CATALOG_ORIGIN}
                 AND (
                   kind = 'table'
                   OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))

@@ -9,9 +9,9 @@ import {
   type CatalogColumnInput,
   type CatalogInput,
   type CatalogTableInput,
-} from "../../../src/core/catalog-chunks.js";
-import { createCompoundSplitter } from "../../../src/core/catalog/identifier-words.js";
-import { InvalidArgumentError } from "../../../src/core/errors.js";
+} from "../../../../src/core/catalog/chunks.js";
+import { createCompoundSplitter } from "../../../../src/core/catalog/identifier-words.js";
+import { InvalidArgumentError } from "../../../../src/core/errors.js";
 
 const CATALOG_ID = "0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f";
 const OTHER_CATALOG_ID = "7d1e5a20-9b3c-4c8e-8f21-6a0b4c2d9e13";

@@ -1,6 +1,5 @@
 import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
-import { EMBEDDING_STATUSES, type EmbeddingStatus } from "./types.js";
 import { isUuid } from "./uuid.js";
 
 /** Returns the UUID lower-cased (Postgres and Qdrant print them so), or throws naming the field. */
@@ -72,13 +71,6 @@ export function requireVector(vector: Float32Array, dimensions: number, field: s
     throw new InvalidArgumentError(field, "must not be all zeros (cosine similarity is undefined for it)");
   }
   return vector;
-}
-
-export function requireStatus(value: string, field: string): EmbeddingStatus {
-  if (!EMBEDDING_STATUSES.includes(value as EmbeddingStatus)) {
-    throw new InvalidArgumentError(field, `must be one of ${EMBEDDING_STATUSES.join(", ")}`);
-  }
-  return value as EmbeddingStatus;
 }
 
 export function requireUniqueIds(ids: readonly string[], field: string): void {

@@ -15,7 +15,7 @@ import {
   type EmbeddingStatus,
   type WriteIntent,
 } from "../core/types.js";
-import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
+import type { ListRowsOptions, LockKeys, MetadataStore } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
 import { isUuid } from "../core/uuid.js";
 import { CATALOG_ORIGIN } from "../core/catalog/types.js";
@@ -108,19 +108,11 @@ function bindStore(
   }
 
   const store: MetadataStore = {
-    async upsertRows(rows: readonly EmbeddingRowInput[], options: UpsertRowsOptions = {}): Promise<string[]> {
+    async upsertRows(rows: readonly EmbeddingRowInput[]): Promise<string[]> {
       if (rows.length === 0) {
         return [];
       }
       const records = lastPerId(rows).map(toRecord);
-      const onlyChanged = options.skipUnchanged
-        ? sql.fragment`
-            AND (stored.catalog_id, stored.kind, stored.content, stored.metadata, stored.schema_name, stored.table_name,
-                   stored.status, stored.content_hash, stored.model, stored.qdrant_point_id)
-              IS DISTINCT FROM
-                  (excluded.catalog_id, excluded.kind, excluded.content, excluded.metadata, excluded.schema_name, excluded.table_name,
-                   excluded.status, excluded.content_hash, excluded.model, excluded.qdrant_point_id)`
-        : sql.fragment``;
       return run("writing rows", () =>
         connection.anyFirst(sql.type(idSchema)`
           INSERT INTO dq_embeddings AS stored
@@ -151,7 +143,7 @@ function bindStore(
             model = excluded.model,
             qdrant_point_id = excluded.qdrant_point_id,
             updated_at = now()
-          WHERE stored.catalog_id = excluded.catalog_id ${onlyChanged}
+          WHERE stored.catalog_id = excluded.catalog_id
           RETURNING id
         `),
       ).then((written) => [...written]);

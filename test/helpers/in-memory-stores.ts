@@ -46,7 +46,7 @@ export interface InMemoryMetadataStore extends MetadataStore {
 }
 
 export function createInMemoryMetadataStore(): InMemoryMetadataStore {
-  const root = { state: { rows: new Map(), intents: new Map() } };
+  const root: { state: MetadataState } = { state: { rows: new Map(), intents: new Map() } };
   const locks = new LockTable();
   let clock = 0;
   const now = () => ++clock;
@@ -199,11 +199,9 @@ export function createInMemoryMetadataStore(): InMemoryMetadataStore {
   }
 
   const store = bind(root, new Set());
-  return Object.assign(store, {
-    get committed() {
-      return { rows: root.state.rows, intents: root.state.intents };
-    },
-  });
+  return Object.defineProperty(store, "committed", {
+    get: () => ({ rows: root.state.rows, intents: root.state.intents }),
+  }) as InMemoryMetadataStore;
 }
 
 function normalized(vector: Float32Array): Float32Array {

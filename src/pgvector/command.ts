@@ -15,12 +15,13 @@ import { normalizePostgresUrl, PostgresUrlError } from "../postgres-url.js";
 import { runMigrations } from "../stores/migrations.js";
 import { createPostgresPool } from "../stores/postgres-pool.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { cutoverPgvector, rollbackPgvector } from "./cutover.js";
+import { cutoverPgvector } from "./cutover.js";
+import { rollbackPgvector } from "./rollback.js";
 import { dryRunPgvector } from "./dry-run.js";
 import { DEFAULT_BATCH_SIZE, DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "./migrate.js";
 import { createLogProgress, createTerminalProgress, type ProgressReporter } from "./progress.js";
 import { formatCutover, formatDryRun, formatMigrate, formatRollback, formatVerify } from "./report-text.js";
-import { prepareOldSchema, SCHEMA_TABLE } from "./schema-phase.js";
+import { prepareOldSchema } from "./schema-phase.js";
 import { collectionModel, reembedModelMessage } from "./source-model.js";
 import { DEFAULT_COLUMN, DEFAULT_TABLE, inspectSourceTable, requireMigratable } from "./source-table.js";
 import { verifyPgvectorMigration } from "./verify.js";
@@ -222,7 +223,7 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
     if (args.mode !== "dry-run") {
       // An old table is prepared in batches first (progress, interruptible), so the service's
       // migration that follows finds nothing expensive left; then its columns and the side tables.
-      if (args.table === SCHEMA_TABLE) {
+      if (args.table === DEFAULT_TABLE) {
         const schema = await prepareOldSchema({ pool, logger, progress }, { batchSize: args.schemaBatchSize, signal });
         if (schema.interrupted) {
           io.stdout.write(

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { silentProgress, type ProgressReporter } from "./progress.js";
-import { NO_ROWS, query } from "./source-table.js";
+import { DEFAULT_SOURCE_MODEL } from "./source-model.js";
+import { DEFAULT_TABLE, NO_ROWS, query } from "./source-table.js";
 
 /**
  * The schema phase of an old installation, planned for large tables and run before `npm run migrate`
@@ -29,9 +30,7 @@ import { NO_ROWS, query } from "./source-table.js";
  */
 
 /** The table `npm run migrate` shapes; --table tables are expected to be in the service's shape already. */
-export const SCHEMA_TABLE = "dq_embeddings";
-/** Old rows' vectors came from the existing deployment's model. */
-export const LEGACY_MODEL = "text-embedding-3-large";
+const SCHEMA_TABLE = DEFAULT_TABLE;
 /** The jsonb copy of `metadata` while it is being filled. */
 export const PENDING_METADATA_COLUMN = "metadata_jsonb_pending";
 /** Heap pages per range: a batch writes at most one row of each page of its range. */
@@ -125,7 +124,7 @@ export async function prepareOldSchema(
     if (!columns.has("model")) {
       // A constant default is stored once, not written per row; the service's migration keeps no default.
       // DDL takes no bind parameters: the constant goes in as an escaped literal.
-      await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(LEGACY_MODEL)}`);
+      await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(DEFAULT_SOURCE_MODEL)}`);
       await query("dropping the model default", () =>
         tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ALTER COLUMN model DROP DEFAULT`),
       );

@@ -1,4 +1,5 @@
-import type { CutoverReport, RollbackReport } from "./cutover.js";
+import type { CutoverReport } from "./cutover.js";
+import type { RollbackReport } from "./rollback.js";
 import type { DryRunReport } from "./dry-run.js";
 import type { MigrateReport } from "./migrate.js";
 import type { UnusableSummary } from "./unusable-rows.js";

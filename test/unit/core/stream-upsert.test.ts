@@ -98,12 +98,18 @@ async function collect(stream: AsyncGenerator<StreamAck>, into: StreamAck[]): Pr
 
 const options = { maxBatchEmbeddings: 4, maxBatchBytes: 1 << 20 };
 
+/** A stream over a controlled source and a controlled ingest, its acknowledgements collected. */
+function startStream() {
+  const { ingest, writes, writesStarted } = controlledIngest();
+  const messages = controlledMessages();
+  const acks: StreamAck[] = [];
+  const done = collect(streamUpsert(messages.iterable, ingest, options), acks);
+  return { writes, writesStarted, messages, acks, done };
+}
+
 describe("streamUpsert", () => {
   it("writes whole messages in batches of at most maxBatchEmbeddings and acknowledges each message in order", async () => {
-    const { ingest, writes, writesStarted } = controlledIngest();
-    const messages = controlledMessages();
-    const acks: StreamAck[] = [];
-    const done = collect(streamUpsert(messages.iterable, ingest, options), acks);
+    const { writes, writesStarted, messages, acks, done } = startStream();
     const sizes = [2, 2, 2, 1, 3, 4];
     for (const size of sizes) messages.send(size);
     messages.end();
@@ -120,10 +126,7 @@ describe("streamUpsert", () => {
   });
 
   it("after a bad message, writes and acknowledges what came before it, then ends with the error", async () => {
-    const { ingest, writes, writesStarted } = controlledIngest();
-    const messages = controlledMessages();
-    const acks: StreamAck[] = [];
-    const done = collect(streamUpsert(messages.iterable, ingest, options), acks);
+    const { writes, writesStarted, messages, acks, done } = startStream();
     messages.send(1);
     await writesStarted(1);
     messages.send(1);
@@ -137,10 +140,7 @@ describe("streamUpsert", () => {
   });
 
   it("ends with a failed write's error and acknowledges nothing after it", async () => {
-    const { ingest, writes, writesStarted } = controlledIngest();
-    const messages = controlledMessages();
-    const acks: StreamAck[] = [];
-    const done = collect(streamUpsert(messages.iterable, ingest, options), acks);
+    const { writes, writesStarted, messages, acks, done } = startStream();
     messages.send(1);
     await writesStarted(1);
     messages.send(1);

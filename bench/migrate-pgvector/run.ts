@@ -74,7 +74,78 @@ const NO_ROWS = z.object({});
 interface QdrantTarget {
   url: string;
   kind: string;
+  /** The embedded Qdrant's own process, when it runs as one (its CPU is counted apart). */
+  pid?: number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) of a process from /proc (Linux), or null where it cannot be read. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+interface CpuSnapshot {
+  migrator: number;
+  qdrant: number | null;
+  postgres: number | null;
+}
+
+/**
+ * CPU used so far by the three parties of a migration: this process (the migrator; with PGlite or an
+ * in-process Qdrant, those too), the embedded Qdrant's process, and the Postgres backends serving the
+ * bench database (real Postgres only: found by their process title, which names the database, and
+ * sampled every 250 ms so a connection that closes during a run keeps what it used). Wall-clock shares
+ * mislead on a shared machine; CPU per row does not.
+ */
+function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
+  const backends = new Map<number, number>();
+  const sampleBackends = () => {
+    if (database === undefined) return;
+    for (const entry of fs.readdirSync("/proc")) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid)) continue;
+      try {
+        const title = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (!title.startsWith("postgres:") || !title.includes(` ${database} `)) continue;
+      } catch {
+        continue;
+      }
+      const cpu = processCpuSeconds(pid);
+      if (cpu !== null) backends.set(pid, cpu);
+    }
+  };
+  const timer = setInterval(sampleBackends, 250);
+  timer.unref();
+  return {
+    snapshot(): CpuSnapshot {
+      sampleBackends();
+      const usage = process.cpuUsage();
+      return {
+        migrator: (usage.user + usage.system) / 1e6,
+        qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
+        postgres: database === undefined ? null : [...backends.values()].reduce((sum, cpu) => sum + cpu, 0),
+      };
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Microseconds of CPU per row in each party between two snapshots. */
+function cpuPerRow(before: CpuSnapshot, after: CpuSnapshot, rows: number) {
+  const perRow = (a: number | null, b: number | null) =>
+    a === null || b === null || rows === 0 ? null : Math.round(((b - a) * 1e6) / rows);
+  return {
+    migratorUs: perRow(before.migrator, after.migrator),
+    qdrantUs: perRow(before.qdrant, after.qdrant),
+    postgresUs: perRow(before.postgres, after.postgres),
+  };
 }
 
 async function startQdrant(dataDir: string): Promise<QdrantTarget> {
@@ -101,6 +172,7 @@ async function startQdrant(dataDir: string): Promise<QdrantTarget> {
   return {
     url: `http://127.0.0.1:${port}`,
     kind: "embedded process",
+    pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
         child.once("exit", () => resolve());
@@ -348,6 +420,11 @@ async function main() {
 
     // 1. Sequential (no prefetch, one upsert in flight): the phases add up to the total.
     console.error("migrating, sequential...");
+    const database = REAL
+      ? await pool.oneFirst(sql.type(z.object({ name: z.string() }))`SELECT current_database() AS name`)
+      : undefined;
+    const cpuMeter = createCpuMeter(qdrant, database);
+    const sequentialCpuBefore = cpuMeter.snapshot();
     const sequential = await migratePgvector(
       { pool, vectors: await newStore(), logger },
       {
@@ -359,6 +436,7 @@ async function main() {
         skipMissing: true,
       },
     );
+    const sequentialCpu = cpuPerRow(sequentialCpuBefore, cpuMeter.snapshot(), sequential.migrated);
     // Back to "nothing migrated" for the second run, into a fresh collection (without an index on the
     // vector column the first run wrote qdrant_point_id at its end: clear it too).
     await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
@@ -368,10 +446,13 @@ async function main() {
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
+    const pipelinedCpuBefore = cpuMeter.snapshot();
     const migrate = await migratePgvector(
       { pool, vectors, logger },
       { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true },
     );
+    const pipelinedCpu = cpuPerRow(pipelinedCpuBefore, cpuMeter.snapshot(), migrate.migrated);
+    cpuMeter.stop();
     console.error("verifying...");
     const verifyStarted = performance.now();
     const verify = await verifyPgvectorMigration(
@@ -394,7 +475,7 @@ async function main() {
       };
     }
 
-    const summary = (report: typeof migrate) => {
+    const summary = (report: typeof migrate, cpu: ReturnType<typeof cpuPerRow>) => {
       const t = report.timings;
       const share = (ms: number) => Math.round((ms / t.totalMs) * 1000) / 10;
       return {
@@ -411,14 +492,16 @@ async function main() {
         // What the Postgres side sustains alone (read + decode + side-table write-back): the rate of a
         // run whose Qdrant keeps up. Meaningful for the sequential run, whose phases do not overlap.
         postgresSideRowsPerSecond: (report.migrated * 1000) / (t.readMs + t.decodeMs + t.writeBackMs),
+        // CPU per row in each process: what bounds the rate on a quiet 2-core machine.
+        cpuUsPerRow: cpu,
         embedderCalls: report.embedderCalls,
         pointIdsWritten: report.pointIdsWritten,
         pointIdsDeferred: report.pointIdsDeferred,
         skipped: report.skipped.nullVector + report.skipped.wrongDimension,
       };
     };
-    const seq = summary(sequential);
-    const pipe = summary(migrate);
+    const seq = summary(sequential, sequentialCpu);
+    const pipe = summary(migrate, pipelinedCpu);
     const result = {
       benchmark: "migrate-pgvector",
       date: new Date().toISOString(),
@@ -463,7 +546,8 @@ async function main() {
       decode,
     };
     const line = (name: string, s: typeof seq) =>
-      `  ${name}: ${Math.round(s.rowsPerSecond)} rows/s (${(s.totalMs / 1000).toFixed(1)} s)  read ${s.phasesPercentOfTotal.read}%  decode ${s.phasesPercentOfTotal.decode}%  Qdrant upsert ${s.phasesPercentOfTotal.qdrantUpsert}%  write-back ${s.phasesPercentOfTotal.postgresWriteBack}%`;
+      `  ${name}: ${Math.round(s.rowsPerSecond)} rows/s (${(s.totalMs / 1000).toFixed(1)} s)  read ${s.phasesPercentOfTotal.read}%  decode ${s.phasesPercentOfTotal.decode}%  Qdrant upsert ${s.phasesPercentOfTotal.qdrantUpsert}%  write-back ${s.phasesPercentOfTotal.postgresWriteBack}%\n` +
+      `    CPU per row: migrator ${s.cpuUsPerRow.migratorUs ?? "?"} us, Qdrant ${s.cpuUsPerRow.qdrantUs ?? "(in-process)"} us, Postgres ${s.cpuUsPerRow.postgresUs ?? "(in-process)"} us`;
     console.log(
       [
         `migrate-pgvector: ${ROWS} rows x ${DIMS} dims (${NULL_ROWS} NULL), batch ${BATCH}/${UPSERT_BATCH}, ${postgres.kind} ${serverVersion} pgvector ${pgvectorVersion ?? "?"}${WITH_HNSW ? ", HNSW halfvec index" : ""}, Qdrant ${qdrant.kind}, embedding calls ${seq.embedderCalls + pipe.embedderCalls}`,

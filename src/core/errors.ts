@@ -7,10 +7,8 @@
 export type DomainErrorKind =
   | "invalid_argument"
   | "not_found"
-  | "already_exists"
   | "failed_precondition"
   | "unavailable"
-  | "resource_exhausted"
   | "deadline_exceeded"
   | "cancelled"
   | "internal";
@@ -58,13 +56,6 @@ export class UnavailableError extends DomainError {
     super("unavailable", `${dependency} unavailable: ${message}`, options);
     this.dependency = dependency;
     this.name = "UnavailableError";
-  }
-}
-
-export class ResourceExhaustedError extends DomainError {
-  constructor(message: string) {
-    super("resource_exhausted", message);
-    this.name = "ResourceExhaustedError";
   }
 }
 

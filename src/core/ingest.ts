@@ -1,10 +1,10 @@
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { DomainError, FailedPreconditionError, NotFoundError } from "./errors.js";
 import { contentHash } from "./hash.js";
-import { sameJson } from "./json.js";
 import { payloadOf, pointOf, samePayload } from "./points.js";
 import { createWritePath, throwIfAborted, type WritePath } from "./write-path.js";
 import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "./types.js";
@@ -383,7 +383,8 @@ export function planUpsert(
     existing.tableName === row.tableName &&
     existing.status === row.status &&
     existing.qdrantPointId === row.qdrantPointId &&
-    sameJson(existing.metadata, row.metadata);
+    // Key order aside (jsonb reorders keys), the same JSON.
+    isDeepStrictEqual(existing.metadata, row.metadata);
   return {
     row,
     outcome: unchanged ? "unchanged" : "updated",

@@ -3,7 +3,8 @@ import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
-import { catalogChunkId } from "./catalog-chunks.js";
+import { catalogChunkId } from "./catalog/chunks.js";
+import { CATALOG_ORIGIN } from "./catalog/types.js";
 import {
   assembleContext,
   findBridgeTables,
@@ -264,7 +265,7 @@ function otherColumnIds(
       row.kind === "table" &&
       row.schemaName === table.schema &&
       row.tableName === table.table &&
-      row.metadata.origin === "catalog",
+      row.metadata.origin === CATALOG_ORIGIN,
   );
   const columns = tableRow?.metadata.columns;
   if (!Array.isArray(columns)) {

@@ -34,8 +34,10 @@ type Event =
  * plus one message plus the stream's flow-control window. A message never straddles two batches, and an
  * id already in the filling batch starts a new one (a batch never names an id twice).
  *
- * If reading fails (a bad message, the client cancelling), what was read before it is still written and
- * acknowledged, then the error ends the stream.
+ * If reading fails with a bad message, what was read before it is still written and acknowledged, then
+ * the error ends the stream. A cancel or deadline also aborts `signal`: the batch being written completes
+ * if its intents are already recorded (core/write-path.ts), what is not written yet is dropped (its
+ * write fails CANCELLED / DEADLINE_EXCEEDED before touching a store), and that error ends the stream.
  */
 export async function* streamUpsert(
   messages: AsyncIterable<StreamMessage>,
@@ -126,7 +128,8 @@ export async function* streamUpsert(
       }
     }
   } finally {
-    // An abandoned stream (client gone) lets the write in flight finish; it is idempotent either way.
+    // Closed early (the consumer stopped taking acknowledgements): no write is in flight at a yield, and
+    // the read in flight, if any, is let go.
     await iterator.return?.().catch(() => undefined);
   }
   if (readFailure !== undefined) {

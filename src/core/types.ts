@@ -41,12 +41,6 @@ export interface PointPayload {
 }
 
 /**
- * A dense vector as little-endian float32 bytes. The ingest path keeps vectors as bytes so they can
- * travel from our request to Qdrant's without becoming JS numbers.
- */
-export type VectorBytes = Uint8Array;
-
-/**
  * A write in progress, recorded in Postgres before Qdrant is touched (core/write-path.ts). `upsert`
  * carries the target row and the exact vector of its point; `delete` and `status` need neither (the row
  * is already final).

@@ -1,8 +1,6 @@
 import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
-import { EMBEDDING_STATUSES, type EmbeddingStatus } from "./types.js";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from "./uuid.js";
 
 export function isUuid(value: string): boolean {
   return UUID.test(value);
@@ -13,7 +11,7 @@ export function requireUuid(value: string, field: string): string {
   if (value === "") {
     throw new InvalidArgumentError(field, "is required (a UUID)");
   }
-  if (!UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new InvalidArgumentError(
       field,
       `must be a UUID such as 0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f, got "${truncate(value)}"`,
@@ -77,13 +75,6 @@ export function requireVector(vector: Float32Array, dimensions: number, field: s
     throw new InvalidArgumentError(field, "must not be all zeros (cosine similarity is undefined for it)");
   }
   return vector;
-}
-
-export function requireStatus(value: string, field: string): EmbeddingStatus {
-  if (!EMBEDDING_STATUSES.includes(value as EmbeddingStatus)) {
-    throw new InvalidArgumentError(field, `must be one of ${EMBEDDING_STATUSES.join(", ")}`);
-  }
-  return value as EmbeddingStatus;
 }
 
 export function requireUniqueIds(ids: readonly string[], field: string): void {

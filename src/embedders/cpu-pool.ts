@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { CatalogChunk, CatalogInput } from "../core/catalog-chunks.js";
+import type { CatalogChunk, CatalogInput } from "../core/catalog/chunks.js";
 import type { AssembleInput, AssembledContext } from "../core/context/assemble.js";
 import { InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";

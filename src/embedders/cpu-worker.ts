@@ -3,7 +3,7 @@
  * handle on the event loop. Plain functions of their inputs; no I/O.
  */
 import { parentPort } from "node:worker_threads";
-import { catalogChunks } from "../core/catalog-chunks.js";
+import { catalogChunks } from "../core/catalog/chunks.js";
 import { assembleContext } from "../core/context/assemble.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";

@@ -11,7 +11,9 @@
  * - Failures become domain errors; neither messages nor logs ever carry the API key.
  */
 import { endianness } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
+import PQueue from "p-queue";
 import type { Logger } from "pino";
 import {
   DomainError,
@@ -94,7 +96,8 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
 
   const logger = options.logger.child({ component: "openai-embedder", model });
   const countTokens = tokenCounterFor(model);
-  const slots = createSemaphore(maxConcurrentRequests);
+  // One queue per embedder: its requests in flight are bounded across all callers.
+  const requests = new PQueue({ concurrency: maxConcurrentRequests });
   const cpu = createCpuPool();
   const client = new OpenAI({
     apiKey: options.apiKey,
@@ -130,7 +133,9 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
           { status: statusOf(error), attempt: attempt + 1, delayMs, inputs: batch.texts.length },
           "embeddings request failed; retrying",
         );
-        await sleep(delayMs, signal);
+        await sleep(delayMs, undefined, { signal }).catch(() => {
+          throw abortError(signal, "embedding request");
+        });
         continue;
       }
       logger.debug(
@@ -171,13 +176,9 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       await Promise.all(
         batches.map(async (batch) => {
           try {
-            const release = await slots.acquire(signal);
-            try {
-              const vectors = await embedBatch(batch, signal);
-              for (let i = 0; i < vectors.length; i++) results[batch.start + i] = vectors[i];
-            } finally {
-              release();
-            }
+            // A batch still waiting for a slot leaves the queue when the signal aborts.
+            const vectors = await requests.add(() => embedBatch(batch, signal), { signal });
+            for (let i = 0; i < vectors.length; i++) results[batch.start + i] = vectors[i];
           } catch (error) {
             if (firstFailure === undefined) {
               firstFailure = { error };
@@ -395,66 +396,4 @@ function apiMessage(error: InstanceType<typeof OpenAI.APIError>): string {
       ? body.message
       : undefined;
   return message ? `: ${message.slice(0, 300)}` : "";
-}
-
-interface Semaphore {
-  /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
-  acquire(signal: AbortSignal): Promise<() => void>;
-}
-
-function createSemaphore(size: number): Semaphore {
-  let free = size;
-  const waiting: Array<() => void> = [];
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next) next();
-    else free++;
-  };
-  return {
-    acquire(signal) {
-      if (signal.aborted) return Promise.reject(abortError(signal, "embedding request"));
-      if (free > 0) {
-        free--;
-        return Promise.resolve(once(release));
-      }
-      return new Promise((resolve, reject) => {
-        const grant = (): void => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(once(release));
-        };
-        const onAbort = (): void => {
-          const at = waiting.indexOf(grant);
-          if (at >= 0) waiting.splice(at, 1);
-          reject(abortError(signal, "embedding request"));
-        };
-        waiting.push(grant);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    },
-  };
-}
-
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (!done) {
-      done = true;
-      fn();
-    }
-  };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal, "embedding request"));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal, "embedding request"));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

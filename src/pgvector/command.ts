@@ -15,21 +15,15 @@ import { normalizePostgresUrl, PostgresUrlError } from "../postgres-url.js";
 import { runMigrations } from "../stores/migrations.js";
 import { createPostgresPool } from "../stores/postgres-pool.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { cutoverPgvector, rollbackPgvector } from "./cutover.js";
+import { cutoverPgvector } from "./cutover.js";
+import { rollbackPgvector } from "./rollback.js";
 import { dryRunPgvector } from "./dry-run.js";
-import {
-  collectionModel,
-  DEFAULT_BATCH_SIZE,
-  DEFAULT_COLUMN,
-  DEFAULT_TABLE,
-  DEFAULT_UPSERT_BATCH_SIZE,
-  migratePgvector,
-  reembedModelMessage,
-} from "./migrate.js";
+import { DEFAULT_BATCH_SIZE, DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "./migrate.js";
 import { createLogProgress, createTerminalProgress, type ProgressReporter } from "./progress.js";
 import { formatCutover, formatDryRun, formatMigrate, formatRollback, formatVerify } from "./report-text.js";
-import { prepareOldSchema, SCHEMA_TABLE } from "./schema-phase.js";
-import { inspectSourceTable, requireMigratable } from "./source-table.js";
+import { prepareOldSchema } from "./schema-phase.js";
+import { collectionModel, reembedModelMessage } from "./source-model.js";
+import { DEFAULT_COLUMN, DEFAULT_TABLE, inspectSourceTable, requireMigratable } from "./source-table.js";
 import { verifyPgvectorMigration } from "./verify.js";
 
 const USAGE = `usage: npm run migrate-pgvector -- [mode] [options]
@@ -72,8 +66,8 @@ options:
 
 exit status: 0 done, 1 failed (or verification failed), 2 bad usage, 130 interrupted (run again to resume)`;
 
-const MODES = ["dry-run", "verify", "cutover", "rollback"] as const;
-type Mode = (typeof MODES)[number] | "migrate";
+const MODE_FLAGS = ["dry-run", "verify", "cutover", "rollback"] as const;
+type Mode = (typeof MODE_FLAGS)[number] | "migrate";
 
 class UsageError extends Error {}
 
@@ -103,7 +97,7 @@ function parse(argv: readonly string[]) {
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument "${positionals[0]}"`);
   }
-  const modes = MODES.filter((mode) => values[mode]);
+  const modes = MODE_FLAGS.filter((mode) => values[mode]);
   if (modes.length > 1) {
     throw new UsageError(`choose one mode, got --${modes.join(" and --")}`);
   }
@@ -186,7 +180,7 @@ export async function runMigratePgvectorCommand(argv: readonly string[], io: Com
 }
 
 async function run(argv: readonly string[], io: CommandIo): Promise<number> {
-  let args: ReturnType<typeof parse>;
+  let args: Args;
   try {
     args = parse(argv);
   } catch (error) {
@@ -209,15 +203,6 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const progress: ProgressReporter = io.stderr.isTTY
     ? createTerminalProgress(io.stderr as NodeJS.WriteStream)
     : createLogProgress(logger);
-  const signal = io.signal;
-  const output = async (text: string, report: unknown, path: string | undefined) => {
-    io.stdout.write(`${text}\n`);
-    if (path !== undefined) {
-      await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
-      io.stdout.write(`report written to ${path}\n`);
-    }
-  };
-
   const closers: Array<() => Promise<void>> = [];
   try {
     const pool: DatabasePool = await createPostgresPool({
@@ -226,88 +211,146 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       logger,
     });
     closers.push(() => pool.end());
-    if (args.mode !== "dry-run") {
-      // An old table is prepared in batches first (progress, interruptible), so the service's
-      // migration that follows finds nothing expensive left; then its columns and the side tables.
-      if (args.table === SCHEMA_TABLE) {
-        const schema = await prepareOldSchema({ pool, logger, progress }, { batchSize: args.schemaBatchSize, signal });
-        if (schema.interrupted) {
-          io.stdout.write(
-            `INTERRUPTED in the schema phase after ${schema.rowsWritten} row(s) in ${schema.batches} batch(es): run the same command again to resume\n`,
-          );
-          return 130;
-        }
-        if (schema.needed) {
-          io.stdout.write(
-            `schema phase: ${schema.rowsWritten} row(s) prepared in ${schema.batches} batch(es)${schema.convertedMetadata ? ", metadata is jsonb" : ""}, ${Math.round(schema.elapsedMs)} ms\n`,
-          );
-        }
-      }
-      await runMigrations({ databaseUrl, logger });
+    const context: ModeContext = { args, io, config, logger, databaseUrl, pool, progress, closers };
+    if (args.mode !== "dry-run" && !(await prepareSchema(context))) {
+      return 130;
     }
-    const common = { table: args.table, column: args.column, dimensions: config.embedding.dimensions };
+    return await MODES[args.mode](context);
+  } finally {
+    for (const close of closers.reverse()) {
+      await close().catch((error: unknown) => logger.warn({ err: error }, "closing failed"));
+    }
+  }
+}
 
-    if (args.mode === "dry-run") {
-      const report = await dryRunPgvector({ pool, logger }, common);
-      await output(formatDryRun(report), report, args.report);
-      return 0;
-    }
-    if (args.mode === "cutover") {
-      const report = await cutoverPgvector({ pool, databaseUrl, logger }, common);
-      await output(formatCutover(report), report, args.report);
-      return 0;
-    }
-    if (args.mode === "rollback") {
-      // Rollback reads points back: the collection's model is whatever it recorded; no check to make.
-      const model = await modelOfRows(pool, args.table, args.column, true);
-      const vectors = await openVectorStore(config, model, logger, closers);
-      const report = await rollbackPgvector(
-        { pool, databaseUrl, logger, vectors, progress },
-        { ...common, batchSize: Math.min(args.batchSize, 1_000) },
-      );
-      await output(formatRollback(report), report, args.report);
-      return 0;
-    }
+type Args = ReturnType<typeof parse>;
 
-    // One collection, one model: the model the rows record made the vectors being carried over.
-    const model = await modelOfRows(pool, args.table, args.column, false);
+/** What every mode works with; `closers` are run, last first, when the command ends. */
+interface ModeContext {
+  args: Args;
+  io: CommandIo;
+  config: Config;
+  logger: Logger;
+  databaseUrl: string;
+  pool: DatabasePool;
+  progress: ProgressReporter;
+  closers: Array<() => Promise<void>>;
+}
+
+/** Each mode: its report printed (and written to --report), its exit code. */
+const MODES: Record<Mode, (context: ModeContext) => Promise<number>> = {
+  "dry-run": async (context) => {
+    const report = await dryRunPgvector({ pool: context.pool, logger: context.logger }, source(context));
+    await output(context, formatDryRun(report), report, context.args.report);
+    return 0;
+  },
+  cutover: async (context) => {
+    const { pool, databaseUrl, logger } = context;
+    const report = await cutoverPgvector({ pool, databaseUrl, logger }, source(context));
+    await output(context, formatCutover(report), report, context.args.report);
+    return 0;
+  },
+  rollback: async (context) => {
+    const { args, config, pool, databaseUrl, logger, progress } = context;
+    // Rollback reads points back: the collection's model is whatever it recorded; no check to make.
+    const model = await modelOfRows(pool, args.table, args.column, true);
+    const vectors = await openVectorStore(config, model, logger, context.closers);
+    const report = await rollbackPgvector(
+      { pool, databaseUrl, logger, vectors, progress },
+      { ...source(context), batchSize: Math.min(args.batchSize, 1_000) },
+    );
+    await output(context, formatRollback(report), report, args.report);
+    return 0;
+  },
+  verify: async (context) => {
+    const { args, pool, logger, progress } = context;
+    const { model, vectors } = await openCollection(context);
+    const report = await verifyPgvectorMigration(
+      { pool, vectors, logger, progress },
+      {
+        ...source(context),
+        model,
+        sampleSize: args.sample,
+        minRecall: args.minRecall,
+        batchSize: Math.min(args.batchSize, 1_000),
+      },
+    );
+    await output(context, formatVerify(report), report, args.report ?? "pgvector-verify-report.json");
+    return report.passed ? 0 : 1;
+  },
+  migrate: async (context) => {
+    const { args, config, pool, logger, progress } = context;
     const embedder = args.reembedMissing ? createConfiguredEmbedder(config, logger) : undefined;
-    if (embedder !== undefined && embedder.model !== model) {
-      throw new FailedPreconditionError(reembedModelMessage(model, embedder.model));
-    }
-    const vectors = await openVectorStore(config, model, logger, closers);
-    if (args.mode === "verify") {
-      const report = await verifyPgvectorMigration(
-        { pool, vectors, logger, progress },
-        {
-          ...common,
-          model,
-          sampleSize: args.sample,
-          minRecall: args.minRecall,
-          batchSize: Math.min(args.batchSize, 1_000),
-        },
-      );
-      await output(formatVerify(report), report, args.report ?? "pgvector-verify-report.json");
-      return report.passed ? 0 : 1;
-    }
+    const { model, vectors } = await openCollection(context, embedder?.model);
     const report = await migratePgvector(
       { pool, vectors, logger, progress, embedder },
       {
-        ...common,
+        ...source(context),
         model,
         batchSize: args.batchSize,
         upsertBatchSize: args.upsertBatchSize,
         reembedMissing: args.reembedMissing,
         skipMissing: args.skipMissing,
-        signal,
+        signal: context.io.signal,
       },
     );
-    await output(formatMigrate(report), report, args.report);
+    await output(context, formatMigrate(report), report, args.report);
     return report.interrupted ? 130 : 0;
-  } finally {
-    for (const close of closers.reverse()) {
-      await close().catch((error: unknown) => logger.warn({ err: error }, "closing failed"));
+  },
+};
+
+function source(context: ModeContext) {
+  return { table: context.args.table, column: context.args.column, dimensions: context.config.embedding.dimensions };
+}
+
+/**
+ * An old table is prepared in batches first (progress, interruptible), so the service's migration that
+ * follows finds nothing expensive left; then its columns and the side tables. False when interrupted.
+ */
+async function prepareSchema(context: ModeContext): Promise<boolean> {
+  const { args, io, pool, logger, progress, databaseUrl } = context;
+  if (args.table === DEFAULT_TABLE) {
+    const schema = await prepareOldSchema(
+      { pool, logger, progress },
+      { batchSize: args.schemaBatchSize, signal: io.signal },
+    );
+    if (schema.interrupted) {
+      io.stdout.write(
+        `INTERRUPTED in the schema phase after ${schema.rowsWritten} row(s) in ${schema.batches} batch(es): run the same command again to resume\n`,
+      );
+      return false;
     }
+    if (schema.needed) {
+      io.stdout.write(
+        `schema phase: ${schema.rowsWritten} row(s) prepared in ${schema.batches} batch(es)${schema.convertedMetadata ? ", metadata is jsonb" : ""}, ${Math.round(schema.elapsedMs)} ms\n`,
+      );
+    }
+  }
+  await runMigrations({ databaseUrl, logger });
+  return true;
+}
+
+/**
+ * One collection, one model: the model the rows record made the vectors being carried over (and the
+ * embedder of --reembed-missing must be it). The store on that model's collection.
+ */
+async function openCollection(
+  context: ModeContext,
+  embedderModel?: string,
+): Promise<{ model: string; vectors: VectorStore }> {
+  const { args, config, pool, logger } = context;
+  const model = await modelOfRows(pool, args.table, args.column, false);
+  if (embedderModel !== undefined && embedderModel !== model) {
+    throw new FailedPreconditionError(reembedModelMessage(model, embedderModel));
+  }
+  return { model, vectors: await openVectorStore(config, model, logger, context.closers) };
+}
+
+async function output(context: ModeContext, text: string, report: unknown, path: string | undefined): Promise<void> {
+  context.io.stdout.write(`${text}\n`);
+  if (path !== undefined) {
+    await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+    context.io.stdout.write(`report written to ${path}\n`);
   }
 }
 

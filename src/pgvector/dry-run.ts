@@ -1,23 +1,20 @@
 import type { Logger } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
-import {
-  DEFAULT_COLUMN,
-  DEFAULT_LIST_LIMIT,
-  DEFAULT_TABLE,
-  listUnusable,
-  type SourceOptions,
-  type UnusableSummary,
-} from "./migrate.js";
 import { readState } from "./migration-state.js";
 import {
   columnIdentifier,
+  DEFAULT_COLUMN,
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_TABLE,
+  type SourceOptions,
   inspectSourceTable,
   movedCondition,
   query,
   requireMigratable,
   tableIdentifier,
 } from "./source-table.js";
+import { listUnusable, type UnusableSummary } from "./unusable-rows.js";
 
 export interface DryRunReport {
   table: string;

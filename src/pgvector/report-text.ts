@@ -1,6 +1,8 @@
-import type { CutoverReport, RollbackReport } from "./cutover.js";
+import type { CutoverReport } from "./cutover.js";
+import type { RollbackReport } from "./rollback.js";
 import type { DryRunReport } from "./dry-run.js";
-import type { MigrateReport, UnusableSummary } from "./migrate.js";
+import type { MigrateReport } from "./migrate.js";
+import type { UnusableSummary } from "./unusable-rows.js";
 import type { VerifyReport } from "./verify.js";
 
 /** Human-readable summaries of the reports, for the CLI's stdout (the JSON file has everything). */

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import { sql, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { silentProgress, type ProgressReporter } from "./progress.js";
-import { NO_ROWS, query } from "./source-table.js";
+import { DEFAULT_SOURCE_MODEL } from "./source-model.js";
+import { DEFAULT_TABLE, NO_ROWS, query } from "./source-table.js";
 
 /**
  * The schema phase of an old installation, planned for large tables and run before `npm run migrate`
@@ -29,9 +30,7 @@ import { NO_ROWS, query } from "./source-table.js";
  */
 
 /** The table `npm run migrate` shapes; --table tables are expected to be in the service's shape already. */
-export const SCHEMA_TABLE = "dq_embeddings";
-/** Old rows' vectors came from the existing deployment's model. */
-export const LEGACY_MODEL = "text-embedding-3-large";
+const SCHEMA_TABLE = DEFAULT_TABLE;
 /** The jsonb copy of `metadata` while it is being filled. */
 export const PENDING_METADATA_COLUMN = "metadata_jsonb_pending";
 /** Heap pages per range: a batch writes at most one row of each page of its range. */
@@ -62,15 +61,14 @@ export interface SchemaPhaseReport {
 const columnSchema = z.object({ name: z.string(), type: z.string(), notNull: z.boolean() });
 const batchSchema = z.object({ count: z.number() });
 
+type Columns = Map<string, z.infer<typeof columnSchema>>;
+
 export async function prepareOldSchema(
   deps: { pool: DatabasePool; logger: Logger; progress?: ProgressReporter },
   options: SchemaPhaseOptions = {},
 ): Promise<SchemaPhaseReport> {
   const { pool, logger } = deps;
-  const progress = deps.progress ?? silentProgress;
-  const batchSize = options.batchSize ?? DEFAULT_SCHEMA_BATCH_SIZE;
   const started = performance.now();
-  const table = sql.identifier([SCHEMA_TABLE]);
   const report: SchemaPhaseReport = {
     needed: false,
     addedColumns: [],
@@ -81,21 +79,9 @@ export async function prepareOldSchema(
     interrupted: false,
     elapsedMs: 0,
   };
-
-  const columns = new Map(
-    (
-      await query("inspecting the old table", () =>
-        pool.any(sql.type(columnSchema)`
-          SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
-          FROM pg_attribute a
-          WHERE a.attrelid = to_regclass(quote_ident(${SCHEMA_TABLE})) AND a.attnum > 0 AND NOT a.attisdropped
-        `),
-      )
-    ).map((column) => [column.name, column]),
-  );
+  const columns = await readColumns(pool);
   const metadataIsJson = columns.get("metadata")?.type === "json";
-  const pendingMetadata = columns.has(PENDING_METADATA_COLUMN);
-  const convert = metadataIsJson || pendingMetadata;
+  const convert = metadataIsJson || columns.has(PENDING_METADATA_COLUMN);
   // Only an old installation needs this phase: no content_hash yet, json metadata, or a content_hash
   // still nullable (an interrupted phase; the service's migration makes it NOT NULL).
   const old =
@@ -107,14 +93,57 @@ export async function prepareOldSchema(
   }
   report.needed = true;
 
-  // 1. Catalog-only changes, one short transaction.
+  Object.assign(report, await addColumns(pool, columns, metadataIsJson));
+  logger.info(
+    { table: SCHEMA_TABLE, addedColumns: report.addedColumns, convertMetadata: convert },
+    "schema phase: columns added without rewriting the table",
+  );
+  Object.assign(report, await fillRows(deps, options, convert));
+  if (!report.interrupted && convert) {
+    await replaceMetadata(pool);
+    report.convertedMetadata = true;
+  }
+  report.elapsedMs = performance.now() - started;
+  logger.info(
+    {
+      table: SCHEMA_TABLE,
+      rowsWritten: report.rowsWritten,
+      batches: report.batches,
+      interrupted: report.interrupted,
+      seconds: Math.round(report.elapsedMs / 1000),
+    },
+    report.interrupted ? "schema phase interrupted: run again to resume" : "schema phase done",
+  );
+  return report;
+}
+
+async function readColumns(pool: DatabasePool): Promise<Columns> {
+  const rows = await query("inspecting the old table", () =>
+    pool.any(sql.type(columnSchema)`
+      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+      FROM pg_attribute a
+      WHERE a.attrelid = to_regclass(quote_ident(${SCHEMA_TABLE})) AND a.attnum > 0 AND NOT a.attisdropped
+    `),
+  );
+  return new Map(rows.map((column) => [column.name, column]));
+}
+
+/** Step 1: catalog-only changes (columns with no or constant defaults, the primary key), one short transaction. */
+async function addColumns(
+  pool: DatabasePool,
+  columns: Columns,
+  metadataIsJson: boolean,
+): Promise<Pick<SchemaPhaseReport, "addedColumns" | "addedPrimaryKey">> {
+  const table = sql.identifier([SCHEMA_TABLE]);
+  const added: string[] = [];
+  let addedPrimaryKey = false;
   await pool.transaction(async (tx) => {
     const add = async (name: string, definition: ReturnType<typeof sql.fragment>) => {
       if (!columns.has(name)) {
         await query(`adding column ${name}`, () =>
           tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD COLUMN ${sql.identifier([name])} ${definition}`),
         );
-        report.addedColumns.push(name);
+        added.push(name);
       }
     };
     await add("qdrant_point_id", sql.fragment`text`);
@@ -125,7 +154,7 @@ export async function prepareOldSchema(
     if (!columns.has("model")) {
       // A constant default is stored once, not written per row; the service's migration keeps no default.
       // DDL takes no bind parameters: the constant goes in as an escaped literal.
-      await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(LEGACY_MODEL)}`);
+      await add("model", sql.fragment`text NOT NULL DEFAULT ${sql.literalValue(DEFAULT_SOURCE_MODEL)}`);
       await query("dropping the model default", () =>
         tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ALTER COLUMN model DROP DEFAULT`),
       );
@@ -146,22 +175,41 @@ export async function prepareOldSchema(
       await query("adding the primary key", () =>
         tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} ADD PRIMARY KEY (id)`),
       );
-      report.addedPrimaryKey = true;
+      addedPrimaryKey = true;
     }
   });
-  logger.info(
-    { table: SCHEMA_TABLE, addedColumns: report.addedColumns, convertMetadata: convert },
-    "schema phase: columns added without rewriting the table",
-  );
+  return { addedColumns: added, addedPrimaryKey };
+}
 
-  // 2. Per-row values in keyset batches.
+/** What is still to write per row (content_hash, and the jsonb metadata copy), and how. */
+function rowWork(convert: boolean) {
   const pending = sql.identifier([PENDING_METADATA_COLUMN]);
   // A row without content gets no hash (the service's migration then refuses the table, naming content).
   const noHash = sql.fragment`(content_hash IS NULL AND content IS NOT NULL)`;
-  const todo = convert ? sql.fragment`(${noHash} OR ${pending} IS NULL)` : noHash;
-  const set = convert
-    ? sql.fragment`content_hash = coalesce(target.content_hash, encode(sha256(convert_to(target.content, 'UTF8')), 'hex')), ${pending} = ${jsonbMetadata()}`
-    : sql.fragment`content_hash = encode(sha256(convert_to(target.content, 'UTF8')), 'hex')`;
+  return {
+    todo: convert ? sql.fragment`(${noHash} OR ${pending} IS NULL)` : noHash,
+    set: convert
+      ? sql.fragment`content_hash = coalesce(target.content_hash, encode(sha256(convert_to(target.content, 'UTF8')), 'hex')), ${pending} = ${jsonbMetadata()}`
+      : sql.fragment`content_hash = encode(sha256(convert_to(target.content, 'UTF8')), 'hex')`,
+  };
+}
+
+/**
+ * Step 2: per-row values in batches of one row per heap page (so almost every update is HOT): the
+ * table's pages range by range, each until no row of it is left; then sweeps of the whole table for
+ * rows that moved or arrived meanwhile (a row updated concurrently is picked up there).
+ */
+async function fillRows(
+  deps: { pool: DatabasePool; progress?: ProgressReporter },
+  options: SchemaPhaseOptions,
+  convert: boolean,
+): Promise<Pick<SchemaPhaseReport, "rowsWritten" | "batches" | "interrupted">> {
+  const { pool } = deps;
+  const progress = deps.progress ?? silentProgress;
+  const batchSize = options.batchSize ?? DEFAULT_SCHEMA_BATCH_SIZE;
+  const table = sql.identifier([SCHEMA_TABLE]);
+  const { todo, set } = rowWork(convert);
+  const done = { rowsWritten: 0, batches: 0, interrupted: false };
   const total = await query("counting rows to prepare", () =>
     pool.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM ${table} WHERE ${todo}`),
   );
@@ -192,61 +240,51 @@ export async function prepareOldSchema(
     );
   };
   try {
-    // The table's pages range by range, each until no row of it is left; then sweeps of the whole
-    // table for rows that moved or arrived meanwhile (a row updated concurrently is picked up there).
     const ranges: Array<{ from: number; to: number } | undefined> = [];
     for (let from = 0; from < pages; from += batchSize) ranges.push({ from, to: from + batchSize });
     ranges.push(undefined);
     outer: for (const range of ranges) {
       for (;;) {
         if (options.signal?.aborted) {
-          report.interrupted = true;
+          done.interrupted = true;
           break outer;
         }
         const count = await batch(range);
         if (count === 0) {
           break;
         }
-        report.rowsWritten += count;
-        report.batches++;
-        progress.update(report.rowsWritten);
-        options.onBatch?.({ index: report.batches, rows: count });
+        done.rowsWritten += count;
+        done.batches++;
+        progress.update(done.rowsWritten);
+        options.onBatch?.({ index: done.batches, rows: count });
       }
     }
   } finally {
     progress.stop();
   }
+  return done;
+}
 
-  // 3. The jsonb column replaces the json one: catalog changes, after catching up rows written meanwhile.
-  if (!report.interrupted && convert) {
-    await pool.transaction(async (tx) => {
-      await query("locking the old table", () =>
-        tx.query(sql.type(NO_ROWS)`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`),
-      );
-      await query("preparing rows written meanwhile", () =>
-        tx.query(sql.type(NO_ROWS)`UPDATE ${table} AS target SET ${set} WHERE ${todo}`),
-      );
-      await query("dropping the json metadata", () =>
-        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} DROP COLUMN metadata`),
-      );
-      await query("renaming the jsonb metadata", () =>
-        tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} RENAME COLUMN ${pending} TO metadata`),
-      );
-    });
-    report.convertedMetadata = true;
-  }
-  report.elapsedMs = performance.now() - started;
-  logger.info(
-    {
-      table: SCHEMA_TABLE,
-      rowsWritten: report.rowsWritten,
-      batches: report.batches,
-      interrupted: report.interrupted,
-      seconds: Math.round(report.elapsedMs / 1000),
-    },
-    report.interrupted ? "schema phase interrupted: run again to resume" : "schema phase done",
-  );
-  return report;
+/** Step 3: the jsonb column replaces the json one (catalog changes), after catching up rows written meanwhile. */
+async function replaceMetadata(pool: DatabasePool): Promise<void> {
+  const table = sql.identifier([SCHEMA_TABLE]);
+  const { todo, set } = rowWork(true);
+  await pool.transaction(async (tx) => {
+    await query("locking the old table", () =>
+      tx.query(sql.type(NO_ROWS)`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`),
+    );
+    await query("preparing rows written meanwhile", () =>
+      tx.query(sql.type(NO_ROWS)`UPDATE ${table} AS target SET ${set} WHERE ${todo}`),
+    );
+    await query("dropping the json metadata", () =>
+      tx.query(sql.type(NO_ROWS)`ALTER TABLE ${table} DROP COLUMN metadata`),
+    );
+    await query("renaming the jsonb metadata", () =>
+      tx.query(
+        sql.type(NO_ROWS)`ALTER TABLE ${table} RENAME COLUMN ${sql.identifier([PENDING_METADATA_COLUMN])} TO metadata`,
+      ),
+    );
+  });
 }
 
 /** `metadata` (json) as the service keeps it: null -> {}, a non-object under "legacy_value". */

@@ -26,6 +26,21 @@ export interface SourceTable {
   hasServiceColumns: boolean;
 }
 
+/** A source table that still has its pgvector column (before cutover). */
+export type MigratableSource = SourceTable & { vector: NonNullable<SourceTable["vector"]> };
+
+export const DEFAULT_TABLE = "dq_embeddings";
+export const DEFAULT_COLUMN = "embedding";
+/** Unusable or mismatched rows listed by id in a report (all are counted). */
+export const DEFAULT_LIST_LIMIT = 1_000;
+
+export interface SourceOptions {
+  table?: string;
+  column?: string;
+  /** The collection's dimension (EMBEDDING_DIMENSIONS); other vectors are reported, not carried over. */
+  dimensions: number;
+}
+
 /** The columns `npm run migrate` adds; the migration reads and writes them. */
 const SERVICE_COLUMNS = ["qdrant_point_id", "schema_name", "table_name", "status", "content_hash", "model"] as const;
 const OLD_COLUMNS = ["id", "content", "kind", "catalog_id", "metadata"] as const;
@@ -88,9 +103,7 @@ export async function inspectSourceTable(
 }
 
 /** Throws unless the table has both its pgvector column and the service's columns. */
-export function requireMigratable(
-  source: SourceTable,
-): asserts source is SourceTable & { vector: NonNullable<SourceTable["vector"]> } {
+export function requireMigratable(source: SourceTable): asserts source is MigratableSource {
   if (source.vector === undefined) {
     throw new FailedPreconditionError(
       `table ${source.table} has no column ${source.column}: the vectors were already cut over (use --rollback to bring the column back)`,
@@ -112,7 +125,7 @@ export function columnIdentifier(source: SourceTable): IdentifierSqlToken {
 }
 
 /** `vector_send(embedding)` or `halfvec_send(embedding)`: the column as pgvector's binary format. */
-export function sendExpression(source: SourceTable & { vector: NonNullable<SourceTable["vector"]> }) {
+export function sendExpression(source: MigratableSource) {
   return sql.fragment`${sql.identifier([`${source.vector.kind}_send`])}(${columnIdentifier(source)})`;
 }
 
@@ -137,7 +150,7 @@ export interface PageOptions {
  */
 export async function readSourcePage(
   connection: CommonQueryMethods,
-  source: SourceTable & { vector: NonNullable<SourceTable["vector"]> },
+  source: MigratableSource,
   afterId: string | undefined,
   limit: number,
   options: PageOptions = {},

@@ -1,14 +1,19 @@
 import type { Logger } from "pino";
 import { sql, type DatabasePool, type SerializableValue } from "slonik";
 import { z } from "zod";
-import { payloadOf } from "../core/ingest.js";
-import { EMBEDDING_STATUSES, type PointPayload } from "../core/types.js";
+import { payloadOf, samePayload } from "../core/points.js";
+import { EMBEDDING_STATUSES } from "../core/types.js";
 import type { VectorStore } from "../stores/vector-store.js";
-import { collectionModel, DEFAULT_COLUMN, DEFAULT_LIST_LIMIT, DEFAULT_TABLE, type SourceOptions } from "./migrate.js";
 import { recordVerify } from "./migration-state.js";
 import { silentProgress, type ProgressReporter } from "./progress.js";
+import { collectionModel } from "./source-model.js";
 import {
   classifyVector,
+  DEFAULT_COLUMN,
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_TABLE,
+  type MigratableSource,
+  type SourceOptions,
   movedCondition,
   skippedCondition,
   columnIdentifier,
@@ -72,6 +77,8 @@ export interface VerifyReport {
     /** Rows without a point, with the reason when their pgvector value is unusable. */
     missingPoints: number;
     missingPointIds: string[];
+    /** How many of the rows without a point have a null or wrong-dimension pgvector value. */
+    unusableMissingPoints: number;
     payloadMismatches: number;
     payloadMismatchIds: string[];
     /** Rows whose vector (normalized) differs from the point's by more than the tolerance. */
@@ -97,6 +104,17 @@ const countSchema = z.object({ catalogId: z.string(), rows: z.number() });
 const sampleSchema = z.object({ id: z.string(), catalogId: z.string() });
 const idSchema = z.object({ id: z.string() });
 
+/** A count and the first `limit` ids counted: what a report lists of each kind of mismatch. */
+class CountedIds {
+  count = 0;
+  readonly ids: string[] = [];
+  constructor(private readonly limit: number) {}
+  add(id: string): void {
+    this.count++;
+    if (this.ids.length < this.limit) this.ids.push(id);
+  }
+}
+
 /**
  * Checks, before cutover, that Qdrant holds what pgvector holds: per-catalog counts, a point for every
  * row with the payload the service would write, equal vectors (normalized: cosine collections store
@@ -104,159 +122,47 @@ const idSchema = z.object({ id: z.string() });
  * pgvector's exact top-k (`<=>`, index scans off). Records the outcome for `--cutover` to check.
  */
 export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyOptions): Promise<VerifyReport> {
-  const { pool, vectors, logger } = deps;
-  const progress = deps.progress ?? silentProgress;
+  const { pool, logger } = deps;
   const table = options.table ?? DEFAULT_TABLE;
   const column = options.column ?? DEFAULT_COLUMN;
   const { dimensions } = options;
   const k = options.k ?? 10;
-  const sampleSize = options.sampleSize ?? 50;
   const required = options.minRecall ?? 0.99;
   const tolerance = options.tolerance ?? 1e-5;
-  const batchSize = options.batchSize ?? 256;
   const listLimit = options.listLimit ?? DEFAULT_LIST_LIMIT;
   const source = await inspectSourceTable(pool, table, column);
   requireMigratable(source);
   const model = options.model ?? (await collectionModel(pool, source));
-  const failures: string[] = [];
 
-  // 1. Counts per catalog: rows in Postgres (those --skip-missing excluded aside) against points in
-  // Qdrant; and every point's model, the collection's.
-  const rowCounts = await query("counting rows per catalog", () =>
-    pool.any(sql.type(countSchema)`
-      SELECT catalog_id AS "catalogId", count(*)::int AS rows FROM ${tableIdentifier(source)} WHERE NOT ${skippedCondition(source)} GROUP BY catalog_id
-    `),
-  );
-  const pointCounts = new Map<string, number>();
-  const modelMismatch: string[] = [];
-  let modelCount = 0;
-  for (let afterId: string | undefined, first = true; first || afterId !== undefined; first = false) {
-    const page = await vectors.scroll({ afterId, limit: 1_000 });
-    for (const point of page.points) {
-      pointCounts.set(point.payload.catalog_id, (pointCounts.get(point.payload.catalog_id) ?? 0) + 1);
-      if (point.payload.model !== model) {
-        modelCount++;
-        if (modelMismatch.length < listLimit) modelMismatch.push(point.id);
-      }
-    }
-    afterId = page.nextId;
-  }
-  if (modelCount > 0) {
-    failures.push(
-      `${modelCount} point(s) were made by another model than the collection's ${model}: re-embed them with ${model}`,
-    );
-  }
-  const catalogs = new Map<string, CatalogCount>();
-  for (const { catalogId, rows } of rowCounts) {
-    catalogs.set(catalogId, { catalogId, rows, points: pointCounts.get(catalogId) ?? 0 });
-  }
-  for (const [catalogId, points] of pointCounts) {
-    if (!catalogs.has(catalogId)) {
-      catalogs.set(catalogId, { catalogId, rows: 0, points });
-    }
-  }
-  const mismatched = [...catalogs.values()].filter((entry) => entry.rows !== entry.points);
-  if (mismatched.length > 0) {
-    failures.push(`${mismatched.length} catalog(s) have a different number of rows and points`);
-  }
-
-  // 2. Every row has its point, with the service's payload and the same vector.
-  const missing: string[] = [];
-  const payloadMismatch: string[] = [];
-  const vectorMismatch: string[] = [];
-  let missingCount = 0;
-  let excludedCount = 0;
-  const excluded: string[] = [];
-  let unusableMissing = 0;
-  let payloadCount = 0;
-  let vectorCount = 0;
-  let compared = 0;
-  let maxDifference = 0;
-  let total = 0;
-  progress.start(
-    `verifying ${table}`,
-    rowCounts.reduce((sum, entry) => sum + entry.rows, 0),
-  );
-  try {
-    for (let afterId: string | undefined; ;) {
-      const rows = await readSourcePage(pool, source, afterId, batchSize, { scope: "all" });
-      if (rows.length === 0) {
-        break;
-      }
-      afterId = rows[rows.length - 1].id;
-      const points = new Map(
-        (
-          await vectors.get(
-            rows.map((row) => row.id),
-            { withVector: true },
-          )
-        ).map((point) => [point.id.toLowerCase(), point]),
-      );
-      const skipped = await skippedIds(
-        pool,
-        source,
-        rows.map((row) => row.id),
-      );
-      for (const row of rows) {
-        total++;
-        const point = points.get(row.id.toLowerCase());
-        const classified = classifyVector(row.vector, source.vector.kind, dimensions);
-        if (point === undefined && skipped.has(row.id.toLowerCase())) {
-          excludedCount++;
-          if (excluded.length < listLimit) excluded.push(row.id);
-          continue;
-        }
-        if (point === undefined) {
-          missingCount++;
-          if (!classified.ok) unusableMissing++;
-          if (missing.length < listLimit) missing.push(row.id);
-          continue;
-        }
-        if (!samePayload(payloadOf(toRowInput(row)), point.payload)) {
-          payloadCount++;
-          if (payloadMismatch.length < listLimit) payloadMismatch.push(row.id);
-        }
-        // Rows re-embedded because their pgvector value was unusable have nothing to compare.
-        if (classified.ok && point.vector !== undefined) {
-          compared++;
-          const difference = normalizedMaxDifference(classified.vector, point.vector);
-          maxDifference = Math.max(maxDifference, difference);
-          if (difference > tolerance) {
-            vectorCount++;
-            if (vectorMismatch.length < listLimit) vectorMismatch.push(row.id);
-          }
-        }
-      }
-      progress.update(total);
-    }
-  } finally {
-    progress.stop();
-  }
-  if (missingCount > 0) {
-    failures.push(
-      unusableMissing > 0
-        ? `${missingCount} row(s) have no Qdrant point (${unusableMissing} with a null or wrong-dimension vector: run with --reembed-missing, or --skip-missing to leave them out)`
-        : `${missingCount} row(s) have no Qdrant point: run the migration again`,
-    );
-  }
-  if (payloadCount > 0) {
-    failures.push(`${payloadCount} point(s) have a payload that differs from their row`);
-  }
-  if (vectorCount > 0) {
-    failures.push(`${vectorCount} point(s) have a vector that differs from pgvector's beyond ${tolerance}`);
-  }
-
-  // 3. Neighbours: Qdrant's top-k against pgvector's exact top-k, within the sample's catalog.
-  const neighbours = await compareNeighbours(pool, vectors, source, {
+  const counts = await compareCounts(deps, source, model, listLimit);
+  const rows = await compareRows(deps, source, {
+    dimensions,
+    tolerance,
+    listLimit,
+    batchSize: options.batchSize ?? 256,
+    expectedRows: counts.rows,
+  });
+  const neighbours = await compareNeighbours(pool, deps.vectors, source, {
     dimensions,
     k,
-    sampleSize,
+    sampleSize: options.sampleSize ?? 50,
     seed: options.seed ?? "dq-pgvector-verify",
   });
-  if (neighbours.samples > 0 && neighbours.meanRecall < required) {
-    failures.push(`mean recall@${k} is ${neighbours.meanRecall.toFixed(4)}, below the required ${required}`);
-  }
 
+  const failures = [
+    ...(counts.model.mismatches > 0
+      ? [
+          `${counts.model.mismatches} point(s) were made by another model than the collection's ${model}: re-embed them with ${model}`,
+        ]
+      : []),
+    ...(counts.mismatched.length > 0
+      ? [`${counts.mismatched.length} catalog(s) have a different number of rows and points`]
+      : []),
+    ...rowFailures(rows),
+    ...(neighbours.samples > 0 && neighbours.meanRecall < required
+      ? [`mean recall@${k} is ${neighbours.meanRecall.toFixed(4)}, below the required ${required}`]
+      : []),
+  ];
   const report: VerifyReport = {
     table,
     column,
@@ -265,22 +171,9 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
     verifiedAt: new Date().toISOString(),
     passed: failures.length === 0,
     failures,
-    catalogs: { checked: catalogs.size, mismatched: mismatched.slice(0, listLimit) },
-    model: { expected: model, mismatches: modelCount, mismatchIds: modelMismatch },
-    rows: {
-      total,
-      excluded: excludedCount,
-      excludedIds: excluded,
-      missingPoints: missingCount,
-      missingPointIds: missing,
-      payloadMismatches: payloadCount,
-      payloadMismatchIds: payloadMismatch,
-      vectorMismatches: vectorCount,
-      vectorMismatchIds: vectorMismatch,
-      vectorsCompared: compared,
-      maxDifference,
-      tolerance,
-    },
+    catalogs: { checked: counts.catalogs, mismatched: counts.mismatched.slice(0, listLimit) },
+    model: counts.model,
+    rows,
     neighbours: { ...neighbours, required },
   };
   await recordVerify(pool, table, column, report.passed, report as unknown as SerializableValue);
@@ -291,14 +184,145 @@ export async function verifyPgvectorMigration(deps: VerifyDeps, options: VerifyO
   return report;
 }
 
-function samePayload(expected: PointPayload, actual: PointPayload): boolean {
-  return (Object.keys(expected) as Array<keyof PointPayload>).every((key) => expected[key] === actual[key]);
+/**
+ * Check 1: rows per catalog in Postgres (those --skip-missing excluded aside) against points per
+ * catalog in Qdrant, and every point's model against the collection's.
+ */
+async function compareCounts(
+  deps: VerifyDeps,
+  source: MigratableSource,
+  model: string,
+  listLimit: number,
+): Promise<{ rows: number; catalogs: number; mismatched: CatalogCount[]; model: VerifyReport["model"] }> {
+  const rowCounts = await query("counting rows per catalog", () =>
+    deps.pool.any(sql.type(countSchema)`
+      SELECT catalog_id AS "catalogId", count(*)::int AS rows FROM ${tableIdentifier(source)} WHERE NOT ${skippedCondition(source)} GROUP BY catalog_id
+    `),
+  );
+  const catalogs = new Map<string, CatalogCount>(
+    rowCounts.map(({ catalogId, rows }) => [catalogId, { catalogId, rows, points: 0 }]),
+  );
+  const otherModel = new CountedIds(listLimit);
+  for (let afterId: string | undefined, first = true; first || afterId !== undefined; first = false) {
+    const page = await deps.vectors.scroll({ afterId, limit: 1_000 });
+    for (const point of page.points) {
+      const catalogId = point.payload.catalog_id;
+      const entry = catalogs.get(catalogId) ?? { catalogId, rows: 0, points: 0 };
+      entry.points++;
+      catalogs.set(catalogId, entry);
+      if (point.payload.model !== model) otherModel.add(point.id);
+    }
+    afterId = page.nextId;
+  }
+  return {
+    rows: rowCounts.reduce((sum, entry) => sum + entry.rows, 0),
+    catalogs: catalogs.size,
+    mismatched: [...catalogs.values()].filter((entry) => entry.rows !== entry.points),
+    model: { expected: model, mismatches: otherModel.count, mismatchIds: otherModel.ids },
+  };
+}
+
+/** Check 2: every row has its point, with the service's payload and the same vector. */
+async function compareRows(
+  deps: VerifyDeps,
+  source: MigratableSource,
+  options: { dimensions: number; tolerance: number; listLimit: number; batchSize: number; expectedRows: number },
+): Promise<VerifyReport["rows"]> {
+  const { pool, vectors } = deps;
+  const progress = deps.progress ?? silentProgress;
+  const { dimensions, tolerance, listLimit } = options;
+  const excluded = new CountedIds(listLimit);
+  const missing = new CountedIds(listLimit);
+  const payloadMismatch = new CountedIds(listLimit);
+  const vectorMismatch = new CountedIds(listLimit);
+  let unusableMissing = 0;
+  let compared = 0;
+  let maxDifference = 0;
+  let total = 0;
+  progress.start(`verifying ${source.table}`, options.expectedRows);
+  try {
+    for (let afterId: string | undefined; ;) {
+      const rows = await readSourcePage(pool, source, afterId, options.batchSize, { scope: "all" });
+      if (rows.length === 0) {
+        break;
+      }
+      afterId = rows[rows.length - 1].id;
+      const ids = rows.map((row) => row.id);
+      const [stored, skipped] = await Promise.all([
+        vectors.get(ids, { withVector: true }),
+        skippedIds(pool, source, ids),
+      ]);
+      const points = new Map(stored.map((point) => [point.id.toLowerCase(), point]));
+      for (const row of rows) {
+        total++;
+        const point = points.get(row.id.toLowerCase());
+        const classified = classifyVector(row.vector, source.vector.kind, dimensions);
+        if (point === undefined) {
+          if (skipped.has(row.id.toLowerCase())) {
+            excluded.add(row.id);
+          } else {
+            missing.add(row.id);
+            if (!classified.ok) unusableMissing++;
+          }
+          continue;
+        }
+        if (!samePayload(payloadOf(toRowInput(row)), point.payload)) {
+          payloadMismatch.add(row.id);
+        }
+        // Rows re-embedded because their pgvector value was unusable have nothing to compare.
+        if (classified.ok && point.vector !== undefined) {
+          compared++;
+          const difference = normalizedMaxDifference(classified.vector, point.vector);
+          maxDifference = Math.max(maxDifference, difference);
+          if (difference > tolerance) vectorMismatch.add(row.id);
+        }
+      }
+      progress.update(total);
+    }
+  } finally {
+    progress.stop();
+  }
+  return {
+    total,
+    excluded: excluded.count,
+    excludedIds: excluded.ids,
+    missingPoints: missing.count,
+    missingPointIds: missing.ids,
+    unusableMissingPoints: unusableMissing,
+    payloadMismatches: payloadMismatch.count,
+    payloadMismatchIds: payloadMismatch.ids,
+    vectorMismatches: vectorMismatch.count,
+    vectorMismatchIds: vectorMismatch.ids,
+    vectorsCompared: compared,
+    maxDifference,
+    tolerance,
+  };
+}
+
+function rowFailures(rows: VerifyReport["rows"]): string[] {
+  const failures: string[] = [];
+  if (rows.missingPoints > 0) {
+    failures.push(
+      rows.unusableMissingPoints > 0
+        ? `${rows.missingPoints} row(s) have no Qdrant point (${rows.unusableMissingPoints} with a null or wrong-dimension vector: run with --reembed-missing, or --skip-missing to leave them out)`
+        : `${rows.missingPoints} row(s) have no Qdrant point: run the migration again`,
+    );
+  }
+  if (rows.payloadMismatches > 0) {
+    failures.push(`${rows.payloadMismatches} point(s) have a payload that differs from their row`);
+  }
+  if (rows.vectorMismatches > 0) {
+    failures.push(
+      `${rows.vectorMismatches} point(s) have a vector that differs from pgvector's beyond ${rows.tolerance}`,
+    );
+  }
+  return failures;
 }
 
 async function compareNeighbours(
   pool: DatabasePool,
   vectors: VectorStore,
-  source: Parameters<typeof readSourcePage>[1],
+  source: MigratableSource,
   options: { dimensions: number; k: number; sampleSize: number; seed: string },
 ): Promise<Omit<VerifyReport["neighbours"], "required">> {
   const { dimensions, k } = options;
@@ -379,7 +403,7 @@ async function compareNeighbours(
 
 async function eligibleIds(
   pool: DatabasePool,
-  source: Parameters<typeof readSourcePage>[1],
+  source: MigratableSource,
   ids: readonly string[],
   candidate: ReturnType<typeof sql.fragment>,
 ): Promise<Set<string>> {
@@ -395,11 +419,7 @@ async function eligibleIds(
 }
 
 /** Which of these rows --skip-missing excluded. */
-async function skippedIds(
-  pool: DatabasePool,
-  source: Parameters<typeof readSourcePage>[1],
-  ids: readonly string[],
-): Promise<Set<string>> {
+async function skippedIds(pool: DatabasePool, source: MigratableSource, ids: readonly string[]): Promise<Set<string>> {
   const rows = await query("reading skipped rows", () =>
     pool.anyFirst(sql.type(idSchema)`
       SELECT id FROM dq_pgvector_moved

@@ -1,4 +1,4 @@
-import type { CatalogInput } from "../core/catalog-chunks.js";
+import type { CatalogInput } from "../core/catalog/chunks.js";
 import type { Catalog } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 
 /** The uploaded catalog as the core's plain type; validation (names, duplicates, references) is the core's. */

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { BulkDelete } from "../core/bulk-delete.js";
-import type { CatalogSync } from "../core/catalog-sync.js";
+import type { CatalogSync } from "../core/catalog/sync.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import type { Ingest, UpsertInput } from "../core/ingest.js";
 import { LIMITS } from "../core/limits.js";

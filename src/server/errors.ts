@@ -6,10 +6,8 @@ import { DomainError, type DomainErrorKind, InternalError } from "../core/errors
 const CODES: Record<DomainErrorKind, Code> = {
   invalid_argument: Code.InvalidArgument,
   not_found: Code.NotFound,
-  already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
   unavailable: Code.Unavailable,
-  resource_exhausted: Code.ResourceExhausted,
   deadline_exceeded: Code.DeadlineExceeded,
   cancelled: Code.Canceled,
   internal: Code.Internal,
@@ -74,11 +72,6 @@ function callerAbort(error: unknown, signal: AbortSignal | undefined): Code | un
   return reason?.code === Code.DeadlineExceeded || reason?.name === "TimeoutError"
     ? Code.DeadlineExceeded
     : Code.Canceled;
-}
-
-/** For RPCs of the contract that a later release implements. */
-export function unimplemented(method: string, what: string): never {
-  throw new ConnectError(`${method} is not implemented yet: ${what}`, Code.Unimplemented);
 }
 
 /** Innermost interceptor: whatever a handler throws, unary or mid-stream, leaves as a proper status. */

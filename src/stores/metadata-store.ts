@@ -16,11 +16,9 @@ export interface MetadataStore {
    * The tenant guard is in the statement: a stored row of ANOTHER catalog is never updated, and its id
    * is left out of the result (the caller turns that into FAILED_PRECONDITION).
    *
-   * Resolves to the ids actually written. With `skipUnchanged`, a row whose stored values (content
-   * hash, model, metadata, kind, status, catalog, schema, table, point id) already equal the input is
-   * not rewritten and its id is left out, so re-sending the same data writes nothing.
+   * Resolves to the ids actually written.
    */
-  upsertRows(rows: readonly EmbeddingRowInput[], options?: UpsertRowsOptions): Promise<string[]>;
+  upsertRows(rows: readonly EmbeddingRowInput[]): Promise<string[]>;
   /** The rows for these ids, in the order of `ids`, in one query; missing ids are left out. */
   getRows(ids: readonly string[], options?: { catalogId?: string }): Promise<EmbeddingRow[]>;
   /**
@@ -84,11 +82,6 @@ export interface LockKeys {
 export interface TableRef {
   schema: string;
   table: string;
-}
-
-export interface UpsertRowsOptions {
-  /** Leave rows whose stored values equal the input untouched (and out of the result). */
-  skipUnchanged?: boolean;
 }
 
 export interface ListRowsOptions {

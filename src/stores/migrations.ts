@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import type { Logger } from "pino";
-import { InternalError } from "../core/errors.js";
-import { classifyPostgresError, toPostgresDomainError } from "./postgres-pool.js";
+import pg from "pg";
+import { InternalError, UnavailableError } from "../core/errors.js";
+import { cannotConnect, classifyPostgresError, describeTarget } from "./postgres-pool.js";
 
 /** The table node-pg-migrate records applied migrations in. */
 export const MIGRATIONS_TABLE = "pgmigrations";
@@ -17,6 +18,8 @@ export interface RunMigrationsOptions {
   count?: number;
   /** The folder of `.sql` migrations; default the repository's `migrations/`. */
   migrationsDir?: string;
+  /** The table that records which of them ran; default `pgmigrations`. A separate sequence needs its own. */
+  migrationsTable?: string;
 }
 
 /**
@@ -28,13 +31,29 @@ export interface RunMigrationsOptions {
 export async function runMigrations(options: RunMigrationsOptions): Promise<string[]> {
   const { databaseUrl, logger } = options;
   const direction = options.direction ?? "up";
+  // Our own client, so a failure is told apart by when it happened, not by its message: connecting,
+  // losing the connection mid-run (pg's errors for both carry no SQLSTATE), or a statement failing.
+  const client = new pg.Client({ connectionString: databaseUrl });
+  let connectionLost = false;
+  client.on("error", () => {
+    connectionLost = true;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw cannotConnect(describeTarget(databaseUrl), error);
+  }
+  client.on("end", () => {
+    connectionLost = true;
+  });
   try {
     const applied = await runner({
-      databaseUrl,
-      dir: options.migrationsDir ?? defaultMigrationsDir(),
+      dbClient: client,
+      dir: options.migrationsDir ?? repositoryMigrationsDir(),
       direction,
       count: options.count ?? (direction === "up" ? Infinity : 1),
-      migrationsTable: MIGRATIONS_TABLE,
+      migrationsTable: options.migrationsTable ?? MIGRATIONS_TABLE,
       checkOrder: true,
       singleTransaction: true,
       // node-pg-migrate prints every statement at info level: keep SQL out of our info log.
@@ -52,20 +71,31 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
     );
     return names;
   } catch (error) {
-    if (classifyPostgresError(error).kind === "unavailable") {
-      throw toPostgresDomainError(error, `migrating ${direction}`);
+    const classified = classifyPostgresError(error);
+    if (connectionLost || classified.kind === "unavailable") {
+      const reason = classified.kind === "unavailable" ? classified.reason : "the connection was lost";
+      throw new UnavailableError("postgres", `migrating ${direction} failed: ${reason}; retry later`, {
+        cause: error,
+      });
     }
     // The driver's message names the failing statement's problem; it stays in the cause, for the log.
     throw new InternalError(
       `migrating ${direction} failed: see the cause in the log; the transaction was rolled back`,
       { cause: error },
     );
+  } finally {
+    client.removeAllListeners("end");
+    await client.end().catch(() => undefined);
   }
 }
 
-/** `migrations/` at the repository root, from `src/stores/` (tsx) or `dist/src/stores/` (built). */
-export function defaultMigrationsDir(): string {
-  const candidates = ["../../migrations", "../../../migrations"].map((relative) =>
+/**
+ * `migrations/` at the repository root (or its `subfolder`), from `src/stores/` (tsx) or
+ * `dist/src/stores/` (built).
+ */
+export function repositoryMigrationsDir(subfolder?: string): string {
+  const folder = subfolder === undefined ? "migrations" : `migrations/${subfolder}`;
+  const candidates = [`../../${folder}`, `../../../${folder}`].map((relative) =>
     fileURLToPath(new URL(relative, import.meta.url)),
   );
   return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];

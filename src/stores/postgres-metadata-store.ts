@@ -15,8 +15,10 @@ import {
   type EmbeddingStatus,
   type WriteIntent,
 } from "../core/types.js";
-import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
+import type { ListRowsOptions, LockKeys, MetadataStore } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
+import { isUuid } from "../core/uuid.js";
+import { CATALOG_ORIGIN } from "../core/catalog/types.js";
 
 export interface PostgresMetadataStoreDeps {
   /** Owned by the caller, who ends it; the store never does. */
@@ -26,8 +28,6 @@ export interface PostgresMetadataStoreDeps {
 
 /** Largest page `listRows` returns. */
 export const MAX_LIST_LIMIT = 10_000;
-
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A `dq_embeddings` row as `EmbeddingRow` names it; other readers of the table derive theirs from it. */
 export const embeddingRowSchema = z.object({
@@ -108,19 +108,11 @@ function bindStore(
   }
 
   const store: MetadataStore = {
-    async upsertRows(rows: readonly EmbeddingRowInput[], options: UpsertRowsOptions = {}): Promise<string[]> {
+    async upsertRows(rows: readonly EmbeddingRowInput[]): Promise<string[]> {
       if (rows.length === 0) {
         return [];
       }
       const records = lastPerId(rows).map(toRecord);
-      const onlyChanged = options.skipUnchanged
-        ? sql.fragment`
-            AND (stored.catalog_id, stored.kind, stored.content, stored.metadata, stored.schema_name, stored.table_name,
-                   stored.status, stored.content_hash, stored.model, stored.qdrant_point_id)
-              IS DISTINCT FROM
-                  (excluded.catalog_id, excluded.kind, excluded.content, excluded.metadata, excluded.schema_name, excluded.table_name,
-                   excluded.status, excluded.content_hash, excluded.model, excluded.qdrant_point_id)`
-        : sql.fragment``;
       return run("writing rows", () =>
         connection.anyFirst(sql.type(idSchema)`
           INSERT INTO dq_embeddings AS stored
@@ -151,7 +143,7 @@ function bindStore(
             model = excluded.model,
             qdrant_point_id = excluded.qdrant_point_id,
             updated_at = now()
-          WHERE stored.catalog_id = excluded.catalog_id ${onlyChanged}
+          WHERE stored.catalog_id = excluded.catalog_id
           RETURNING id
         `),
       ).then((written) => [...written]);
@@ -175,7 +167,7 @@ function bindStore(
               OR (
                 (schema_name, table_name) IN (SELECT * FROM unnest(${sql.array(schemas, "text")}, ${sql.array(tables, "text")}))
                 AND status <> 'rejected'
-                AND metadata->>'origin' = 'catalog'
+                AND metadata->>'origin' = ${CATALOG_ORIGIN}
                 AND (
                   kind = 'table'
                   OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))
@@ -518,10 +510,6 @@ function filterConditions(options: { catalogId?: string; status?: EmbeddingStatu
 
 function whereClause(conditions: ReturnType<typeof filterConditions>) {
   return conditions.length === 0 ? sql.fragment`` : sql.fragment`WHERE ${sql.join(conditions, sql.fragment` AND `)}`;
-}
-
-function isUuid(value: string): boolean {
-  return UUID_PATTERN.test(value);
 }
 
 function uuidsOnly(ids: readonly string[]): string[] {

@@ -14,6 +14,7 @@ import {
   StatementTimeoutError,
   type DatabasePool,
   type DriverClient,
+  type DriverClientEventEmitter,
   type DriverFactory,
   type DriverTypeParser,
   type Interceptor,
@@ -63,18 +64,23 @@ export async function createPostgresPool(options: PostgresPoolOptions): Promise<
     logger.debug({ postgres: target, maximumPoolSize }, "postgres pool ready");
     return pool;
   } catch (error) {
-    const classified = classifyPostgresError(error);
-    if (classified.kind !== "unavailable") {
-      throw toPostgresDomainError(error, `connecting to ${target}`);
-    }
-    throw new UnavailableError(
-      "postgres",
-      `cannot connect to ${target}: ${classified.reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`,
-      {
-        cause: error,
-      },
-    );
+    // createPool only connects and reads pg_type: whatever failed, the server was not usable.
+    throw cannotConnect(target, error);
   }
+}
+
+/**
+ * The server could not be used at all (refused, timed out, wrong password, no such database): an
+ * `UnavailableError` naming host and port, with the SQLSTATE or errno when there is one.
+ */
+export function cannotConnect(target: string, error: unknown): UnavailableError {
+  const classified = classifyPostgresError(error);
+  const reason = classified.kind === "unavailable" ? classified.reason : `the server did not answer${sqlState(error)}`;
+  return new UnavailableError(
+    "postgres",
+    `cannot connect to ${target}: ${reason}; check DATABASE_URL (or POSTGRES_*) and that the server is running`,
+    { cause: error },
+  );
 }
 
 /** `host:port/database` of a URL, without credentials, for messages and logs. */
@@ -101,11 +107,13 @@ function createTypeParsers(): DriverTypeParser[] {
 }
 
 /**
- * Slonik 47's pg driver with one fix. When a connection dies during a query, pg emits the client's
- * `error` before the query's promise rejects; Slonik then destroys the client while the query is
- * active, its destroy races that (rejecting) query and rejects before telling the pool, and the pool
- * keeps the dead client forever: with a pool of one, every later query waits for ever. The wrapper
- * tells the pool a client is gone when its destroy fails, so the pool opens a new connection.
+ * Slonik 47's pg driver (its documented `driverFactory`) with one fix. When a connection dies during a
+ * query, pg emits the client's `error` before the query's promise rejects; Slonik then destroys the
+ * client while the query is active, its destroy races that (rejecting) query and rejects before
+ * emitting `destroy`, and the pool keeps the dead client forever: with a pool of one, every later query
+ * waits for ever. Each client is wrapped so that `destroy` is emitted once the client is gone, however
+ * its destroy ended, and the pool opens a new connection. (@slonik/driver 49 catches that failure
+ * itself; it needs Node 24. Drop this with the upgrade.)
  */
 function createDriverFactory(): DriverFactory {
   const createPgDriver = createPgDriverFactory();
@@ -118,12 +126,19 @@ function createDriverFactory(): DriverFactory {
 }
 
 function makeDestroyReliable(client: DriverClient): DriverClient {
-  const destroyed = new EventEmitter();
+  // Listeners of the wrapped client: the client's own events forwarded, `destroy` emitted here once.
+  const events: DriverClientEventEmitter = new EventEmitter();
+  // The driver logs and handles client errors itself; an `error` nobody else listens to must not throw.
+  events.on("error", () => undefined);
+  client.on("acquire", () => events.emit("acquire"));
+  client.on("release", () => events.emit("release"));
+  client.on("error", (error) => events.emit("error", error));
+  client.on("notice", (notice) => events.emit("notice", notice));
   let gone = false;
   const markGone = () => {
     if (!gone) {
       gone = true;
-      destroyed.emit("destroy");
+      events.emit("destroy");
     }
   };
   client.on("destroy", markGone);
@@ -140,36 +155,14 @@ function makeDestroyReliable(client: DriverClient): DriverClient {
   client.on("error", () => {
     setImmediate(() => void destroy());
   });
-  const wrapped: DriverClient = {
+  return {
     ...client,
     destroy,
     state: () => (gone ? "DESTROYED" : client.state()),
-    on: ((event: string, listener: (...args: unknown[]) => void) => {
-      if (event === "destroy") {
-        destroyed.on(event, listener);
-      } else {
-        client.on(event as "error", listener);
-      }
-      return wrapped;
-    }) as unknown as DriverClient["on"],
-    off: ((event: string, listener: (...args: unknown[]) => void) => {
-      if (event === "destroy") {
-        destroyed.off(event, listener);
-      } else {
-        client.off(event, listener);
-      }
-      return wrapped;
-    }) as unknown as DriverClient["off"],
-    removeListener: ((event: string, listener: (...args: unknown[]) => void) => {
-      if (event === "destroy") {
-        destroyed.removeListener(event, listener);
-      } else {
-        client.removeListener(event as "error", listener);
-      }
-      return wrapped;
-    }) as unknown as DriverClient["removeListener"],
+    on: events.on.bind(events),
+    off: events.off.bind(events),
+    removeListener: events.removeListener.bind(events),
   };
-  return wrapped;
 }
 
 /** Validates each row with the zod schema of `sql.type(schema)`; queries without one pass through. */
@@ -208,7 +201,12 @@ const UNAVAILABLE_ERRNOS = new Set([
   "EPIPE",
 ]);
 
-/** Classifies a Slonik, pg or socket error by its class, SQLSTATE or errno, following `cause` links. */
+/**
+ * Classifies a Slonik, pg or socket error by its class (Slonik's typed errors), SQLSTATE or errno,
+ * following `cause` links; never by message text. pg's own untyped failures (a connect timeout, a
+ * connection that ends) are turned into Slonik's classes by its driver; where no driver stands between
+ * (createPool's first connection, node-pg-migrate's client) the caller knows what it was doing.
+ */
 export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
   if (error instanceof SchemaValidationError) {
     return { kind: "invalid_row", reason: "a row does not have the expected shape" };
@@ -234,14 +232,6 @@ export function classifyPostgresError(error: unknown): ClassifiedPostgresError {
     }
     if (link instanceof ConnectionError) {
       return { kind: "unavailable", reason: "cannot establish a connection" };
-    }
-    const message = link instanceof Error ? link.message.toLowerCase() : "";
-    if (
-      message.includes("connection terminated") ||
-      message.includes("timeout expired") ||
-      message.includes("connection timeout")
-    ) {
-      return { kind: "unavailable", reason: "the connection was terminated or timed out" };
     }
   }
   return { kind: "other", reason: "unexpected database error" };

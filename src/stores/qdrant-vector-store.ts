@@ -237,12 +237,15 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       if (ids.length === 0) {
         return;
       }
+      // Selected by a has_id filter, not by listing the ids: a listed id without a point (a row whose
+      // point is missing, which reconcile reports) makes Qdrant refuse the whole request as NOT_FOUND.
+      const hasIds = { conditionOneOf: { case: "hasId" as const, value: { hasId: ids.map(pointId) } } };
       await call("set status", () =>
         points().setPayload({
           collectionName,
           wait: true,
           payload: { status: stringValue(status) },
-          pointsSelector: { pointsSelectorOneOf: { case: "points", value: { ids: ids.map(pointId) } } },
+          pointsSelector: { pointsSelectorOneOf: { case: "filter", value: { must: [hasIds] } } },
         }),
       );
     },

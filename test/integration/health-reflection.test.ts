@@ -19,8 +19,8 @@ import {
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { type Health, createHealth } from "../../src/server/health.js";
-import { registerReflection } from "../../src/server/reflection.js";
+import { type Health, createHealth } from "../../src/grpc/health.js";
+import { registerReflection } from "../../src/grpc/reflection.js";
 import { bufCurl } from "../helpers/buf-curl.js";
 
 // Our own API's generated files, whatever they are called, so reflection is proven on them too.

@@ -108,34 +108,6 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       expect(await store.getRows([])).toEqual([]);
     });
 
-    it("rewrites nothing when the same rows are sent again with skipUnchanged", async () => {
-      const catalogId = randomUUID();
-      const rows = [row(catalogId), row(catalogId), row(catalogId)];
-      expect(new Set(await store.upsertRows(rows, { skipUnchanged: true }))).toEqual(
-        new Set(rows.map((input) => input.id)),
-      );
-      const before = await store.getRows(rows.map((input) => input.id));
-
-      expect(await store.upsertRows(rows, { skipUnchanged: true })).toEqual([]);
-      expect(await store.getRows(rows.map((input) => input.id))).toEqual(before);
-
-      // Metadata compares as jsonb: the same keys in another order are the same value.
-      const reordered = { ...rows[0], metadata: Object.fromEntries(Object.entries(rows[0].metadata).reverse()) };
-      expect(await store.upsertRows([reordered, rows[1]], { skipUnchanged: true })).toEqual([]);
-
-      const changed = [
-        { ...rows[1], metadata: { ...rows[1].metadata, extra: 1 } },
-        { ...rows[2], status: "rejected" as const },
-        rows[0],
-      ];
-      expect(new Set(await store.upsertRows(changed, { skipUnchanged: true }))).toEqual(
-        new Set([rows[1].id, rows[2].id]),
-      );
-
-      // Without the option every row is written.
-      expect(new Set(await store.upsertRows(rows))).toEqual(new Set(rows.map((input) => input.id)));
-    });
-
     it("keeps created_at and moves updated_at when a row is overwritten", async () => {
       const catalogId = randomUUID();
       const original = row(catalogId);

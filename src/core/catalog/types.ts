@@ -1,4 +1,10 @@
 /**
+ * `metadata.origin` of the rows catalog indexing writes: only these are deleted when an upload no longer
+ * has them, and retrieval reads a table's structure only from them.
+ */
+export const CATALOG_ORIGIN = "catalog";
+
+/**
  * A database catalog as the core sees it: the proto's `Catalog` messages as plain TypeScript
  * (camelCase, no generated types). The server translates requests into these; empty strings mean
  * "not given", as in proto3.

@@ -1,12 +1,10 @@
-import type { Embedder } from "../embedders/embedder.js";
-import type { MetadataStore } from "../stores/metadata-store.js";
-import { catalogChunks, type CatalogChunk, type CatalogInput } from "./catalog-chunks.js";
-import type { Ingest } from "./ingest.js";
-import { planUpsert } from "./ingest.js";
-import type { EmbeddingRow } from "./types.js";
-
-/** Marks rows written by catalog indexing: only these are deleted when an upload no longer has them. */
-export const CATALOG_ORIGIN = "catalog";
+import type { Embedder } from "../../embedders/embedder.js";
+import type { MetadataStore } from "../../stores/metadata-store.js";
+import { catalogChunks, type CatalogChunk, type CatalogInput } from "./chunks.js";
+import type { Ingest } from "../ingest.js";
+import { planUpsert } from "../ingest.js";
+import type { EmbeddingRow } from "../types.js";
+import { CATALOG_ORIGIN } from "./types.js";
 
 /** Chunks written per atomic batch. */
 const WRITE_BATCH = 256;

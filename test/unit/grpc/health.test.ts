@@ -2,7 +2,7 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { describe, expect, it } from "vitest";
 
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../../gen/grpc/health/v1/health_pb.js";
-import { createHealth, type HealthOptions } from "../../../src/server/health.js";
+import { createHealth, type HealthOptions } from "../../../src/grpc/health.js";
 
 // The service runs behind connect's in-memory transport: the real router and serialization, no
 // sockets.

@@ -21,7 +21,7 @@ import {
   ServerReflection as ServerReflectionV1alpha,
   file_grpc_reflection_v1alpha_reflection,
 } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { createReflectionIndex, registerReflection } from "../../../src/server/reflection.js";
+import { createReflectionIndex, registerReflection } from "../../../src/grpc/reflection.js";
 
 // A file with every kind of symbol reflection must find: nested messages and enums, a oneof,
 // enum values (scoped beside their enum, as protoc scopes them), an extension, a service, a method,

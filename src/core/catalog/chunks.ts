@@ -13,9 +13,8 @@ import {
   type ColumnFacts,
   type TableFacts,
   type TextContext,
-} from "./catalog/chunk-texts.js";
-import type { CatalogColumnInput, CatalogInput, ResolvedReference } from "./catalog/types.js";
-import { uuidV5 } from "./catalog/uuid-v5.js";
+} from "./chunk-texts.js";
+import type { CatalogColumnInput, CatalogInput, ResolvedReference } from "./types.js";
 import {
   COLUMN_KIND,
   DEFAULT_DOCUMENT_KIND,
@@ -23,19 +22,14 @@ import {
   resolveReference,
   TABLE_KIND,
   validateCatalog,
-} from "./catalog/validate-catalog.js";
-import type { UpsertInput } from "./ingest.js";
-import { requireUuid } from "./validate.js";
+} from "./validate-catalog.js";
+import { v5 as uuidV5 } from "uuid";
+import type { UpsertInput } from "../ingest.js";
+import { requireUuid } from "../validate.js";
 
-export type * from "./catalog/types.js";
-export {
-  CATALOG_LIMITS,
-  COLUMN_KIND,
-  DEFAULT_DOCUMENT_KIND,
-  TABLE_KIND,
-  validateCatalog,
-} from "./catalog/validate-catalog.js";
-export { identifierWords } from "./catalog/identifier-words.js";
+export type * from "./types.js";
+export { CATALOG_LIMITS, COLUMN_KIND, DEFAULT_DOCUMENT_KIND, TABLE_KIND, validateCatalog } from "./validate-catalog.js";
+export { identifierWords } from "./identifier-words.js";
 
 /** A chunk to upsert, with the natural key its id derives from (`schema.table`, `schema.table.column`, a document's key). */
 export interface CatalogChunk extends UpsertInput {

@@ -1,5 +1,5 @@
 import { normalizePostgresUrl, PostgresUrlError } from "./postgres-url.js";
-import { isUuid } from "./core/validate.js";
+import { isUuid } from "./core/uuid.js";
 
 /**
  * loadConfig(env): the only reader of process.env. Every value is checked here, so a bad deployment

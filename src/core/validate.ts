@@ -2,10 +2,6 @@ import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
 import { isUuid } from "./uuid.js";
 
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
-
 /** Returns the UUID lower-cased (Postgres and Qdrant print them so), or throws naming the field. */
 export function requireUuid(value: string, field: string): string {
   if (value === "") {

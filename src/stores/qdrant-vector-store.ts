@@ -1,3 +1,4 @@
+import pRetry from "p-retry";
 import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
@@ -34,9 +35,26 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
   const points = () => client.api("points");
   const collections = () => client.api("collections");
 
-  async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * One Qdrant request; a transport failure (connection refused, reset or cut; Qdrant busy) is tried
+   * again twice within ~100 ms before it reaches the caller: a connection attempt that began while Qdrant was
+   * restarting fails even though Qdrant is back, and every request here is idempotent (points are
+   * written and deleted by id, payloads set to given values).
+   */
+  async function call<T>(operation: string, run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await run();
+      return await pRetry(run, {
+        retries: 2,
+        minTimeout: 20,
+        maxTimeout: 80,
+        // connect-node reports a refused connection as UNAVAILABLE, a reset one as ABORTED, and a
+        // connection cut under the request as CANCELED (unless the caller's own signal cancelled it).
+        shouldRetry: ({ error }) =>
+          error instanceof ConnectError &&
+          (error.code === Code.Unavailable ||
+            error.code === Code.Aborted ||
+            (error.code === Code.Canceled && signal?.aborted !== true)),
+      });
     } catch (error) {
       throw convertError(error, operation, collectionName);
     }
@@ -114,14 +132,17 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       if (wireUpsert !== undefined) {
         // Vectors go out as their bytes (qdrant-wire/), never as JS numbers.
         const request = { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseBytes)) };
-        await call("upsert", () => wireUpsert.upsert(request, { signal: callOptions?.signal }));
+        await call("upsert", () => wireUpsert.upsert(request, { signal: callOptions?.signal }), callOptions?.signal);
         return;
       }
-      await call("upsert", () =>
-        points().upsert(
-          { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseNumbers)) },
-          { signal: callOptions?.signal },
-        ),
+      await call(
+        "upsert",
+        () =>
+          points().upsert(
+            { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseNumbers)) },
+            { signal: callOptions?.signal },
+          ),
+        callOptions?.signal,
       );
     },
 
@@ -129,15 +150,18 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       if (ids.length === 0) {
         return;
       }
-      await call("delete", () =>
-        points().delete(
-          {
-            collectionName,
-            wait: true,
-            points: { pointsSelectorOneOf: { case: "points", value: { ids: ids.map(pointId) } } },
-          },
-          { signal: callOptions?.signal },
-        ),
+      await call(
+        "delete",
+        () =>
+          points().delete(
+            {
+              collectionName,
+              wait: true,
+              points: { pointsSelectorOneOf: { case: "points", value: { ids: ids.map(pointId) } } },
+            },
+            { signal: callOptions?.signal },
+          ),
+        callOptions?.signal,
       );
     },
 
@@ -159,18 +183,21 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       if (ids.length === 0) {
         return [];
       }
-      const response = await call("get", () =>
-        points().get(
-          {
-            collectionName,
-            ids: ids.map(pointId),
-            withPayload: { selectorOptions: { case: "enable", value: true } },
-            withVectors: callOptions?.withVector
-              ? { selectorOptions: { case: "include", value: { names: [DENSE_VECTOR] } } }
-              : { selectorOptions: { case: "enable", value: false } },
-          },
-          { signal: callOptions?.signal },
-        ),
+      const response = await call(
+        "get",
+        () =>
+          points().get(
+            {
+              collectionName,
+              ids: ids.map(pointId),
+              withPayload: { selectorOptions: { case: "enable", value: true } },
+              withVectors: callOptions?.withVector
+                ? { selectorOptions: { case: "include", value: { names: [DENSE_VECTOR] } } }
+                : { selectorOptions: { case: "enable", value: false } },
+            },
+            { signal: callOptions?.signal },
+          ),
+        callOptions?.signal,
       );
       return response.result.map((point) => toStoredPoint(point));
     },
@@ -198,14 +225,17 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
             value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) },
           },
         };
-        const response = await call("search", () =>
-          points().queryBatch(
-            {
-              collectionName,
-              queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)],
-            },
-            { signal: query.signal },
-          ),
+        const response = await call(
+          "search",
+          () =>
+            points().queryBatch(
+              {
+                collectionName,
+                queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)],
+              },
+              { signal: query.signal },
+            ),
+          query.signal,
         );
         const lists = response.result.map((list) =>
           list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })),
@@ -225,7 +255,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         scoreThreshold: query.scoreThreshold,
         withPayload,
       };
-      const response = await call("search", () => points().query(request, { signal: query.signal }));
+      const response = await call("search", () => points().query(request, { signal: query.signal }), query.signal);
       return response.result.map((hit) =>
         query.withPayload
           ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload }

@@ -12,7 +12,7 @@ import { createIngest } from "./core/ingest.js";
 import { createReconcile } from "./core/reconcile.js";
 import { createRepairer, type Repairer } from "./core/repairer.js";
 import { createWritePath, type WriteHooks } from "./core/write-path.js";
-import { createRetrieve } from "./core/retrieve.js";
+import { createRetrieve, RETRIEVE_STEPS } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
 import { createCpuPool } from "./embedders/cpu-pool.js";
 import { makePrivateDir } from "./embedded/private-dir.js";
@@ -163,6 +163,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
       logger,
       onDroppedHits: (count) => metrics.searchDroppedHits.inc(count),
       assembleContext: (input) => cpu.assembleContext(input),
+      onStepTimings: (timings) => {
+        for (const step of RETRIEVE_STEPS) metrics.retrieveStepSeconds.observe({ step }, timings[step]);
+      },
     });
 
     const observe = createObserveInterceptor(logger, metrics);

@@ -43,6 +43,39 @@ export interface RetrieveDeps {
    * runs without spaces are seconds of counting. Inline with the embedder's counter when absent.
    */
   assembleContext?: (input: Omit<AssembleInput, "countTokens">) => Promise<AssembledContext>;
+  /** Called once per `retrieveContext` that answered, with the seconds each step took. */
+  onStepTimings?: (timings: RetrieveStepTimings) => void;
+}
+
+/**
+ * The steps of `retrieveContext`, timed per call: embedding the question, the Qdrant query, ranking
+ * (fusion order, table ranking, which rows to fetch), the Postgres fetches, and assembling the context
+ * under its budgets (token counting, rendering).
+ */
+export const RETRIEVE_STEPS = ["embed", "qdrant", "rank", "postgres", "assemble"] as const;
+export type RetrieveStep = (typeof RETRIEVE_STEPS)[number];
+export type RetrieveStepTimings = Record<RetrieveStep, number>;
+
+/** Adds each step's wall time (seconds) to `timings`; a step may run several times in one call. */
+function stepClock(timings: RetrieveStepTimings) {
+  return {
+    async step<T>(name: RetrieveStep, run: () => Promise<T>): Promise<T> {
+      const start = performance.now();
+      try {
+        return await run();
+      } finally {
+        timings[name] += (performance.now() - start) / 1000;
+      }
+    },
+    sync<T>(name: RetrieveStep, run: () => T): T {
+      const start = performance.now();
+      try {
+        return run();
+      } finally {
+        timings[name] += (performance.now() - start) / 1000;
+      }
+    },
+  };
 }
 
 export interface ContextQuery {
@@ -101,71 +134,91 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 
   return {
     async retrieveContext(query) {
+      const timings: RetrieveStepTimings = { embed: 0, qdrant: 0, rank: 0, postgres: 0, assemble: 0 };
+      const clock = stepClock(timings);
       const relevanceFloor = query.minRelevance ?? RELEVANCE_FLOORS[embedder.name] ?? 0;
-      const [vector] = await embedder.embed([{ text: query.question }], { signal: query.signal });
+      const [vector] = await clock.step("embed", () =>
+        embedder.embed([{ text: query.question }], { signal: query.signal }),
+      );
       const filter = { catalogId: query.catalogId, schemaName: query.schemaName };
-      const [candidates, best] = await Promise.all([
-        vectors.search({
-          filter,
-          vector,
-          sparse: encodeSparse(query.question),
-          limit: CONTEXT_CANDIDATES + TIE_MARGIN,
-          candidates: CONTEXT_CANDIDATES * 2,
-          denseThreshold: relevanceFloor,
-          withPayload: true,
-          signal: query.signal,
-        }),
-        vectors.search({ filter, vector, limit: 1, signal: query.signal }),
-      ]);
+      const [candidates, best] = await clock.step("qdrant", () =>
+        Promise.all([
+          vectors.search({
+            filter,
+            vector,
+            sparse: encodeSparse(query.question),
+            limit: CONTEXT_CANDIDATES + TIE_MARGIN,
+            candidates: CONTEXT_CANDIDATES * 2,
+            denseThreshold: relevanceFloor,
+            withPayload: true,
+            signal: query.signal,
+          }),
+          vectors.search({ filter, vector, limit: 1, signal: query.signal }),
+        ]),
+      );
       // Equal fused scores by content (then id): point ids are per catalog, so two catalogs with the
       // same content rank the same.
-      const fused = candidates.sort(byScoreThen((hit) => hit.payload?.content_hash ?? "")).slice(0, CONTEXT_CANDIDATES);
+      const fused = clock.sync("rank", () =>
+        candidates.sort(byScoreThen((hit) => hit.payload?.content_hash ?? "")).slice(0, CONTEXT_CANDIDATES),
+      );
       const empty = { tables: [], chunks: [], text: "", tokens: 0, truncated: false, relevanceFloor };
       if (fused.length === 0 || (best[0]?.score ?? -1) < relevanceFloor) {
+        deps.onStepTimings?.(timings);
         return { ...empty, insufficientContext: true };
       }
       // Candidate tables from the hits' payloads, ranked by evidence, so ONE Postgres query brings the
       // hits, their tables' chunks and the key columns joins need.
-      const payloadRows = new Map(
-        fused.map((hit) => [
-          hit.id,
-          {
-            kind: hit.payload?.kind ?? "",
-            schemaName: hit.payload?.schema ?? null,
-            tableName: hit.payload?.table ?? null,
-          } as EmbeddingRow,
-        ]),
+      const tables = clock.sync("rank", () => {
+        const payloadRows = new Map(
+          fused.map((hit) => [
+            hit.id,
+            {
+              kind: hit.payload?.kind ?? "",
+              schemaName: hit.payload?.schema ?? null,
+              tableName: hit.payload?.table ?? null,
+            } as EmbeddingRow,
+          ]),
+        );
+        return rankTables(fused, payloadRows)
+          .slice(0, CONTEXT_TABLES)
+          .map((table) => ({ schema: table.schema, table: table.table }));
+      });
+      const rows = await clock.step("postgres", () =>
+        metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables }),
       );
-      const tables = rankTables(fused, payloadRows)
-        .slice(0, CONTEXT_TABLES)
-        .map((table) => ({ schema: table.schema, table: table.table }));
-      const rows = await metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables });
-      const present = new Set(rows.map((row) => row.id));
-      const hits = fused.filter((hit) => present.has(hit.id));
+      const { hits, present, chosen, columnIds, bridges } = clock.sync("rank", () => {
+        const present = new Set(rows.map((row) => row.id));
+        const hits = fused.filter((hit) => present.has(hit.id));
+        const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
+        // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
+        // the column that holds them, and the SQL needs that column. Their ids derive from the names the
+        // table chunk lists, so they come in the same query as the bridge tables' rows.
+        const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
+        return { hits, present, chosen, columnIds, bridges: findBridgeTables(chosen, rows) };
+      });
       if (hits.length < fused.length) {
         deps.onDroppedHits?.(fused.length - hits.length);
       }
-      const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
-      // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
-      // the column that holds them, and the SQL needs that column. Their ids derive from the names the
-      // table chunk lists, so they come in the same query as the bridge tables' rows.
-      const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
-      const bridges = findBridgeTables(chosen, rows);
       const extra =
         bridges.length === 0 && columnIds.length === 0
           ? []
-          : (await metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges })).filter(
-              (row) => !present.has(row.id) && row.status !== "rejected",
-            );
+          : (
+              await clock.step("postgres", () =>
+                metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges }),
+              )
+            ).filter((row) => !present.has(row.id) && row.status !== "rejected");
       const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
       const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
       const bridgeRows = extra.filter((row) => !isChosen(row));
       const columnRows = extra.filter((row) => isChosen(row));
       const input = { hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens };
-      const assembled =
+      const assembled = await clock.step("assemble", () =>
         deps.assembleContext !== undefined
-          ? await deps.assembleContext(input)
-          : assembleContext({ ...input, countTokens: (text, limit) => embedder.countTokens(text, limit) });
+          ? deps.assembleContext(input)
+          : Promise.resolve(
+              assembleContext({ ...input, countTokens: (text, limit) => embedder.countTokens(text, limit) }),
+            ),
+      );
       if (assembled.chunks.length === 0 && hits.length > 0) {
         const best = rows.find((row) => row.id === hits[0].id);
         // Counted up to the largest budget a caller may ask for: the figure is for the message.
@@ -175,6 +228,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
           `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`,
         );
       }
+      deps.onStepTimings?.(timings);
       return { ...assembled, insufficientContext: assembled.chunks.length === 0, relevanceFloor };
     },
 

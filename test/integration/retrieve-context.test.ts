@@ -150,6 +150,17 @@ describe("RetrieveContext", () => {
     expect(result.contextText).toMatch(/CREATE TABLE music\.stadium \([\s\S]*location text/);
   });
 
+  it("times each step of a call in dq_retrieve_step_seconds", async () => {
+    const count = (text: string, step: string) =>
+      Number(new RegExp(`^dq_retrieve_step_seconds_count\\{step="${step}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    const steps = ["embed", "qdrant", "rank", "postgres", "assemble"];
+    const before = await app.metricsText();
+    await app.retrieval.retrieveContext({ catalogId, question: "How many singers are there?" });
+    await app.retrieval.retrieveContext({ catalogId, question: "Which stadium is the largest?" });
+    const after = await app.metricsText();
+    expect(steps.map((step) => count(after, step) - count(before, step))).toEqual(steps.map(() => 2));
+  });
+
   it("says insufficient_context instead of padding when nothing clears the relevance floor", async () => {
     const result = await app.retrieval.retrieveContext({
       catalogId,

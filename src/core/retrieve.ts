@@ -99,16 +99,16 @@ export interface Retrieve {
 }
 
 /**
- * Hits fetched beyond each edge of a page or candidate list. Qdrant orders equal scores arbitrarily
- * (by segment layout, arrival order), so the service re-sorts what it got with a stable key and cuts
- * itself: a tie group straddling an edge (RRF ties: the same rank in the dense and the sparse list)
- * is then decided here, the same way on every run and on the embedded server and real Qdrant alike.
+ * Hits fetched beyond each edge of a search page. Qdrant orders equal scores arbitrarily (by segment
+ * layout, arrival order), so the service re-sorts what it got with a stable key and cuts itself: a tie
+ * group straddling an edge is then decided here, the same way on every run and on the embedded server
+ * and real Qdrant alike. (Context candidates are fused here, with the same care: rrf-fusion.ts.)
  */
 const TIE_MARGIN = 8;
 
-/** Best score first; equal scores by `key`, then point id. */
-function byScoreThen<T extends { id: string; score: number }>(key: (hit: T) => string): (a: T, b: T) => number {
-  return (a, b) => b.score - a.score || compareText(key(a), key(b)) || compareText(a.id, b.id);
+/** Best score first; equal scores by point id. */
+function byScoreThenId(a: { id: string; score: number }, b: { id: string; score: number }): number {
+  return b.score - a.score || compareText(a.id, b.id);
 }
 
 function compareText(a: string, b: string): number {
@@ -140,29 +140,22 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       const [vector] = await clock.step("embed", () =>
         embedder.embed([{ text: query.question }], { signal: query.signal }),
       );
-      const filter = { catalogId: query.catalogId, schemaName: query.schemaName };
-      const [candidates, best] = await clock.step("qdrant", () =>
-        Promise.all([
-          vectors.search({
-            filter,
-            vector,
-            sparse: encodeSparse(query.question),
-            limit: CONTEXT_CANDIDATES + TIE_MARGIN,
-            candidates: CONTEXT_CANDIDATES * 2,
-            denseThreshold: relevanceFloor,
-            withPayload: true,
-            signal: query.signal,
-          }),
-          vectors.search({ filter, vector, limit: 1, signal: query.signal }),
-        ]),
-      );
-      // Equal fused scores by content (then id): point ids are per catalog, so two catalogs with the
-      // same content rank the same.
-      const fused = clock.sync("rank", () =>
-        candidates.sort(byScoreThen((hit) => hit.payload?.content_hash ?? "")).slice(0, CONTEXT_CANDIDATES),
+      // Dense and sparse candidates in one request; the dense list also says whether anything reached
+      // the floor. Fused with ties by content hash, then id: point ids are per catalog, so two catalogs
+      // with the same content rank the same.
+      const { hits: fused, bestDense } = await clock.step("qdrant", () =>
+        vectors.searchHybrid({
+          filter: { catalogId: query.catalogId, schemaName: query.schemaName },
+          vector,
+          sparse: encodeSparse(query.question),
+          limit: CONTEXT_CANDIDATES,
+          candidates: CONTEXT_CANDIDATES * 2,
+          denseThreshold: relevanceFloor,
+          signal: query.signal,
+        }),
       );
       const empty = { tables: [], chunks: [], text: "", tokens: 0, truncated: false, relevanceFloor };
-      if (fused.length === 0 || (best[0]?.score ?? -1) < relevanceFloor) {
+      if (fused.length === 0 || bestDense === undefined) {
         deps.onStepTimings?.(timings);
         return { ...empty, insufficientContext: true };
       }
@@ -173,9 +166,9 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
           fused.map((hit) => [
             hit.id,
             {
-              kind: hit.payload?.kind ?? "",
-              schemaName: hit.payload?.schema ?? null,
-              tableName: hit.payload?.table ?? null,
+              kind: hit.payload.kind,
+              schemaName: hit.payload.schema,
+              tableName: hit.payload.table,
             } as EmbeddingRow,
           ]),
         );
@@ -244,7 +237,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         scoreThreshold: query.scoreThreshold,
         signal: query.signal,
       });
-      const hits = window.sort(byScoreThen(() => "")).slice(query.offset - from, query.offset - from + query.limit);
+      const hits = window.sort(byScoreThenId).slice(query.offset - from, query.offset - from + query.limit);
       if (hits.length === 0) {
         return [];
       }

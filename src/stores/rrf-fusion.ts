@@ -9,8 +9,8 @@ import type { VectorHit } from "./vector-store.js";
  * 0-based position p earns 1 / (p + 2) in float32 (Qdrant's default k = 2, reciprocal_rank_fusion.rs),
  * summed over the lists it appears in.
  */
-export function fuseRrf(lists: readonly VectorHit[][]): VectorHit[] {
-  const fused = new Map<string, VectorHit>();
+export function fuseRrf<H extends VectorHit>(lists: readonly H[][]): H[] {
+  const fused = new Map<string, H>();
   for (const list of lists) {
     [...list].sort(byScoreThenContent).forEach((hit, position) => {
       const earned = Math.fround(1 / (position + 2));

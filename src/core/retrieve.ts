@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
-import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
+import type { VectorFilter, VectorHit, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
 import { catalogChunkId } from "./catalog-chunks.js";
 import {
@@ -10,10 +10,11 @@ import {
   rankTables,
   type AssembleInput,
   type AssembledContext,
+  type ChunkPlace,
 } from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
-import type { EmbeddingRow } from "./types.js";
+import type { EmbeddingRow, PointPayload } from "./types.js";
 
 export interface SearchQuery {
   filter: VectorFilter;
@@ -159,57 +160,18 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         deps.onStepTimings?.(timings);
         return { ...empty, insufficientContext: true };
       }
-      // Candidate tables from the hits' payloads, ranked by evidence, so ONE Postgres query brings the
-      // hits, their tables' chunks and the key columns joins need.
-      const tables = clock.sync("rank", () => {
-        const payloadRows = new Map(
-          fused.map((hit) => [
-            hit.id,
-            {
-              kind: hit.payload.kind,
-              schemaName: hit.payload.schema,
-              tableName: hit.payload.table,
-            } as EmbeddingRow,
-          ]),
-        );
-        return rankTables(fused, payloadRows)
-          .slice(0, CONTEXT_TABLES)
-          .map((table) => ({ schema: table.schema, table: table.table }));
-      });
-      const rows = await clock.step("postgres", () =>
-        metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables }),
-      );
-      const { hits, present, chosen, columnIds, bridges } = clock.sync("rank", () => {
-        const present = new Set(rows.map((row) => row.id));
-        const hits = fused.filter((hit) => present.has(hit.id));
-        const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
-        // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
-        // the column that holds them, and the SQL needs that column. Their ids derive from the names the
-        // table chunk lists, so they come in the same query as the bridge tables' rows.
-        const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
-        return { hits, present, chosen, columnIds, bridges: findBridgeTables(chosen, rows) };
-      });
-      if (hits.length < fused.length) {
-        deps.onDroppedHits?.(fused.length - hits.length);
-      }
-      const extra =
-        bridges.length === 0 && columnIds.length === 0
-          ? []
-          : (
-              await clock.step("postgres", () =>
-                metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges }),
-              )
-            ).filter((row) => !present.has(row.id) && row.status !== "rejected");
-      const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
-      const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
-      const bridgeRows = extra.filter((row) => !isChosen(row));
-      const columnRows = extra.filter((row) => isChosen(row));
-      const input = { hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens };
+      const input = await contextRows(metadata, query, fused, clock, deps.onDroppedHits);
+      const { hits, rows } = input;
+      const budgets = { maxChunks: query.maxChunks, maxTokens: query.maxTokens };
       const assembled = await clock.step("assemble", () =>
         deps.assembleContext !== undefined
-          ? deps.assembleContext(input)
+          ? deps.assembleContext({ ...input, ...budgets })
           : Promise.resolve(
-              assembleContext({ ...input, countTokens: (text, limit) => embedder.countTokens(text, limit) }),
+              assembleContext({
+                ...input,
+                ...budgets,
+                countTokens: (text, limit) => embedder.countTokens(text, limit),
+              }),
             ),
       );
       if (assembled.chunks.length === 0 && hits.length > 0) {
@@ -273,6 +235,57 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       return result;
     },
   };
+}
+
+/**
+ * The rows a context is assembled from, all within the catalog: the hits' rows with the table and key
+ * -column chunks of the best candidate tables (ranked from the hits' payloads, so ONE query brings them
+ * all), then, in a second query only when there are any, the best tables' other columns and the tables
+ * that bridge them. Hits whose row is gone (or rejected) are dropped and reported.
+ */
+async function contextRows(
+  metadata: MetadataStore,
+  query: ContextQuery,
+  fused: ReadonlyArray<VectorHit & { payload: PointPayload }>,
+  clock: ReturnType<typeof stepClock>,
+  onDroppedHits: ((count: number) => void) | undefined,
+): Promise<Omit<AssembleInput, "countTokens" | "maxChunks" | "maxTokens">> {
+  const tables = clock.sync("rank", () => {
+    const places = new Map(fused.map((hit) => [hit.id, placeOf(hit.payload)]));
+    return rankTables(fused, places)
+      .slice(0, CONTEXT_TABLES)
+      .map((table) => ({ schema: table.schema, table: table.table }));
+  });
+  const rows = await clock.step("postgres", () =>
+    metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables }),
+  );
+  const { hits, present, chosen, columnIds, bridges } = clock.sync("rank", () => {
+    const present = new Set(rows.map((row) => row.id));
+    const hits = fused.filter((hit) => present.has(hit.id));
+    const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
+    // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
+    // the column that holds them, and the SQL needs that column. Their ids derive from the names the
+    // table chunk lists, so they come in the same query as the bridge tables' rows.
+    const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
+    return { hits, present, chosen, columnIds, bridges: findBridgeTables(chosen, rows) };
+  });
+  if (hits.length < fused.length) {
+    onDroppedHits?.(fused.length - hits.length);
+  }
+  if (bridges.length === 0 && columnIds.length === 0) {
+    return { hits, rows, bridgeRows: [], columnRows: [] };
+  }
+  const extra = (
+    await clock.step("postgres", () => metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges }))
+  ).filter((row) => !present.has(row.id));
+  const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
+  const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
+  return { hits, rows, bridgeRows: extra.filter((row) => !isChosen(row)), columnRows: extra.filter(isChosen) };
+}
+
+/** Where a hit's chunk sits, from its payload: enough to rank tables before any row is read. */
+function placeOf(payload: PointPayload): ChunkPlace {
+  return { kind: payload.kind, schemaName: payload.schema, tableName: payload.table };
 }
 
 /** Ids of a table's column chunks that `present` lacks, from the column names its table chunk lists. */

@@ -124,12 +124,6 @@ const FULL_TABLES = 3;
 /** The most columns of one table fetched that way (wider tables keep their hits and keys). */
 const FULL_TABLE_COLUMNS = 100;
 
-/**
- * The relevance floor per embedder: the best dense cosine a question must reach in its catalog for the
- * context to count as relevant. Calibrated on held-out questions asked of catalogs they are not about.
- */
-export const RELEVANCE_FLOORS: Record<string, number> = { local: 0.12, openai: 0.2 };
-
 export function createRetrieve(deps: RetrieveDeps): Retrieve {
   const { metadata, vectors, embedder, logger } = deps;
 
@@ -137,7 +131,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
     async retrieveContext(query) {
       const timings: RetrieveStepTimings = { embed: 0, qdrant: 0, rank: 0, postgres: 0, assemble: 0 };
       const clock = stepClock(timings);
-      const relevanceFloor = query.minRelevance ?? RELEVANCE_FLOORS[embedder.name] ?? 0;
+      const relevanceFloor = query.minRelevance ?? embedder.relevanceFloor;
       const [vector] = await clock.step("embed", () =>
         embedder.embed([{ text: query.question }], { signal: query.signal }),
       );

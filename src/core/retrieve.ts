@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
-import type { VectorFilter, VectorHit, VectorStore } from "../stores/vector-store.js";
+import type { HitPayload, HybridHits, VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
 import { catalogChunkId } from "./catalog-chunks.js";
 import {
@@ -14,7 +14,7 @@ import {
 } from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
-import type { EmbeddingRow, PointPayload } from "./types.js";
+import type { EmbeddingRow } from "./types.js";
 
 export interface SearchQuery {
   filter: VectorFilter;
@@ -240,7 +240,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 async function contextRows(
   metadata: MetadataStore,
   query: ContextQuery,
-  fused: ReadonlyArray<VectorHit & { payload: PointPayload }>,
+  fused: HybridHits["hits"],
   clock: ReturnType<typeof stepClock>,
   onDroppedHits: ((count: number) => void) | undefined,
 ): Promise<Omit<AssembleInput, "countTokens" | "maxChunks" | "maxTokens">> {
@@ -278,7 +278,7 @@ async function contextRows(
 }
 
 /** Where a hit's chunk sits, from its payload: enough to rank tables before any row is read. */
-function placeOf(payload: PointPayload): ChunkPlace {
+function placeOf(payload: HitPayload): ChunkPlace {
   return { kind: payload.kind, schemaName: payload.schema, tableName: payload.table };
 }
 

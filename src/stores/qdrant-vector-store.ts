@@ -5,6 +5,7 @@ import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../
 import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
 import type {
+  HitPayload,
   HybridHits,
   HybridSearch,
   StoredPoint,
@@ -212,7 +213,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         filter,
         limit: BigInt(query.candidates),
         scoreThreshold,
-        withPayload: { selectorOptions: { case: "enable" as const, value: true } },
+        withPayload: { selectorOptions: { case: "include" as const, value: { fields: [...HIT_PAYLOAD] } } },
       });
       const sparse = {
         variant: {
@@ -234,7 +235,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         ),
       );
       const [dense = [], lexical = []] = response.result.map((list) =>
-        list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })),
+        list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: hitPayload(hit.payload) })),
       );
       return {
         hits: fuseRrf([dense, lexical]).slice(0, query.limit),
@@ -277,6 +278,22 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     async ping() {
       await call("health check", () => client.api("service").healthCheck({}));
     },
+  };
+}
+
+/** The payload keys a hybrid search brings back (HitPayload): the rest is not read. */
+const HIT_PAYLOAD = ["kind", "schema", "table", "content_hash"] as const;
+
+function hitPayload(payload: Record<string, PayloadValue>): HitPayload {
+  const text = (key: string): string | null => {
+    const kind = payload[key]?.kind;
+    return kind?.case === "stringValue" ? String(kind.value) : null;
+  };
+  return {
+    kind: text("kind") ?? "",
+    schema: text("schema"),
+    table: text("table"),
+    content_hash: text("content_hash") ?? "",
   };
 }
 

@@ -40,7 +40,6 @@ export interface VectorSearch {
 export interface VectorHit {
   id: string;
   score: number;
-  payload?: PointPayload;
 }
 
 /** Dense and sparse candidates of one query, fused by the service (RRF with stable ties). */
@@ -57,9 +56,12 @@ export interface HybridSearch {
   signal?: AbortSignal;
 }
 
+/** What retrieval reads of a hit's payload: where its chunk sits, and its content hash (for ties). */
+export type HitPayload = Pick<PointPayload, "kind" | "schema" | "table" | "content_hash">;
+
 export interface HybridHits {
-  /** Best fused score first, equal scores by content hash then point id; every hit with its payload. */
-  hits: Array<VectorHit & { payload: PointPayload }>;
+  /** Best fused score first, equal scores by content hash then point id. */
+  hits: Array<{ id: string; score: number; payload: HitPayload }>;
   /** The best dense score among the candidates; undefined when none passed `denseThreshold`. */
   bestDense: number | undefined;
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench:search [-- --points 100000 --catalogs 100 --requests 400 --seconds 10 --concurrency 16]
+ * npm run bench:search [-- --points 100000 --catalogs 100 --requests 400 --seconds 10 --concurrency 8]
  *
  * 100k points of 3072 dimensions in 100 catalogs, in the embedded Qdrant as a separate process and the
  * real Postgres; the service as its own process. In one run, each query is sent through the service
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     dimensions: { type: "string", default: "3072" },
     requests: { type: "string", default: "400" },
     seconds: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "16" },
+    concurrency: { type: "string", default: "8" },
     "admin-url": {
       type: "string",
       default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres",
@@ -85,6 +85,8 @@ async function main() {
       METRICS_PORT: "0",
       EMBEDDING_DIMENSIONS: String(DIMENSIONS),
       LOG_LEVEL: "info",
+      // Saturation, not admission control, is measured: every concurrent call is admitted.
+      MAX_CONCURRENT_EXPENSIVE_CALLS: String(Math.max(8, CONCURRENCY)),
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
   );

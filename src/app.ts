@@ -9,7 +9,7 @@ import { createIngest, type Ingest } from "./core/ingest.js";
 import { createReconcile, type Reconcile } from "./core/reconcile.js";
 import { createRepairer, type Repairer } from "./core/repairer.js";
 import { createWritePath, type WriteHooks } from "./core/write-path.js";
-import { createRetrieve, type Retrieve } from "./core/retrieve.js";
+import { createRetrieve, RETRIEVE_STEPS, type Retrieve } from "./core/retrieve.js";
 import { createConfiguredEmbedder } from "./backends/embedder.js";
 import { createCpuPool } from "./embedders/cpu-pool.js";
 import { makePrivateDir } from "./embedded/private-dir.js";
@@ -289,6 +289,9 @@ function createCore(deps: {
     logger,
     onDroppedHits: (count) => metrics.searchDroppedHits.inc(count),
     assembleContext: (input) => cpu.assembleContext(input),
+    onStepTimings: (timings) => {
+      for (const step of RETRIEVE_STEPS) metrics.retrieveStepSeconds.observe({ step }, timings[step]);
+    },
   });
   return { ingest, bulkDelete, catalogSync, reconcile, retrieve, repairer };
 }

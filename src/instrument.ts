@@ -54,6 +54,7 @@ export function instrumentEmbedder(embedder: Embedder, metrics: Metrics): Embedd
     name: embedder.name,
     model: embedder.model,
     dimensions: embedder.dimensions,
+    relevanceFloor: embedder.relevanceFloor,
     countTokens: (text, limit) => embedder.countTokens(text, limit),
     async embed(inputs, options) {
       const labels = { embedder: embedder.name };

@@ -112,6 +112,13 @@ export function createMetrics() {
       labelNames: ["store", "operation", "kind"],
       registers: [registry],
     }),
+    retrieveStepSeconds: new Histogram({
+      name: "dq_retrieve_step_seconds",
+      help: "Time of each step of one RetrieveContext call: embed, qdrant, rank, postgres, assemble.",
+      labelNames: ["step"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
     dependencyUp: new Gauge({
       name: "dq_dependency_up",
       help: "1 when the dependency answered its last readiness check, 0 otherwise.",

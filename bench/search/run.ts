@@ -1,10 +1,11 @@
 /**
- * npm run bench:search [-- --points 100000 --catalogs 100 --requests 400 --seconds 10 --concurrency 16]
+ * npm run bench:search [-- --points 100000 --catalogs 100 --requests 400 --seconds 10 --concurrency 8]
  *
  * 100k points of 3072 dimensions in 100 catalogs, in the embedded Qdrant as a separate process and the
  * real Postgres; the service as its own process. In one run, each query is sent through the service
  * (SearchEmbeddings limit 10 in one catalog; RetrieveContext) and straight to that Qdrant plus the same
- * Postgres fetch, at concurrency 1 (latency) and at saturation (throughput). Writes bench/results/.
+ * Postgres fetch (for RetrieveContext: its one hybrid QueryBatch and its context-rows query), at
+ * concurrency 1 (latency) and at saturation (throughput). Writes bench/results/.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { pino } from "pino";
 import { sql } from "slonik";
 import { encodeSparse } from "../../src/embedders/sparse-encoder.js";
 import { createLocalEmbedder } from "../../src/embedders/local-embedder.js";
+import { createQdrantVectorStore } from "../../src/stores/qdrant-vector-store.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
@@ -33,7 +35,7 @@ const { values: args } = parseArgs({
     dimensions: { type: "string", default: "3072" },
     requests: { type: "string", default: "400" },
     seconds: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "16" },
+    concurrency: { type: "string", default: "8" },
     "admin-url": {
       type: "string",
       default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres",
@@ -83,6 +85,8 @@ async function main() {
       METRICS_PORT: "0",
       EMBEDDING_DIMENSIONS: String(DIMENSIONS),
       LOG_LEVEL: "info",
+      // Saturation, not admission control, is measured: every concurrent call is admitted.
+      MAX_CONCURRENT_EXPENSIVE_CALLS: String(Math.max(8, CONCURRENCY)),
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
   );
@@ -132,6 +136,13 @@ async function main() {
     const pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: 10, logger });
     const metadata = createPostgresMetadataStore({ pool, logger });
     const embedder = createLocalEmbedder({ dimensions: DIMENSIONS });
+    const vectors = createQdrantVectorStore({
+      client,
+      collectionName: "embeddings",
+      dimensions: DIMENSIONS,
+      model: embedder.model,
+      logger,
+    });
     const filterOf = (catalogId: string) => ({
       must: [
         {
@@ -182,52 +193,29 @@ async function main() {
         minRelevance: -1,
       });
     };
+    // RetrieveContext's own store work, sent straight: the same hybrid QueryBatch through the same store
+    // code, then the context rows of the hits and their tables (these synthetic chunks carry no catalog
+    // metadata, so the service sends no second Postgres query either).
     const directContext = async (n: number) => {
       const catalogId = catalogIds[n % CATALOGS];
       const question = QUESTIONS[n % QUESTIONS.length];
       const [vector] = await embedder.embed([{ text: question }]);
-      const sparse = encodeSparse(question);
-      const dense = { variant: { case: "dense" as const, value: { data: Array.from(vector) } } };
-      const filter = filterOf(catalogId);
-      const [fused] = await Promise.all([
-        client.api("points").query({
-          collectionName: "embeddings",
-          prefetch: [
-            { using: "dense", query: { variant: { case: "nearest", value: dense } }, filter, limit: 120n },
-            {
-              using: "sparse",
-              query: {
-                variant: {
-                  case: "nearest",
-                  value: {
-                    variant: {
-                      case: "sparse",
-                      value: { indices: Array.from(sparse.indices), values: Array.from(sparse.values) },
-                    },
-                  },
-                },
-              },
-              filter,
-              limit: 120n,
-            },
-          ],
-          query: { variant: { case: "fusion", value: 0 } },
-          filter,
-          limit: 60n,
-          withPayload: { selectorOptions: { case: "enable", value: true } },
-        }),
-        client.api("points").query({
-          collectionName: "embeddings",
-          using: "dense",
-          query: { variant: { case: "nearest", value: dense } },
-          filter,
-          limit: 1n,
-        }),
-      ]);
-      const ids = fused.result.map((hit) =>
-        hit.id?.pointIdOptions.case === "uuid" ? hit.id.pointIdOptions.value : "",
-      );
-      await metadata.getContextRows(catalogId, { ids, tables: [] });
+      const { hits } = await vectors.searchHybrid({
+        filter: { catalogId },
+        vector,
+        sparse: encodeSparse(question),
+        limit: 60,
+        candidates: 120,
+        denseThreshold: -1,
+      });
+      const tables = new Map(hits.map((hit) => [`${hit.payload.schema}.${hit.payload.table}`, hit.payload]));
+      await metadata.getContextRows(catalogId, {
+        ids: hits.map((hit) => hit.id),
+        tables: [...tables.values()].slice(0, 10).map((payload) => ({
+          schema: payload.schema ?? "",
+          table: payload.table ?? "",
+        })),
+      });
     };
 
     const pairs = { search: [serviceSearch, directSearch], context: [serviceContext, directContext] } as const;

@@ -194,6 +194,7 @@ export function createAliasBoundVectorStore(options: AliasBindingOptions): Vecto
     deleteCatalog: guard((catalogId, deleteOptions) => store.deleteCatalog(catalogId, deleteOptions)),
     get: guard((ids, callOptions) => store.get(ids, callOptions)),
     search: guard((query) => store.search(query)),
+    searchHybrid: guard((query) => store.searchHybrid(query)),
     setStatus: guard((ids, status) => store.setStatus(ids, status)),
     scroll: guard((scrollOptions) => store.scroll(scrollOptions)),
   };

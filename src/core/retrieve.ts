@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
-import type { VectorFilter, VectorStore } from "../stores/vector-store.js";
+import type { HitPayload, HybridHits, VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
 import { catalogChunkId } from "./catalog/chunks.js";
 import { CATALOG_ORIGIN } from "./catalog/types.js";
@@ -11,6 +11,7 @@ import {
   rankTables,
   type AssembleInput,
   type AssembledContext,
+  type ChunkPlace,
 } from "./context/assemble.js";
 import { renderContext } from "./context/render.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -44,6 +45,39 @@ export interface RetrieveDeps {
    * runs without spaces are seconds of counting. Inline with the embedder's counter when absent.
    */
   assembleContext?: (input: Omit<AssembleInput, "countTokens">) => Promise<AssembledContext>;
+  /** Called once per `retrieveContext` that answered, with the seconds each step took. */
+  onStepTimings?: (timings: RetrieveStepTimings) => void;
+}
+
+/**
+ * The steps of `retrieveContext`, timed per call: embedding the question, the Qdrant query, ranking
+ * (fusion order, table ranking, which rows to fetch), the Postgres fetches, and assembling the context
+ * under its budgets (token counting, rendering).
+ */
+export const RETRIEVE_STEPS = ["embed", "qdrant", "rank", "postgres", "assemble"] as const;
+export type RetrieveStep = (typeof RETRIEVE_STEPS)[number];
+export type RetrieveStepTimings = Record<RetrieveStep, number>;
+
+/** Adds each step's wall time (seconds) to `timings`; a step may run several times in one call. */
+function stepClock(timings: RetrieveStepTimings) {
+  return {
+    async step<T>(name: RetrieveStep, run: () => Promise<T>): Promise<T> {
+      const start = performance.now();
+      try {
+        return await run();
+      } finally {
+        timings[name] += (performance.now() - start) / 1000;
+      }
+    },
+    sync<T>(name: RetrieveStep, run: () => T): T {
+      const start = performance.now();
+      try {
+        return run();
+      } finally {
+        timings[name] += (performance.now() - start) / 1000;
+      }
+    },
+  };
 }
 
 export interface ContextQuery {
@@ -67,18 +101,18 @@ export interface Retrieve {
 }
 
 /**
- * Hits fetched beyond each edge of a page or candidate list. Qdrant orders equal scores arbitrarily
- * (by segment layout, arrival order), so the service re-sorts what it got with a stable key and cuts
- * itself: a tie group straddling an edge (RRF ties: the same rank in the dense and the sparse list)
- * is then decided here, the same way on every run and on the embedded server and real Qdrant alike.
+ * Hits fetched beyond each edge of a search page. Qdrant orders equal scores arbitrarily (by segment
+ * layout, arrival order), so the service re-sorts what it got with a stable key and cuts itself: a tie
+ * group straddling an edge is then decided here, the same way on every run and on the embedded server
+ * and real Qdrant alike. (Context candidates are fused here, with the same care: rrf-fusion.ts.)
  */
 const TIE_MARGIN = 8;
 /** The widest window a page's tie groups are followed to; past it, ties at the edge stay Qdrant's. */
 const MAX_TIE_WINDOW = 10_000;
 
-/** Best score first; equal scores by `key`, then point id. */
-function byScoreThen<T extends { id: string; score: number }>(key: (hit: T) => string): (a: T, b: T) => number {
-  return (a, b) => b.score - a.score || compareText(key(a), key(b)) || compareText(a.id, b.id);
+/** Best score first; equal scores by point id. */
+function byScoreThenId(a: { id: string; score: number }, b: { id: string; score: number }): number {
+  return b.score - a.score || compareText(a.id, b.id);
 }
 
 function compareText(a: string, b: string): number {
@@ -92,12 +126,6 @@ const CONTEXT_TABLES = 10;
 const FULL_TABLES = 3;
 /** The most columns of one table fetched that way (wider tables keep their hits and keys). */
 const FULL_TABLE_COLUMNS = 100;
-
-/**
- * The relevance floor per embedder: the best dense cosine a question must reach in its catalog for the
- * context to count as relevant. Calibrated on held-out questions asked of catalogs they are not about.
- */
-export const RELEVANCE_FLOORS: Record<string, number> = { local: 0.12, openai: 0.2 };
 
 export function createRetrieve(deps: RetrieveDeps): Retrieve {
   const { metadata, vectors, embedder, logger } = deps;
@@ -123,7 +151,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
         scoreThreshold: query.scoreThreshold,
         signal: query.signal,
       });
-      window.sort(byScoreThen(() => ""));
+      window.sort(byScoreThenId);
       const page = window.slice(query.offset - from, query.offset - from + query.limit);
       if (page.length === 0) return page;
       const openBefore = from > 0 && page[0].score === window[0].score;
@@ -136,71 +164,45 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 
   return {
     async retrieveContext(query) {
-      const relevanceFloor = query.minRelevance ?? RELEVANCE_FLOORS[embedder.name] ?? 0;
-      const [vector] = await embedder.embed([{ text: query.question }], { signal: query.signal });
-      const filter = { catalogId: query.catalogId, schemaName: query.schemaName };
-      const [candidates, best] = await Promise.all([
-        vectors.search({
-          filter,
+      const timings: RetrieveStepTimings = { embed: 0, qdrant: 0, rank: 0, postgres: 0, assemble: 0 };
+      const clock = stepClock(timings);
+      const relevanceFloor = query.minRelevance ?? embedder.relevanceFloor;
+      const [vector] = await clock.step("embed", () =>
+        embedder.embed([{ text: query.question }], { signal: query.signal }),
+      );
+      // Dense and sparse candidates in one request; the dense list also says whether anything reached
+      // the floor. Fused with ties by content hash, then id: point ids are per catalog, so two catalogs
+      // with the same content rank the same.
+      const { hits: fused, bestDense } = await clock.step("qdrant", () =>
+        vectors.searchHybrid({
+          filter: { catalogId: query.catalogId, schemaName: query.schemaName },
           vector,
           sparse: encodeSparse(query.question),
-          limit: CONTEXT_CANDIDATES + TIE_MARGIN,
+          limit: CONTEXT_CANDIDATES,
           candidates: CONTEXT_CANDIDATES * 2,
           denseThreshold: relevanceFloor,
-          withPayload: true,
           signal: query.signal,
         }),
-        vectors.search({ filter, vector, limit: 1, signal: query.signal }),
-      ]);
-      // Equal fused scores by content (then id): point ids are per catalog, so two catalogs with the
-      // same content rank the same.
-      const fused = candidates.sort(byScoreThen((hit) => hit.payload?.content_hash ?? "")).slice(0, CONTEXT_CANDIDATES);
+      );
       const empty = { tables: [], chunks: [], text: "", tokens: 0, truncated: false, relevanceFloor };
-      if (fused.length === 0 || (best[0]?.score ?? -1) < relevanceFloor) {
+      if (fused.length === 0 || bestDense === undefined) {
+        deps.onStepTimings?.(timings);
         return { ...empty, insufficientContext: true };
       }
-      // Candidate tables from the hits' payloads, ranked by evidence, so ONE Postgres query brings the
-      // hits, their tables' chunks and the key columns joins need.
-      const payloadRows = new Map(
-        fused.map((hit) => [
-          hit.id,
-          {
-            kind: hit.payload?.kind ?? "",
-            schemaName: hit.payload?.schema ?? null,
-            tableName: hit.payload?.table ?? null,
-          } as EmbeddingRow,
-        ]),
-      );
-      const tables = rankTables(fused, payloadRows)
-        .slice(0, CONTEXT_TABLES)
-        .map((table) => ({ schema: table.schema, table: table.table }));
-      const rows = await metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables });
-      const present = new Set(rows.map((row) => row.id));
-      const hits = fused.filter((hit) => present.has(hit.id));
-      if (hits.length < fused.length) {
-        deps.onDroppedHits?.(fused.length - hits.length);
-      }
-      const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
-      // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
-      // the column that holds them, and the SQL needs that column. Their ids derive from the names the
-      // table chunk lists, so they come in the same query as the bridge tables' rows.
-      const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
-      const bridges = findBridgeTables(chosen, rows);
-      const extra =
-        bridges.length === 0 && columnIds.length === 0
-          ? []
-          : (await metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges })).filter(
-              (row) => !present.has(row.id) && row.status !== "rejected",
-            );
-      const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
-      const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
-      const bridgeRows = extra.filter((row) => !isChosen(row));
-      const columnRows = extra.filter((row) => isChosen(row));
-      const input = { hits, rows, bridgeRows, columnRows, maxChunks: query.maxChunks, maxTokens: query.maxTokens };
-      const assembled =
+      const input = await contextRows(metadata, query, fused, clock, deps.onDroppedHits);
+      const { hits, rows } = input;
+      const budgets = { maxChunks: query.maxChunks, maxTokens: query.maxTokens };
+      const assembled = await clock.step("assemble", () =>
         deps.assembleContext !== undefined
-          ? await deps.assembleContext(input)
-          : assembleContext({ ...input, countTokens: (text, limit) => embedder.countTokens(text, limit) });
+          ? deps.assembleContext({ ...input, ...budgets })
+          : Promise.resolve(
+              assembleContext({
+                ...input,
+                ...budgets,
+                countTokens: (text, limit) => embedder.countTokens(text, limit),
+              }),
+            ),
+      );
       if (assembled.chunks.length === 0 && hits.length > 0) {
         const best = rows.find((row) => row.id === hits[0].id);
         // Counted up to the largest budget a caller may ask for: the figure is for the message.
@@ -210,6 +212,7 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
           `is ${query.maxTokens}; the most relevant chunk alone needs ${needed} tokens`,
         );
       }
+      deps.onStepTimings?.(timings);
       return { ...assembled, insufficientContext: assembled.chunks.length === 0, relevanceFloor };
     },
 
@@ -251,6 +254,57 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
       return result;
     },
   };
+}
+
+/**
+ * The rows a context is assembled from, all within the catalog: the hits' rows with the table and key
+ * -column chunks of the best candidate tables (ranked from the hits' payloads, so ONE query brings them
+ * all), then, in a second query only when there are any, the best tables' other columns and the tables
+ * that bridge them. Hits whose row is gone (or rejected) are dropped and reported.
+ */
+async function contextRows(
+  metadata: MetadataStore,
+  query: ContextQuery,
+  fused: HybridHits["hits"],
+  clock: ReturnType<typeof stepClock>,
+  onDroppedHits: ((count: number) => void) | undefined,
+): Promise<Omit<AssembleInput, "countTokens" | "maxChunks" | "maxTokens">> {
+  const tables = clock.sync("rank", () => {
+    const places = new Map(fused.map((hit) => [hit.id, placeOf(hit.payload)]));
+    return rankTables(fused, places)
+      .slice(0, CONTEXT_TABLES)
+      .map((table) => ({ schema: table.schema, table: table.table }));
+  });
+  const rows = await clock.step("postgres", () =>
+    metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables }),
+  );
+  const { hits, present, chosen, columnIds, bridges } = clock.sync("rank", () => {
+    const present = new Set(rows.map((row) => row.id));
+    const hits = fused.filter((hit) => present.has(hit.id));
+    const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
+    // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
+    // the column that holds them, and the SQL needs that column. Their ids derive from the names the
+    // table chunk lists, so they come in the same query as the bridge tables' rows.
+    const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
+    return { hits, present, chosen, columnIds, bridges: findBridgeTables(chosen, rows) };
+  });
+  if (hits.length < fused.length) {
+    onDroppedHits?.(fused.length - hits.length);
+  }
+  if (bridges.length === 0 && columnIds.length === 0) {
+    return { hits, rows, bridgeRows: [], columnRows: [] };
+  }
+  const extra = (
+    await clock.step("postgres", () => metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges }))
+  ).filter((row) => !present.has(row.id));
+  const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
+  const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
+  return { hits, rows, bridgeRows: extra.filter((row) => !isChosen(row)), columnRows: extra.filter(isChosen) };
+}
+
+/** Where a hit's chunk sits, from its payload: enough to rank tables before any row is read. */
+function placeOf(payload: HitPayload): ChunkPlace {
+  return { kind: payload.kind, schemaName: payload.schema, tableName: payload.table };
 }
 
 /** Ids of a table's column chunks that `present` lacks, from the column names its table chunk lists. */

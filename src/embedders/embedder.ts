@@ -29,6 +29,12 @@ export interface Embedder {
   readonly model: string;
   readonly dimensions: number;
   /**
+   * The best cosine a question's vector must reach among a catalog's chunks for retrieval to count the
+   * context as relevant (below it, `insufficient_context`). A property of the model's similarity scale,
+   * calibrated on held-out questions asked of catalogs they are not about.
+   */
+  readonly relevanceFloor: number;
+  /**
    * One Float32Array per input, in order, of length `dimensions`, L2-normalized, with the cl100k
    * tokens the inputs cost. Long texts are tokenized (and, locally, embedded) off the event loop.
    */

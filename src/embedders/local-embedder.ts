@@ -61,6 +61,9 @@ const BIGRAM_WEIGHT = 0.3;
 const HASHES_PER_FEATURE = 3;
 const HASH_SEEDS = [0x811c9dc5, 0x9747b28c, 0x5bd1e995] as const;
 
+/** Hashed-feature cosines run lower than a trained model's: see `Embedder.relevanceFloor`. */
+export const LOCAL_RELEVANCE_FLOOR = 0.12;
+
 export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
   const { dimensions } = options;
   if (!Number.isInteger(dimensions) || dimensions < 1) {
@@ -73,6 +76,7 @@ export function createLocalEmbedder(options: LocalEmbedderOptions): Embedder {
     name: "local",
     model,
     dimensions,
+    relevanceFloor: LOCAL_RELEVANCE_FLOOR,
     async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Embeddings> {
       throwIfAborted(embedOptions?.signal);
       // Large batches and long texts are embedded on a worker thread, not on the event loop.

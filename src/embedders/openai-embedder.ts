@@ -66,6 +66,9 @@ export interface OpenAIEmbedderOptions {
   logger: Logger;
 }
 
+/** Calibrated on text-embedding-3 models: see `Embedder.relevanceFloor`. */
+export const OPENAI_RELEVANCE_FLOOR = 0.2;
+
 export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   const model = options.model ?? DEFAULT_OPENAI_MODEL;
   const dimensions = options.dimensions ?? DEFAULT_OPENAI_DIMENSIONS;
@@ -155,6 +158,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     name: "openai",
     model,
     dimensions,
+    relevanceFloor: OPENAI_RELEVANCE_FLOOR,
     countTokens,
     async embed(inputs: readonly EmbedInput[], embedOptions?: EmbedOptions): Promise<Embeddings> {
       const callerSignal = embedOptions?.signal;

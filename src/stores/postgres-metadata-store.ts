@@ -153,28 +153,37 @@ function bindStore(
       if (!isUuid(catalogId)) {
         return [];
       }
-      const ids = uuidsOnly(request.ids);
-      const schemas = request.tables.map((table) => table.schema);
-      const tables = request.tables.map((table) => table.table);
+      const ids = sql.array(uuidsOnly(request.ids), "uuid");
+      const schemas = sql.array(
+        request.tables.map((table) => table.schema),
+        "text",
+      );
+      const tables = sql.array(
+        request.tables.map((table) => table.table),
+        "text",
+      );
+      // Two index lookups, not one OR over the catalog: the hits by id, then the tables' own chunks
+      // (dq_embeddings_catalog_table_idx) that are not hits already.
+      const byId = sql.fragment`
+        SELECT ${rowColumns} FROM dq_embeddings
+        WHERE catalog_id = ${catalogId} AND status <> 'rejected' AND id = ANY(${ids})`;
+      const byTable = sql.fragment`
+        SELECT ${rowColumns} FROM dq_embeddings
+        WHERE catalog_id = ${catalogId}
+          AND status <> 'rejected'
+          AND (schema_name, table_name) IN (SELECT * FROM unnest(${schemas}, ${tables}))
+          AND NOT (id = ANY(${ids}))
+          AND metadata->>'origin' = ${CATALOG_ORIGIN}
+          AND (
+            kind = 'table'
+            OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))
+          )`;
+      const parts = [...(request.ids.length > 0 ? [byId] : []), ...(request.tables.length > 0 ? [byTable] : [])];
+      if (parts.length === 0) {
+        return [];
+      }
       const rows = await run("reading context rows", () =>
-        connection.any(sql.type(embeddingRowSchema)`
-          SELECT ${rowColumns}
-          FROM dq_embeddings
-          WHERE catalog_id = ${catalogId}
-            AND status <> 'rejected'
-            AND (
-              id = ANY(${sql.array(ids, "uuid")})
-              OR (
-                (schema_name, table_name) IN (SELECT * FROM unnest(${sql.array(schemas, "text")}, ${sql.array(tables, "text")}))
-                AND status <> 'rejected'
-                AND metadata->>'origin' = ${CATALOG_ORIGIN}
-                AND (
-                  kind = 'table'
-                  OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))
-                )
-              )
-            )
-        `),
+        connection.any(sql.type(embeddingRowSchema)`${sql.join(parts, sql.fragment` UNION ALL `)}`),
       );
       return [...rows];
     },

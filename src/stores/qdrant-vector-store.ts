@@ -5,7 +5,17 @@ import { FailedPreconditionError, InternalError, InvalidArgumentError, Unavailab
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
 import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
-import type { StoredPoint, VectorFilter, VectorHit, VectorPoint, VectorSearch, VectorStore } from "./vector-store.js";
+import type {
+  HitPayload,
+  HybridHits,
+  HybridSearch,
+  StoredPoint,
+  VectorFilter,
+  VectorHit,
+  VectorPoint,
+  VectorSearch,
+  VectorStore,
+} from "./vector-store.js";
 
 /** Names of the collection's vectors: one dense (the embedder's), one sparse (lexical, IDF in Qdrant). */
 export const DENSE_VECTOR = "dense";
@@ -203,64 +213,67 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     },
 
     async search(query: VectorSearch): Promise<VectorHit[]> {
-      const filter = toFilter(query.filter);
-      const dense = { variant: { case: "dense" as const, value: { data: Array.from(query.vector) } } };
-      const withPayload = query.withPayload
-        ? { selectorOptions: { case: "enable" as const, value: true } }
-        : { selectorOptions: { case: "enable" as const, value: false } };
-      if (query.sparse !== undefined) {
-        // Both candidate lists in one QueryBatch, fused here with stable ties (rrf-fusion.ts).
-        const branch = (using: string, nearest: object, scoreThreshold?: number) => ({
-          collectionName,
-          using,
-          query: { variant: { case: "nearest" as const, value: nearest } },
-          filter,
-          limit: BigInt(prefetchLimit(query)),
-          scoreThreshold,
-          withPayload: { selectorOptions: { case: "enable" as const, value: true } },
-        });
-        const sparse = {
-          variant: {
-            case: "sparse" as const,
-            value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) },
-          },
-        };
-        const response = await call(
-          "search",
-          () =>
-            points().queryBatch(
-              {
-                collectionName,
-                queryPoints: [branch(DENSE_VECTOR, dense, query.denseThreshold), branch(SPARSE_VECTOR, sparse)],
-              },
-              { signal: query.signal },
-            ),
-          query.signal,
-        );
-        const lists = response.result.map((list) =>
-          list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload })),
-        );
-        const offset = query.offset ?? 0;
-        return fuseRrf(lists)
-          .slice(offset, offset + query.limit)
-          .map((hit) => (query.withPayload ? hit : { id: hit.id, score: hit.score }));
-      }
-      const request = {
-        collectionName,
-        using: DENSE_VECTOR,
-        query: { variant: { case: "nearest" as const, value: dense } },
-        filter,
-        limit: BigInt(query.limit),
-        offset: BigInt(query.offset ?? 0),
-        scoreThreshold: query.scoreThreshold,
-        withPayload,
-      };
-      const response = await call("search", () => points().query(request, { signal: query.signal }), query.signal);
-      return response.result.map((hit) =>
-        query.withPayload
-          ? { id: idOf(hit.id), score: hit.score, payload: toStoredPoint(hit).payload }
-          : { id: idOf(hit.id), score: hit.score },
+      const response = await call(
+        "search",
+        () =>
+          points().query(
+            {
+              collectionName,
+              using: DENSE_VECTOR,
+              query: { variant: { case: "nearest", value: denseQuery(query.vector) } },
+              filter: toFilter(query.filter),
+              limit: BigInt(query.limit),
+              offset: BigInt(query.offset ?? 0),
+              scoreThreshold: query.scoreThreshold,
+              withPayload: { selectorOptions: { case: "enable", value: false } },
+            },
+            { signal: query.signal },
+          ),
+        query.signal,
       );
+      return response.result.map((hit) => ({ id: idOf(hit.id), score: hit.score }));
+    },
+
+    async searchHybrid(query: HybridSearch): Promise<HybridHits> {
+      const filter = toFilter(query.filter);
+      const branch = (using: string, nearest: object, scoreThreshold?: number) => ({
+        collectionName,
+        using,
+        query: { variant: { case: "nearest" as const, value: nearest } },
+        filter,
+        limit: BigInt(query.candidates),
+        scoreThreshold,
+        withPayload: { selectorOptions: { case: "include" as const, value: { fields: [...HIT_PAYLOAD] } } },
+      });
+      const sparse = {
+        variant: {
+          case: "sparse" as const,
+          value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) },
+        },
+      };
+      // Both candidate lists in one QueryBatch, fused here with stable ties (rrf-fusion.ts).
+      const response = await call(
+        "search",
+        () =>
+          points().queryBatch(
+            {
+              collectionName,
+              queryPoints: [
+                branch(DENSE_VECTOR, denseQuery(query.vector), query.denseThreshold),
+                branch(SPARSE_VECTOR, sparse),
+              ],
+            },
+            { signal: query.signal },
+          ),
+        query.signal,
+      );
+      const [dense = [], lexical = []] = response.result.map((list) =>
+        list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: hitPayload(hit.payload) })),
+      );
+      return {
+        hits: fuseRrf([dense, lexical]).slice(0, query.limit),
+        bestDense: dense.length === 0 ? undefined : Math.max(...dense.map((hit) => hit.score)),
+      };
     },
 
     async setStatus(ids, status) {
@@ -304,9 +317,24 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
   };
 }
 
-function prefetchLimit(query: VectorSearch): number {
-  // Fusion needs candidates beyond the page: each branch brings up to 4x the page, at least 50.
-  return query.candidates ?? Math.max(50, (query.limit + (query.offset ?? 0)) * 4);
+/** The payload keys a hybrid search brings back (HitPayload): the rest is not read. */
+const HIT_PAYLOAD = ["kind", "schema", "table", "content_hash"] as const;
+
+function hitPayload(payload: Record<string, PayloadValue>): HitPayload {
+  const text = (key: string): string | null => {
+    const kind = payload[key]?.kind;
+    return kind?.case === "stringValue" ? String(kind.value) : null;
+  };
+  return {
+    kind: text("kind") ?? "",
+    schema: text("schema"),
+    table: text("table"),
+    content_hash: text("content_hash") ?? "",
+  };
+}
+
+function denseQuery(vector: Float32Array) {
+  return { variant: { case: "dense" as const, value: { data: Array.from(vector) } } };
 }
 
 function stringValue(value: string): Value {

@@ -1,4 +1,9 @@
-import type { VectorHit } from "./vector-store.js";
+/** A candidate as fusion needs it: ties are broken by its content hash, when it has one. */
+interface Candidate {
+  id: string;
+  score: number;
+  payload?: { content_hash: string };
+}
 
 /**
  * Reciprocal rank fusion of the dense and sparse candidate lists, done by the service instead of by
@@ -9,8 +14,8 @@ import type { VectorHit } from "./vector-store.js";
  * 0-based position p earns 1 / (p + 2) in float32 (Qdrant's default k = 2, reciprocal_rank_fusion.rs),
  * summed over the lists it appears in.
  */
-export function fuseRrf(lists: readonly VectorHit[][]): VectorHit[] {
-  const fused = new Map<string, VectorHit>();
+export function fuseRrf<H extends Candidate>(lists: readonly H[][]): H[] {
+  const fused = new Map<string, H>();
   for (const list of lists) {
     [...list].sort(byScoreThenContent).forEach((hit, position) => {
       const earned = Math.fround(1 / (position + 2));
@@ -22,7 +27,7 @@ export function fuseRrf(lists: readonly VectorHit[][]): VectorHit[] {
 }
 
 /** Best score first; equal scores by content hash, then point id. */
-export function byScoreThenContent(a: VectorHit, b: VectorHit): number {
+export function byScoreThenContent(a: Candidate, b: Candidate): number {
   return (
     b.score - a.score ||
     compareText(a.payload?.content_hash ?? "", b.payload?.content_hash ?? "") ||

@@ -31,24 +31,39 @@ export interface VectorFilter {
 export interface VectorSearch {
   filter: VectorFilter;
   vector: Float32Array;
-  /** When given, dense and sparse candidates are fused (RRF) in one Query. */
-  sparse?: SparseVector;
   limit: number;
   offset?: number;
   scoreThreshold?: number;
-  /** In a fused search, dense candidates below this cosine are left out (sparse ones need a shared term). */
-  denseThreshold?: number;
-  /** Candidates each branch of a fused search brings (default: 4x the page, at least 50). */
-  candidates?: number;
-  /** Return each hit's payload (retrieval groups hits by table without asking Postgres first). */
-  withPayload?: boolean;
   signal?: AbortSignal;
 }
 
 export interface VectorHit {
   id: string;
   score: number;
-  payload?: PointPayload;
+}
+
+/** Dense and sparse candidates of one query, fused by the service (RRF with stable ties). */
+export interface HybridSearch {
+  filter: VectorFilter;
+  vector: Float32Array;
+  sparse: SparseVector;
+  /** Fused hits to return. */
+  limit: number;
+  /** Candidates each list brings. */
+  candidates: number;
+  /** Dense candidates at or below this cosine are left out (sparse ones need a shared term). */
+  denseThreshold?: number;
+  signal?: AbortSignal;
+}
+
+/** What retrieval reads of a hit's payload: where its chunk sits, and its content hash (for ties). */
+export type HitPayload = Pick<PointPayload, "kind" | "schema" | "table" | "content_hash">;
+
+export interface HybridHits {
+  /** Best fused score first, equal scores by content hash then point id. */
+  hits: Array<{ id: string; score: number; payload: HitPayload }>;
+  /** The best dense score among the candidates; undefined when none passed `denseThreshold`. */
+  bestDense: number | undefined;
 }
 
 export interface StoredPoint {
@@ -66,6 +81,8 @@ export interface VectorStore {
   deleteCatalog(catalogId: string, options?: { status?: EmbeddingStatus }): Promise<void>;
   get(ids: readonly string[], options?: { withVector?: boolean; signal?: AbortSignal }): Promise<StoredPoint[]>;
   search(query: VectorSearch): Promise<VectorHit[]>;
+  /** Both candidate lists in ONE request to the store, fused here. */
+  searchHybrid(query: HybridSearch): Promise<HybridHits>;
   setStatus(ids: readonly string[], status: EmbeddingStatus): Promise<void>;
   /** Pages through points in id order; `catalogId` undefined means every catalog. */
   scroll(options: {

@@ -258,6 +258,22 @@ describe("filters through payload indexes", () => {
         ],
       }),
     ).toEqual(["2", "3"]);
+    // must_not on indexed fields beside an indexed must (query_checker.rs: none of must_not may match),
+    // the integer index again holding point 3's 5.0 as 5.
+    expect(await on({ must: [keyword("tags", "b")], mustNot: [keyword("city", "Berlin")] })).toEqual(["2"]);
+    expect(await on({ must: [keyword("city", "Berlin")], mustNot: [keyword("city", "Moscow")] })).toEqual(["1"]);
+    expect(
+      await on({
+        must: [keyword("city", "Berlin")],
+        mustNot: [field("n", { match: { matchValue: { case: "integer", value: 5n } } })],
+      }),
+    ).toEqual([]);
+    expect(
+      await on({
+        must: [keyword("tags", "b")],
+        mustNot: [{ conditionOneOf: { case: "isEmpty", value: { key: "note" } } }],
+      }),
+    ).toEqual(["1"]);
     // Index maintenance on update.
     await client.api("points").overwritePayload({
       collectionName: coll,

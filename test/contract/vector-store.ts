@@ -129,13 +129,10 @@ export function describeVectorStoreContract(name: string, open: () => Promise<Ve
       const hits = await store.search({ filter: { catalogId }, vector: vector(4), limit: 10 });
       expect(hits.map((hit) => hit.id.toLowerCase())).toEqual([near.id, far.id]);
       expect(hits[0].score).toBeGreaterThan(hits[1].score);
-      expect(hits[0].payload).toBeUndefined();
       const page = await store.search({ filter: { catalogId }, vector: vector(4), limit: 1, offset: 1 });
       expect(page.map((hit) => hit.id.toLowerCase())).toEqual([far.id]);
       const above = await store.search({ filter: { catalogId }, vector: vector(4), limit: 10, scoreThreshold: 0.9 });
       expect(above.map((hit) => hit.id.toLowerCase())).toEqual([near.id]);
-      const withPayload = await store.search({ filter: { catalogId }, vector: vector(4), limit: 1, withPayload: true });
-      expect(withPayload[0].payload).toEqual(near.payload);
     });
 
     it("filters on kinds, schema, table and status; without statuses, rejected points are left out", async () => {
@@ -175,16 +172,22 @@ export function describeVectorStoreContract(name: string, open: () => Promise<Ve
       };
       const neither = point(catalogId, { vector: vector(7) });
       await store.upsert([dense, lexical, neither]);
-      const hits = await store.search({
+      const { hits, bestDense } = await store.searchHybrid({
         filter: { catalogId },
         vector: vector(5),
         sparse: { indices: Uint32Array.from([42]), values: Float32Array.from([1]) },
         denseThreshold: 0.5,
+        candidates: 10,
         limit: 10,
-        withPayload: true,
       });
       expect(sorted(hits.map((hit) => hit.id))).toEqual(sorted([dense.id, lexical.id]));
-      expect(hits.every((hit) => hit.payload?.catalog_id === catalogId)).toBe(true);
+      expect(hits.find((hit) => hit.id.toLowerCase() === dense.id)?.payload).toEqual({
+        kind: dense.payload.kind,
+        schema: dense.payload.schema,
+        table: dense.payload.table,
+        content_hash: dense.payload.content_hash,
+      });
+      expect(bestDense).toBeCloseTo(1, 5);
     });
 
     it("scrolls every point of a catalog (or of all) once, in id order, page by page", async () => {

@@ -43,6 +43,7 @@ export function createCoreFixture(options: { hooks?: WriteHooks } = {}) {
   const embedded: string[] = [];
   const embedder: Embedder = {
     name: "local",
+    relevanceFloor: 0,
     model: MODEL,
     dimensions: DIMENSIONS,
     countTokens: (text) => text.length,

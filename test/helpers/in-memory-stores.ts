@@ -287,41 +287,46 @@ export function createInMemoryVectorStore(dimensions: number): InMemoryVectorSto
         }));
     },
     async search(query) {
-      const candidates = [...points.values()].filter((point) => matches(point, query));
       const vector = normalized(query.vector);
-      const withPayload = (hit: VectorHit) =>
-        query.withPayload ? { ...hit, payload: { ...points.get(hit.id)!.payload } } : hit;
       const offset = query.offset ?? 0;
-      if (query.sparse !== undefined) {
-        const sparse = query.sparse;
-        const size = query.candidates ?? Math.max(50, (query.limit + offset) * 4);
-        const dense = candidates
-          .map((point) => ({ id: point.id, score: dot(vector, point.vector), payload: point.payload }))
-          .filter((hit) => query.denseThreshold === undefined || hit.score >= query.denseThreshold)
-          .sort(byScore)
-          .slice(0, size);
-        const lexical = candidates
-          .map((point) => {
-            let score = 0;
-            const terms = new Map(
-              Array.from(point.sparse?.indices ?? [], (index, i) => [index, point.sparse!.values[i]]),
-            );
-            sparse.indices.forEach((index, i) => (score += (terms.get(index) ?? 0) * sparse.values[i]));
-            return { id: point.id, score, payload: point.payload };
-          })
-          .filter((hit) => hit.score > 0)
-          .sort(byScore)
-          .slice(0, size);
-        return fuseRrf([dense, lexical])
-          .slice(offset, offset + query.limit)
-          .map((hit) => withPayload({ id: hit.id, score: hit.score }));
-      }
-      return candidates
+      return [...points.values()]
+        .filter((point) => matches(point, query))
         .map((point) => ({ id: point.id, score: dot(vector, point.vector) }))
         .filter((hit) => query.scoreThreshold === undefined || hit.score >= query.scoreThreshold)
         .sort(byScore)
-        .slice(offset, offset + query.limit)
-        .map(withPayload);
+        .slice(offset, offset + query.limit);
+    },
+    async searchHybrid(query) {
+      const candidates = [...points.values()].filter((point) => matches(point, query));
+      const vector = normalized(query.vector);
+      const sparse = query.sparse;
+      const hitPayload = (point: StoredPoint) => ({
+        kind: point.payload.kind,
+        schema: point.payload.schema,
+        table: point.payload.table,
+        content_hash: point.payload.content_hash,
+      });
+      const dense = candidates
+        .map((point) => ({ id: point.id, score: dot(vector, point.vector), payload: hitPayload(point) }))
+        .filter((hit) => query.denseThreshold === undefined || hit.score > query.denseThreshold)
+        .sort(byScore)
+        .slice(0, query.candidates);
+      const lexical = candidates
+        .map((point) => {
+          let score = 0;
+          const terms = new Map(
+            Array.from(point.sparse?.indices ?? [], (index, i) => [index, point.sparse!.values[i]]),
+          );
+          sparse.indices.forEach((index, i) => (score += (terms.get(index) ?? 0) * sparse.values[i]));
+          return { id: point.id, score, payload: hitPayload(point) };
+        })
+        .filter((hit) => hit.score > 0)
+        .sort(byScore)
+        .slice(0, query.candidates);
+      return {
+        hits: fuseRrf([dense, lexical]).slice(0, query.limit),
+        bestDense: dense.length === 0 ? undefined : Math.max(...dense.map((hit) => hit.score)),
+      };
     },
     async setStatus(ids, status) {
       for (const id of ids) {

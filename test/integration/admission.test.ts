@@ -23,6 +23,7 @@ function gatedEmbedder() {
     name: inner.name,
     model: inner.model,
     dimensions: inner.dimensions,
+    relevanceFloor: inner.relevanceFloor,
     countTokens: (text, limit) => inner.countTokens(text, limit),
     async embed(inputs, options) {
       if (gated) {

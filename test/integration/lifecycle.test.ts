@@ -31,6 +31,7 @@ function createGatedEmbedder(): { embedder: Embedder; entered: Promise<void>; re
     name: inner.name,
     model: inner.model,
     dimensions: inner.dimensions,
+    relevanceFloor: inner.relevanceFloor,
     countTokens: (text) => inner.countTokens(text),
     async embed(inputs, options) {
       enter();

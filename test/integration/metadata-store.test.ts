@@ -148,6 +148,38 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       expect(await store.getRows([good.id])).toEqual([]);
     });
 
+    it("reads a context's rows: the hits, and the named tables' table and key-column chunks, once each", async () => {
+      const catalogId = randomUUID();
+      const chunk = (tableName: string, kind: string, metadata: Record<string, unknown>, status?: EmbeddingStatus) =>
+        row(catalogId, { tableName, kind, metadata: { origin: "catalog", ...metadata }, status: status ?? "pending" });
+      const singer = chunk("singer", "table", {});
+      const singerId = chunk("singer", "column", { column: "singer_id", primaryKey: true });
+      const singerAge = chunk("singer", "column", { column: "age" });
+      const singerRef = chunk("singer", "column", { column: "stadium_id", references: { table: "stadium" } });
+      const singerRejected = chunk("singer", "column", { column: "old_id", primaryKey: true }, "rejected");
+      const byHand = row(catalogId, { tableName: "singer", kind: "table", metadata: {} });
+      const stadium = chunk("stadium", "table", {});
+      const stadiumName = chunk("stadium", "column", { column: "name" });
+      const concert = chunk("concert", "table", {});
+      const elsewhere = row(randomUUID(), { tableName: "singer", kind: "table", metadata: { origin: "catalog" } });
+      const all = [singer, singerId, singerAge, singerRef, singerRejected, byHand, stadium, stadiumName, concert];
+      await store.upsertRows([...all, elsewhere]);
+      const ids = (rows: readonly { id: string }[]) => rows.map((entry) => entry.id).sort();
+
+      const found = await store.getContextRows(catalogId, {
+        ids: [singerAge.id, stadiumName.id, singer.id, elsewhere.id, singerRejected.id],
+        tables: [{ schema: "public", table: "singer" }],
+      });
+      // Hits of this catalog that are not rejected, plus singer's own table and key-column chunks (a hit
+      // that is also one of those comes once); not the hand-written chunk, nor another catalog's.
+      expect(ids(found)).toEqual(ids([singerAge, stadiumName, singer, singerId, singerRef]));
+      expect(
+        ids(await store.getContextRows(catalogId, { ids: [], tables: [{ schema: "public", table: "stadium" }] })),
+      ).toEqual(ids([stadium]));
+      expect(ids(await store.getContextRows(catalogId, { ids: [concert.id], tables: [] }))).toEqual([concert.id]);
+      expect(await store.getContextRows(catalogId, { ids: [], tables: [] })).toEqual([]);
+    });
+
     it("deletes and returns only the ids that existed", async () => {
       const catalogId = randomUUID();
       const [kept, gone] = [row(catalogId), row(catalogId)];

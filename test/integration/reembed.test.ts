@@ -94,6 +94,7 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
       name: real.name,
       model: real.model,
       dimensions: real.dimensions,
+      relevanceFloor: real.relevanceFloor,
       countTokens: (text) => real.countTokens(text),
       embed: (inputs, options) =>
         ++calls === 2 ? Promise.reject(new Error("injected: embeddings API unreachable")) : real.embed(inputs, options),

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InclusionReason } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { LOCAL_RELEVANCE_FLOOR } from "../../src/embedders/local-embedder.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 async function failure(call: Promise<unknown>): Promise<ConnectError> {
@@ -88,6 +89,8 @@ describe("RetrieveContext", () => {
       question: "What are the names of singers who performed in a concert in 2014?",
     });
     expect(result.insufficientContext).toBe(false);
+    // Without min_relevance, the floor is the embedder's own (the local embedder's here).
+    expect(result.relevanceFloor).toBeCloseTo(LOCAL_RELEVANCE_FLOOR);
     const tables = result.tables.map((table) => table.tableName);
     expect(tables.slice(0, 2).sort()).toEqual(["concert", "singer"]);
     // The junction table joins them: in the context, with its foreign keys.
@@ -148,6 +151,17 @@ describe("RetrieveContext", () => {
       ]),
     );
     expect(result.contextText).toMatch(/CREATE TABLE music\.stadium \([\s\S]*location text/);
+  });
+
+  it("times each step of a call in dq_retrieve_step_seconds", async () => {
+    const count = (text: string, step: string) =>
+      Number(new RegExp(`^dq_retrieve_step_seconds_count\\{step="${step}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    const steps = ["embed", "qdrant", "rank", "postgres", "assemble"];
+    const before = await app.metricsText();
+    await app.retrieval.retrieveContext({ catalogId, question: "How many singers are there?" });
+    await app.retrieval.retrieveContext({ catalogId, question: "Which stadium is the largest?" });
+    const after = await app.metricsText();
+    expect(steps.map((step) => count(after, step) - count(before, step))).toEqual(steps.map(() => 2));
   });
 
   it("says insufficient_context instead of padding when nothing clears the relevance floor", async () => {

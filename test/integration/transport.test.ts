@@ -79,25 +79,47 @@ describe("transport and start-up checks", () => {
     }
   });
 
-  it("accepts gzip-compressed requests and answers gzip when asked", async () => {
+  it("accepts gzip-compressed requests, and answers gzip when asked for responses of 64 KiB or more", async () => {
     const app = await startTestApp({ database });
     try {
+      // gzip that counts the response messages the client had to inflate (the gRPC envelope's flag).
+      let inflated = 0;
+      const countingGzip = {
+        name: compressionGzip.name,
+        compress: (bytes: Uint8Array) => compressionGzip.compress(bytes),
+        decompress: (bytes: Uint8Array, readMaxBytes: number) => {
+          inflated++;
+          return compressionGzip.decompress(bytes, readMaxBytes);
+        },
+      };
       const gzip = createGrpcTransport({
         baseUrl: app.baseUrl,
-        sendCompression: compressionGzip,
-        acceptCompression: [compressionGzip],
+        sendCompression: countingGzip,
+        acceptCompression: [countingGzip],
         compressMinBytes: 1,
       });
       const catalogId = randomUUID();
-      const id = randomUUID();
-      await createClient(EmbeddingService, gzip).upsertEmbedding({
-        embedding: { id, catalogId, kind: "table", content: "Table: compressed ".repeat(20) },
+      const ids = Array.from({ length: 100 }, () => randomUUID());
+      await createClient(EmbeddingService, gzip).batchUpsertEmbeddings({
+        embeddings: ids.map((id, index) => ({
+          id,
+          catalogId,
+          kind: "table",
+          content: `Table: compressed ${index} `.repeat(50),
+        })),
       });
-      const found = await createClient(RetrievalService, gzip).searchEmbeddings({
+      const search = createClient(RetrievalService, gzip);
+      const one = await search.searchEmbeddings({ catalogId, query: { case: "text", value: "compressed" }, limit: 1 });
+      expect(ids).toContain(one.hits[0].embedding?.id);
+      // Small answers go uncompressed: gzip would cost more CPU than the bytes it saves.
+      expect(inflated).toBe(0);
+      const page = await search.searchEmbeddings({
         catalogId,
         query: { case: "text", value: "compressed" },
+        limit: 100,
       });
-      expect(found.hits[0].embedding?.id).toBe(id);
+      expect(page.hits).toHaveLength(100);
+      expect(inflated).toBe(1);
     } finally {
       await app.stop();
     }

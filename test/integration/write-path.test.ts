@@ -390,6 +390,7 @@ describe("a caller's deadline or cancel", () => {
       name: inner.name,
       model: inner.model,
       dimensions: inner.dimensions,
+      relevanceFloor: inner.relevanceFloor,
       countTokens: (text) => inner.countTokens(text),
       async embed(inputs, options) {
         entered.resolve();

@@ -50,32 +50,37 @@ export function compileFilter(filter: Filter | undefined, label = "filter"): Com
   if (filter === undefined) return ALWAYS;
   const test = compileFilterPredicate(filter, label);
   const must = filter.must.filter((c) => c.conditionOneOf.case !== undefined);
-  const trivial =
-    must.length === 0 &&
-    filter.should.every((c) => c.conditionOneOf.case === undefined) &&
-    filter.mustNot.every((c) => c.conditionOneOf.case === undefined) &&
-    filter.minShould === undefined;
-  const onlyMust =
-    filter.should.every((c) => c.conditionOneOf.case === undefined) &&
-    filter.mustNot.every((c) => c.conditionOneOf.case === undefined) &&
-    filter.minShould === undefined;
+  const mustNot = filter.mustNot.filter((c) => c.conditionOneOf.case !== undefined);
+  const noShould = filter.should.every((c) => c.conditionOneOf.case === undefined) && filter.minShould === undefined;
+  const trivial = must.length === 0 && mustNot.length === 0 && noShould;
   return {
     trivial,
     test,
     candidates: (source) => {
       const sets: Set<number>[] = [];
-      let allIndexed = onlyMust;
+      let allIndexed = noShould;
       for (const condition of must) {
         const set = indexedCandidates(condition, source);
         if (set === undefined) allIndexed = false;
         else sets.push(set);
       }
       if (sets.length === 0) return undefined;
+      const excluded: Set<number>[] = [];
+      for (const condition of allIndexed ? mustNot : []) {
+        const set = indexedCandidates(condition, source);
+        if (set === undefined) allIndexed = false;
+        else excluded.push(set);
+      }
       sets.sort((a, b) => a.size - b.size);
       if (!allIndexed) return { offsets: sets[0], exact: false };
-      // Every condition is an exact index lookup: their intersection is the answer.
-      let offsets = sets[0];
-      for (const other of sets.slice(1)) offsets = new Set([...offsets].filter((o) => other.has(o)));
+      // Every condition is an exact index lookup: the must sets' intersection, less the must_not sets,
+      // is the answer (as a scan would find it: the index's values are what conditions test).
+      const [smallest, ...others] = sets;
+      if (others.length === 0 && excluded.length === 0) return { offsets: smallest, exact: true };
+      const offsets = new Set<number>();
+      for (const o of smallest) {
+        if (others.every((set) => set.has(o)) && !excluded.some((set) => set.has(o))) offsets.add(o);
+      }
       return { offsets, exact: true };
     },
   };

@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { fuseRrf } from "../../../src/stores/rrf-fusion.js";
-import type { VectorHit } from "../../../src/stores/vector-store.js";
+import type { HybridHits } from "../../../src/stores/vector-store.js";
 
-const hit = (id: string, score: number, hash: string): VectorHit => ({
+const hit = (id: string, score: number, hash: string): HybridHits["hits"][number] => ({
   id,
   score,
-  payload: {
-    catalog_id: "c",
-    kind: "column",
-    schema: null,
-    table: null,
-    status: "accepted",
-    content_hash: hash,
-    model: "m",
-  },
+  payload: { kind: "column", schema: null, table: null, content_hash: hash },
 });
 
 describe("fuseRrf", () => {

@@ -251,3 +251,65 @@ describe("context assembly", () => {
     expect(score(city.id)).toBeGreaterThan(score(cityName.id));
   });
 });
+
+describe("context budgets", () => {
+  /** A wide table: its chunk, 150 column chunks (hits), one key column. */
+  function wideTable() {
+    const names = Array.from({ length: 150 }, (_, index) => `attribute_${index}`);
+    const table = row("table", "wide", { description: "Many columns", columns: names.map((name) => ({ name })) });
+    const columns = names.map((name, index) =>
+      row("column", "wide", { column: name, type: "text", primaryKey: index === 0 }),
+    );
+    const hits = [table, ...columns].map((entry, index) => ({ id: entry.id, score: 1 - index / 1000 }));
+    return { rows: [table, ...columns], hits };
+  }
+
+  it("counts each piece of the text about once: counting is linear in the context, not quadratic", () => {
+    const { rows, hits } = wideTable();
+    let counted = 0;
+    const result = assembleContext({
+      hits,
+      rows,
+      maxChunks: 200,
+      maxTokens: 100_000,
+      countTokens: (text, limit) => {
+        counted += text.length;
+        return countTokens(text) > (limit ?? Infinity) ? (limit ?? 0) + 1 : countTokens(text);
+      },
+    });
+    expect(result.chunks).toHaveLength(151);
+    const contents = rows.reduce((sum, entry) => sum + entry.content.length, 0);
+    // Each chunk's piece once, the final text once, each chunk's content once, plus the table's column
+    // list (shown until a column joins). Re-counting the growing block per chunk would be ~75 texts.
+    expect(counted).toBeLessThanOrEqual(3 * result.text.length + contents);
+  });
+
+  it("stays within max_tokens when line breaks cost more than the fill estimated, and says it cut", () => {
+    const { rows, hits } = wideTable();
+    // A counter to which every line break costs 5 tokens: the fill's estimate (1) falls short.
+    const costly = (text: string) => countTokens(text) + 5 * (text.split("\n").length - 1);
+    for (const maxTokens of [64, 200, 777, 1500]) {
+      const result = assembleContext({ hits, rows, maxChunks: 200, maxTokens, countTokens: costly });
+      expect(result.tokens).toBe(costly(result.text));
+      expect(result.tokens).toBeLessThanOrEqual(maxTokens);
+      expect(result.truncated).toBe(true);
+      expect(result.chunks.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("answers the same whatever order rows arrive in, two table chunks of one table included", () => {
+    const { rows, hits } = wideTable();
+    const byHand = row("table", "wide", {}, "table wide: notes written by hand");
+    const all = [...rows.slice(0, 20), byHand];
+    const input = {
+      hits: [...hits.slice(0, 20), { id: byHand.id, score: 0.5 }],
+      maxChunks: 40,
+      maxTokens: 4000,
+      countTokens,
+    };
+    const forward = assembleContext({ ...input, rows: all });
+    const backward = assembleContext({ ...input, rows: [...all].reverse() });
+    expect(backward.chunks.map((chunk) => chunk.row.id)).toEqual(forward.chunks.map((chunk) => chunk.row.id));
+    expect(backward.text).toBe(forward.text);
+  });
+});

@@ -39,7 +39,12 @@ async function startResettingProxy(upstreamPort: number) {
       state.resets = 0;
       for (const socket of open) socket.destroy();
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    /** Closes the listener and every connection through it (close() alone waits for them). */
+    stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of open) socket.destroy();
+      return closed;
+    },
   };
 }
 

@@ -15,7 +15,8 @@ import { embeddingInputFromProto } from "../../src/server/convert.js";
 import { shadowServices } from "../../src/server/wire/shadow-services.js";
 import { toPointStruct } from "../../src/stores/qdrant-vector-store.js";
 import { shadowPoints } from "../../src/stores/qdrant-wire/shadow-points.js";
-import { denseBytes, upsertPointsMessage } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { upsertPointsMessage } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../../src/wire/float32.js";
 import {
   type StreamUpsertEmbeddingsRequest,
   StreamUpsertEmbeddingsRequestSchema,
@@ -71,7 +72,7 @@ const requestBytes = toBinary(
       content: row.content,
       schemaName: "bench",
       tableName: row.tableName,
-      vector: denseBytes(dataset.vector(i)),
+      vector: float32Bytes(dataset.vector(i)),
     })),
   }),
 );
@@ -107,7 +108,7 @@ const cases: Record<string, () => void> = {
     const message = upsertPointsMessage({
       collectionName: "c",
       wait: true,
-      points: points.map((p) => toPointStruct(p, denseBytes)),
+      points: points.map((p) => toPointStruct(p, float32Bytes)),
     });
     sink += toBinary(upsertPoints, message).length;
   },

@@ -22,7 +22,8 @@ import type { EmbeddingRowInput } from "../../src/core/types.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
-import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../../src/wire/float32.js";
 import { createBytesEmbeddingClient } from "./bytes-client.js";
 import { benchId, clusteredDataset, type Dataset } from "./dataset.js";
 import { cpuSeconds, peakRssMiB, selfCpuSeconds, threadCpuSeconds } from "./processes.js";
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
                 content: row.content,
                 schemaName: row.schemaName ?? "",
                 tableName: row.tableName ?? "",
-                vector: denseBytes(dataset.vector(from + k)),
+                vector: float32Bytes(dataset.vector(from + k)),
               })),
             };
           }
@@ -176,7 +177,7 @@ async function main(): Promise<void> {
               : wireUpsert.upsert({
                   collectionName: directCollection,
                   wait: true,
-                  points: points.map((p) => toPointStruct(p, denseBytes)),
+                  points: points.map((p) => toPointStruct(p, float32Bytes)),
                 });
           await Promise.all([metadata.upsertRows(batch), qdrantWrite]);
         }

@@ -2,7 +2,8 @@ import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdra
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
-import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../wire/float32.js";
+import type { QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
 import type { StoredPoint, VectorFilter, VectorHit, VectorPoint, VectorSearch, VectorStore } from "./vector-store.js";
 
@@ -113,7 +114,11 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       }
       if (wireUpsert !== undefined) {
         // Vectors go out as their bytes (qdrant-wire/), never as JS numbers.
-        const request = { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseBytes)) };
+        const request = {
+          collectionName,
+          wait: true,
+          points: batch.map((point) => toPointStruct(point, float32Bytes)),
+        };
         await call("upsert", () => wireUpsert.upsert(request, { signal: callOptions?.signal }));
         return;
       }

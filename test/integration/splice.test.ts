@@ -11,7 +11,8 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
-import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../../src/wire/float32.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
 import { JSON_ONLY_FIELD } from "../../src/server/wire/shadow-services.js";
 import { shadowRegistry } from "../../src/wire/shadow-registry.js";
@@ -77,7 +78,7 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
       await upsert.upsert({
         collectionName: "embeddings",
         wait: true,
-        points: points.map((p) => toPointStruct(p, denseBytes)),
+        points: points.map((p) => toPointStruct(p, float32Bytes)),
       });
       expect(recorder.paths).toEqual(["/qdrant.Points/Upsert"]);
       const body = recorder.bodies[0];

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../../core/errors.js";
-import { floatsFromUnknown, MalformedFloatsError, type UnknownField } from "./float-field.js";
+import { floatsFromUnknown, MalformedFloatsError, type UnknownField } from "../../wire/float-field.js";
 
 /**
  * The vector a request message carries, as a Float32Array, or undefined when it carries none.

@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PointStructSchema, VectorSchema } from "@qdrant/js-client-grpc";
+import { lengthDelimitedSize, SizedWriter, varintSize } from "../../wire/sized-writer.js";
 
 /**
  * Qdrant `PointStruct`s encoded in one exact-size buffer each, dense vectors copied once from their
@@ -12,7 +13,7 @@ import { PointStructSchema, VectorSchema } from "@qdrant/js-client-grpc";
  * The bytes equal `toBinary(PointStructSchema, real point)` (test/unit/stores/qdrant-wire).
  */
 
-/** A PointStruct init as `toPointStruct(point, denseBytes)` builds it: dense `data` as bytes. */
+/** A PointStruct init as `toPointStruct(point, float32Bytes)` builds it: dense `data` as bytes. */
 export interface PointInit {
   vectors?: { vectorsOptions: { case: string; value: unknown } };
   [field: string]: unknown;
@@ -22,7 +23,6 @@ interface NamedVector {
   vector: { case: string | undefined; value?: unknown };
 }
 
-const WIRE_LEN = 2;
 // Field numbers of Qdrant's points.proto (checked against the client's descriptors below).
 const POINT_VECTORS = 4; // PointStruct.vectors
 const VECTORS_NAMED = 2; // Vectors.vectors (NamedVectors)
@@ -52,9 +52,9 @@ interface PointPlan {
 /** One point as a length-delimited field body: varint(length) then the PointStruct's bytes. */
 export function encodePointField(point: PointInit): Uint8Array {
   const plan = planPoint(point);
-  const out = new Uint8Array(varintSize(plan.size) + plan.size);
-  finish(out, writePoint(out, writeVarint(out, 0, plan.size), plan));
-  return out;
+  const out = new SizedWriter(varintSize(plan.size) + plan.size);
+  writePoint(out.varint(plan.size), plan);
+  return out.finish();
 }
 
 /**
@@ -67,16 +67,19 @@ export function encodePointsField(field: number, points: readonly PointInit[]): 
   const plans = points.map(planPoint);
   let total = 0;
   for (const [i, plan] of plans.entries()) {
-    total += (i === 0 ? 0 : tagSize(field)) + varintSize(plan.size) + plan.size;
+    // The first point's tag is the unknown field's own; each further point brings its tag.
+    total += i === 0 ? varintSize(plan.size) + plan.size : lengthDelimitedSize(field, plan.size);
   }
-  const out = new Uint8Array(total);
-  let pos = 0;
+  const out = new SizedWriter(total);
   for (const [i, plan] of plans.entries()) {
-    pos = i === 0 ? writeVarint(out, pos, plan.size) : writeLengthDelimited(out, pos, field, plan.size);
-    pos = writePoint(out, pos, plan);
+    if (i === 0) {
+      out.varint(plan.size);
+    } else {
+      out.lengthDelimited(field, plan.size);
+    }
+    writePoint(out, plan);
   }
-  finish(out, pos);
-  return out;
+  return out.finish();
 }
 
 function planPoint(point: PointInit): PointPlan {
@@ -93,100 +96,53 @@ function planPoint(point: PointInit): PointPlan {
   let namedSize = 0;
   for (const [name, vector] of Object.entries(named)) {
     const key = utf8.encode(name);
-    const keyPart = tagSize(ENTRY_KEY) + lengthSize(key.length);
+    const keyPart = lengthDelimitedSize(ENTRY_KEY, key.length);
     let entry: Entry;
     const value = vector.vector.value as { data?: unknown } | undefined;
     if (vector.vector.case === "dense" && value?.data instanceof Uint8Array) {
       const dense = value.data;
-      const denseSize = tagSize(DENSE_DATA) + lengthSize(dense.length);
-      const vectorSize = tagSize(VECTOR_DENSE) + lengthSize(denseSize);
-      const size = keyPart + tagSize(ENTRY_VALUE) + lengthSize(vectorSize);
+      const denseSize = lengthDelimitedSize(DENSE_DATA, dense.length);
+      const vectorSize = lengthDelimitedSize(VECTOR_DENSE, denseSize);
+      const size = keyPart + lengthDelimitedSize(ENTRY_VALUE, vectorSize);
       entry = { key, dense, denseSize, vectorSize, size };
     } else {
       const encoded = toBinary(VectorSchema, create(VectorSchema, vector as never));
-      entry = { key, encoded, size: keyPart + tagSize(ENTRY_VALUE) + lengthSize(encoded.length) };
+      entry = { key, encoded, size: keyPart + lengthDelimitedSize(ENTRY_VALUE, encoded.length) };
     }
     entries.push(entry);
-    namedSize += tagSize(NAMED_MAP) + lengthSize(entry.size);
+    namedSize += lengthDelimitedSize(NAMED_MAP, entry.size);
   }
-  const vectorsSize = tagSize(VECTORS_NAMED) + lengthSize(namedSize);
+  const vectorsSize = lengthDelimitedSize(VECTORS_NAMED, namedSize);
   return {
     head,
     entries,
     namedSize,
     vectorsSize,
-    size: head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize),
+    size: head.length + lengthDelimitedSize(POINT_VECTORS, vectorsSize),
   };
 }
 
-function writePoint(out: Uint8Array, start: number, plan: PointPlan): number {
-  let pos = start;
-  out.set(plan.head, pos);
-  pos += plan.head.length;
-  if (plan.vectorsSize === 0) {
-    return pos;
-  }
-  pos = writeLengthDelimited(out, pos, POINT_VECTORS, plan.vectorsSize);
-  pos = writeLengthDelimited(out, pos, VECTORS_NAMED, plan.namedSize);
-  for (const entry of plan.entries) {
-    pos = writeLengthDelimited(out, pos, NAMED_MAP, entry.size);
-    pos = writeLengthDelimited(out, pos, ENTRY_KEY, entry.key.length);
-    out.set(entry.key, pos);
-    pos += entry.key.length;
-    if ("dense" in entry) {
-      pos = writeLengthDelimited(out, pos, ENTRY_VALUE, entry.vectorSize);
-      pos = writeLengthDelimited(out, pos, VECTOR_DENSE, entry.denseSize);
-      pos = writeLengthDelimited(out, pos, DENSE_DATA, entry.dense.length);
-      out.set(entry.dense, pos);
-      pos += entry.dense.length;
-    } else {
-      pos = writeLengthDelimited(out, pos, ENTRY_VALUE, entry.encoded.length);
-      out.set(entry.encoded, pos);
-      pos += entry.encoded.length;
+function writePoint(out: SizedWriter, plan: PointPlan): void {
+  const start = out.position;
+  out.raw(plan.head);
+  if (plan.vectorsSize !== 0) {
+    out.lengthDelimited(POINT_VECTORS, plan.vectorsSize).lengthDelimited(VECTORS_NAMED, plan.namedSize);
+    for (const entry of plan.entries) {
+      out.lengthDelimited(NAMED_MAP, entry.size).lengthDelimited(ENTRY_KEY, entry.key.length).raw(entry.key);
+      if ("dense" in entry) {
+        out
+          .lengthDelimited(ENTRY_VALUE, entry.vectorSize)
+          .lengthDelimited(VECTOR_DENSE, entry.denseSize)
+          .lengthDelimited(DENSE_DATA, entry.dense.length)
+          .raw(entry.dense);
+      } else {
+        out.lengthDelimited(ENTRY_VALUE, entry.encoded.length).raw(entry.encoded);
+      }
     }
   }
-  if (pos - start !== plan.size) {
-    throw new Error(`encode-points wrote a ${pos - start}-byte point planned as ${plan.size}`);
+  if (out.position - start !== plan.size) {
+    throw new Error(`encode-points wrote a ${out.position - start}-byte point planned as ${plan.size}`);
   }
-  return pos;
-}
-
-function finish(out: Uint8Array, pos: number): void {
-  if (pos !== out.length) {
-    throw new Error(`encode-points wrote ${pos} bytes into ${out.length}`);
-  }
-}
-
-/** Size of a tag plus a length prefix plus `length` bytes of payload. */
-function lengthSize(length: number): number {
-  return varintSize(length) + length;
-}
-
-function tagSize(field: number): number {
-  return varintSize((field << 3) | WIRE_LEN);
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value > 0x7f) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Uint8Array, pos: number, value: number): number {
-  while (value > 0x7f) {
-    out[pos++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
-  return pos;
-}
-
-/** Writes the tag and length of a length-delimited field; the caller writes its `length` bytes. */
-function writeLengthDelimited(out: Uint8Array, pos: number, field: number, length: number): number {
-  return writeVarint(out, writeVarint(out, pos, (field << 3) | WIRE_LEN), length);
 }
 
 function checkFieldNumbers(): void {

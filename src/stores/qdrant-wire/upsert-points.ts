@@ -8,7 +8,6 @@ import {
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { endianness } from "node:os";
 import { encodePointsField, type PointInit } from "./encode-points.js";
 import { shadowPoints, UPSERT_POINTS_FIELD } from "./shadow-points.js";
 
@@ -21,7 +20,7 @@ import { shadowPoints, UPSERT_POINTS_FIELD } from "./shadow-points.js";
 export interface ShadowUpsertPointsInit {
   collectionName: string;
   wait?: boolean;
-  /** As `toPointStruct(point, denseBytes)` builds them. */
+  /** As `toPointStruct(point, float32Bytes)` builds them. */
   points: readonly PointInit[];
 }
 
@@ -39,22 +38,6 @@ export interface QdrantWireUpsertOptions {
   timeoutMs: number;
   /** For tests: send through this transport instead of a new gRPC one. */
   transport?: Transport;
-}
-
-const LITTLE_ENDIAN = endianness() === "LE";
-
-/**
- * A dense vector as `toPointStruct` should carry it for `encodePointsField`: its little-endian float32
- * bytes, a view on little-endian hosts (a copy elsewhere).
- */
-export function denseBytes(vector: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN) {
-    return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
-  }
-  const out = new Uint8Array(vector.length * 4);
-  const view = new DataView(out.buffer);
-  vector.forEach((value, i) => view.setFloat32(i * 4, value, true));
-  return out;
 }
 
 export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): QdrantWireUpsert {

@@ -10,11 +10,8 @@ import { describe, expect, it } from "vitest";
 import { toPointStruct } from "../../../../src/stores/qdrant-vector-store.js";
 import { encodePointField, encodePointsField } from "../../../../src/stores/qdrant-wire/encode-points.js";
 import { shadowPoints } from "../../../../src/stores/qdrant-wire/shadow-points.js";
-import {
-  createQdrantWireUpsert,
-  denseBytes,
-  upsertPointsMessage,
-} from "../../../../src/stores/qdrant-wire/upsert-points.js";
+import { createQdrantWireUpsert, upsertPointsMessage } from "../../../../src/stores/qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../../../../src/wire/float32.js";
 import { realPointsService, realUpsertBytes, samplePoints } from "./points-fixture.js";
 
 const DIMENSIONS = 3072;
@@ -29,7 +26,7 @@ describe("encodePointField", () => {
           toPointStruct(point, (v) => Array.from(v)),
         ),
       );
-      const field = encodePointField(toPointStruct(point, denseBytes));
+      const field = encodePointField(toPointStruct(point, float32Bytes));
       const prefix = field.length - real.length;
       expect(prefix).toBeGreaterThan(0);
       expect(Buffer.from(field.subarray(prefix)).equals(Buffer.from(real))).toBe(true);
@@ -49,7 +46,7 @@ describe("encodePointsField", () => {
     );
     const body = encodePointsField(
       3,
-      points.map((p) => toPointStruct(p, denseBytes)),
+      points.map((p) => toPointStruct(p, float32Bytes)),
     );
     expect(real[0]).toBe((3 << 3) | 2); // the tag protobuf-es writes before the unknown field's body
     expect(Buffer.from(body).equals(Buffer.from(real.subarray(1)))).toBe(true);
@@ -62,7 +59,7 @@ describe("shadow UpsertPoints", () => {
     const shadow = upsertPointsMessage({
       collectionName: "embeddings",
       wait: true,
-      points: points.map((p) => toPointStruct(p, denseBytes)),
+      points: points.map((p) => toPointStruct(p, float32Bytes)),
     });
     expect(
       Buffer.from(toBinary(shadowPoints().upsertPoints, shadow)).equals(
@@ -94,7 +91,7 @@ describe("createQdrantWireUpsert", () => {
     });
     const points = samplePoints(3, DIMENSIONS);
     const upsert = createQdrantWireUpsert({ host: "unused", port: 0, timeoutMs: 5_000, transport });
-    await upsert.upsert({ collectionName: "c", wait: true, points: points.map((p) => toPointStruct(p, denseBytes)) });
+    await upsert.upsert({ collectionName: "c", wait: true, points: points.map((p) => toPointStruct(p, float32Bytes)) });
     expect(received).toHaveLength(1);
     expect(received[0].collectionName).toBe("c");
     expect(received[0].wait).toBe(true);

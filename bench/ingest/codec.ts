@@ -13,9 +13,8 @@ import type { EmbeddingRowInput } from "../../src/core/types.js";
 import { requireVector } from "../../src/core/validate.js";
 import { embeddingInputFromProto } from "../../src/server/convert.js";
 import { shadowServices } from "../../src/server/wire/shadow-services.js";
-import { toPointStruct } from "../../src/stores/qdrant-vector-store.js";
-import { shadowPoints } from "../../src/stores/qdrant-wire/shadow-points.js";
-import { upsertPointsMessage } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { DENSE_VECTOR, SPARSE_VECTOR, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
+import { encodeUpsertRequest } from "../../src/stores/qdrant-wire/encode-points.js";
 import { float32Bytes } from "../../src/wire/float32.js";
 import {
   type StreamUpsertEmbeddingsRequest,
@@ -80,7 +79,6 @@ const shadowRequest = shadowServices()
   .get(EmbeddingService.typeName)
   ?.methods.find((m) => m.name === "StreamUpsertEmbeddings")?.input as DescMessage;
 const points = rows.map((row, i) => pointOf(row, dataset.vector(i)));
-const { upsertPoints } = shadowPoints();
 
 let sink = 0;
 const cases: Record<string, () => void> = {
@@ -100,17 +98,15 @@ const cases: Record<string, () => void> = {
     const message = create(UpsertPointsSchema, {
       collectionName: "c",
       wait: true,
-      points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+      points: points.map((p) => toPointStruct(p)),
     });
     sink += toBinary(UpsertPointsSchema, message).length;
   },
-  "encode after: shadow UpsertPoints, points pre-encoded with their vector bytes (+ toBinary)": () => {
-    const message = upsertPointsMessage({
-      collectionName: "c",
-      wait: true,
-      points: points.map((p) => toPointStruct(p, float32Bytes)),
-    });
-    sink += toBinary(upsertPoints, message).length;
+  "encode after: the gRPC request body written from the points, vectors as bytes": () => {
+    sink += encodeUpsertRequest(
+      { collectionName: "c", wait: true, points },
+      { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR },
+    ).length;
   },
 };
 

@@ -21,12 +21,17 @@ import { PRECOMPUTED_MODEL, pointOf } from "../../src/core/ingest.js";
 import type { EmbeddingRowInput } from "../../src/core/types.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
-import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
+import {
+  createQdrantVectorStore,
+  DENSE_VECTOR,
+  SPARSE_VECTOR,
+  toPointStruct,
+} from "../../src/stores/qdrant-vector-store.js";
 import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
 import { float32Bytes } from "../../src/wire/float32.js";
 import { createBytesEmbeddingClient } from "./bytes-client.js";
 import { benchId, clusteredDataset, type Dataset } from "./dataset.js";
-import { cpuSeconds, peakRssMiB, selfCpuSeconds, threadCpuSeconds } from "./processes.js";
+import { cpuSeconds, cpuSplitSeconds, peakRssMiB, selfCpuSeconds, threadCpuSeconds } from "./processes.js";
 import { startStack } from "./stack.js";
 
 const { values } = parseArgs({
@@ -57,6 +62,8 @@ interface PhaseResult {
   vectorsPerSecond: number;
   cpuSeconds: { service: number; qdrant: number; benchClient: number };
   serviceCpuMicrosPerVector: number;
+  /** The service's CPU in user space and in the kernel (sockets, page faults). */
+  serviceUserSystemSeconds: { user: number; system: number };
   /** The service's CPU by thread: "node" is the JS thread, "V8 DefaultWorke" GC and compiler helpers. */
   serviceThreadCpuSeconds: Record<string, number>;
   qdrantCpuMicrosPerVector: number;
@@ -119,7 +126,12 @@ async function main(): Promise<void> {
       model: PRECOMPUTED_MODEL,
       logger,
     }).start();
-    const wireUpsert = createQdrantWireUpsert({ host: "127.0.0.1", port: qdrantPort, timeoutMs: 300_000 });
+    const wireUpsert = createQdrantWireUpsert({
+      host: "127.0.0.1",
+      port: qdrantPort,
+      timeoutMs: 300_000,
+      vectorNames: { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR },
+    });
     pool = await createPostgresPool({ url: databaseUrl, maximumPoolSize: 4, logger });
     const metadata = createPostgresMetadataStore({ pool, logger });
 
@@ -134,6 +146,7 @@ async function main(): Promise<void> {
         Array.from({ length: to - from }, (_, k) => rowOf(dataset, prefix, catalogId, from + k));
 
       const threadsBefore = threadCpuSeconds(service.pid);
+      const splitBefore = cpuSplitSeconds(service.pid);
       const before = {
         service: cpuSeconds(service.pid),
         qdrant: cpuSeconds(qdrant.pid),
@@ -172,18 +185,15 @@ async function main(): Promise<void> {
               ? client.api("points").upsert({
                   collectionName: directCollection,
                   wait: true,
-                  points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+                  points: points.map((p) => toPointStruct(p)),
                 })
-              : wireUpsert.upsert({
-                  collectionName: directCollection,
-                  wait: true,
-                  points: points.map((p) => toPointStruct(p, float32Bytes)),
-                });
+              : wireUpsert.upsert({ collectionName: directCollection, wait: true, points });
           await Promise.all([metadata.upsertRows(batch), qdrantWrite]);
         }
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const threadsAfter = threadCpuSeconds(service.pid);
+      const splitAfter = cpuSplitSeconds(service.pid);
       const after = { service: cpuSeconds(service.pid), qdrant: cpuSeconds(qdrant.pid), benchClient: selfCpuSeconds() };
       const cpu = {
         service: round(after.service - before.service, 2),
@@ -218,6 +228,10 @@ async function main(): Promise<void> {
         vectorsPerSecond: Math.round(COUNT / seconds),
         cpuSeconds: cpu,
         serviceCpuMicrosPerVector: round((cpu.service / COUNT) * 1e6, 1),
+        serviceUserSystemSeconds: {
+          user: round(splitAfter.user - splitBefore.user, 2),
+          system: round(splitAfter.system - splitBefore.system, 2),
+        },
         serviceThreadCpuSeconds: Object.fromEntries(
           Object.entries(threadsAfter)
             .map(([name, seconds]) => [name, round(seconds - (threadsBefore[name] ?? 0), 2)] as const)
@@ -229,7 +243,7 @@ async function main(): Promise<void> {
       };
       results.push(result);
       process.stdout.write(
-        `${phase.padEnd(13)} run ${run}: ${String(result.vectorsPerSecond).padStart(6)} vectors/s in ${result.seconds}s; CPU s: service ${cpu.service}, qdrant ${cpu.qdrant}, client ${cpu.benchClient}; service ${result.serviceCpuMicrosPerVector} us/vector ${JSON.stringify(result.serviceThreadCpuSeconds)}; stored ${result.stored.postgresRows} rows, ${result.stored.qdrantPoints} points\n`,
+        `${phase.padEnd(13)} run ${run}: ${String(result.vectorsPerSecond).padStart(6)} vectors/s in ${result.seconds}s; CPU s: service ${cpu.service}, qdrant ${cpu.qdrant}, client ${cpu.benchClient}; service ${result.serviceCpuMicrosPerVector} us/vector ${JSON.stringify(result.serviceUserSystemSeconds)} ${JSON.stringify(result.serviceThreadCpuSeconds)}; stored ${result.stored.postgresRows} rows, ${result.stored.qdrantPoints} points\n`,
       );
     }
 

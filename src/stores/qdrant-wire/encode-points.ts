@@ -1,165 +1,286 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { PointStructSchema, VectorSchema } from "@qdrant/js-client-grpc";
-import { lengthDelimitedSize, SizedWriter, varintSize } from "../../wire/sized-writer.js";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
+import {
+  DenseVectorSchema,
+  NamedVectorsSchema,
+  PointIdSchema,
+  PointStructSchema,
+  SparseVectorSchema,
+  UpsertPointsSchema,
+  ValueSchema,
+  VectorSchema,
+  VectorsSchema,
+} from "@qdrant/js-client-grpc";
+import { float32Bytes } from "../../wire/float32.js";
+import { lengthDelimitedSize, SizedWriter, stringSize, tagSize, varintSize } from "../../wire/sized-writer.js";
+import type { SparseVector, VectorPoint } from "../vector-store.js";
 
 /**
- * Qdrant `PointStruct`s encoded in one exact-size buffer each, dense vectors copied once from their
- * float32 bytes. protobuf-es writes nested messages by fork/join, shifting every enclosing message
- * (PointStruct > Vectors > NamedVectors entry > Vector > DenseVector) when its length prefix needs a
- * second byte: a 12 KiB vector moved five or six times, in a buffer that doubles as it grows. Here
- * the small parts (id, payload, sparse vectors) still go through protobuf-es; only the dense vector's
- * enclosing tags and lengths are written by hand, with sizes computed first.
+ * Qdrant's `UpsertPoints` written straight from our points, as the body of a gRPC request: the 5-byte
+ * envelope header, then the message, in one buffer of the exact size. Each dense vector's float32
+ * bytes are copied once, from the caller's Float32Array (often a view over our own request's bytes)
+ * into that buffer; nothing becomes a JS number[] and no protobuf-es message is built.
  *
- * The bytes equal `toBinary(PointStructSchema, real point)` (test/unit/stores/qdrant-wire).
+ * protobuf-es would cost far more here: reflective `create` + `toBinary` of each point's id and
+ * payload map, nested messages written by fork/join (a 12 KiB vector moved once per enclosing message
+ * whose length prefix grows), a buffer that doubles as it grows, a copy in `finish()`, and connect's
+ * envelope copy on top. Every size is computed first (`planPoint`), then everything is written once
+ * with `SizedWriter` (src/wire/sized-writer.ts says what that saves, measured).
+ *
+ * The message bytes equal `toBinary(UpsertPointsSchema, real message)` of what `toPointStruct` builds
+ * (test/unit/stores/qdrant-wire, test/integration/splice.test.ts): same fields, same order.
  */
-
-/** A PointStruct init as `toPointStruct(point, float32Bytes)` builds it: dense `data` as bytes. */
-export interface PointInit {
-  vectors?: { vectorsOptions: { case: string; value: unknown } };
-  [field: string]: unknown;
+export interface UpsertRequest {
+  collectionName: string;
+  wait: boolean;
+  points: readonly VectorPoint[];
 }
 
-interface NamedVector {
-  vector: { case: string | undefined; value?: unknown };
+/** The dense and sparse vectors' names in the collection (qdrant-vector-store.ts creates them). */
+export interface VectorNames {
+  dense: string;
+  sparse: string;
 }
 
-// Field numbers of Qdrant's points.proto (checked against the client's descriptors below).
-const POINT_VECTORS = 4; // PointStruct.vectors
-const VECTORS_NAMED = 2; // Vectors.vectors (NamedVectors)
-const NAMED_MAP = 1; // NamedVectors.vectors (map<string, Vector>)
-const ENTRY_KEY = 1;
-const ENTRY_VALUE = 2;
-const VECTOR_DENSE = 101; // Vector.dense
-const DENSE_DATA = 1; // DenseVector.data
+/** Bytes before the message in a gRPC request body: flags (0: not compressed), then the length. */
+export const ENVELOPE_HEADER_BYTES = 5;
 
-checkFieldNumbers();
-
+const F = fieldNumbers();
 const utf8 = new TextEncoder();
 
-type Entry =
-  | { key: Uint8Array; dense: Uint8Array; denseSize: number; vectorSize: number; size: number }
-  | { key: Uint8Array; encoded: Uint8Array; size: number };
-
-interface PointPlan {
-  head: Uint8Array;
-  entries: Entry[];
-  namedSize: number;
-  vectorsSize: number;
-  /** Bytes of the PointStruct; 0 vectorsSize means the point has no vectors field. */
-  size: number;
-}
-
-/** One point as a length-delimited field body: varint(length) then the PointStruct's bytes. */
-export function encodePointField(point: PointInit): Uint8Array {
-  const plan = planPoint(point);
-  const out = new SizedWriter(varintSize(plan.size) + plan.size);
-  writePoint(out.varint(plan.size), plan);
-  return out.finish();
-}
-
 /**
- * Several points as the body of one unknown field `field` (= UpsertPoints.points): the first point's
- * varint(length) and bytes, then for each further point its own tag, length and bytes. Written after
- * a tag for `field`, the result is exactly `points` encoded as a repeated message field; one buffer for
- * the whole request, so protobuf-es copies it once instead of growing its buffer point by point.
+ * The gRPC request body: envelope header, then UpsertPoints. Written into `reuse` when it is large
+ * enough (a buffer whose previous request is finished), else into a new buffer `headroom` times the
+ * size needed (1: exact), which the caller may keep for later requests.
  */
-export function encodePointsField(field: number, points: readonly PointInit[]): Uint8Array {
-  const plans = points.map(planPoint);
-  let total = 0;
-  for (const [i, plan] of plans.entries()) {
-    // The first point's tag is the unknown field's own; each further point brings its tag.
-    total += i === 0 ? varintSize(plan.size) + plan.size : lengthDelimitedSize(field, plan.size);
+export function encodeUpsertRequest(
+  request: UpsertRequest,
+  names: VectorNames,
+  reuse?: Uint8Array,
+  headroom = 1,
+): Uint8Array {
+  const collectionSize = stringSize(request.collectionName);
+  const denseKey = utf8.encode(names.dense);
+  const sparseKey = utf8.encode(names.sparse);
+  const plans = request.points.map((point) => planPoint(point, denseKey, sparseKey));
+  let size = lengthDelimitedSize(F.upsert.collectionName, collectionSize) + tagSize(F.upsert.wait, WireType.Varint) + 1;
+  for (const plan of plans) {
+    size += lengthDelimitedSize(F.upsert.points, plan.size);
   }
-  const out = new SizedWriter(total);
-  for (const [i, plan] of plans.entries()) {
-    if (i === 0) {
-      out.varint(plan.size);
-    } else {
-      out.lengthDelimited(field, plan.size);
-    }
+  const total = ENVELOPE_HEADER_BYTES + size;
+  const out = new SizedWriter(
+    size,
+    ENVELOPE_HEADER_BYTES,
+    reuse !== undefined && reuse.length >= total
+      ? reuse
+      : headroom > 1
+        ? new Uint8Array(Math.ceil(total * headroom))
+        : undefined,
+  );
+  out.bytes[0] = 0; // flags: not compressed
+  new DataView(out.bytes.buffer, out.bytes.byteOffset).setUint32(1, size); // the length, big-endian
+  out
+    .lengthDelimited(F.upsert.collectionName, collectionSize)
+    .string(request.collectionName, collectionSize)
+    .tag(F.upsert.wait, WireType.Varint)
+    .varint(request.wait ? 1 : 0);
+  for (const plan of plans) {
+    out.lengthDelimited(F.upsert.points, plan.size);
     writePoint(out, plan);
   }
   return out.finish();
 }
 
-function planPoint(point: PointInit): PointPlan {
-  const { vectors, ...rest } = point;
-  const head = toBinary(PointStructSchema, create(PointStructSchema, rest as never));
-  if (vectors === undefined) {
-    return { head, entries: [], namedSize: 0, vectorsSize: 0, size: head.length };
+/** The UpsertPoints message alone (what `toBinary` of the real message gives), for tests and benchmarks. */
+export function encodeUpsertPoints(request: UpsertRequest, names: VectorNames): Uint8Array {
+  return encodeUpsertRequest(request, names).subarray(ENVELOPE_HEADER_BYTES);
+}
+
+/** The payload keys, in `toPointStruct`'s order, and their UTF-8 bytes. */
+const PAYLOAD_KEYS = ["catalog_id", "kind", "schema", "table", "status", "content_hash", "model"] as const;
+const PAYLOAD_KEY_BYTES = PAYLOAD_KEYS.map((key) => utf8.encode(key));
+
+interface PointPlan {
+  point: VectorPoint;
+  /** The payload's values in PAYLOAD_KEYS order. */
+  values: (string | null)[];
+  idSize: number;
+  pointIdSize: number;
+  /** Per payload key: the value's string size (-1 for null), the Value message's size, the entry's size. */
+  valueStringSizes: number[];
+  valueSizes: number[];
+  entrySizes: number[];
+  denseKey: Uint8Array;
+  dense: Uint8Array;
+  denseDataSize: number;
+  denseVectorSize: number;
+  denseEntrySize: number;
+  sparseKey: Uint8Array;
+  sparse: SparseVector | undefined;
+  sparseIndicesSize: number;
+  sparseMessageSize: number;
+  sparseVectorSize: number;
+  sparseEntrySize: number;
+  namedSize: number;
+  vectorsSize: number;
+  size: number;
+}
+
+function planPoint(point: VectorPoint, denseKey: Uint8Array, sparseKey: Uint8Array): PointPlan {
+  const idSize = stringSize(point.id);
+  const pointIdSize = lengthDelimitedSize(F.pointId.uuid, idSize);
+  let size = lengthDelimitedSize(F.point.id, pointIdSize);
+
+  const values = payloadValues(point);
+  const valueStringSizes: number[] = [];
+  const valueSizes: number[] = [];
+  const entrySizes: number[] = [];
+  for (let k = 0; k < PAYLOAD_KEYS.length; k++) {
+    const value = values[k];
+    const stringBytes = value === null ? -1 : stringSize(value);
+    const valueSize =
+      value === null
+        ? tagSize(F.value.nullValue, WireType.Varint) + 1
+        : lengthDelimitedSize(F.value.stringValue, stringBytes);
+    const entrySize =
+      lengthDelimitedSize(F.entry.key, PAYLOAD_KEY_BYTES[k].length) + lengthDelimitedSize(F.entry.value, valueSize);
+    valueStringSizes.push(stringBytes);
+    valueSizes.push(valueSize);
+    entrySizes.push(entrySize);
+    size += lengthDelimitedSize(F.point.payload, entrySize);
   }
-  if (vectors.vectorsOptions.case !== "vectors") {
-    throw new Error(`encode-points supports named vectors only, not "${vectors.vectorsOptions.case}"`);
+
+  const dense = float32Bytes(point.vector);
+  const denseDataSize = lengthDelimitedSize(F.dense.data, dense.length);
+  const denseVectorSize = lengthDelimitedSize(F.vector.dense, denseDataSize);
+  const denseEntrySize = entrySize(denseKey, denseVectorSize);
+  let namedSize = lengthDelimitedSize(F.named.vectors, denseEntrySize);
+
+  const sparse = point.sparse !== undefined && point.sparse.indices.length > 0 ? point.sparse : undefined;
+  let sparseIndicesSize = 0;
+  let sparseMessageSize = 0;
+  let sparseVectorSize = 0;
+  let sparseEntrySize = 0;
+  if (sparse !== undefined) {
+    for (let i = 0; i < sparse.indices.length; i++) sparseIndicesSize += varintSize(sparse.indices[i]);
+    sparseMessageSize =
+      lengthDelimitedSize(F.sparse.values, sparse.values.length * 4) +
+      lengthDelimitedSize(F.sparse.indices, sparseIndicesSize);
+    sparseVectorSize = lengthDelimitedSize(F.vector.sparse, sparseMessageSize);
+    sparseEntrySize = entrySize(sparseKey, sparseVectorSize);
+    namedSize += lengthDelimitedSize(F.named.vectors, sparseEntrySize);
   }
-  const named = (vectors.vectorsOptions.value as { vectors: Record<string, NamedVector> }).vectors;
-  const entries: Entry[] = [];
-  let namedSize = 0;
-  for (const [name, vector] of Object.entries(named)) {
-    const key = utf8.encode(name);
-    const keyPart = lengthDelimitedSize(ENTRY_KEY, key.length);
-    let entry: Entry;
-    const value = vector.vector.value as { data?: unknown } | undefined;
-    if (vector.vector.case === "dense" && value?.data instanceof Uint8Array) {
-      const dense = value.data;
-      const denseSize = lengthDelimitedSize(DENSE_DATA, dense.length);
-      const vectorSize = lengthDelimitedSize(VECTOR_DENSE, denseSize);
-      const size = keyPart + lengthDelimitedSize(ENTRY_VALUE, vectorSize);
-      entry = { key, dense, denseSize, vectorSize, size };
-    } else {
-      const encoded = toBinary(VectorSchema, create(VectorSchema, vector as never));
-      entry = { key, encoded, size: keyPart + lengthDelimitedSize(ENTRY_VALUE, encoded.length) };
-    }
-    entries.push(entry);
-    namedSize += lengthDelimitedSize(NAMED_MAP, entry.size);
-  }
-  const vectorsSize = lengthDelimitedSize(VECTORS_NAMED, namedSize);
+  const vectorsSize = lengthDelimitedSize(F.vectors.vectors, namedSize);
+  size += lengthDelimitedSize(F.point.vectors, vectorsSize);
   return {
-    head,
-    entries,
+    point,
+    values,
+    idSize,
+    pointIdSize,
+    valueStringSizes,
+    valueSizes,
+    entrySizes,
+    denseKey,
+    dense,
+    denseDataSize,
+    denseVectorSize,
+    denseEntrySize,
+    sparseKey,
+    sparse,
+    sparseIndicesSize,
+    sparseMessageSize,
+    sparseVectorSize,
+    sparseEntrySize,
     namedSize,
     vectorsSize,
-    size: head.length + lengthDelimitedSize(POINT_VECTORS, vectorsSize),
+    size,
   };
+}
+
+function payloadValues(point: VectorPoint): (string | null)[] {
+  const p = point.payload;
+  return [p.catalog_id, p.kind, p.schema, p.table, p.status, p.content_hash, p.model];
+}
+
+function entrySize(key: Uint8Array, valueSize: number): number {
+  return lengthDelimitedSize(F.entry.key, key.length) + lengthDelimitedSize(F.entry.value, valueSize);
 }
 
 function writePoint(out: SizedWriter, plan: PointPlan): void {
   const start = out.position;
-  out.raw(plan.head);
-  if (plan.vectorsSize !== 0) {
-    out.lengthDelimited(POINT_VECTORS, plan.vectorsSize).lengthDelimited(VECTORS_NAMED, plan.namedSize);
-    for (const entry of plan.entries) {
-      out.lengthDelimited(NAMED_MAP, entry.size).lengthDelimited(ENTRY_KEY, entry.key.length).raw(entry.key);
-      if ("dense" in entry) {
-        out
-          .lengthDelimited(ENTRY_VALUE, entry.vectorSize)
-          .lengthDelimited(VECTOR_DENSE, entry.denseSize)
-          .lengthDelimited(DENSE_DATA, entry.dense.length)
-          .raw(entry.dense);
-      } else {
-        out.lengthDelimited(ENTRY_VALUE, entry.encoded.length).raw(entry.encoded);
-      }
+  const { point } = plan;
+  out.lengthDelimited(F.point.id, plan.pointIdSize).lengthDelimited(F.pointId.uuid, plan.idSize);
+  out.string(point.id, plan.idSize);
+  // The payload map, in `toPointStruct`'s key order; a null filter is Value.null_value.
+  for (let k = 0; k < PAYLOAD_KEYS.length; k++) {
+    out
+      .lengthDelimited(F.point.payload, plan.entrySizes[k])
+      .lengthDelimited(F.entry.key, PAYLOAD_KEY_BYTES[k].length)
+      .raw(PAYLOAD_KEY_BYTES[k])
+      .lengthDelimited(F.entry.value, plan.valueSizes[k]);
+    const value = plan.values[k];
+    if (value === null) {
+      out.tag(F.value.nullValue, WireType.Varint).varint(0);
+    } else {
+      out.lengthDelimited(F.value.stringValue, plan.valueStringSizes[k]).string(value, plan.valueStringSizes[k]);
     }
+  }
+  out
+    .lengthDelimited(F.point.vectors, plan.vectorsSize)
+    .lengthDelimited(F.vectors.vectors, plan.namedSize)
+    .lengthDelimited(F.named.vectors, plan.denseEntrySize)
+    .lengthDelimited(F.entry.key, plan.denseKey.length)
+    .raw(plan.denseKey)
+    .lengthDelimited(F.entry.value, plan.denseVectorSize)
+    .lengthDelimited(F.vector.dense, plan.denseDataSize)
+    .lengthDelimited(F.dense.data, plan.dense.length)
+    .raw(plan.dense);
+  const sparse = plan.sparse;
+  if (sparse !== undefined) {
+    out
+      .lengthDelimited(F.named.vectors, plan.sparseEntrySize)
+      .lengthDelimited(F.entry.key, plan.sparseKey.length)
+      .raw(plan.sparseKey)
+      .lengthDelimited(F.entry.value, plan.sparseVectorSize)
+      .lengthDelimited(F.vector.sparse, plan.sparseMessageSize)
+      .lengthDelimited(F.sparse.values, sparse.values.length * 4)
+      .raw(float32Bytes(sparse.values))
+      .lengthDelimited(F.sparse.indices, plan.sparseIndicesSize);
+    for (let i = 0; i < sparse.indices.length; i++) out.varint(sparse.indices[i]);
   }
   if (out.position - start !== plan.size) {
     throw new Error(`encode-points wrote a ${out.position - start}-byte point planned as ${plan.size}`);
   }
 }
 
-function checkFieldNumbers(): void {
-  const number = (fields: readonly { name: string; number: number }[], name: string) =>
-    fields.find((f) => f.name === name)?.number;
-  const vectors = PointStructSchema.fields.find((f) => f.name === "vectors");
-  const vectorsMessage = vectors?.message;
-  const named = vectorsMessage?.fields.find((f) => f.name === "vectors")?.message;
-  const dense = VectorSchema.fields.find((f) => f.name === "dense");
-  const expected = [
-    [vectors?.number, POINT_VECTORS],
-    [vectorsMessage === undefined ? undefined : number(vectorsMessage.fields, "vectors"), VECTORS_NAMED],
-    [named === undefined ? undefined : number(named.fields, "vectors"), NAMED_MAP],
-    [dense?.number, VECTOR_DENSE],
-    [dense?.message === undefined ? undefined : number(dense.message.fields, "data"), DENSE_DATA],
-  ];
-  if (expected.some(([actual, wanted]) => actual !== wanted)) {
-    throw new Error("@qdrant/js-client-grpc: points.proto field numbers changed; update qdrant-wire/encode-points.ts");
-  }
+/** Field numbers read from the client's own descriptors, so a change in points.proto fails at load. */
+function fieldNumbers() {
+  const no = (schema: DescMessage, name: string): number => {
+    const field = schema.fields.find((f) => f.name === name);
+    if (field === undefined) {
+      throw new Error(`@qdrant/js-client-grpc: ${schema.typeName} has no field ${name}; update qdrant-wire`);
+    }
+    return field.number;
+  };
+  return {
+    upsert: {
+      collectionName: no(UpsertPointsSchema, "collection_name"),
+      wait: no(UpsertPointsSchema, "wait"),
+      points: no(UpsertPointsSchema, "points"),
+    },
+    point: {
+      id: no(PointStructSchema, "id"),
+      payload: no(PointStructSchema, "payload"),
+      vectors: no(PointStructSchema, "vectors"),
+    },
+    pointId: { uuid: no(PointIdSchema, "uuid") },
+    value: { nullValue: no(ValueSchema, "null_value"), stringValue: no(ValueSchema, "string_value") },
+    vectors: { vectors: no(VectorsSchema, "vectors") },
+    named: { vectors: no(NamedVectorsSchema, "vectors") },
+    // Every protobuf map entry is `key = 1, value = 2`.
+    entry: { key: 1, value: 2 },
+    vector: { dense: no(VectorSchema, "dense"), sparse: no(VectorSchema, "sparse") },
+    dense: { data: no(DenseVectorSchema, "data") },
+    sparse: { values: no(SparseVectorSchema, "values"), indices: no(SparseVectorSchema, "indices") },
+  };
 }

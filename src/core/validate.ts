@@ -40,8 +40,9 @@ export function optionalName(value: string, field: string): string | null {
 
 /**
  * Checks a vector's length and that every value is finite and not all zero, in one pass over the
- * Float32Array view the request bytes already are: a sum of squares (in float64, so no float32 value can
- * overflow it) is finite and positive exactly when every value is finite and one is non-zero.
+ * float32 bit patterns (an integer scan: about twice as fast here as summing squares in float64): a
+ * value is NaN or infinite exactly when its exponent bits are all ones, and the vector is all zero
+ * (+0 or -0) exactly when no bit but the signs is set.
  */
 export function requireVector(vector: Float32Array, dimensions: number, field: string): Float32Array {
   if (vector.length !== dimensions) {
@@ -50,26 +51,35 @@ export function requireVector(vector: Float32Array, dimensions: number, field: s
       `has ${vector.length} values; this service stores ${dimensions}-dimensional vectors`,
     );
   }
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  const end = vector.length - (vector.length % 4);
+  const bits = new Int32Array(vector.buffer, vector.byteOffset, vector.length);
+  const EXPONENT = 0x7f800000;
+  let nonFinite = false;
+  let any = 0;
+  const end = bits.length - (bits.length % 4);
   for (let i = 0; i < end; i += 4) {
-    a += vector[i] * vector[i];
-    b += vector[i + 1] * vector[i + 1];
-    c += vector[i + 2] * vector[i + 2];
-    d += vector[i + 3] * vector[i + 3];
+    const a = bits[i];
+    const b = bits[i + 1];
+    const c = bits[i + 2];
+    const d = bits[i + 3];
+    if (
+      (a & EXPONENT) === EXPONENT ||
+      (b & EXPONENT) === EXPONENT ||
+      (c & EXPONENT) === EXPONENT ||
+      (d & EXPONENT) === EXPONENT
+    ) {
+      nonFinite = true;
+    }
+    any |= (a | b | c | d) << 1;
   }
-  for (let i = end; i < vector.length; i++) {
-    a += vector[i] * vector[i];
+  for (let i = end; i < bits.length; i++) {
+    if ((bits[i] & EXPONENT) === EXPONENT) nonFinite = true;
+    any |= bits[i] << 1;
   }
-  const sum = a + b + c + d;
-  if (!Number.isFinite(sum)) {
+  if (nonFinite) {
     const index = vector.findIndex((value) => !Number.isFinite(value));
     throw new InvalidArgumentError(`${field}[${index}]`, "must be a finite number (NaN and Infinity are not allowed)");
   }
-  if (sum === 0) {
+  if (any === 0) {
     throw new InvalidArgumentError(field, "must not be all zeros (cosine similarity is undefined for it)");
   }
   return vector;

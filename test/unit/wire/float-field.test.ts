@@ -117,3 +117,42 @@ describe("float32FromBytes and float32Bytes", () => {
     expect(float32Bytes(floats.subarray(1))).toEqual(expected.subarray(4));
   });
 });
+
+describe("floatsFromUnknown with alignInPlace", () => {
+  const vector = sampleVector(3072, 3);
+
+  /** A message: a string field of `pad` bytes, the packed vector as field 8, then a trailing string. */
+  function message(pad: number): Uint8Array {
+    const writer = new BinaryWriter().tag(2, WireType.LengthDelimited).string("x".repeat(pad));
+    writeFloats(writer, 8, vector, "packed");
+    return writer.tag(9, WireType.LengthDelimited).string("after").finish();
+  }
+
+  it.each([0, 1, 2, 3])("views the floats in the message's own buffer whatever their offset (pad %i)", (pad) => {
+    const bytes = message(pad);
+    const fields = unknownFieldsOf(bytes);
+    const floats = floatsFromUnknown(fields, 8, { alignInPlace: true });
+    expect(floats).toEqual(vector);
+    expect(floats?.buffer).toBe(bytes.buffer);
+    // The fields around it are untouched, and a second read gives the same floats.
+    expect(new TextDecoder().decode(fields[0].data.subarray(1))).toBe("x".repeat(pad));
+    expect(new TextDecoder().decode(fields[2].data.subarray(1))).toBe("after");
+    const again = floatsFromUnknown(fields, 8, { alignInPlace: true });
+    expect(again).toEqual(vector);
+    expect(again?.byteOffset).toBe(floats?.byteOffset);
+  });
+
+  it("copies split or unpacked floats, which have no prefix of their own to move over", () => {
+    for (const encoding of ["split-packed", "unpacked"] as const) {
+      const bytes = writeFloats(
+        new BinaryWriter().tag(2, WireType.LengthDelimited).string("x"),
+        8,
+        vector,
+        encoding,
+      ).finish();
+      const floats = floatsFromUnknown(unknownFieldsOf(bytes), 8, { alignInPlace: true });
+      expect(floats).toEqual(vector);
+      expect(floats?.buffer).not.toBe(bytes.buffer);
+    }
+  });
+});

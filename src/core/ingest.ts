@@ -126,13 +126,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Tokens as the embedder reports them for what it was sent (no second tokenizer pass).
       embeddedTokens += embedded.tokens;
     };
+    // Each text is hashed once, for both plans.
+    const hashes = inputs.map((input) => contentHash(input.content));
     try {
-      const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
-      await embedMissing(
-        inputs
-          .map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model))
-          .filter((item) => item.needsEmbedding),
-      );
+      // Callers that send every vector (streams of precomputed embeddings) have nothing to embed.
+      if (inputs.some((input) => input.vector === undefined)) {
+        const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
+        await embedMissing(
+          inputs
+            .map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model, hashes[index]))
+            .filter((item) => item.needsEmbedding),
+        );
+      }
     } catch (error) {
       // A refusal or failure here is decided again under the locks; only a caller's abort ends the call now.
       throwIfAborted(options.signal);
@@ -149,7 +154,9 @@ export function createIngest(deps: IngestDeps): Ingest {
         async plan(locked) {
           // Read under the locks: nobody else writes these ids until this write is done.
           const existing = new Map((await locked.getRows(ids)).map((row) => [row.id, row]));
-          plan = inputs.map((input, index) => planUpsert(input, index, existing.get(input.id), embedder.model));
+          plan = inputs.map((input, index) =>
+            planUpsert(input, index, existing.get(input.id), embedder.model, hashes[index]),
+          );
 
           // "Unchanged" only when the point is there and agrees: a retry never skips a missing point.
           const unchanged = plan.filter((item) => item.outcome === "unchanged");
@@ -349,13 +356,13 @@ export function planUpsert(
   index: number,
   existing: EmbeddingRow | undefined,
   embedderModel: string,
+  hash: string = contentHash(input.content),
 ): PlannedWrite {
   if (existing !== undefined && existing.catalogId !== input.catalogId) {
     throw new FailedPreconditionError(
       `embeddings[${index}].id: embedding ${input.id} belongs to another catalog; ids are global, choose a new id`,
     );
   }
-  const hash = contentHash(input.content);
   const model = input.vector === undefined ? embedderModel : PRECOMPUTED_MODEL;
   const row: EmbeddingRowInput = {
     id: input.id,

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
+import { ALL_ZERO, NON_FINITE, scanFloat32 } from "../wire/float32.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus } from "./types.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -38,12 +39,7 @@ export function optionalName(value: string, field: string): string | null {
   return value === "" ? null : limitText(value, field, LIMITS.maxNameBytes);
 }
 
-/**
- * Checks a vector's length and that every value is finite and not all zero, in one pass over the
- * float32 bit patterns (an integer scan: about twice as fast here as summing squares in float64): a
- * value is NaN or infinite exactly when its exponent bits are all ones, and the vector is all zero
- * (+0 or -0) exactly when no bit but the signs is set.
- */
+/** Checks a vector's length and that every value is finite and not all zero, in one pass (`scanFloat32`). */
 export function requireVector(vector: Float32Array, dimensions: number, field: string): Float32Array {
   if (vector.length !== dimensions) {
     throw new InvalidArgumentError(
@@ -51,35 +47,12 @@ export function requireVector(vector: Float32Array, dimensions: number, field: s
       `has ${vector.length} values; this service stores ${dimensions}-dimensional vectors`,
     );
   }
-  const bits = new Int32Array(vector.buffer, vector.byteOffset, vector.length);
-  const EXPONENT = 0x7f800000;
-  let nonFinite = false;
-  let any = 0;
-  const end = bits.length - (bits.length % 4);
-  for (let i = 0; i < end; i += 4) {
-    const a = bits[i];
-    const b = bits[i + 1];
-    const c = bits[i + 2];
-    const d = bits[i + 3];
-    if (
-      (a & EXPONENT) === EXPONENT ||
-      (b & EXPONENT) === EXPONENT ||
-      (c & EXPONENT) === EXPONENT ||
-      (d & EXPONENT) === EXPONENT
-    ) {
-      nonFinite = true;
-    }
-    any |= (a | b | c | d) << 1;
-  }
-  for (let i = end; i < bits.length; i++) {
-    if ((bits[i] & EXPONENT) === EXPONENT) nonFinite = true;
-    any |= bits[i] << 1;
-  }
-  if (nonFinite) {
+  const found = scanFloat32(vector);
+  if ((found & NON_FINITE) !== 0) {
     const index = vector.findIndex((value) => !Number.isFinite(value));
     throw new InvalidArgumentError(`${field}[${index}]`, "must be a finite number (NaN and Infinity are not allowed)");
   }
-  if (any === 0) {
+  if ((found & ALL_ZERO) !== 0) {
     throw new InvalidArgumentError(field, "must not be all zeros (cosine similarity is undefined for it)");
   }
   return vector;

@@ -9,7 +9,7 @@ import type {
   Value,
 } from "@qdrant/js-client-grpc";
 import { FieldType, PayloadSchemaType, UpdateMode } from "@qdrant/js-client-grpc";
-import { Collection } from "./collection.js";
+import { Collection, type PreparedDense } from "./collection.js";
 import type { Filter } from "./proto-types.js";
 import {
   alreadyExists,
@@ -221,7 +221,7 @@ export class Storage {
       const offset = c.offsetOf(key);
       if (offset === undefined) throw notFound(`No point with id ${key.slice(1)} found`);
       if (p.vectors === undefined) throw invalidArgument("Expected some vectors");
-      const vectors = { dense: new Map<string, Float32Array>(), sparse: new Map<string, SparseVector>() };
+      const vectors = { dense: new Map<string, PreparedDense>(), sparse: new Map<string, SparseVector>() };
       c.prepareVectors(p.vectors, `points[${i}]`, vectors);
       return { offset, vectors };
     });

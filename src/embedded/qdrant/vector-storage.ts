@@ -49,9 +49,16 @@ export class DenseVectorStorage {
     return offset < this.capacity && this.present[offset] === 1;
   }
 
-  set(offset: number, vector: Float32Array): void {
+  /** Stores `vector` divided by `divisor` (1: as is), in one pass: `data[i] = vector[i] / divisor` in float32. */
+  set(offset: number, vector: Float32Array, divisor = 1): void {
     this.ensure(offset + 1);
-    this.data.set(vector, offset * this.dim);
+    const base = offset * this.dim;
+    if (divisor === 1) {
+      this.data.set(vector, base);
+    } else {
+      const data = this.data;
+      for (let i = 0; i < vector.length; i++) data[base + i] = vector[i] / divisor;
+    }
     this.present[offset] = 1;
   }
 

@@ -36,6 +36,7 @@ import {
 import type { Engine } from "./engine.js";
 import type { Mutation } from "./mutation.js";
 import { elapsed, unary, type UnaryHandler } from "./rpc.js";
+import { receivedUpsert } from "./upsert-request.js";
 import { shadowSchemas } from "./wire-vectors.js";
 import {
   countPoints,
@@ -53,8 +54,8 @@ import {
 /** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
 export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
   const storage = engine.storage;
-  // Upserts decode dense floats from their wire bytes (wire-vectors.ts).
-  const upsertSchema = shadowSchemas().upsertPoints as typeof UpsertPointsSchema;
+  // Upserts keep their points' bytes for the journal and decode dense floats from them (upsert-request.ts).
+  const upsertSchema = shadowSchemas().upsertPointsRaw as typeof UpsertPointsSchema;
   const updateBatchSchema = shadowSchemas().updateBatchPoints as typeof UpdateBatchPointsSchema;
   // Query and search vectors too: one vector each, but 3072 floats decode in ~40 us as JS numbers.
   const shadow = shadowSchemas();
@@ -83,7 +84,7 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
     upsert: unary(
       upsertSchema,
       PointsOperationResponseSchema,
-      update((request) => ({ kind: "upsert", request })),
+      update((raw) => ({ kind: "upsert", ...receivedUpsert(raw) })),
     ),
     delete: unary(
       DeletePointsSchema,

@@ -34,13 +34,20 @@ export class RecordLog {
     return this.bytes;
   }
 
-  append(body: Uint8Array): void {
+  /** Appends one record whose body is `body`, or the concatenation of its parts (written with writev). */
+  append(body: Uint8Array | readonly Uint8Array[]): void {
+    const parts = body instanceof Uint8Array ? [body] : body;
+    let length = 0;
+    let checksum = 0;
+    for (const part of parts) {
+      length += part.length;
+      checksum = crc32(part, checksum);
+    }
     const header = Buffer.alloc(8);
-    header.writeUInt32LE(body.length, 0);
-    header.writeUInt32LE(crc32(body), 4);
-    writeAll(this.fd, header);
-    writeAll(this.fd, body);
-    this.bytes += 8 + body.length;
+    header.writeUInt32LE(length, 0);
+    header.writeUInt32LE(checksum, 4);
+    writeAllv(this.fd, [header, ...parts]);
+    this.bytes += 8 + length;
   }
 
   sync(): Promise<void> {
@@ -83,9 +90,17 @@ export class RecordLog {
   }
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
-  let written = 0;
-  while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written);
+function writeAllv(fd: number, parts: Uint8Array[]): void {
+  let pending = parts.filter((part) => part.length > 0);
+  while (pending.length > 0) {
+    let written = fs.writevSync(fd, pending);
+    // A short write: drop what went out, continue with the rest.
+    while (pending.length > 0 && written >= pending[0].length) {
+      written -= pending[0].length;
+      pending = pending.slice(1);
+    }
+    if (written > 0) pending[0] = pending[0].subarray(written);
+  }
 }
 
 export interface ReadResult {

@@ -20,6 +20,13 @@ import { invalidArgument } from "./errors.js";
  */
 export interface ShadowSchemas {
   readonly upsertPoints: DescMessage;
+  /**
+   * UpsertPoints with `points` (3) undeclared: each point stays as its raw bytes (an unknown field),
+   * so the request can be journalled as the client sent it (upsert-request.ts) and its points decoded
+   * with `pointStruct` one by one.
+   */
+  readonly upsertPointsRaw: DescMessage;
+  readonly pointStruct: DescMessage;
   readonly updateBatchPoints: DescMessage;
   readonly denseVector: DescMessage;
   /** Query vectors: `VectorInput.dense` is a DenseVector; Search's own `vector` is field 2. */
@@ -30,6 +37,9 @@ export interface ShadowSchemas {
   readonly searchBatchPoints: DescMessage;
   readonly searchPointGroups: DescMessage;
 }
+
+/** `repeated PointStruct points = 3` of UpsertPoints. */
+export const UPSERT_POINTS_FIELD = 3;
 
 /** `repeated float vector = 2` of SearchPoints and SearchPointGroups. */
 export const SEARCH_VECTOR_FIELD = 2;
@@ -56,13 +66,26 @@ export function shadowSchemas(): ShadowSchemas {
       }
     },
   );
-  const get = (typeName: string): DescMessage => {
-    const m = registry.getMessage(typeName);
+  const get = (typeName: string, from = registry): DescMessage => {
+    const m = from.getMessage(typeName);
     if (m === undefined) throw new Error(`shadow schema lacks ${typeName}`);
     return m;
   };
+  const rawRegistry = shadowRegistry(
+    points,
+    (file) => file === points,
+    (proto) => {
+      const upsert = proto.messageType.find((message) => message.name === "UpsertPoints");
+      if (upsert === undefined || !upsert.field.some((f) => f.number === UPSERT_POINTS_FIELD && f.name === "points")) {
+        throw new Error("@qdrant/js-client-grpc: qdrant.UpsertPoints no longer has `points = 3`");
+      }
+      upsert.field = upsert.field.filter((f) => f.number !== UPSERT_POINTS_FIELD);
+    },
+  );
   shadows = {
     upsertPoints: get("qdrant.UpsertPoints"),
+    upsertPointsRaw: get("qdrant.UpsertPoints", rawRegistry),
+    pointStruct: get("qdrant.PointStruct"),
     updateBatchPoints: get("qdrant.UpdateBatchPoints"),
     denseVector: get("qdrant.DenseVector"),
     queryPoints: get("qdrant.QueryPoints"),

@@ -4,6 +4,7 @@ import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { DomainError, FailedPreconditionError, NotFoundError } from "./errors.js";
 import { contentHash } from "./hash.js";
+import { mapInSlices } from "./slices.js";
 import { sameJson } from "./json.js";
 import { payloadOf, pointOf, samePayload } from "./points.js";
 import { createWritePath, throwIfAborted, type WritePath } from "./write-path.js";
@@ -126,8 +127,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Tokens as the embedder reports them for what it was sent (no second tokenizer pass).
       embeddedTokens += embedded.tokens;
     };
-    // Each text is hashed once, for both plans.
-    const hashes = inputs.map((input) => contentHash(input.content));
+    // Each text is hashed once, for both plans; in slices (1,000 x 64 KiB is a quarter second of SHA-256).
+    const hashes = await mapInSlices(inputs, (input) => contentHash(input.content));
     try {
       // Callers that send every vector (streams of precomputed embeddings) have nothing to embed.
       if (inputs.some((input) => input.vector === undefined)) {
@@ -231,9 +232,12 @@ export function createIngest(deps: IngestDeps): Ingest {
           };
         },
         knownVectors: () => known,
-        applyVectors: (intents) =>
+        // Points in slices: each one's sparse vector tokenizes its whole text.
+        applyVectors: async (intents) =>
           vectors.upsert(
-            intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array)),
+            await mapInSlices(intents, (intent) =>
+              pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array),
+            ),
           ),
         async applyRows(tx, intents) {
           const targets = intents.map((intent) => intent.target as EmbeddingRowInput);

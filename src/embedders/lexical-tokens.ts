@@ -42,10 +42,10 @@ const SUB_WORD = /\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+|\p{Lu}+|\p{N}+|[\p{L}\p
 /** The words of `text` with their stems, stop words removed, in order. */
 export function lexicalTerms(text: string): LexicalTerm[] {
   const terms: LexicalTerm[] = [];
-  if (!NON_ASCII.test(text)) {
-    asciiWords(text, (word) => addWord(terms, word));
+  if (asciiWords(text, (word) => addWord(terms, word))) {
     return terms;
   }
+  terms.length = 0; // not ASCII after all: start again with the regular expressions
   for (const run of text.matchAll(WORD_RUN)) {
     for (const part of run[0].matchAll(SUB_WORD)) {
       addWord(terms, part[0]);
@@ -53,8 +53,6 @@ export function lexicalTerms(text: string): LexicalTerm[] {
   }
   return terms;
 }
-
-const NON_ASCII = /[\u0080-\uffff]/;
 
 function addWord(terms: LexicalTerm[], part: string): void {
   const word = part.toLowerCase();
@@ -65,13 +63,16 @@ function addWord(terms: LexicalTerm[], part: string): void {
 /**
  * WORD_RUN and SUB_WORD for ASCII text (most catalog text), as one scan without regular expressions:
  * the same words in the same order (test/unit/embedders/lexical-tokens.test.ts compares the two on
- * generated text). Ingest encodes every chunk's sparse vector, so this runs once per write.
+ * generated text). Ingest encodes every chunk's sparse vector, so this runs once per write. Returns
+ * false, having emitted some words, at the first character that is not ASCII.
  */
-function asciiWords(text: string, emit: (word: string) => void): void {
+function asciiWords(text: string, emit: (word: string) => void): boolean {
   const n = text.length;
   let i = 0;
   while (i < n) {
-    const kind = asciiKind(text.charCodeAt(i));
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return false;
+    const kind = asciiKind(code);
     if (kind === OTHER) {
       i++;
       continue;
@@ -92,6 +93,7 @@ function asciiWords(text: string, emit: (word: string) => void): void {
     emit(text.slice(i, end));
     i = end;
   }
+  return true;
 }
 
 const OTHER = 0;

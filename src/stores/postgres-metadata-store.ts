@@ -11,6 +11,7 @@ import {
 } from "../core/types.js";
 import type { ListRowsOptions, LockKeys, MetadataStore, UpsertRowsOptions } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
+import { mapInSlices, SLICE } from "../core/slices.js";
 
 export interface PostgresMetadataStoreDeps {
   /** Owned by the caller, who ends it; the store never does. */
@@ -115,12 +116,13 @@ function bindStore(
                   (excluded.catalog_id, excluded.kind, excluded.content, excluded.metadata, excluded.schema_name, excluded.table_name,
                    excluded.status, excluded.content_hash, excluded.model, excluded.qdrant_point_id)`
         : sql.fragment``;
+      const input = await jsonbRecords(records);
       return run("writing rows", () =>
         connection.anyFirst(sql.type(idSchema)`
           INSERT INTO dq_embeddings AS stored
             (id, catalog_id, kind, content, metadata, schema_name, table_name, status, content_hash, model, qdrant_point_id)
           SELECT id, catalog_id, kind, content, metadata, schema_name, table_name, status, content_hash, model, qdrant_point_id
-          FROM jsonb_to_recordset(${jsonbRecords(records)}) AS input (
+          FROM jsonb_to_recordset(${input}) AS input (
             id uuid,
             catalog_id uuid,
             kind text,
@@ -310,11 +312,12 @@ function bindStore(
             ? null
             : Buffer.from(intent.vector.buffer, intent.vector.byteOffset, intent.vector.byteLength).toString("base64"),
       }));
+      const input = await jsonbRecords(records);
       await run("recording write intents", () =>
         connection.query(sql.type(anyRow)`
           INSERT INTO dq_write_intents AS stored (id, write_id, op, catalog_id, target, vector)
           SELECT id, write_id, op, catalog_id, target, decode(vector, 'base64')
-          FROM jsonb_to_recordset(${jsonbRecords(records)}) AS input (
+          FROM jsonb_to_recordset(${input}) AS input (
             id uuid, write_id uuid, op text, catalog_id uuid, target jsonb, vector text
           )
           ON CONFLICT (id) DO UPDATE SET
@@ -522,9 +525,15 @@ function whereClause(conditions: ReturnType<typeof filterConditions>) {
  * A batch of records as one jsonb parameter. `JSON.stringify` rather than `sql.jsonb` (which runs
  * safe-stable-stringify, several times slower): the records are plain rows whose metadata the request
  * validation already holds to finite numbers and no cycles, and jsonb does not keep key order anyway.
+ * A large batch (1,000 rows of 64 KiB is 64 MiB of JSON) is stringified a slice of rows at a time, so
+ * the event loop runs in between; the text is the same.
  */
-function jsonbRecords(records: readonly object[]) {
-  return sql.fragment`${JSON.stringify(records)}::jsonb`;
+async function jsonbRecords(records: readonly object[]) {
+  const json =
+    records.length <= SLICE
+      ? JSON.stringify(records)
+      : `[${(await mapInSlices(records, (record) => JSON.stringify(record))).join(",")}]`;
+  return sql.fragment`${json}::jsonb`;
 }
 
 function isUuid(value: string): boolean {

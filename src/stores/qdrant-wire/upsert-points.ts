@@ -19,7 +19,8 @@ import {
   UpsertPointsSchema,
 } from "@qdrant/js-client-grpc";
 import { fileClosure } from "../../wire/shadow-registry.js";
-import { encodeUpsertRequest, type UpsertRequest, type VectorNames } from "./encode-points.js";
+import { runSteps } from "../../core/slices.js";
+import { encodeUpsertSteps, type UpsertRequest, type VectorNames } from "./encode-points.js";
 
 /**
  * `Points.Upsert` with the request body written by `encodeUpsertRequest` (encode-points.ts): the
@@ -84,7 +85,8 @@ export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): Qdrant
       // batch, a few bytes longer, still fits.
       spare.sort((a, b) => a.length - b.length);
       const reuse = spare.pop();
-      const body = encodeUpsertRequest(request, options.vectorNames, reuse, HEADROOM);
+      // In slices: a large batch does not hold the event loop while it is written.
+      const body = await runSteps(encodeUpsertSteps(request, options.vectorNames, reuse, HEADROOM));
       await runUnaryCall<typeof RequestSchema, typeof ResponseSchema>({
         interceptors,
         signal: callOptions?.signal,

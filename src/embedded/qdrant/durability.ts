@@ -102,10 +102,12 @@ export async function openDurability(
 
   const journal: Journal = {
     record(mutation: Mutation, durable: boolean) {
-      current.append(encodeMutationParts(mutation));
-      const synced = durable ? current.sync() : Promise.resolve();
-      if (current.size > Math.max(compactAt, snapshotBytes)) compact();
-      return synced;
+      // Queued now (log order = apply order), written off the event loop; fdatasync'd when durable.
+      const log = current;
+      const written = log.write(encodeMutationParts(mutation));
+      const done = durable ? log.sync() : written;
+      if (log.size > Math.max(compactAt, snapshotBytes)) compact();
+      return done;
     },
   };
   engine.attach(journal);

@@ -2,7 +2,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Mutation, MutationResult } from "./mutation.js";
 import { Storage } from "./storage.js";
 
-/** Where applied mutations are recorded; `durable` resolves once the record is on stable storage. */
+/**
+ * Where applied mutations are recorded. `record` is called in apply order and queues the record at
+ * once; it resolves once the record is written to the file (handed to the OS), or with `durable` once
+ * it is on stable storage.
+ */
 export interface Journal {
   record(mutation: Mutation, durable: boolean): Promise<void>;
 }
@@ -76,7 +80,8 @@ export class Engine {
         throw this.fail(error);
       });
       this.tail = guarded.catch(() => undefined);
-      if (wait) await guarded;
+      // Acknowledged once written (wait=false: handed to the OS, as before) or synced (wait=true).
+      await guarded;
     }
     if (failure !== undefined) throw failure.error;
     return result!;

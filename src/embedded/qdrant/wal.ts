@@ -3,9 +3,12 @@ import { crc32 } from "node:zlib";
 
 /**
  * An append-only record file. Each record is `u32 length | u32 crc32(body) | body` (little endian).
- * Appends are written synchronously (so the file order is the apply order); `sync()` resolves once an
- * fdatasync that started after the call has finished, and concurrent callers share one fdatasync
- * (group commit).
+ * `append` writes synchronously (snapshots, tests); `write` queues the record and writes it off the
+ * event loop (libuv's thread pool), records strictly in call order, so the file order is the apply
+ * order: a 12 MiB upsert no longer holds the loop while it is copied to the page cache. After a failed
+ * write every later one fails too (nothing is written past a torn record, which recovery would cut).
+ * `sync()` resolves once every record queued before it is written and an fdatasync that started after
+ * that has finished; concurrent callers share one fdatasync (group commit).
  */
 export class RecordLog {
   readonly path: string;
@@ -14,6 +17,9 @@ export class RecordLog {
   private syncing = false;
   private waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private idle: (() => void)[] = [];
+  /** The last queued write (settled either way): the next one starts after it. */
+  private writes: Promise<void> = Promise.resolve();
+  private writeFailure: Error | undefined;
 
   private constructor(path: string, fd: number, bytes: number) {
     this.path = path;
@@ -34,8 +40,49 @@ export class RecordLog {
     return this.bytes;
   }
 
-  /** Appends one record whose body is `body`, or the concatenation of its parts (written with writev). */
+  /** Appends one record whose body is `body`, or the concatenation of its parts, synchronously. */
   append(body: Uint8Array | readonly Uint8Array[]): void {
+    writeAllv(this.fd, this.frame(body));
+  }
+
+  /**
+   * Queues one record (body or parts; they must not change until it is written) and resolves once it
+   * is written to the file, not yet synced. Call order is file order.
+   */
+  write(body: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const parts = this.frame(body);
+    const written = this.writes.then(() => {
+      if (this.writeFailure !== undefined) throw this.writeFailure;
+      return writeAllvAsync(this.fd, parts).catch((error: unknown) => {
+        this.writeFailure ??= error as Error;
+        throw error;
+      });
+    });
+    this.writes = written.catch(() => undefined);
+    return written;
+  }
+
+  sync(): Promise<void> {
+    const written = this.writes;
+    return written.then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (this.writeFailure !== undefined) return reject(this.writeFailure);
+          this.waiting.push({ resolve, reject });
+          this.kick();
+        }),
+    );
+  }
+
+  /** Resolves when every queued record is written and no fdatasync is running or waiting. */
+  async drained(): Promise<void> {
+    await this.writes;
+    if (!this.syncing && this.waiting.length === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  /** The record's bytes: header (length, crc32 of the body), then the body's parts. */
+  private frame(body: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
     const parts = body instanceof Uint8Array ? [body] : body;
     let length = 0;
     let checksum = 0;
@@ -46,21 +93,8 @@ export class RecordLog {
     const header = Buffer.alloc(8);
     header.writeUInt32LE(length, 0);
     header.writeUInt32LE(checksum, 4);
-    writeAllv(this.fd, [header, ...parts]);
     this.bytes += 8 + length;
-  }
-
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.kick();
-    });
-  }
-
-  /** Resolves when no fdatasync is running or waiting. */
-  drained(): Promise<void> {
-    if (!this.syncing && this.waiting.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return [header, ...parts];
   }
 
   closeSync(): void {
@@ -87,6 +121,21 @@ export class RecordLog {
       }
       this.kick();
     });
+  }
+}
+
+/** `writeAllv` on the thread pool: `fs.writev` until every byte is out. */
+async function writeAllvAsync(fd: number, parts: Uint8Array[]): Promise<void> {
+  let pending = parts.filter((part) => part.length > 0);
+  while (pending.length > 0) {
+    let written = await new Promise<number>((resolve, reject) =>
+      fs.writev(fd, pending, (error, bytes) => (error ? reject(error) : resolve(bytes))),
+    );
+    while (pending.length > 0 && written >= pending[0].length) {
+      written -= pending[0].length;
+      pending = pending.slice(1);
+    }
+    if (written > 0) pending[0] = pending[0].subarray(written);
   }
 }
 

@@ -6,7 +6,10 @@
 // one run: these machines are shared and noisy.
 //
 //   npx tsx bench/ingest/run.ts [--count 20000] [--dims 3072] [--per-message 64] [--direct-batch 512]
-//                               [--phases direct,service,direct-bytes,service]
+//                               [--phases direct,service,direct-bytes,direct-pipelined,service]
+//
+// direct-pipelined: the bytes path with two batches in flight, as the service keeps two store batches
+// in flight: the fairest "same work without the service" figure.
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -40,7 +43,7 @@ const { values } = parseArgs({
     dims: { type: "string", default: "3072" },
     "per-message": { type: "string", default: "64" },
     "direct-batch": { type: "string", default: "512" },
-    phases: { type: "string", default: "direct,service,direct-bytes,service" },
+    phases: { type: "string", default: "direct,service,direct-bytes,direct-pipelined,service" },
     "admin-url": { type: "string", default: process.env.DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres" },
     out: { type: "string" },
   },
@@ -50,7 +53,7 @@ const DIMS = Number(values.dims);
 const PER_MESSAGE = Number(values["per-message"]);
 const DIRECT_BATCH = Number(values["direct-batch"]);
 const PHASES = values.phases.split(",") as PhaseName[];
-type PhaseName = "service" | "direct" | "direct-bytes";
+type PhaseName = "service" | "direct" | "direct-bytes" | "direct-pipelined";
 
 const logger = pino({ level: "warn" });
 
@@ -177,7 +180,7 @@ async function main(): Promise<void> {
         }
         if (acked !== COUNT) throw new Error(`service acknowledged ${acked} of ${COUNT} embeddings`);
       } else {
-        for (let from = 0; from < COUNT; from += DIRECT_BATCH) {
+        const writeBatch = async (from: number) => {
           const batch = rows(from, Math.min(COUNT, from + DIRECT_BATCH));
           const points = batch.map((row, k) => pointOf(row, dataset.vector(from + k)));
           const qdrantWrite =
@@ -189,7 +192,16 @@ async function main(): Promise<void> {
                 })
               : wireUpsert.upsert({ collectionName: directCollection, wait: true, points });
           await Promise.all([metadata.upsertRows(batch), qdrantWrite]);
-        }
+        };
+        // One batch at a time, or (direct-pipelined) two in flight, each taking the next batch.
+        let next = 0;
+        const lane = async () => {
+          for (let from = next; from < COUNT; from = next) {
+            next += DIRECT_BATCH;
+            await writeBatch(from);
+          }
+        };
+        await Promise.all(Array.from({ length: phase === "direct-pipelined" ? 2 : 1 }, lane));
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const threadsAfter = threadCpuSeconds(service.pid);
@@ -254,15 +266,18 @@ async function main(): Promise<void> {
       serviceVectorsPerSecond: best("service"),
       directVectorsPerSecond: best("direct"),
       directBytesVectorsPerSecond: best("direct-bytes"),
+      directPipelinedVectorsPerSecond: best("direct-pipelined"),
       serviceOverDirect: round(best("service") / best("direct"), 3),
       serviceOverDirectBytes: best("direct-bytes") > 0 ? round(best("service") / best("direct-bytes"), 3) : null,
+      serviceOverDirectPipelined:
+        best("direct-pipelined") > 0 ? round(best("service") / best("direct-pipelined"), 3) : null,
       serviceCpuMicrosPerVector: Math.min(...serviceRuns.map((r) => r.serviceCpuMicrosPerVector)),
       peakRssMiB: {
         service: round(peakRssMiB(service.pid), 1),
         qdrant: round(peakRssMiB(qdrant.pid), 1),
         benchClient: round(process.resourceUsage().maxRSS / 1024, 1),
       },
-      targets: { serviceOverDirect: 0.8, stretch: 0.9, serviceCpuMicrosPerVector: 20, stretchCpu: 10 },
+      targets: { serviceOverDirect: 0.95, serviceCpuMicrosPerVector: 20 },
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 
@@ -283,6 +298,7 @@ async function main(): Promise<void> {
           "service: one StreamUpsertEmbeddings stream from a client that sends vectors as packed bytes; the service is `node --import tsx src/main.ts`",
           "direct: @qdrant/js-client-grpc points.upsert (compression off, version check off) with number[] vectors, and createPostgresMetadataStore(...).upsertRows, one statement per batch, both stores written concurrently per batch",
           "direct-bytes: the same, but the Qdrant upsert goes through src/stores/qdrant-wire (vectors as bytes), the service's own outbound path",
+          "direct-pipelined: direct-bytes with two batches in flight (the service keeps two store batches in flight)",
           "Qdrant: the embedded server as its own process (src/cli/embedded-qdrant.ts) with a data directory; Postgres: the real server on 127.0.0.1; Postgres CPU is not counted",
         ],
       },

@@ -1,5 +1,8 @@
 /**
- * npm run bench:hostile [-- --seconds 12 --concurrency 4 --probe-ms 20]   (about 2 minutes)
+ * npm run bench:hostile [-- --seconds 12 --concurrency 4 --probe-ms 20 --only BatchUpsert]   (about 2 minutes)
+ *
+ * `--only` runs the phases whose name contains it; BENCH_SERVICE_NODE_ARGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof") is passed to the service's node.
  *
  * Starts the service as its own process (port 0 equivalent: a free loopback port; a fresh database on
  * the real Postgres, the embedded Qdrant in-process) and, phase by phase, sends it the worst inputs the
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "12" },
     concurrency: { type: "string", default: "4" },
     "probe-ms": { type: "string", default: "20" },
+    only: { type: "string", default: "" },
     "admin-url": {
       type: "string",
       default: process.env.BENCH_DATABASE_URL ?? "postgres://dq:dq@127.0.0.1:5432/postgres",
@@ -100,6 +104,7 @@ async function main() {
       LOG_LEVEL: "info",
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
+    process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
   );
   const baseUrl = `http://127.0.0.1:${grpcPort}`;
   const load = createGrpcTransport({ baseUrl });
@@ -213,7 +218,7 @@ async function main() {
   const report: Record<string, unknown>[] = [];
   let worstOverall = 0;
   try {
-    for (const phase of phases) {
+    for (const phase of phases.filter((p) => p.name.includes(args.only))) {
       const result = await runPhase(phase, probes);
       worstOverall = Math.max(worstOverall, result.worstHealthMs);
       report.push(result);

@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { float32Bytes } from "../../src/wire/float32.js";
 import { bytesEmbeddingService } from "./bytes-client.js";
 import { benchId, clusteredDataset } from "./dataset.js";
 import { cpuSeconds, peakRssMiB } from "./processes.js";
@@ -72,7 +72,7 @@ function binaryMessages(): Uint8Array {
         embeddings: message.embeddings.map((e, k) => ({
           ...e,
           id: benchId(0xb1, m * PER_MESSAGE + k),
-          vector: denseBytes(dataset.vector(m * PER_MESSAGE + k)),
+          vector: float32Bytes(dataset.vector(m * PER_MESSAGE + k)),
         })),
       }),
     );

@@ -12,6 +12,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** User and system (kernel: sockets, page faults) CPU seconds of a process so far. */
+export function cpuSplitSeconds(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
+}
+
 /** CPU seconds per thread name (main "node", V8 GC helpers, libuv pool...), summed over threads. */
 export function threadCpuSeconds(pid: number): Record<string, number> {
   const out: Record<string, number> = {};

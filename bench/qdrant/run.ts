@@ -3,6 +3,12 @@
 // bench/results/. Speed claims are ratios within one run: these machines are shared and noisy.
 //
 //   npx tsx bench/qdrant/run.ts [--dims 3072] [--sizes 10000,100000] [--modes in-process,process]
+//                               [--upsert-points 2048] [--searches true]
+//
+// Upserts are measured twice: through the real client (vectors as number[], encoded by protobuf-es in
+// this process: in-process mode shares the thread with the server) and through the service's own
+// bytes-path client (src/stores/qdrant-wire: vectors as float32 bytes, points as the service writes
+// them), which leaves the server's own cost.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,6 +16,8 @@ import path from "node:path";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { Distance, QdrantClient } from "@qdrant/js-client-grpc";
+import type { VectorPoint } from "../../src/stores/vector-store.js";
+import { createQdrantWireUpsert, type QdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
 import { pino } from "pino";
 import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { measureBandwidthFloor } from "./bandwidth.js";
@@ -22,8 +30,10 @@ const { values } = parseArgs({
     modes: { type: "string", default: "in-process,process" },
     queries: { type: "string", default: "60" },
     "upsert-points": { type: "string", default: "2048" },
+    searches: { type: "string", default: "true" },
   },
 });
+const SEARCHES = values.searches !== "false";
 const DIMS = Number(values.dims);
 const SIZES = values.sizes.split(",").map(Number);
 const MODES = values.modes.split(",") as ("in-process" | "process")[];
@@ -32,6 +42,7 @@ const UPSERT_POINTS = Number(values["upsert-points"]);
 
 interface Target {
   client: QdrantClient;
+  bytes: QdrantWireUpsert;
   peakRssMb(): number;
   stop(): Promise<void>;
 }
@@ -41,6 +52,7 @@ async function startInProcess(dataDir: string): Promise<Target> {
   const { port } = await server.start();
   return {
     client: new QdrantClient({ url: `http://127.0.0.1:${port}`, compression: false, checkCompatibility: false }),
+    bytes: bytesClient(port),
     peakRssMb: () => process.resourceUsage().maxRSS / 1024,
     stop: () => server.stop(),
   };
@@ -61,6 +73,7 @@ async function startProcess(dataDir: string): Promise<Target> {
   });
   return {
     client: new QdrantClient({ url: `http://127.0.0.1:${port}`, compression: false, checkCompatibility: false }),
+    bytes: bytesClient(port),
     peakRssMb: () => {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -72,6 +85,35 @@ async function startProcess(dataDir: string): Promise<Target> {
         child.kill("SIGTERM");
       }),
   };
+}
+
+function bytesClient(port: number): QdrantWireUpsert {
+  return createQdrantWireUpsert({
+    host: "127.0.0.1",
+    port,
+    timeoutMs: 300_000,
+    vectorNames: { dense: "dense", sparse: "sparse" },
+  });
+}
+
+/** Points as the service sends them: a named dense vector and the service's payload keys. */
+function bytesPointsFor(from: number, count: number): VectorPoint[] {
+  return Array.from({ length: count }, (_, k) => {
+    const id = from + k;
+    return {
+      id: `00000000-0000-4000-8000-${id.toString(16).padStart(12, "0")}`,
+      vector: Float32Array.from(randomVector(id)),
+      payload: {
+        catalog_id: "0b6f1c9e-3c1a-4f0e-9d5e-2a7c8b9d0e1f",
+        kind: id % 10 === 0 ? "table" : "column",
+        schema: "public",
+        table: `t${id % 100}`,
+        status: "pending",
+        content_hash: id.toString(16).padStart(64, "0"),
+        model: "precomputed",
+      },
+    };
+  });
 }
 
 function randomVector(seed: number): number[] {
@@ -118,7 +160,7 @@ async function benchMode(mode: "in-process" | "process") {
     await client.api("points").createFieldIndex({ collectionName: name, fieldName, fieldType: 0, wait: true });
   }
   let nextId = 1;
-  const upserts: { batch: number; wait: boolean; pointsPerSecond: number }[] = [];
+  const upserts: { client: "real" | "bytes"; batch: number; wait: boolean; pointsPerSecond: number }[] = [];
   for (const batch of [64, 256]) {
     for (const wait of [true, false]) {
       const started = performance.now();
@@ -126,14 +168,47 @@ async function benchMode(mode: "in-process" | "process") {
         await client.api("points").upsert({ collectionName: name, wait, points: pointsFor(nextId, batch) });
         nextId += batch;
       }
-      upserts.push({ batch, wait, pointsPerSecond: UPSERT_POINTS / ((performance.now() - started) / 1000) });
+      upserts.push({
+        client: "real",
+        batch,
+        wait,
+        pointsPerSecond: UPSERT_POINTS / ((performance.now() - started) / 1000),
+      });
       console.log(
-        `[${mode}] upsert batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`,
+        `[${mode}] upsert, real client, batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`,
+      );
+    }
+  }
+  // The bytes path, into a collection shaped as the service's (named dense vector), points prepared first.
+  const bytesName = "bench_bytes";
+  await client.api("collections").create({
+    collectionName: bytesName,
+    vectorsConfig: {
+      config: { case: "paramsMap", value: { map: { dense: { size: BigInt(DIMS), distance: Distance.Cosine } } } },
+    },
+  });
+  let bytesId = 1;
+  for (const batch of [64, 256]) {
+    for (const wait of [true, false]) {
+      const requests: VectorPoint[][] = [];
+      for (let done = 0; done < UPSERT_POINTS; done += batch, bytesId += batch) {
+        requests.push(bytesPointsFor(bytesId, batch));
+      }
+      const started = performance.now();
+      for (const points of requests) await target.bytes.upsert({ collectionName: bytesName, wait, points });
+      upserts.push({
+        client: "bytes",
+        batch,
+        wait,
+        pointsPerSecond: UPSERT_POINTS / ((performance.now() - started) / 1000),
+      });
+      console.log(
+        `[${mode}] upsert, bytes path, batch ${batch} wait ${wait}: ${upserts.at(-1)!.pointsPerSecond.toFixed(0)} points/s`,
       );
     }
   }
   const searches: { points: number; filter: string; p50Ms: number; p99Ms: number; queries: number }[] = [];
-  for (const size of SIZES) {
+  for (const size of SEARCHES ? SIZES : []) {
     while (nextId <= size) {
       const batch = Math.min(256, size - nextId + 1);
       await client.api("points").upsert({ collectionName: name, wait: false, points: pointsFor(nextId, batch) });

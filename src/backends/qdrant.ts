@@ -5,7 +5,7 @@ import { QdrantClient } from "@qdrant/js-client-grpc";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
-import { createQdrantVectorStore } from "../stores/qdrant-vector-store.js";
+import { createQdrantVectorStore, DENSE_VECTOR, SPARSE_VECTOR } from "../stores/qdrant-vector-store.js";
 import { createAliasBoundVectorStore, createQdrantAliases } from "./qdrant-alias.js";
 import { createQdrantWireUpsert } from "../stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../stores/vector-store.js";
@@ -128,6 +128,7 @@ export function createCollectionVectorStore(options: {
       https: config.qdrant.host !== undefined && config.qdrant.https,
       apiKey: backend.apiKey,
       timeoutMs: config.qdrant.timeoutMs,
+      vectorNames: { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR },
     }),
   });
 }

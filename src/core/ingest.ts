@@ -5,6 +5,7 @@ import type { MetadataStore } from "../stores/metadata-store.js";
 import type { VectorStore } from "../stores/vector-store.js";
 import { DomainError, FailedPreconditionError, NotFoundError } from "./errors.js";
 import { contentHash } from "./hash.js";
+import { mapInSlices } from "./slices.js";
 import { payloadOf, pointOf, samePayload } from "./points.js";
 import { createWritePath, throwIfAborted, type WritePath } from "./write-path.js";
 import type { EmbeddingRow, EmbeddingRowInput, EmbeddingStatus } from "./types.js";
@@ -126,13 +127,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Tokens as the embedder reports them for what it was sent (no second tokenizer pass).
       embeddedTokens += embedded.tokens;
     };
+    // Each text is hashed once, for both plans; in slices (1,000 x 64 KiB is a quarter second of SHA-256).
+    const hashes = await mapInSlices(inputs, (input) => contentHash(input.content));
     try {
-      const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
-      await embedMissing(
-        inputs
-          .map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model))
-          .filter((item) => item.needsEmbedding),
-      );
+      // Callers that send every vector (streams of precomputed embeddings) have nothing to embed.
+      if (inputs.some((input) => input.vector === undefined)) {
+        const unlocked = new Map((await (options.store ?? metadata).getRows(ids)).map((row) => [row.id, row]));
+        await embedMissing(
+          inputs
+            .map((input, index) => planUpsert(input, index, unlocked.get(input.id), embedder.model, hashes[index]))
+            .filter((item) => item.needsEmbedding),
+        );
+      }
     } catch (error) {
       // A refusal or failure here is decided again under the locks; only a caller's abort ends the call now.
       throwIfAborted(options.signal);
@@ -149,7 +155,9 @@ export function createIngest(deps: IngestDeps): Ingest {
         async plan(locked) {
           // Read under the locks: nobody else writes these ids until this write is done.
           const existing = new Map((await locked.getRows(ids)).map((row) => [row.id, row]));
-          plan = inputs.map((input, index) => planUpsert(input, index, existing.get(input.id), embedder.model));
+          plan = inputs.map((input, index) =>
+            planUpsert(input, index, existing.get(input.id), embedder.model, hashes[index]),
+          );
 
           // "Unchanged" only when the point is there and agrees: a retry never skips a missing point.
           const unchanged = plan.filter((item) => item.outcome === "unchanged");
@@ -224,9 +232,12 @@ export function createIngest(deps: IngestDeps): Ingest {
           };
         },
         knownVectors: () => known,
-        applyVectors: (intents) =>
+        // Points in slices: each one's sparse vector tokenizes its whole text.
+        applyVectors: async (intents) =>
           vectors.upsert(
-            intents.map((intent) => pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array)),
+            await mapInSlices(intents, (intent) =>
+              pointOf(intent.target as EmbeddingRowInput, known.get(intent.id) as Float32Array),
+            ),
           ),
         async applyRows(tx, intents) {
           const targets = intents.map((intent) => intent.target as EmbeddingRowInput);
@@ -349,13 +360,13 @@ export function planUpsert(
   index: number,
   existing: EmbeddingRow | undefined,
   embedderModel: string,
+  hash: string = contentHash(input.content),
 ): PlannedWrite {
   if (existing !== undefined && existing.catalogId !== input.catalogId) {
     throw new FailedPreconditionError(
       `embeddings[${index}].id: embedding ${input.id} belongs to another catalog; ids are global, choose a new id`,
     );
   }
-  const hash = contentHash(input.content);
   const model = input.vector === undefined ? embedderModel : PRECOMPUTED_MODEL;
   const row: EmbeddingRowInput = {
     id: input.id,

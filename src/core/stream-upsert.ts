@@ -17,38 +17,57 @@ export interface StreamUpsertOptions {
   maxBatchEmbeddings: number;
   /** Vector bytes per store batch. */
   maxBatchBytes: number;
+  /**
+   * Store batches written at once (default 2): while one batch is in Qdrant, the next takes its locks
+   * and records its intents in Postgres, so the slowest store never waits on the other.
+   */
+  maxBatchesInFlight?: number;
   signal?: AbortSignal;
   /** Observes each store batch written: embeddings, seconds. */
   onBatch?: (embeddings: number, seconds: number) => void;
 }
 
+/** A write in flight never rejects: its outcome is an event, taken in batch order. */
+type Written = { kind: "written"; acks: StreamAck[] } | { kind: "write-error"; error: unknown };
+
+interface Write {
+  ids: ReadonlySet<string>;
+  promise: Promise<Written>;
+  outcome?: Written;
+}
+
 type Event =
   | { kind: "read"; result: IteratorResult<StreamMessage> }
   | { kind: "read-error"; error: unknown }
-  | { kind: "written"; acks: StreamAck[] };
+  | { kind: "settled" };
 
 /**
  * Groups arriving messages into store batches and acknowledges each message, in order, once its
- * embeddings are durable in both stores. One batch is written while the next one fills; when the next
- * one is full, reading stops, so HTTP/2 flow control slows the client: memory is bounded by two batches
- * plus one message plus the stream's flow-control window. A message never straddles two batches, and an
- * id already in the filling batch starts a new one (a batch never names an id twice).
+ * embeddings are durable in both stores. The first batch is written as soon as anything arrived;
+ * further batches (up to `maxBatchesInFlight` at once) only once full, so batches stay large while the
+ * stores are busy. When every slot is taken and the next batch is full, reading stops, so HTTP/2 flow
+ * control slows the client: memory is bounded by the batches in flight plus one filling, one message
+ * and the stream's flow-control window. A message never straddles two batches; an id already in the
+ * filling batch starts a new one (a batch never names an id twice), and a batch that names an id of a
+ * batch in flight waits for it (the later write of an id always lands last). Batches may finish out of
+ * order; acknowledgements never do.
  *
- * If reading fails with a bad message, what was read before it is still written and acknowledged, then
- * the error ends the stream. A cancel or deadline also aborts `signal`: the batch being written completes
- * if its intents are already recorded (core/write-path.ts), what is not written yet is dropped (its
- * write fails CANCELLED / DEADLINE_EXCEEDED before touching a store), and that error ends the stream.
+ * If reading fails (a bad message, the client cancelling), what was read before it is still written and
+ * acknowledged, then the error ends the stream. If a write fails, the stream ends with its error; the
+ * messages before it are acknowledged, and writes still in flight finish unobserved (writes are
+ * idempotent: the client retries what was not acknowledged).
  */
 export async function* streamUpsert(
   messages: AsyncIterable<StreamMessage>,
   ingest: Ingest,
   options: StreamUpsertOptions,
 ): AsyncGenerator<StreamAck> {
+  const maxInFlight = Math.max(1, options.maxBatchesInFlight ?? 2);
   const iterator = messages[Symbol.asyncIterator]();
   let filling = newBatch();
   let carried: StreamMessage | undefined;
   let reading: Promise<Event> | undefined;
-  let writing: Promise<Event> | undefined;
+  const writes: Write[] = [];
   let inputDone = false;
   // Boxed, so that whatever the source threw (even undefined) is rethrown as it was.
   let readFailure: { error: unknown } | undefined;
@@ -65,39 +84,58 @@ export async function* streamUpsert(
     );
   };
 
-  const write = (batch: Batch): Promise<Event> => {
+  const write = (batch: Batch): Write => {
     const started = process.hrtime.bigint();
-    return ingest
+    const entry: Omit<Write, "promise"> & Partial<Pick<Write, "promise">> = { ids: batch.ids };
+    entry.promise = ingest
       .upsert(
         batch.messages.flatMap((message) => message.inputs),
         { signal: options.signal },
       )
-      .then((result) => {
-        options.onBatch?.(batch.embeddings, Number(process.hrtime.bigint() - started) / 1e9);
-        let offset = 0;
-        const acks = batch.messages.map((message) => {
-          const outcomes = result.outcomes.slice(offset, offset + message.inputs.length);
-          offset += message.inputs.length;
-          return {
-            sequence: message.sequence,
-            created: outcomes.filter((outcome) => outcome === "created").length,
-            updated: outcomes.filter((outcome) => outcome === "updated").length,
-            unchanged: outcomes.filter((outcome) => outcome === "unchanged").length,
-          };
-        });
-        return { kind: "written", acks } as const;
+      .then(
+        (result): Written => {
+          options.onBatch?.(batch.embeddings, Number(process.hrtime.bigint() - started) / 1e9);
+          return { kind: "written", acks: acknowledge(batch, result.outcomes) };
+        },
+        (error: unknown): Written => ({ kind: "write-error", error }),
+      )
+      .then((outcome) => {
+        entry.outcome = outcome;
+        return outcome;
       });
+    return entry as Write;
+  };
+
+  /** Whether the filling batch may start now: a free slot, no shared id, and eager only for the first. */
+  const mayStart = (): boolean => {
+    if (filling.messages.length === 0 || writes.length >= maxInFlight) {
+      return false;
+    }
+    const full = carried !== undefined || inputDone || filling.embeddings >= options.maxBatchEmbeddings;
+    if (writes.length > 0 && !full) {
+      return false;
+    }
+    return !writes.some((inFlight) => [...filling.ids].some((id) => inFlight.ids.has(id)));
   };
 
   try {
     for (;;) {
-      if (writing === undefined && filling.messages.length > 0) {
-        writing = write(filling);
+      // Acknowledge, in order, every batch at the head that has finished.
+      while (writes.length > 0 && writes[0].outcome !== undefined) {
+        const outcome = writes.shift()?.outcome as Written;
+        if (outcome.kind === "write-error") {
+          throw outcome.error;
+        }
+        yield* outcome.acks;
+      }
+      if (mayStart()) {
+        writes.push(write(filling));
         filling = newBatch();
         if (carried !== undefined) {
           add(filling, carried);
           carried = undefined;
         }
+        continue;
       }
       if (!inputDone && reading === undefined && carried === undefined) {
         reading = iterator.next().then(
@@ -105,32 +143,39 @@ export async function* streamUpsert(
           (error: unknown): Event => ({ kind: "read-error", error }),
         );
       }
-      const waiting = [writing, reading].filter((promise): promise is Promise<Event> => promise !== undefined);
+      const waiting: Promise<Event>[] = writes
+        .filter((inFlight) => inFlight.outcome === undefined)
+        .map((inFlight) => inFlight.promise.then((): Event => ({ kind: "settled" })));
+      if (reading !== undefined) {
+        waiting.push(reading);
+      }
       if (waiting.length === 0) {
+        // Nothing in flight, nothing to read or start: every batch is written and acknowledged.
         break;
       }
       const event = await Promise.race(waiting);
-      if (event.kind === "written") {
-        writing = undefined;
-        yield* event.acks;
+      if (event.kind === "settled") {
+        continue;
+      }
+      reading = undefined;
+      if (event.kind === "read-error") {
+        inputDone = true;
+        readFailure = { error: event.error };
+      } else if (event.result.done) {
+        inputDone = true;
+      } else if (fits(filling, event.result.value)) {
+        add(filling, event.result.value);
       } else {
-        reading = undefined;
-        if (event.kind === "read-error") {
-          inputDone = true;
-          readFailure = { error: event.error };
-        } else if (event.result.done) {
-          inputDone = true;
-        } else if (fits(filling, event.result.value)) {
-          add(filling, event.result.value);
-        } else {
-          carried = event.result.value;
-        }
+        carried = event.result.value;
       }
     }
   } finally {
-    // Closed early (the consumer stopped taking acknowledgements): no write is in flight at a yield, and
-    // the read in flight, if any, is let go.
-    await iterator.return?.().catch(() => undefined);
+    // An abandoned stream (client gone) lets the writes in flight finish; they are idempotent either way.
+    // With a read still pending, `return` would wait for the client's next message: not awaited then.
+    const closing = iterator.return?.().catch(() => undefined);
+    if (reading === undefined) {
+      await closing;
+    }
   }
   if (readFailure !== undefined) {
     throw readFailure.error;
@@ -155,6 +200,23 @@ function add(batch: Batch, message: StreamMessage): void {
   for (const input of message.inputs) {
     batch.ids.add(input.id);
   }
+}
+
+/** One ack per message of the batch, counting its inputs' outcomes (in input order). */
+function acknowledge(batch: Batch, outcomes: readonly string[]): StreamAck[] {
+  let offset = 0;
+  return batch.messages.map((message) => {
+    let created = 0;
+    let updated = 0;
+    let unchanged = 0;
+    for (let i = offset; i < offset + message.inputs.length; i++) {
+      if (outcomes[i] === "created") created++;
+      else if (outcomes[i] === "updated") updated++;
+      else unchanged++;
+    }
+    offset += message.inputs.length;
+    return { sequence: message.sequence, created, updated, unchanged };
+  });
 }
 
 function vectorBytes(message: StreamMessage): number {

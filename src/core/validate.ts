@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "./errors.js";
 import { LIMITS } from "./limits.js";
 import { isUuid } from "./uuid.js";
+import { ALL_ZERO, NON_FINITE, scanFloat32 } from "../wire/float32.js";
 
 /** Returns the UUID lower-cased (Postgres and Qdrant print them so), or throws naming the field. */
 export function requireUuid(value: string, field: string): string {
@@ -36,11 +37,7 @@ export function optionalName(value: string, field: string): string | null {
   return value === "" ? null : limitText(value, field, LIMITS.maxNameBytes);
 }
 
-/**
- * Checks a vector's length and that every value is finite and not all zero, in one pass over the
- * Float32Array view the request bytes already are: a sum of squares (in float64, so no float32 value can
- * overflow it) is finite and positive exactly when every value is finite and one is non-zero.
- */
+/** Checks a vector's length and that every value is finite and not all zero, in one pass (`scanFloat32`). */
 export function requireVector(vector: Float32Array, dimensions: number, field: string): Float32Array {
   if (vector.length !== dimensions) {
     throw new InvalidArgumentError(
@@ -48,26 +45,12 @@ export function requireVector(vector: Float32Array, dimensions: number, field: s
       `has ${vector.length} values; this service stores ${dimensions}-dimensional vectors`,
     );
   }
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  const end = vector.length - (vector.length % 4);
-  for (let i = 0; i < end; i += 4) {
-    a += vector[i] * vector[i];
-    b += vector[i + 1] * vector[i + 1];
-    c += vector[i + 2] * vector[i + 2];
-    d += vector[i + 3] * vector[i + 3];
-  }
-  for (let i = end; i < vector.length; i++) {
-    a += vector[i] * vector[i];
-  }
-  const sum = a + b + c + d;
-  if (!Number.isFinite(sum)) {
+  const found = scanFloat32(vector);
+  if ((found & NON_FINITE) !== 0) {
     const index = vector.findIndex((value) => !Number.isFinite(value));
     throw new InvalidArgumentError(`${field}[${index}]`, "must be a finite number (NaN and Infinity are not allowed)");
   }
-  if (sum === 0) {
+  if ((found & ALL_ZERO) !== 0) {
     throw new InvalidArgumentError(field, "must not be all zeros (cosine similarity is undefined for it)");
   }
   return vector;

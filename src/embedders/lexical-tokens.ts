@@ -42,14 +42,84 @@ const SUB_WORD = /\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+|\p{Lu}+|\p{N}+|[\p{L}\p
 /** The words of `text` with their stems, stop words removed, in order. */
 export function lexicalTerms(text: string): LexicalTerm[] {
   const terms: LexicalTerm[] = [];
+  if (asciiWords(text, (word) => addWord(terms, word))) {
+    return terms;
+  }
+  terms.length = 0; // not ASCII after all: start again with the regular expressions
   for (const run of text.matchAll(WORD_RUN)) {
     for (const part of run[0].matchAll(SUB_WORD)) {
-      const word = part[0].toLowerCase();
-      if (word.length > MAX_WORD_LENGTH || STOP_WORDS.has(word)) continue;
-      terms.push({ word, stem: isAsciiLetters(word) ? stemmer(word) : word });
+      addWord(terms, part[0]);
     }
   }
   return terms;
+}
+
+function addWord(terms: LexicalTerm[], part: string): void {
+  const word = part.toLowerCase();
+  if (word.length > MAX_WORD_LENGTH || STOP_WORDS.has(word)) return;
+  terms.push({ word, stem: isAsciiLetters(word) ? stem(word) : word });
+}
+
+/**
+ * WORD_RUN and SUB_WORD for ASCII text (most catalog text), as one scan without regular expressions:
+ * the same words in the same order (test/unit/embedders/lexical-tokens.test.ts compares the two on
+ * generated text). Ingest encodes every chunk's sparse vector, so this runs once per write. Returns
+ * false, having emitted some words, at the first character that is not ASCII.
+ */
+function asciiWords(text: string, emit: (word: string) => void): boolean {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return false;
+    const kind = asciiKind(code);
+    if (kind === OTHER) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    if (kind === UPPER) {
+      while (end < n && asciiKind(text.charCodeAt(end)) === UPPER) end++;
+      if (end < n && asciiKind(text.charCodeAt(end)) === LOWER) {
+        if (end - i >= 2) {
+          end--; // an acronym, up to the capital that starts the next word (`HTMLParser`)
+        } else {
+          while (end < n && asciiKind(text.charCodeAt(end)) === LOWER) end++; // a capitalised word
+        }
+      }
+    } else {
+      while (end < n && asciiKind(text.charCodeAt(end)) === kind) end++; // lower-case letters or digits
+    }
+    emit(text.slice(i, end));
+    i = end;
+  }
+  return true;
+}
+
+const OTHER = 0;
+const UPPER = 1;
+const LOWER = 2;
+const DIGIT = 3;
+
+function asciiKind(c: number): number {
+  if (c >= 97 && c <= 122) return LOWER;
+  if (c >= 65 && c <= 90) return UPPER;
+  if (c >= 48 && c <= 57) return DIGIT;
+  return OTHER;
+}
+
+/** Porter stems of recent words: catalogs repeat their vocabulary, and stemming is the costly part. */
+const stems = new Map<string, string>();
+const MAX_CACHED_STEMS = 50_000;
+
+function stem(word: string): string {
+  let result = stems.get(word);
+  if (result === undefined) {
+    result = stemmer(word);
+    if (stems.size >= MAX_CACHED_STEMS) stems.clear();
+    stems.set(word, result);
+  }
+  return result;
 }
 
 /** The stemmed tokens of `text`, in order, duplicates kept (term frequency matters). */

@@ -10,7 +10,6 @@
  *   and `retry-after`, and a wait that the caller's signal cuts short (the SDK's does not).
  * - Failures become domain errors; neither messages nor logs ever carry the API key.
  */
-import { endianness } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import PQueue from "p-queue";
@@ -26,6 +25,7 @@ import { abortError, throwIfAborted } from "./abort.js";
 import { createCpuPool } from "./cpu-pool.js";
 import { withTokens, type EmbedInput, type EmbedOptions, type Embedder, type Embeddings } from "./embedder.js";
 import { tokenCounterFor } from "./openai-tokenizer.js";
+import { LITTLE_ENDIAN } from "../wire/float32.js";
 
 export const DEFAULT_OPENAI_MODEL = "text-embedding-3-large";
 export const DEFAULT_OPENAI_DIMENSIONS = 3072;
@@ -258,8 +258,6 @@ interface EmbeddingsResponse {
   data?: Array<{ index?: number; embedding?: unknown }>;
   usage?: { prompt_tokens?: number };
 }
-
-const LITTLE_ENDIAN = endianness() === "LE";
 
 function decodeResponse(
   response: EmbeddingsResponse,

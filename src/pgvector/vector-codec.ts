@@ -4,6 +4,7 @@
  * `vector` and IEEE 754 half precision for `halfvec`. Decoding it is a byte swap, never a parse of
  * decimal text; `halfvec` is widened to float32 exactly (every half is a float32).
  */
+import { LITTLE_ENDIAN } from "../wire/float32.js";
 
 export type PgvectorKind = "vector" | "halfvec";
 
@@ -56,8 +57,6 @@ function decodeFloat16BigEndian(bytes: Uint8Array, dimensions: number): Float32A
   }
   return out;
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 let halfToFloat: Float32Array | undefined;
 

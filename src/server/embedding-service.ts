@@ -7,6 +7,7 @@ import type { Ingest, UpsertInput } from "../core/ingest.js";
 import { LIMITS } from "../core/limits.js";
 import type { Reconcile } from "../core/reconcile.js";
 import { streamUpsert, type StreamMessage, type StreamUpsertOptions } from "../core/stream-upsert.js";
+import { mapInSlices } from "../core/slices.js";
 import { requireUniqueIds, requireUuid } from "../core/validate.js";
 import type { EmbeddingInput } from "../../gen/dq/embeddings/v1/embedding_pb.js";
 import {
@@ -50,7 +51,7 @@ export function registerEmbeddingService(router: ConnectRouter, deps: EmbeddingS
     },
 
     async batchUpsertEmbeddings(request, context) {
-      const inputs = embeddingInputsFromProto(request.embeddings, "embeddings", dimensions);
+      const inputs = await embeddingInputsFromProto(request.embeddings, "embeddings", dimensions);
       const result = await ingest.upsert(inputs, { signal: context.signal });
       return create(BatchUpsertEmbeddingsResponseSchema, {
         results: result.rows.map((row, index) => ({ id: row.id, outcome: outcomeToProto(result.outcomes[index]) })),
@@ -158,7 +159,11 @@ export function registerEmbeddingService(router: ConnectRouter, deps: EmbeddingS
   });
 }
 
-function embeddingInputsFromProto(inputs: readonly EmbeddingInput[], field: string, dimensions: number): UpsertInput[] {
+async function embeddingInputsFromProto(
+  inputs: readonly EmbeddingInput[],
+  field: string,
+  dimensions: number,
+): Promise<UpsertInput[]> {
   if (inputs.length === 0) {
     throw new InvalidArgumentError(field, "must hold at least one embedding");
   }
@@ -168,7 +173,10 @@ function embeddingInputsFromProto(inputs: readonly EmbeddingInput[], field: stri
       `holds ${inputs.length} embeddings; the limit is ${LIMITS.maxBatchEmbeddings}`,
     );
   }
-  const result = inputs.map((input, index) => embeddingInputFromProto(input, `${field}[${index}]`, dimensions));
+  // In slices: a batch of 1,000 is read and checked without holding the event loop throughout.
+  const result = await mapInSlices(inputs, (input, index) =>
+    embeddingInputFromProto(input, `${field}[${index}]`, dimensions),
+  );
   requireUniqueIds(
     result.map((input) => input.id),
     field,
@@ -202,7 +210,7 @@ async function* streamMessagesFromProto(
   let index = 0;
   for await (const request of requests) {
     const field = `messages[${index}](sequence=${request.sequence}).embeddings`;
-    yield { sequence: request.sequence, inputs: embeddingInputsFromProto(request.embeddings, field, dimensions) };
+    yield { sequence: request.sequence, inputs: await embeddingInputsFromProto(request.embeddings, field, dimensions) };
     index++;
   }
 }

@@ -50,8 +50,8 @@ export interface MetadataStore {
   getIntents(ids: readonly string[]): Promise<WriteIntent[]>;
   /** The ids of the oldest intents, for the repairer. */
   listIntentIds(limit: number): Promise<string[]>;
-  /** Deletes intents; with `writeId` only that write's. Resolves to the ids deleted. */
-  deleteIntents(ids: readonly string[], options?: { writeId?: string }): Promise<string[]>;
+  /** Deletes intents; with `writeId` only that write's. Resolves to how many were deleted. */
+  deleteIntents(ids: readonly string[], options?: { writeId?: string }): Promise<number>;
   countIntents(): Promise<number>;
   /**
    * Runs `fn` on ONE connection holding Postgres advisory locks on the given catalogs, then ids (taken in

@@ -3,7 +3,7 @@ import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdra
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
-import { denseBytes, type QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
+import type { QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
 import type {
   HitPayload,
@@ -141,7 +141,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       }
       if (wireUpsert !== undefined) {
         // Vectors go out as their bytes (qdrant-wire/), never as JS numbers.
-        const request = { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseBytes)) };
+        const request = { collectionName, wait: true, points: batch };
         await call("upsert", () => wireUpsert.upsert(request, { signal: callOptions?.signal }), callOptions?.signal);
         return;
       }
@@ -149,7 +149,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
         "upsert",
         () =>
           points().upsert(
-            { collectionName, wait: true, points: batch.map((point) => toPointStruct(point, denseNumbers)) },
+            { collectionName, wait: true, points: batch.map((point) => toPointStruct(point)) },
             { signal: callOptions?.signal },
           ),
         callOptions?.signal,
@@ -406,23 +406,20 @@ export function toFilter(filter: VectorFilter) {
   return { must, mustNot, should: [] };
 }
 
-function denseNumbers(vector: Float32Array): number[] {
-  return Array.from(vector);
-}
-
 /**
- * A point as the init of Qdrant's PointStruct. `dense` gives the dense vector's `data`: numbers for the
- * real schema, bytes for the shadow one (qdrant-wire/shadow-points.ts); both encode to the same bytes.
+ * A point as the init of Qdrant's PointStruct, for the real client. The wire path
+ * (qdrant-wire/encode-points.ts) writes the same bytes without building it.
  */
-export function toPointStruct<D extends number[] | Uint8Array>(point: VectorPoint, dense: (vector: Float32Array) => D) {
+export function toPointStruct(point: VectorPoint) {
   const vectors: Record<
     string,
     {
       vector:
-        { case: "dense"; value: { data: D } } | { case: "sparse"; value: { indices: number[]; values: number[] } };
+        | { case: "dense"; value: { data: number[] } }
+        | { case: "sparse"; value: { indices: number[]; values: number[] } };
     }
   > = {
-    [DENSE_VECTOR]: { vector: { case: "dense", value: { data: dense(point.vector) } } },
+    [DENSE_VECTOR]: { vector: { case: "dense", value: { data: Array.from(point.vector) } } },
   };
   if (point.sparse !== undefined && point.sparse.indices.length > 0) {
     vectors[SPARSE_VECTOR] = {

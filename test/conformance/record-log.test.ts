@@ -49,6 +49,43 @@ describe("record log", () => {
     expect(read.validLength).toBe(good);
   });
 
+  it("writes queued records off the loop in call order, a large one included", async () => {
+    const file = path.join(tmp(), "wal.log");
+    const log = RecordLog.openForAppend(file);
+    const big = Buffer.alloc(8 << 20, 7);
+    const writes = [
+      log.write(Buffer.from("first")),
+      log.write([Buffer.from("in "), Buffer.from("parts")]),
+      log.write(big),
+      log.write(Buffer.from("last")),
+    ];
+    await log.sync();
+    await Promise.all(writes);
+    log.closeSync();
+    const read = readRecords(file);
+    expect(read.records.map((r) => (r.length > 100 ? `${r.length} bytes` : Buffer.from(r).toString()))).toEqual([
+      "first",
+      "in parts",
+      `${big.length} bytes`,
+      "last",
+    ]);
+    expect(read.validLength).toBe(read.fileLength);
+  });
+
+  // /dev/full answers every write with ENOSPC (Linux).
+  it.runIf(fs.existsSync("/dev/full"))(
+    "fails every record queued after a failed write, and the sync after them",
+    async () => {
+      const log = RecordLog.openForAppend("/dev/full");
+      const failed = log.write(Buffer.from("lost"));
+      const after = log.write(Buffer.from("never"));
+      await expect(failed).rejects.toThrow(/ENOSPC/);
+      await expect(after).rejects.toThrow(/ENOSPC/);
+      await expect(log.sync()).rejects.toThrow(/ENOSPC/);
+      // Left open: closeSync would fdatasync /dev/full, which refuses (EINVAL).
+    },
+  );
+
   it("writes whole files atomically through a temporary name", () => {
     const dir = tmp();
     const file = path.join(dir, "snapshot-1.bin");

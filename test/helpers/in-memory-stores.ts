@@ -149,12 +149,12 @@ export function createInMemoryMetadataStore(): InMemoryMetadataStore {
         return [...intents().keys()].slice(0, limit);
       },
       async deleteIntents(ids, options = {}) {
-        const deleted: string[] = [];
+        let deleted = 0;
         for (const id of new Set(ids.map((value) => value.toLowerCase()))) {
           const intent = intents().get(id);
           if (intent === undefined || (options.writeId !== undefined && intent.writeId !== options.writeId)) continue;
           intents().delete(id);
-          deleted.push(id);
+          deleted++;
         }
         return deleted;
       },

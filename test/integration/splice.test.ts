@@ -10,8 +10,8 @@ import { PointsOperationResponseSchema, QdrantClient, UpsertPointsSchema } from 
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
-import { createQdrantVectorStore, toPointStruct } from "../../src/stores/qdrant-vector-store.js";
-import { createQdrantWireUpsert, denseBytes } from "../../src/stores/qdrant-wire/upsert-points.js";
+import { createQdrantVectorStore, DENSE_VECTOR, SPARSE_VECTOR } from "../../src/stores/qdrant-vector-store.js";
+import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
 import { JSON_ONLY_FIELD } from "../../src/server/wire/shadow-services.js";
 import { shadowRegistry } from "../../src/wire/shadow-registry.js";
@@ -22,6 +22,7 @@ import { realUpsertBytes, samplePoints } from "../unit/stores/qdrant-wire/points
 
 const logger = pino({ level: "silent" });
 const DIMENSIONS = 3072;
+const vectorNames = { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR };
 
 /** A plaintext HTTP/2 server that records each gRPC request's message bytes and answers Upsert OK. */
 async function startRecordingServer(): Promise<{
@@ -72,13 +73,9 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
     const recorder = await startRecordingServer();
     try {
       const [host, port] = recorder.url.split(":");
-      const upsert = createQdrantWireUpsert({ host, port: Number(port), timeoutMs: 10_000 });
+      const upsert = createQdrantWireUpsert({ host, port: Number(port), timeoutMs: 10_000, vectorNames });
       const points = samplePoints(64, DIMENSIONS);
-      await upsert.upsert({
-        collectionName: "embeddings",
-        wait: true,
-        points: points.map((p) => toPointStruct(p, denseBytes)),
-      });
+      await upsert.upsert({ collectionName: "embeddings", wait: true, points });
       expect(recorder.paths).toEqual(["/qdrant.Points/Upsert"]);
       const body = recorder.bodies[0];
       expect(body[0]).toBe(0); // the gRPC envelope's compressed flag: off
@@ -104,7 +101,7 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
       stores.wire = createQdrantVectorStore({
         ...common,
         collectionName: "splice_wire",
-        wireUpsert: createQdrantWireUpsert({ host, port, timeoutMs: 10_000 }),
+        wireUpsert: createQdrantWireUpsert({ host, port, timeoutMs: 10_000, vectorNames }),
       });
       await stores.real.start();
       await stores.wire.start();

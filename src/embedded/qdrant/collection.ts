@@ -1,6 +1,7 @@
 import type { CreateCollection, PointStruct, VectorParams } from "@qdrant/js-client-grpc";
 import { Datatype, Distance, Modifier, PayloadSchemaType } from "@qdrant/js-client-grpc";
 import { metricFor, type Metric } from "./distance.js";
+import { NON_FINITE, scanFloat32 } from "../../wire/float32.js";
 import { invalidArgument, unimplemented, validationError, wrongInput } from "./errors.js";
 import type { CompiledFilter, FilterEnv, IndexSource } from "./filter.js";
 import { PayloadIndex } from "./payload-index.js";
@@ -24,11 +25,17 @@ export interface SparseSlot {
   readonly storage: SparseVectorStorage;
 }
 
+/** A checked dense vector: stored as `data[i] / divisor` (the metric's preprocessing, done while copying). */
+export interface PreparedDense {
+  data: Float32Array;
+  divisor: number;
+}
+
 /** A point checked against the collection's config, ready to be written. */
 export interface PreparedPoint {
   key: PointKey;
   payload: PayloadObject;
-  dense: Map<string, Float32Array>;
+  dense: Map<string, PreparedDense>;
   sparse: Map<string, SparseVector>;
 }
 
@@ -174,8 +181,8 @@ export class Collection {
         if (input.data.length !== slot.size) {
           throw wrongInput(`Vector dimension error: expected dim: ${slot.size}, got ${input.data.length}`);
         }
-        checkFinite(input.data, label);
-        prepared.dense.set(name, slot.metric.preprocess(input.data));
+        if ((scanFloat32(input.data) & NON_FINITE) !== 0) checkFinite(input.data, label);
+        prepared.dense.set(name, { data: input.data, divisor: slot.metric.divisor(input.data) });
       } else {
         if (!this.sparse.has(name)) throw wrongInput(`Not existing vector name error: ${name}`);
         checkFinite(input.vector.values, label);
@@ -186,7 +193,7 @@ export class Collection {
 
   /** Replaces the given vectors of a live point, keeping its other vectors and payload. */
   setVectors(offset: number, vectors: Pick<PreparedPoint, "dense" | "sparse">, version: bigint): void {
-    for (const [name, v] of vectors.dense) this.dense.get(name)!.storage.set(offset, v);
+    for (const [name, v] of vectors.dense) this.dense.get(name)!.storage.set(offset, v.data, v.divisor);
     for (const [name, v] of vectors.sparse) this.sparse.get(name)!.storage.set(offset, v);
     this.versions[offset] = version;
   }
@@ -213,7 +220,7 @@ export class Collection {
     }
     for (const [name, slot] of this.dense) {
       const v = point.dense.get(name);
-      if (v) slot.storage.set(offset, v);
+      if (v) slot.storage.set(offset, v.data, v.divisor);
       else slot.storage.clear(offset);
     }
     for (const [name, slot] of this.sparse) {

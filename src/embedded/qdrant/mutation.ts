@@ -22,7 +22,12 @@ export type Mutation =
   | { kind: "createCollection"; request: CreateCollection }
   | { kind: "deleteCollection"; request: DeleteCollection }
   | { kind: "updateAliases"; request: ChangeAliases }
-  | { kind: "upsert"; request: UpsertPoints }
+  | {
+      kind: "upsert";
+      request: UpsertPoints;
+      /** The request's bytes as received (upsert-request.ts), journalled instead of re-encoding it. */
+      wire?: Uint8Array[];
+    }
   | { kind: "deletePoints"; request: DeletePoints }
   | { kind: "setPayload"; request: SetPayloadPoints }
   | { kind: "overwritePayload"; request: SetPayloadPoints }

@@ -36,6 +36,7 @@ import {
 import type { Engine } from "./engine.js";
 import type { Mutation } from "./mutation.js";
 import { elapsed, unary, type UnaryHandler } from "./rpc.js";
+import { receivedUpsertSteps } from "./upsert-request.js";
 import { shadowSchemas } from "./wire-vectors.js";
 import {
   countPoints,
@@ -53,8 +54,8 @@ import {
 /** `qdrant.Points` (points_service.proto); the RPCs not listed answer UNIMPLEMENTED. */
 export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
   const storage = engine.storage;
-  // Upserts decode dense floats from their wire bytes (wire-vectors.ts).
-  const upsertSchema = shadowSchemas().upsertPoints as typeof UpsertPointsSchema;
+  // Upserts keep their points' bytes for the journal and decode dense floats from them (upsert-request.ts).
+  const upsertSchema = shadowSchemas().upsertPointsRaw as typeof UpsertPointsSchema;
   const updateBatchSchema = shadowSchemas().updateBatchPoints as typeof UpdateBatchPointsSchema;
   // Query and search vectors too: one vector each, but 3072 floats decode in ~40 us as JS numbers.
   const shadow = shadowSchemas();
@@ -67,11 +68,11 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
 
   /** Status `Completed` once applied (and durable) for `wait: true`, else `Acknowledged` (points_api.rs). */
   const update =
-    <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation) =>
+    <R extends { wait?: boolean }>(toMutation: (req: R) => Mutation | Promise<Mutation>) =>
     async (req: R) => {
       const start = process.hrtime.bigint();
       const w = req.wait === true;
-      const result = await engine.execute(toMutation(req), w);
+      const result = await engine.execute(await toMutation(req), w);
       const operationId = result.kind === "operations" ? result.ids[0] : undefined;
       return {
         result: { operationId, status: w ? UpdateStatus.Completed : UpdateStatus.Acknowledged },
@@ -83,7 +84,8 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
     upsert: unary(
       upsertSchema,
       PointsOperationResponseSchema,
-      update((request) => ({ kind: "upsert", request })),
+      // Points decoded a slice at a time, the event loop free in between.
+      update(async (raw) => ({ kind: "upsert", ...(await stepped(receivedUpsertSteps(raw))) })),
     ),
     delete: unary(
       DeletePointsSchema,
@@ -163,6 +165,14 @@ export function pointsHandlers(engine: Engine): Record<string, UnaryHandler> {
       timed(() => ({ result: queryGroups(storage, req) })),
     ),
   };
+}
+
+/** Runs a step generator, letting the event loop run between its steps. */
+async function stepped<T>(steps: Generator<void, T>): Promise<T> {
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done === true) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 function timed<T extends object>(run: () => T): T & { time: number } {

@@ -9,7 +9,7 @@ import type {
   Value,
 } from "@qdrant/js-client-grpc";
 import { FieldType, PayloadSchemaType, UpdateMode } from "@qdrant/js-client-grpc";
-import { Collection } from "./collection.js";
+import { Collection, type PreparedDense, type PreparedPoint } from "./collection.js";
 import type { Filter } from "./proto-types.js";
 import {
   alreadyExists,
@@ -47,7 +47,30 @@ export class Storage {
     return collection;
   }
 
+  /** Applies `m` at once (start-up replay, snapshots, small requests). */
   apply(m: Mutation): MutationResult {
+    return drain(this.applySteps(m));
+  }
+
+  /**
+   * Applies `m` in steps: the generator yields between slices of a large upsert (each slice of
+   * UPSERT_SLICE points checked, then each slice written), so the caller can let other work run in
+   * between (engine.ts). Every point is checked before the first is written, so a bad point still
+   * writes none; other mutations run in one step.
+   */
+  *applySteps(m: Mutation): Generator<void, MutationResult> {
+    if (m.kind === "upsert") {
+      const c = this.resolve(m.request.collectionName);
+      const id = c.nextOperationId;
+      yield* this.upsertSteps(c, m.request.points, m.request.updateFilter, m.request.updateMode, id);
+      c.nextOperationId = id + 1n;
+      this.changes++;
+      return { kind: "operations", ids: [id] };
+    }
+    return this.applyNow(m);
+  }
+
+  private applyNow(m: Exclude<Mutation, { kind: "upsert" }>): MutationResult {
     switch (m.kind) {
       case "createCollection":
         return this.createCollection(m.request);
@@ -63,10 +86,6 @@ export class Storage {
       case "restoreOperationId":
         this.resolve(m.collection).nextOperationId = m.nextOperationId;
         return { kind: "operations", ids: [] };
-      case "upsert": {
-        const c = this.resolve(m.request.collectionName);
-        return this.one(c, (id) => this.upsert(c, m.request.points, m.request.updateFilter, m.request.updateMode, id));
-      }
       case "deletePoints": {
         const c = this.resolve(m.request.collectionName);
         return this.one(c, () => this.deleteSelected(c, m.request.points));
@@ -178,10 +197,27 @@ export class Storage {
     mode: UpdateMode | undefined,
     version: bigint,
   ): void {
-    const prepared = points.map((p, i) => c.preparePoint(p, `points[${i}]`));
+    drain(this.upsertSteps(c, points, updateFilter, mode, version));
+  }
+
+  /** Checks every point (a slice at a time), then writes them (a slice at a time). */
+  private *upsertSteps(
+    c: Collection,
+    points: PointStruct[],
+    updateFilter: Filter | undefined,
+    mode: UpdateMode | undefined,
+    version: bigint,
+  ): Generator<void, void> {
+    const prepared: PreparedPoint[] = [];
+    for (let i = 0; i < points.length; i++) {
+      prepared.push(c.preparePoint(points[i], `points[${i}]`));
+      if ((i + 1) % UPSERT_SLICE === 0 && i + 1 < points.length) yield;
+    }
     const filter = updateFilter === undefined ? undefined : compileFilter(updateFilter, "update_filter");
+    if (prepared.length > UPSERT_SLICE) yield;
     const env = c.env();
-    for (const point of prepared) {
+    for (let i = 0; i < prepared.length; i++) {
+      const point = prepared[i];
       const existing = c.offsetOf(point.key);
       if (existing === undefined && mode === UpdateMode.UpdateOnly) continue;
       if (existing !== undefined && mode === UpdateMode.InsertOnly) continue;
@@ -190,6 +226,7 @@ export class Storage {
         if (!filter.test(env)) continue;
       }
       c.upsert(point, version);
+      if ((i + 1) % UPSERT_SLICE === 0 && i + 1 < prepared.length) yield;
     }
   }
 
@@ -221,7 +258,7 @@ export class Storage {
       const offset = c.offsetOf(key);
       if (offset === undefined) throw notFound(`No point with id ${key.slice(1)} found`);
       if (p.vectors === undefined) throw invalidArgument("Expected some vectors");
-      const vectors = { dense: new Map<string, Float32Array>(), sparse: new Map<string, SparseVector>() };
+      const vectors = { dense: new Map<string, PreparedDense>(), sparse: new Map<string, SparseVector>() };
       c.prepareVectors(p.vectors, `points[${i}]`, vectors);
       return { offset, vectors };
     });
@@ -357,6 +394,17 @@ export class Storage {
       if (result.kind === "operations") ids.push(...result.ids);
     }
     return { kind: "operations", ids };
+  }
+}
+
+/** Points checked or written between two yields of `applySteps`: a few milliseconds of work at 3072 dimensions. */
+export const UPSERT_SLICE = 32;
+
+/** Runs a step generator to its end. */
+function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
   }
 }
 

@@ -14,8 +14,14 @@ export type KernelKind = "dot" | "l2" | "l1";
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
-/** Below this many vectors a plain Float32Array is used: wasm memories reserve much address space. */
+/**
+ * A plain Float32Array is used while the storage stays below this many vectors and WASM_FROM_BYTES:
+ * wasm memories reserve much address space, so small storages (tests make many) stay plain. A plain
+ * array grows by doubling and copying, on the event loop: at 4096 3072-d vectors that copy was 48 MiB
+ * (~50 ms) in one step. Past 4 MiB a storage moves to wasm memory, which grows in place.
+ */
 const WASM_FROM_VECTORS = 4096;
+const WASM_FROM_BYTES = 4 * 1024 * 1024;
 
 /**
  * Dense vectors of one (collection, vector name) in one contiguous, growable float32 region,
@@ -34,7 +40,8 @@ export class DenseVectorStorage {
   constructor(dim: number, options: { initialCapacity?: number; wasmFromVectors?: number } = {}) {
     this.dim = dim;
     this.capacity = options.initialCapacity ?? 64;
-    this.wasmFrom = options.wasmFromVectors ?? WASM_FROM_VECTORS;
+    this.wasmFrom =
+      options.wasmFromVectors ?? Math.min(WASM_FROM_VECTORS, Math.max(64, Math.floor(WASM_FROM_BYTES / (dim * 4))));
     this.data = new Float32Array(this.capacity * dim);
     this.present = new Uint8Array(this.capacity);
     if (this.capacity >= this.wasmFrom) this.moveToWasm(this.capacity);
@@ -49,9 +56,16 @@ export class DenseVectorStorage {
     return offset < this.capacity && this.present[offset] === 1;
   }
 
-  set(offset: number, vector: Float32Array): void {
+  /** Stores `vector` divided by `divisor` (1: as is), in one pass: `data[i] = vector[i] / divisor` in float32. */
+  set(offset: number, vector: Float32Array, divisor = 1): void {
     this.ensure(offset + 1);
-    this.data.set(vector, offset * this.dim);
+    const base = offset * this.dim;
+    if (divisor === 1) {
+      this.data.set(vector, base);
+    } else {
+      const data = this.data;
+      for (let i = 0; i < vector.length; i++) data[base + i] = vector[i] / divisor;
+    }
     this.present[offset] = 1;
   }
 

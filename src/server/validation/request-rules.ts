@@ -35,9 +35,15 @@ export function checkRequest(message: object, prefix = ""): void {
 }
 
 function walkMessage(message: Record<string, unknown>, path: string): void {
-  for (const [name, value] of Object.entries(message)) {
+  for (const name in message) {
     if (name === "$typeName" || name === "$unknown") continue;
-    walkValue(value, join(path, snake(name)));
+    const value = message[name];
+    // Strings (most fields) are checked without building their path; it is spelled out on failure.
+    if (typeof value === "string") {
+      if (!isStorable(value)) checkString(value, join(path, snake(name)));
+    } else if (value !== null && typeof value === "object" && !(value instanceof Uint8Array)) {
+      walkValue(value, join(path, snake(name)));
+    }
   }
 }
 
@@ -45,7 +51,14 @@ function walkValue(value: unknown, path: string): void {
   if (typeof value === "string") {
     checkString(value, path);
   } else if (Array.isArray(value)) {
-    value.forEach((item, index) => walkValue(item, `${path}[${index}]`));
+    for (let index = 0; index < value.length; index++) {
+      const item: unknown = value[index];
+      if (typeof item === "string") {
+        if (!isStorable(item)) checkString(item, `${path}[${index}]`);
+      } else if (item !== null && typeof item === "object") {
+        walkValue(item, `${path}[${index}]`);
+      }
+    }
   } else if (value instanceof Uint8Array || value === null || typeof value !== "object") {
     // bytes (vectors read from the wire), numbers, booleans, bigints, enums
   } else if ("$typeName" in value) {
@@ -58,6 +71,11 @@ function walkValue(value: unknown, path: string): void {
     // A google.protobuf.Struct, decoded to a JSON object.
     checkStruct(value as Record<string, unknown>, path, { entries: 0 }, 1);
   }
+}
+
+/** True when `value` breaks none of checkString's rules. */
+function isStorable(value: string): boolean {
+  return !value.includes("\u0000") && (value as WellFormed).isWellFormed();
 }
 
 /** ES2024's String.prototype.isWellFormed (Node 20 has it; the compiler's lib is ES2023). */
@@ -113,8 +131,16 @@ function join(path: string, name: string): string {
   return path === "" ? name : `${path}.${name}`;
 }
 
+const snakeNames = new Map<string, string>();
+
+/** A field's proto name from its JSON name (`catalogId` -> `catalog_id`); a handful of names, cached. */
 function snake(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  let result = snakeNames.get(name);
+  if (result === undefined) {
+    result = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+    if (snakeNames.size < 1_000) snakeNames.set(name, result);
+  }
+  return result;
 }
 
 /**

@@ -11,7 +11,7 @@ import { shadowRegistry } from "../../wire/shadow-registry.js";
  *
  * - Binary requests (gRPC, gRPC-Web, Connect with proto) then carry the vector under a number the
  *   shadow does not declare, so protobuf-es skips it as an unknown field: the raw bytes with their
- *   wire type, sliced from the request without reading a single float (float-field.ts reads them).
+ *   wire type, sliced from the request without reading a single float (src/wire/float-field.ts reads them).
  * - JSON requests (Connect with JSON) still find the field by its JSON name, so `"vector": [..]`
  *   decodes as before into `number[]`.
  *

@@ -1,209 +1,304 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { PointStructSchema, VectorSchema } from "@qdrant/js-client-grpc";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
+import {
+  DenseVectorSchema,
+  NamedVectorsSchema,
+  PointIdSchema,
+  PointStructSchema,
+  SparseVectorSchema,
+  UpsertPointsSchema,
+  ValueSchema,
+  VectorSchema,
+  VectorsSchema,
+} from "@qdrant/js-client-grpc";
+import { drainSteps, SLICE } from "../../core/slices.js";
+import { float32Bytes } from "../../wire/float32.js";
+import { lengthDelimitedSize, SizedWriter, stringSize, tagSize, varintSize } from "../../wire/sized-writer.js";
+import type { SparseVector, VectorPoint } from "../vector-store.js";
 
 /**
- * Qdrant `PointStruct`s encoded in one exact-size buffer each, dense vectors copied once from their
- * float32 bytes. protobuf-es writes nested messages by fork/join, shifting every enclosing message
- * (PointStruct > Vectors > NamedVectors entry > Vector > DenseVector) when its length prefix needs a
- * second byte: a 12 KiB vector moved five or six times, in a buffer that doubles as it grows. Here
- * the small parts (id, payload, sparse vectors) still go through protobuf-es; only the dense vector's
- * enclosing tags and lengths are written by hand, with sizes computed first.
+ * Qdrant's `UpsertPoints` written straight from our points, as the body of a gRPC request: the 5-byte
+ * envelope header, then the message, in one buffer of the exact size. Each dense vector's float32
+ * bytes are copied once, from the caller's Float32Array (often a view over our own request's bytes)
+ * into that buffer; nothing becomes a JS number[] and no protobuf-es message is built.
  *
- * The bytes equal `toBinary(PointStructSchema, real point)` (test/unit/stores/qdrant-wire).
+ * protobuf-es would cost far more here: reflective `create` + `toBinary` of each point's id and
+ * payload map, nested messages written by fork/join (a 12 KiB vector moved once per enclosing message
+ * whose length prefix grows), a buffer that doubles as it grows, a copy in `finish()`, and connect's
+ * envelope copy on top. Every size is computed first (`planPoint`), then everything is written once
+ * with `SizedWriter` (src/wire/sized-writer.ts says what that saves, measured).
+ *
+ * The message bytes equal `toBinary(UpsertPointsSchema, real message)` of what `toPointStruct` builds
+ * (test/unit/stores/qdrant-wire, test/integration/splice.test.ts): same fields, same order.
  */
-
-/** A PointStruct init as `toPointStruct(point, denseBytes)` builds it: dense `data` as bytes. */
-export interface PointInit {
-  vectors?: { vectorsOptions: { case: string; value: unknown } };
-  [field: string]: unknown;
+export interface UpsertRequest {
+  collectionName: string;
+  wait: boolean;
+  points: readonly VectorPoint[];
 }
 
-interface NamedVector {
-  vector: { case: string | undefined; value?: unknown };
+/** The dense and sparse vectors' names in the collection (qdrant-vector-store.ts creates them). */
+export interface VectorNames {
+  dense: string;
+  sparse: string;
 }
 
-const WIRE_LEN = 2;
-// Field numbers of Qdrant's points.proto (checked against the client's descriptors below).
-const POINT_VECTORS = 4; // PointStruct.vectors
-const VECTORS_NAMED = 2; // Vectors.vectors (NamedVectors)
-const NAMED_MAP = 1; // NamedVectors.vectors (map<string, Vector>)
-const ENTRY_KEY = 1;
-const ENTRY_VALUE = 2;
-const VECTOR_DENSE = 101; // Vector.dense
-const DENSE_DATA = 1; // DenseVector.data
+/** Bytes before the message in a gRPC request body: flags (0: not compressed), then the length. */
+export const ENVELOPE_HEADER_BYTES = 5;
 
-checkFieldNumbers();
-
+const F = fieldNumbers();
 const utf8 = new TextEncoder();
 
-type Entry =
-  | { key: Uint8Array; dense: Uint8Array; denseSize: number; vectorSize: number; size: number }
-  | { key: Uint8Array; encoded: Uint8Array; size: number };
+/**
+ * The gRPC request body: envelope header, then UpsertPoints. Written into `reuse` when it is large
+ * enough (a buffer whose previous request is finished), else into a new buffer `headroom` times the
+ * size needed (1: exact), which the caller may keep for later requests.
+ */
+export function encodeUpsertRequest(
+  request: UpsertRequest,
+  names: VectorNames,
+  reuse?: Uint8Array,
+  headroom = 1,
+): Uint8Array {
+  return drainSteps(encodeUpsertSteps(request, names, reuse, headroom));
+}
+
+/**
+ * `encodeUpsertRequest` as steps: it yields after every SLICE points planned and written, so a caller
+ * on the event loop (`runSteps`) lets other work run in between (a 1,000-point batch is ~12 MiB).
+ */
+export function* encodeUpsertSteps(
+  request: UpsertRequest,
+  names: VectorNames,
+  reuse?: Uint8Array,
+  headroom = 1,
+): Generator<void, Uint8Array> {
+  const collectionSize = stringSize(request.collectionName);
+  const denseKey = utf8.encode(names.dense);
+  const sparseKey = utf8.encode(names.sparse);
+  const plans: PointPlan[] = [];
+  let size = lengthDelimitedSize(F.upsert.collectionName, collectionSize) + tagSize(F.upsert.wait, WireType.Varint) + 1;
+  for (const [i, point] of request.points.entries()) {
+    if (i > 0 && i % SLICE === 0) yield;
+    const plan = planPoint(point, denseKey, sparseKey);
+    plans.push(plan);
+    size += lengthDelimitedSize(F.upsert.points, plan.size);
+  }
+  const total = ENVELOPE_HEADER_BYTES + size;
+  const out = new SizedWriter(
+    size,
+    ENVELOPE_HEADER_BYTES,
+    reuse !== undefined && reuse.length >= total
+      ? reuse
+      : headroom > 1
+        ? new Uint8Array(Math.ceil(total * headroom))
+        : undefined,
+  );
+  out.bytes[0] = 0; // flags: not compressed
+  new DataView(out.bytes.buffer, out.bytes.byteOffset).setUint32(1, size); // the length, big-endian
+  out
+    .lengthDelimited(F.upsert.collectionName, collectionSize)
+    .string(request.collectionName, collectionSize)
+    .tag(F.upsert.wait, WireType.Varint)
+    .varint(request.wait ? 1 : 0);
+  for (const [i, plan] of plans.entries()) {
+    if (i > 0 && i % SLICE === 0) yield;
+    out.lengthDelimited(F.upsert.points, plan.size);
+    writePoint(out, plan);
+  }
+  return out.finish();
+}
+
+/** The UpsertPoints message alone (what `toBinary` of the real message gives), for tests and benchmarks. */
+export function encodeUpsertPoints(request: UpsertRequest, names: VectorNames): Uint8Array {
+  return encodeUpsertRequest(request, names).subarray(ENVELOPE_HEADER_BYTES);
+}
+
+/** The payload keys, in `toPointStruct`'s order, and their UTF-8 bytes. */
+const PAYLOAD_KEYS = ["catalog_id", "kind", "schema", "table", "status", "content_hash", "model"] as const;
+const PAYLOAD_KEY_BYTES = PAYLOAD_KEYS.map((key) => utf8.encode(key));
 
 interface PointPlan {
-  head: Uint8Array;
-  entries: Entry[];
+  point: VectorPoint;
+  /** The payload's values in PAYLOAD_KEYS order. */
+  values: (string | null)[];
+  idSize: number;
+  pointIdSize: number;
+  /** Per payload key: the value's string size (-1 for null), the Value message's size, the entry's size. */
+  valueStringSizes: number[];
+  valueSizes: number[];
+  entrySizes: number[];
+  denseKey: Uint8Array;
+  dense: Uint8Array;
+  denseDataSize: number;
+  denseVectorSize: number;
+  denseEntrySize: number;
+  sparseKey: Uint8Array;
+  sparse: SparseVector | undefined;
+  sparseIndicesSize: number;
+  sparseMessageSize: number;
+  sparseVectorSize: number;
+  sparseEntrySize: number;
   namedSize: number;
   vectorsSize: number;
-  /** Bytes of the PointStruct; 0 vectorsSize means the point has no vectors field. */
   size: number;
 }
 
-/** One point as a length-delimited field body: varint(length) then the PointStruct's bytes. */
-export function encodePointField(point: PointInit): Uint8Array {
-  const plan = planPoint(point);
-  const out = new Uint8Array(varintSize(plan.size) + plan.size);
-  finish(out, writePoint(out, writeVarint(out, 0, plan.size), plan));
-  return out;
-}
+function planPoint(point: VectorPoint, denseKey: Uint8Array, sparseKey: Uint8Array): PointPlan {
+  const idSize = stringSize(point.id);
+  const pointIdSize = lengthDelimitedSize(F.pointId.uuid, idSize);
+  let size = lengthDelimitedSize(F.point.id, pointIdSize);
 
-/**
- * Several points as the body of one unknown field `field` (= UpsertPoints.points): the first point's
- * varint(length) and bytes, then for each further point its own tag, length and bytes. Written after
- * a tag for `field`, the result is exactly `points` encoded as a repeated message field; one buffer for
- * the whole request, so protobuf-es copies it once instead of growing its buffer point by point.
- */
-export function encodePointsField(field: number, points: readonly PointInit[]): Uint8Array {
-  const plans = points.map(planPoint);
-  let total = 0;
-  for (const [i, plan] of plans.entries()) {
-    total += (i === 0 ? 0 : tagSize(field)) + varintSize(plan.size) + plan.size;
+  const values = payloadValues(point);
+  const valueStringSizes: number[] = [];
+  const valueSizes: number[] = [];
+  const entrySizes: number[] = [];
+  for (let k = 0; k < PAYLOAD_KEYS.length; k++) {
+    const value = values[k];
+    const stringBytes = value === null ? -1 : stringSize(value);
+    const valueSize =
+      value === null
+        ? tagSize(F.value.nullValue, WireType.Varint) + 1
+        : lengthDelimitedSize(F.value.stringValue, stringBytes);
+    const entrySize =
+      lengthDelimitedSize(F.entry.key, PAYLOAD_KEY_BYTES[k].length) + lengthDelimitedSize(F.entry.value, valueSize);
+    valueStringSizes.push(stringBytes);
+    valueSizes.push(valueSize);
+    entrySizes.push(entrySize);
+    size += lengthDelimitedSize(F.point.payload, entrySize);
   }
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const [i, plan] of plans.entries()) {
-    pos = i === 0 ? writeVarint(out, pos, plan.size) : writeLengthDelimited(out, pos, field, plan.size);
-    pos = writePoint(out, pos, plan);
-  }
-  finish(out, pos);
-  return out;
-}
 
-function planPoint(point: PointInit): PointPlan {
-  const { vectors, ...rest } = point;
-  const head = toBinary(PointStructSchema, create(PointStructSchema, rest as never));
-  if (vectors === undefined) {
-    return { head, entries: [], namedSize: 0, vectorsSize: 0, size: head.length };
+  const dense = float32Bytes(point.vector);
+  const denseDataSize = lengthDelimitedSize(F.dense.data, dense.length);
+  const denseVectorSize = lengthDelimitedSize(F.vector.dense, denseDataSize);
+  const denseEntrySize = entrySize(denseKey, denseVectorSize);
+  let namedSize = lengthDelimitedSize(F.named.vectors, denseEntrySize);
+
+  const sparse = point.sparse !== undefined && point.sparse.indices.length > 0 ? point.sparse : undefined;
+  let sparseIndicesSize = 0;
+  let sparseMessageSize = 0;
+  let sparseVectorSize = 0;
+  let sparseEntrySize = 0;
+  if (sparse !== undefined) {
+    for (let i = 0; i < sparse.indices.length; i++) sparseIndicesSize += varintSize(sparse.indices[i]);
+    sparseMessageSize =
+      lengthDelimitedSize(F.sparse.values, sparse.values.length * 4) +
+      lengthDelimitedSize(F.sparse.indices, sparseIndicesSize);
+    sparseVectorSize = lengthDelimitedSize(F.vector.sparse, sparseMessageSize);
+    sparseEntrySize = entrySize(sparseKey, sparseVectorSize);
+    namedSize += lengthDelimitedSize(F.named.vectors, sparseEntrySize);
   }
-  if (vectors.vectorsOptions.case !== "vectors") {
-    throw new Error(`encode-points supports named vectors only, not "${vectors.vectorsOptions.case}"`);
-  }
-  const named = (vectors.vectorsOptions.value as { vectors: Record<string, NamedVector> }).vectors;
-  const entries: Entry[] = [];
-  let namedSize = 0;
-  for (const [name, vector] of Object.entries(named)) {
-    const key = utf8.encode(name);
-    const keyPart = tagSize(ENTRY_KEY) + lengthSize(key.length);
-    let entry: Entry;
-    const value = vector.vector.value as { data?: unknown } | undefined;
-    if (vector.vector.case === "dense" && value?.data instanceof Uint8Array) {
-      const dense = value.data;
-      const denseSize = tagSize(DENSE_DATA) + lengthSize(dense.length);
-      const vectorSize = tagSize(VECTOR_DENSE) + lengthSize(denseSize);
-      const size = keyPart + tagSize(ENTRY_VALUE) + lengthSize(vectorSize);
-      entry = { key, dense, denseSize, vectorSize, size };
-    } else {
-      const encoded = toBinary(VectorSchema, create(VectorSchema, vector as never));
-      entry = { key, encoded, size: keyPart + tagSize(ENTRY_VALUE) + lengthSize(encoded.length) };
-    }
-    entries.push(entry);
-    namedSize += tagSize(NAMED_MAP) + lengthSize(entry.size);
-  }
-  const vectorsSize = tagSize(VECTORS_NAMED) + lengthSize(namedSize);
+  const vectorsSize = lengthDelimitedSize(F.vectors.vectors, namedSize);
+  size += lengthDelimitedSize(F.point.vectors, vectorsSize);
   return {
-    head,
-    entries,
+    point,
+    values,
+    idSize,
+    pointIdSize,
+    valueStringSizes,
+    valueSizes,
+    entrySizes,
+    denseKey,
+    dense,
+    denseDataSize,
+    denseVectorSize,
+    denseEntrySize,
+    sparseKey,
+    sparse,
+    sparseIndicesSize,
+    sparseMessageSize,
+    sparseVectorSize,
+    sparseEntrySize,
     namedSize,
     vectorsSize,
-    size: head.length + tagSize(POINT_VECTORS) + lengthSize(vectorsSize),
+    size,
   };
 }
 
-function writePoint(out: Uint8Array, start: number, plan: PointPlan): number {
-  let pos = start;
-  out.set(plan.head, pos);
-  pos += plan.head.length;
-  if (plan.vectorsSize === 0) {
-    return pos;
-  }
-  pos = writeLengthDelimited(out, pos, POINT_VECTORS, plan.vectorsSize);
-  pos = writeLengthDelimited(out, pos, VECTORS_NAMED, plan.namedSize);
-  for (const entry of plan.entries) {
-    pos = writeLengthDelimited(out, pos, NAMED_MAP, entry.size);
-    pos = writeLengthDelimited(out, pos, ENTRY_KEY, entry.key.length);
-    out.set(entry.key, pos);
-    pos += entry.key.length;
-    if ("dense" in entry) {
-      pos = writeLengthDelimited(out, pos, ENTRY_VALUE, entry.vectorSize);
-      pos = writeLengthDelimited(out, pos, VECTOR_DENSE, entry.denseSize);
-      pos = writeLengthDelimited(out, pos, DENSE_DATA, entry.dense.length);
-      out.set(entry.dense, pos);
-      pos += entry.dense.length;
+function payloadValues(point: VectorPoint): (string | null)[] {
+  const p = point.payload;
+  return [p.catalog_id, p.kind, p.schema, p.table, p.status, p.content_hash, p.model];
+}
+
+function entrySize(key: Uint8Array, valueSize: number): number {
+  return lengthDelimitedSize(F.entry.key, key.length) + lengthDelimitedSize(F.entry.value, valueSize);
+}
+
+function writePoint(out: SizedWriter, plan: PointPlan): void {
+  const start = out.position;
+  const { point } = plan;
+  out.lengthDelimited(F.point.id, plan.pointIdSize).lengthDelimited(F.pointId.uuid, plan.idSize);
+  out.string(point.id, plan.idSize);
+  // The payload map, in `toPointStruct`'s key order; a null filter is Value.null_value.
+  for (let k = 0; k < PAYLOAD_KEYS.length; k++) {
+    out
+      .lengthDelimited(F.point.payload, plan.entrySizes[k])
+      .lengthDelimited(F.entry.key, PAYLOAD_KEY_BYTES[k].length)
+      .raw(PAYLOAD_KEY_BYTES[k])
+      .lengthDelimited(F.entry.value, plan.valueSizes[k]);
+    const value = plan.values[k];
+    if (value === null) {
+      out.tag(F.value.nullValue, WireType.Varint).varint(0);
     } else {
-      pos = writeLengthDelimited(out, pos, ENTRY_VALUE, entry.encoded.length);
-      out.set(entry.encoded, pos);
-      pos += entry.encoded.length;
+      out.lengthDelimited(F.value.stringValue, plan.valueStringSizes[k]).string(value, plan.valueStringSizes[k]);
     }
   }
-  if (pos - start !== plan.size) {
-    throw new Error(`encode-points wrote a ${pos - start}-byte point planned as ${plan.size}`);
+  out
+    .lengthDelimited(F.point.vectors, plan.vectorsSize)
+    .lengthDelimited(F.vectors.vectors, plan.namedSize)
+    .lengthDelimited(F.named.vectors, plan.denseEntrySize)
+    .lengthDelimited(F.entry.key, plan.denseKey.length)
+    .raw(plan.denseKey)
+    .lengthDelimited(F.entry.value, plan.denseVectorSize)
+    .lengthDelimited(F.vector.dense, plan.denseDataSize)
+    .lengthDelimited(F.dense.data, plan.dense.length)
+    .raw(plan.dense);
+  const sparse = plan.sparse;
+  if (sparse !== undefined) {
+    out
+      .lengthDelimited(F.named.vectors, plan.sparseEntrySize)
+      .lengthDelimited(F.entry.key, plan.sparseKey.length)
+      .raw(plan.sparseKey)
+      .lengthDelimited(F.entry.value, plan.sparseVectorSize)
+      .lengthDelimited(F.vector.sparse, plan.sparseMessageSize)
+      .lengthDelimited(F.sparse.values, sparse.values.length * 4)
+      .raw(float32Bytes(sparse.values))
+      .lengthDelimited(F.sparse.indices, plan.sparseIndicesSize);
+    for (let i = 0; i < sparse.indices.length; i++) out.varint(sparse.indices[i]);
   }
-  return pos;
-}
-
-function finish(out: Uint8Array, pos: number): void {
-  if (pos !== out.length) {
-    throw new Error(`encode-points wrote ${pos} bytes into ${out.length}`);
+  if (out.position - start !== plan.size) {
+    throw new Error(`encode-points wrote a ${out.position - start}-byte point planned as ${plan.size}`);
   }
 }
 
-/** Size of a tag plus a length prefix plus `length` bytes of payload. */
-function lengthSize(length: number): number {
-  return varintSize(length) + length;
-}
-
-function tagSize(field: number): number {
-  return varintSize((field << 3) | WIRE_LEN);
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value > 0x7f) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Uint8Array, pos: number, value: number): number {
-  while (value > 0x7f) {
-    out[pos++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
-  return pos;
-}
-
-/** Writes the tag and length of a length-delimited field; the caller writes its `length` bytes. */
-function writeLengthDelimited(out: Uint8Array, pos: number, field: number, length: number): number {
-  return writeVarint(out, writeVarint(out, pos, (field << 3) | WIRE_LEN), length);
-}
-
-function checkFieldNumbers(): void {
-  const number = (fields: readonly { name: string; number: number }[], name: string) =>
-    fields.find((f) => f.name === name)?.number;
-  const vectors = PointStructSchema.fields.find((f) => f.name === "vectors");
-  const vectorsMessage = vectors?.message;
-  const named = vectorsMessage?.fields.find((f) => f.name === "vectors")?.message;
-  const dense = VectorSchema.fields.find((f) => f.name === "dense");
-  const expected = [
-    [vectors?.number, POINT_VECTORS],
-    [vectorsMessage === undefined ? undefined : number(vectorsMessage.fields, "vectors"), VECTORS_NAMED],
-    [named === undefined ? undefined : number(named.fields, "vectors"), NAMED_MAP],
-    [dense?.number, VECTOR_DENSE],
-    [dense?.message === undefined ? undefined : number(dense.message.fields, "data"), DENSE_DATA],
-  ];
-  if (expected.some(([actual, wanted]) => actual !== wanted)) {
-    throw new Error("@qdrant/js-client-grpc: points.proto field numbers changed; update qdrant-wire/encode-points.ts");
-  }
+/** Field numbers read from the client's own descriptors, so a change in points.proto fails at load. */
+function fieldNumbers() {
+  const no = (schema: DescMessage, name: string): number => {
+    const field = schema.fields.find((f) => f.name === name);
+    if (field === undefined) {
+      throw new Error(`@qdrant/js-client-grpc: ${schema.typeName} has no field ${name}; update qdrant-wire`);
+    }
+    return field.number;
+  };
+  return {
+    upsert: {
+      collectionName: no(UpsertPointsSchema, "collection_name"),
+      wait: no(UpsertPointsSchema, "wait"),
+      points: no(UpsertPointsSchema, "points"),
+    },
+    point: {
+      id: no(PointStructSchema, "id"),
+      payload: no(PointStructSchema, "payload"),
+      vectors: no(PointStructSchema, "vectors"),
+    },
+    pointId: { uuid: no(PointIdSchema, "uuid") },
+    value: { nullValue: no(ValueSchema, "null_value"), stringValue: no(ValueSchema, "string_value") },
+    vectors: { vectors: no(VectorsSchema, "vectors") },
+    named: { vectors: no(NamedVectorsSchema, "vectors") },
+    // Every protobuf map entry is `key = 1, value = 2`.
+    entry: { key: 1, value: 2 },
+    vector: { dense: no(VectorSchema, "dense"), sparse: no(VectorSchema, "sparse") },
+    dense: { data: no(DenseVectorSchema, "data") },
+    sparse: { values: no(SparseVectorSchema, "values"), indices: no(SparseVectorSchema, "indices") },
+  };
 }

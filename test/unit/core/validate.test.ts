@@ -32,9 +32,19 @@ describe("validation", () => {
     withInfinity[8] = Number.NEGATIVE_INFINITY;
     expect(field(() => requireVector(withInfinity, 9, "v"))).toBe("v[8]");
     expect(field(() => requireVector(new Float32Array(8), 8, "v"))).toBe("v");
-    // The largest float32 squared still fits a float64 sum.
+    // Extremes are finite: the largest float32, and a lone subnormal is not zero.
     const huge = new Float32Array(4).fill(3.4e38);
     expect(requireVector(huge, 4, "v")).toBe(huge);
+    const tiny = new Float32Array(5);
+    tiny[4] = -1e-45;
+    expect(requireVector(tiny, 5, "v")).toBe(tiny);
+    // Negative zeros are zeros; a NaN with the sign bit set is a NaN; views at any offset are read.
+    expect(field(() => requireVector(new Float32Array(6).fill(-0), 6, "v"))).toBe("v");
+    const negativeNaN = new Float32Array(6).fill(2);
+    new DataView(negativeNaN.buffer).setUint32(12, 0xffc00001, true);
+    expect(field(() => requireVector(negativeNaN, 6, "v"))).toBe("v[3]");
+    const view = new Float32Array(new Float32Array([Number.NaN, 1, 1, 1, 1, 1]).buffer, 4, 5);
+    expect(requireVector(view, 5, "v")).toBe(view);
   });
 
   it("measures text limits in UTF-8 bytes", () => {

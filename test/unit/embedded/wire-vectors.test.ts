@@ -52,7 +52,7 @@ describe("dense vectors read from wire bytes", () => {
 
   it("rejects a packed chunk that is not a whole number of floats", () => {
     const bad = upsertWithVector((w) => w.tag(1, WireType.LengthDelimited).bytes(new Uint8Array([1, 2, 3])));
-    expect(() => decodedVector(bad)).toThrow(/whole number of floats/);
+    expect(() => decodedVector(bad)).toThrow(/not a whole number of 4-byte floats/);
   });
 
   it("re-encodes through the shadow schema byte for byte like the real schema", () => {

@@ -39,3 +39,31 @@ describe("lexicalTokens", () => {
     expect(lexicalTokens("?! -- ...")).toEqual([]);
   });
 });
+
+describe("lexicalTerms on ASCII text", () => {
+  // Text with any non-ASCII character takes the regular-expression path; appending " é" forces it,
+  // and adds the one word "é" at the end.
+  const byRegex = (text: string) => lexicalTerms(`${text} é`).slice(0, -1);
+
+  it("finds the same words as the regular expressions on generated identifiers and prose", () => {
+    const alphabet = "aAbBzZmMqQ09_ -.:\n\tIdHTMLxX1";
+    let state = 7;
+    const next = () => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return state;
+    };
+    for (let n = 0; n < 2_000; n++) {
+      let text = "";
+      const length = next() % 40;
+      for (let i = 0; i < length; i++) text += alphabet[next() % alphabet.length];
+      expect(lexicalTerms(text), JSON.stringify(text)).toEqual(byRegex(text));
+    }
+    const samples = [
+      "Column: bench.t12.c12\nType: text\nDescription: benchmark column 12 of t12",
+      "HTMLParser getHTTPResponseCode XMLHttpRequest area2code ABc Ab1 aB A1b",
+      "concert_id concertId ConcertID AREA_CODE_STATE singers countries",
+      "a".repeat(41) + " " + "B".repeat(45) + "c",
+    ];
+    for (const text of samples) expect(lexicalTerms(text)).toEqual(byRegex(text));
+  });
+});

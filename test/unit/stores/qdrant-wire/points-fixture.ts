@@ -32,11 +32,11 @@ export function samplePoints(count: number, dimensions: number): VectorPoint[] {
 }
 
 /** What the real client would put on the wire for these points: toBinary of the real message. */
-export function realUpsertBytes(collectionName: string, points: readonly VectorPoint[]): Uint8Array {
+export function realUpsertBytes(collectionName: string, points: readonly VectorPoint[], wait = true): Uint8Array {
   const message = create(UpsertPointsSchema, {
     collectionName,
-    wait: true,
-    points: points.map((p) => toPointStruct(p, (v) => Array.from(v))),
+    wait,
+    points: points.map((p) => toPointStruct(p)),
   });
   return toBinary(UpsertPointsSchema, message);
 }

@@ -2,11 +2,12 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 import {
   floatsFromUnknown,
-  fromLittleEndian,
   MalformedFloatsError,
+  packedFloatsField,
   type UnknownField,
-} from "../../../../src/server/wire/float-field.js";
-import { ENCODINGS, sampleVector, writeFloats } from "./encodings.js";
+} from "../../../src/wire/float-field.js";
+import { float32Bytes, float32FromBytes } from "../../../src/wire/float32.js";
+import { ENCODINGS, sampleVector, writeFloats } from "../server/wire/encodings.js";
 
 /** What protobuf-es keeps for an undeclared field: the bytes after each tag (reader.skip). */
 function unknownFieldsOf(bytes: Uint8Array): UnknownField[] {
@@ -90,11 +91,68 @@ describe("floatsFromUnknown", () => {
   });
 });
 
-describe("fromLittleEndian", () => {
+describe("packedFloatsField", () => {
+  it("writes the packed chunk protobuf-es writes for a repeated float, and reads back as the same floats", () => {
+    const vector = sampleVector(3072, 7);
+    const field = packedFloatsField(8, vector);
+    const written = new BinaryWriter().tag(8, WireType.LengthDelimited).bytes(float32Bytes(vector)).finish();
+    expect(field.wireType).toBe(WireType.LengthDelimited);
+    expect(field.data).toEqual(written.subarray(1)); // the one-byte tag is not part of an unknown field's data
+    expect(floatsFromUnknown([field], 8)).toEqual(vector);
+  });
+});
+
+describe("float32FromBytes and float32Bytes", () => {
   it("reads little-endian float32 bytes at any offset", () => {
     const floats = new Float32Array([0.25, -1e-30, 3.4e38, -0]);
     const bytes = new Uint8Array(new Uint8Array(floats.buffer).length + 3);
     bytes.set(new Uint8Array(floats.buffer), 3);
-    expect(fromLittleEndian(bytes.subarray(3))).toEqual(floats);
+    expect(float32FromBytes(bytes.subarray(3))).toEqual(floats);
+  });
+
+  it("gives the little-endian bytes DataView writes", () => {
+    const floats = new Float32Array([1.5, -2, 1e-7]);
+    const expected = new Uint8Array(12);
+    floats.forEach((value, i) => new DataView(expected.buffer).setFloat32(i * 4, value, true));
+    expect(float32Bytes(floats.subarray(1))).toEqual(expected.subarray(4));
+  });
+});
+
+describe("floatsFromUnknown with alignInPlace", () => {
+  const vector = sampleVector(3072, 3);
+
+  /** A message: a string field of `pad` bytes, the packed vector as field 8, then a trailing string. */
+  function message(pad: number): Uint8Array {
+    const writer = new BinaryWriter().tag(2, WireType.LengthDelimited).string("x".repeat(pad));
+    writeFloats(writer, 8, vector, "packed");
+    return writer.tag(9, WireType.LengthDelimited).string("after").finish();
+  }
+
+  it.each([0, 1, 2, 3])("views the floats in the message's own buffer whatever their offset (pad %i)", (pad) => {
+    const bytes = message(pad);
+    const fields = unknownFieldsOf(bytes);
+    const floats = floatsFromUnknown(fields, 8, { alignInPlace: true });
+    expect(floats).toEqual(vector);
+    expect(floats?.buffer).toBe(bytes.buffer);
+    // The fields around it are untouched, and a second read gives the same floats.
+    expect(new TextDecoder().decode(fields[0].data.subarray(1))).toBe("x".repeat(pad));
+    expect(new TextDecoder().decode(fields[2].data.subarray(1))).toBe("after");
+    const again = floatsFromUnknown(fields, 8, { alignInPlace: true });
+    expect(again).toEqual(vector);
+    expect(again?.byteOffset).toBe(floats?.byteOffset);
+  });
+
+  it("copies split or unpacked floats, which have no prefix of their own to move over", () => {
+    for (const encoding of ["split-packed", "unpacked"] as const) {
+      const bytes = writeFloats(
+        new BinaryWriter().tag(2, WireType.LengthDelimited).string("x"),
+        8,
+        vector,
+        encoding,
+      ).finish();
+      const floats = floatsFromUnknown(unknownFieldsOf(bytes), 8, { alignInPlace: true });
+      expect(floats).toEqual(vector);
+      expect(floats?.buffer).not.toBe(bytes.buffer);
+    }
   });
 });

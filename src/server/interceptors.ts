@@ -2,6 +2,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ApiKey } from "../config.js";
+import { checkEachMessage } from "./validation/request-rules.js";
 import type { Metrics } from "../metrics.js";
 
 /** Counts calls in flight so stop() can drain them. */
@@ -129,20 +130,7 @@ export function createAuthInterceptor(apiKeys: readonly ApiKey[]): Interceptor |
     const scope = found.catalogs;
     if (scope === undefined) return next(req);
     const everyCatalog = ALL_CATALOGS_WHEN_EMPTY.has(req.method.name);
-    if (!req.stream) {
-      checkScope(req.message, scope, everyCatalog);
-      return next(req);
-    }
-    const messages = req.message;
-    return next({
-      ...req,
-      message: (async function* () {
-        for await (const message of messages) {
-          checkScope(message, scope, everyCatalog);
-          yield message;
-        }
-      })(),
-    });
+    return next(checkEachMessage(req, (message) => checkScope(message, scope, everyCatalog)));
   };
 }
 

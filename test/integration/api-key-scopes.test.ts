@@ -2,11 +2,12 @@
 // catalogs, in every catalog_id of every request and of every stream message; anything else is
 // PERMISSION_DENIED before a handler runs, so nothing is written. An unscoped key still names any catalog.
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
+import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 const DIMENSIONS = 8;
@@ -27,15 +28,6 @@ function input(catalogId: string) {
     content: `text ${randomUUID()}`,
     vector: Array.from({ length: DIMENSIONS }, (_, i) => i + 1),
   };
-}
-
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to be refused");
 }
 
 describe("API keys scoped to catalogs", () => {
@@ -96,13 +88,13 @@ describe("API keys scoped to catalogs", () => {
   });
 
   it("a scoped key naming another catalog gets PERMISSION_DENIED naming the field, and nothing is written", async () => {
-    const unary = await refusal(scoped.embeddings.upsertEmbedding({ embedding: input(OTHER) }));
+    const unary = await failure(scoped.embeddings.upsertEmbedding({ embedding: input(OTHER) }));
     expect(unary.code).toBe(Code.PermissionDenied);
     expect(unary.rawMessage).toMatch(/^embedding\.catalog_id: /);
 
     // One embedding of the batch is out of scope: the whole batch is refused, the in-scope one too.
     const before = await rowsIn(OWN);
-    const batch = await refusal(scoped.embeddings.batchUpsertEmbeddings({ embeddings: [input(OWN), input(OTHER)] }));
+    const batch = await failure(scoped.embeddings.batchUpsertEmbeddings({ embeddings: [input(OWN), input(OTHER)] }));
     expect(batch.code).toBe(Code.PermissionDenied);
     expect(batch.rawMessage).toMatch(/^embeddings\[1\]\.catalog_id: /);
     expect(await rowsIn(OWN)).toBe(before);
@@ -137,7 +129,7 @@ describe("API keys scoped to catalogs", () => {
       ["RetrieveContext", () => scoped.retrieval.retrieveContext({ catalogId: OTHER, question: "q" })],
     ];
     for (const [rpc, call] of calls) {
-      const error = await refusal(call());
+      const error = await failure(call());
       expect(error.code, rpc).toBe(Code.PermissionDenied);
       expect(error.rawMessage, rpc).toMatch(/^catalog_id: /);
     }
@@ -149,7 +141,7 @@ describe("API keys scoped to catalogs", () => {
       () => scoped.embeddings.cleanupRejectedEmbeddings({ dryRun: true }),
       () => scoped.embeddings.reconcileEmbeddings({}),
     ]) {
-      const error = await refusal(call());
+      const error = await failure(call());
       expect(error.code).toBe(Code.PermissionDenied);
       expect(error.rawMessage).toMatch(/^catalog_id: empty means every catalog/);
     }
@@ -167,7 +159,7 @@ describe("API keys scoped to catalogs", () => {
       await firstAcked; // the second message is sent only once the first is acknowledged
       yield { sequence: 2n, embeddings: [input(OTHER)] };
     }
-    const error = await refusal(
+    const error = await failure(
       (async () => {
         for await (const ack of scoped.embeddings.streamUpsertEmbeddings(messages())) {
           acks.push(ack.sequence);

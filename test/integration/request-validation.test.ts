@@ -3,12 +3,13 @@
 // INVALID_ARGUMENT naming the field path, and nothing reaches either store.
 import { randomUUID } from "node:crypto";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { MAX_STRUCT_DEPTH } from "../../src/server/validation/request-rules.js";
+import { failure } from "../helpers/grpc-status.js";
 import { startTestApp, type TestApp } from "../helpers/start-test-app.js";
 
 const DIMENSIONS = 16;
@@ -173,15 +174,6 @@ const QUERY_CASES: Array<{ rpc: string; field: string; send: (c: Clients, catalo
   },
 ];
 
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to be refused");
-}
-
 describe("one validation layer for every RPC", () => {
   let app: TestApp;
   const protocols: Array<{ name: string; transport: () => Transport }> = [
@@ -220,7 +212,7 @@ describe("one validation layer for every RPC", () => {
             retrieval: createClient(RetrievalService, transport),
           };
           const catalogId = randomUUID();
-          const error = await refusal(carrier.send(clients, catalogId, bad.apply));
+          const error = await failure(carrier.send(clients, catalogId, bad.apply));
           expect(error.code, error.rawMessage).toBe(Code.InvalidArgument);
           expect(error.rawMessage.startsWith(`${carrier.path}.${field}`), error.rawMessage).toBe(true);
           expect(await app.running.metadata.countRows({ catalogId })).toBe(0);
@@ -236,7 +228,7 @@ describe("one validation layer for every RPC", () => {
           embeddings: createClient(EmbeddingService, transport),
           retrieval: createClient(RetrievalService, transport),
         };
-        const error = await refusal(query.send(clients, randomUUID()));
+        const error = await failure(query.send(clients, randomUUID()));
         expect(error.code, error.rawMessage).toBe(Code.InvalidArgument);
         expect(error.rawMessage.startsWith(query.field), error.rawMessage).toBe(true);
         counts.read++;

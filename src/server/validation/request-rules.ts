@@ -150,19 +150,29 @@ function snake(name: string): string {
 export function createValidationInterceptor(): Interceptor {
   return (next) => async (req) => {
     if (!req.service.typeName.startsWith("dq.")) return next(req);
-    if (!req.stream) {
-      checkRequest(req.message);
-      return next(req);
-    }
-    const messages = req.message;
-    return next({
-      ...req,
-      message: (async function* () {
-        for await (const message of messages) {
-          checkRequest(message);
-          yield message;
-        }
-      })(),
-    });
+    return next(checkEachMessage(req, (message) => checkRequest(message)));
+  };
+}
+
+type AnyRequest = Parameters<ReturnType<Interceptor>>[0];
+
+/**
+ * `req` with `check` applied to its message, or to each message of a stream as the handler reads it
+ * (a throw ends the stream there, after the messages before it were handled).
+ */
+export function checkEachMessage<R extends AnyRequest>(req: R, check: (message: object) => void): R {
+  if (!req.stream) {
+    check(req.message);
+    return req;
+  }
+  const messages = req.message;
+  return {
+    ...req,
+    message: (async function* () {
+      for await (const message of messages) {
+        check(message);
+        yield message;
+      }
+    })(),
   };
 }

@@ -2,7 +2,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ApiKey } from "../config.js";
-import { checkEachMessage } from "./validation/request-rules.js";
+import { checkEachMessage, fieldPath } from "./validation/request-rules.js";
 import type { Metrics } from "../metrics.js";
 
 /** Counts calls in flight so stop() can drain them. */
@@ -158,25 +158,23 @@ function checkScope(message: object, scope: ReadonlySet<string>, everyCatalogWhe
 /** Every `catalog_id` field in a decoded message, with its field path (metadata is not searched). */
 function* catalogIds(message: Record<string, unknown>, prefix: string): Iterable<{ path: string; value: string }> {
   for (const [name, value] of Object.entries(message)) {
-    const path = prefix === "" ? snakeCase(name) : `${prefix}.${snakeCase(name)}`;
     if (name === "catalogId" && typeof value === "string") {
-      yield { path, value };
+      yield { path: fieldPath(prefix, name), value };
     } else if (Array.isArray(value)) {
-      for (const [index, item] of value.entries()) {
-        if (isMessage(item)) yield* catalogIds(item, `${path}[${index}]`);
+      // Repeated scalars (ids, vector values) hold no catalog_id: only lists of messages are entered.
+      if (!isMessage(value[0])) continue;
+      const path = fieldPath(prefix, name);
+      for (let index = 0; index < value.length; index++) {
+        yield* catalogIds(value[index] as Record<string, unknown>, `${path}[${index}]`);
       }
     } else if (isMessage(value)) {
-      yield* catalogIds(value, path);
+      yield* catalogIds(value, fieldPath(prefix, name));
     }
   }
 }
 
 function isMessage(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && "$typeName" in value;
-}
-
-function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function digest(value: string): Buffer {

@@ -131,6 +131,11 @@ function join(path: string, name: string): string {
   return path === "" ? name : `${path}.${name}`;
 }
 
+/** The proto field path of `name` (a decoded message's JSON name) below `prefix`. */
+export function fieldPath(prefix: string, name: string): string {
+  return join(prefix, snake(name));
+}
+
 const snakeNames = new Map<string, string>();
 
 /** A field's proto name from its JSON name (`catalogId` -> `catalog_id`); a handful of names, cached. */

@@ -339,14 +339,14 @@ function isRetryable(error: unknown): boolean {
 }
 
 /** The server's `retry-after-ms` or `retry-after` when given, else exponential backoff with jitter. */
-export function retryDelayMs(error: unknown, attempt: number, baseMs: number, maxMs: number): number {
+export function retryDelayMs(error: unknown, attempt: number, baseMs: number, maxMs: number, now = Date.now()): number {
   const headers = error instanceof OpenAI.APIError ? error.headers : undefined;
   const retryAfterMs = Number.parseFloat(headers?.get("retry-after-ms") ?? "");
   if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) return Math.min(retryAfterMs, maxMs);
   const retryAfter = headers?.get("retry-after");
   if (retryAfter) {
     const seconds = Number.parseFloat(retryAfter);
-    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
     if (Number.isFinite(ms)) return Math.min(Math.max(ms, 0), maxMs);
   }
   const exponential = Math.min(baseMs * 2 ** attempt, maxMs);

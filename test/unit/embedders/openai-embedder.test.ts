@@ -68,7 +68,10 @@ describe("retryDelayMs", () => {
     expect(retryDelayMs(apiError({ "retry-after-ms": "250" }), 0, 500, 30_000)).toBe(250);
     expect(retryDelayMs(apiError({ "retry-after": "2" }), 0, 500, 30_000)).toBe(2000);
     expect(retryDelayMs(apiError({ "retry-after": "3600" }), 0, 500, 30_000)).toBe(30_000);
-    const date = retryDelayMs(apiError({ "retry-after": new Date(Date.now() + 5000).toUTCString() }), 0, 500, 30_000);
+    // A fixed clock: the header's date is whole seconds, and no time passes between writing and reading it.
+    const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const retryAt = new Date(now + 5000).toUTCString();
+    const date = retryDelayMs(apiError({ "retry-after": retryAt }), 0, 500, 30_000, now);
     expect(date).toBeGreaterThan(3000);
     expect(date).toBeLessThanOrEqual(5000);
   });

@@ -88,11 +88,16 @@ export async function startNode(
     const exited = (code: number | null) =>
       reject(new Error(`${script} exited with ${code}: ${stderr.join("").slice(-2000)}`));
     child.once("exit", exited);
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (ready(entry)) {
           child.off("exit", exited);
+          // Later lines (one per RPC) are drained unread: parsing them would charge the benchmark's
+          // own process for the child's logging.
+          lines.close();
+          child.stdout?.resume();
           resolve();
         }
       } catch {

@@ -26,7 +26,7 @@ import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { createBytesEmbeddingClient } from "../ingest/bytes-client.js";
 import { clusteredDataset } from "../ingest/dataset.js";
-import { cpuSeconds, freePort, peakRssMiB, startNode } from "../ingest/processes.js";
+import { cpuSeconds, freePort, peakRssMiB, selfCpuSeconds, startNode } from "../ingest/processes.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -236,8 +236,22 @@ async function main() {
         await direct(i);
         directLatency.push(performance.now() - start);
       }
+      // CPU milliseconds per call of each process at saturation (the bench itself is the caller).
+      const cpu = () => ({ bench: selfCpuSeconds(), service: cpuSeconds(service.pid), qdrant: cpuSeconds(qdrant.pid) });
+      const perCall = (before: ReturnType<typeof cpu>, calls: number) => {
+        const after = cpu();
+        return {
+          bench: round(((after.bench - before.bench) * 1000) / calls),
+          service: round(((after.service - before.service) * 1000) / calls),
+          qdrant: round(((after.qdrant - before.qdrant) * 1000) / calls),
+        };
+      };
+      let before = cpu();
       const serviceThroughput = await saturate(viaService);
+      const serviceCpu = perCall(before, serviceThroughput * SECONDS);
+      before = cpu();
       const directThroughput = await saturate(direct);
+      const directCpu = perCall(before, directThroughput * SECONDS);
       const summary = {
         concurrency1: {
           service: percentiles(serviceLatency),
@@ -250,6 +264,7 @@ async function main() {
           serviceRps: round(serviceThroughput),
           directRps: round(directThroughput),
           ratio: round(serviceThroughput / directThroughput),
+          cpuMsPerCall: { service: serviceCpu, direct: directCpu },
         },
       };
       results[name] = summary;

@@ -1,10 +1,8 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../embedders/embedder.js";
-import type { MetadataStore } from "../stores/metadata-store.js";
+import type { MetadataStore, TableRef } from "../stores/metadata-store.js";
 import type { HitPayload, HybridHits, VectorFilter, VectorStore } from "../stores/vector-store.js";
 import { encodeSparse } from "../embedders/sparse-encoder.js";
-import { catalogChunkId } from "./catalog/chunks.js";
-import { CATALOG_ORIGIN } from "./catalog/types.js";
 import {
   assembleContext,
   findBridgeTables,
@@ -257,10 +255,13 @@ export function createRetrieve(deps: RetrieveDeps): Retrieve {
 }
 
 /**
- * The rows a context is assembled from, all within the catalog: the hits' rows with the table and key
- * -column chunks of the best candidate tables (ranked from the hits' payloads, so ONE query brings them
- * all), then, in a second query only when there are any, the best tables' other columns and the tables
- * that bridge them. Hits whose row is gone (or rejected) are dropped and reported.
+ * The rows a context is assembled from, all within the catalog, in ONE query as a rule: the hits' rows;
+ * the table and key-column chunks of the best candidate tables (ranked from the hits' payloads); and
+ * the other listed columns of the best `FULL_TABLES` of them: a question names values ("in Aruba") far
+ * more often than the column that holds them, and the SQL needs that column. A second query follows
+ * only for tables that bridge the best ones by foreign keys (read from their key columns), or when the
+ * rows rank the best tables differently than the payloads did (a hit whose row is gone or rejected:
+ * dropped and reported).
  */
 async function contextRows(
   metadata: MetadataStore,
@@ -275,62 +276,65 @@ async function contextRows(
       .slice(0, CONTEXT_TABLES)
       .map((table) => ({ schema: table.schema, table: table.table }));
   });
-  const rows = await clock.step("postgres", () =>
-    metadata.getContextRows(query.catalogId, { ids: fused.map((hit) => hit.id), tables }),
+  const ids = fused.map((hit) => hit.id);
+  const columnsOf = (whole: readonly TableRef[]) => ({ tables: whole, maxPerTable: FULL_TABLE_COLUMNS });
+  const fetched = await clock.step("postgres", () =>
+    metadata.getContextRows(query.catalogId, { ids, tables, columnsOf: columnsOf(tables.slice(0, FULL_TABLES)) }),
   );
-  const { hits, present, chosen, columnIds, bridges } = clock.sync("rank", () => {
+  const { hits, rows, listed, chosen, missing, bridges } = clock.sync("rank", () => {
+    const hitIds = new Set(ids);
+    // The other columns apart: the rest is what hits, tables and joins are ranked and bridged from.
+    const isListed = (row: EmbeddingRow) => row.kind === "column" && !hitIds.has(row.id) && !isKeyColumn(row);
+    const rows = fetched.filter((row) => !isListed(row));
     const present = new Set(rows.map((row) => row.id));
     const hits = fused.filter((hit) => present.has(hit.id));
     const chosen = rankTables(hits, new Map(rows.map((row) => [row.id, row]))).slice(0, FULL_TABLES);
-    // The rest of the chosen tables' columns: a question names values ("in Aruba") far more often than
-    // the column that holds them, and the SQL needs that column. Their ids derive from the names the
-    // table chunk lists, so they come in the same query as the bridge tables' rows.
-    const columnIds = chosen.flatMap((table) => otherColumnIds(query.catalogId, table, rows, present));
-    return { hits, present, chosen, columnIds, bridges: findBridgeTables(chosen, rows) };
+    const fetchedFor = new Set(tables.slice(0, FULL_TABLES).map(tableKey));
+    return {
+      hits,
+      rows,
+      listed: fetched.filter(isListed),
+      chosen,
+      missing: chosen.filter((table) => !fetchedFor.has(tableKey(table))),
+      bridges: findBridgeTables(chosen, rows),
+    };
   });
   if (hits.length < fused.length) {
     onDroppedHits?.(fused.length - hits.length);
   }
-  if (bridges.length === 0 && columnIds.length === 0) {
-    return { hits, rows, bridgeRows: [], columnRows: [] };
-  }
-  const extra = (
-    await clock.step("postgres", () => metadata.getContextRows(query.catalogId, { ids: columnIds, tables: bridges }))
-  ).filter((row) => !present.has(row.id));
-  const chosenKeys = new Set(chosen.map((table) => `${table.schema}\u0000${table.table}`));
-  const isChosen = (row: EmbeddingRow) => chosenKeys.has(`${row.schemaName ?? ""}\u0000${row.tableName ?? ""}`);
-  return { hits, rows, bridgeRows: extra.filter((row) => !isChosen(row)), columnRows: extra.filter(isChosen) };
+  const extra =
+    bridges.length === 0 && missing.length === 0
+      ? []
+      : await clock.step("postgres", () =>
+          metadata.getContextRows(query.catalogId, { ids: [], tables: bridges, columnsOf: columnsOf(missing) }),
+        );
+  const chosenKeys = new Set(chosen.map(tableKey));
+  const isChosen = (row: EmbeddingRow) =>
+    chosenKeys.has(tableKey({ schema: row.schemaName ?? "", table: row.tableName ?? "" }));
+  const present = new Set(rows.map((row) => row.id));
+  const added = extra.filter((row) => !present.has(row.id));
+  return {
+    hits,
+    rows,
+    bridgeRows: added.filter((row) => !isChosen(row)),
+    columnRows: [...listed, ...added].filter(isChosen),
+  };
+}
+
+/** A catalog column chunk a join needs: a primary key or a foreign key (as getContextRows selects them). */
+function isKeyColumn(row: EmbeddingRow): boolean {
+  const references = row.metadata.references;
+  return (
+    String(row.metadata.primaryKey) === "true" ||
+    (typeof references === "object" && references !== null && !Array.isArray(references))
+  );
+}
+
+function tableKey(table: TableRef): string {
+  return `${table.schema}\u0000${table.table}`;
 }
 
 /** Where a hit's chunk sits, from its payload: enough to rank tables before any row is read. */
 function placeOf(payload: HitPayload): ChunkPlace {
   return { kind: payload.kind, schemaName: payload.schema, tableName: payload.table };
-}
-
-/** Ids of a table's column chunks that `present` lacks, from the column names its table chunk lists. */
-function otherColumnIds(
-  catalogId: string,
-  table: { schema: string; table: string },
-  rows: readonly EmbeddingRow[],
-  present: ReadonlySet<string>,
-): string[] {
-  const tableRow = rows.find(
-    (row) =>
-      row.kind === "table" &&
-      row.schemaName === table.schema &&
-      row.tableName === table.table &&
-      row.metadata.origin === CATALOG_ORIGIN,
-  );
-  const columns = tableRow?.metadata.columns;
-  if (!Array.isArray(columns)) {
-    return [];
-  }
-  return columns
-    .slice(0, FULL_TABLE_COLUMNS)
-    .map((column: { name?: unknown }) =>
-      typeof column.name === "string"
-        ? catalogChunkId(catalogId, "column", `${table.schema}.${table.table}.${column.name}`)
-        : "",
-    )
-    .filter((id) => id !== "" && !present.has(id));
 }

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { CatalogChunk, CatalogInput } from "../core/catalog/chunks.js";
-import type { AssembleInput, AssembledContext } from "../core/context/assemble.js";
+import type { AssembleInput, AssembledContext, ContextChunk } from "../core/context/assemble.js";
 import { InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { embedText } from "./local-embedder.js";
 import { countCl100kTokens } from "./openai-tokenizer.js";
@@ -28,12 +28,17 @@ export type CpuJob =
   | { op: "assemble"; input: Omit<AssembleInput, "countTokens"> };
 export type CpuRequest = CpuJob & { id: number };
 
+/** An assembled context as it crosses back from the worker: chunks name their rows by id. */
+export type AssembledContextById = Omit<AssembledContext, "chunks"> & {
+  chunks: Array<Omit<ContextChunk, "row"> & { id: string }>;
+};
+
 export interface CpuResponse {
   id: number;
   tokens?: number[];
   vectors?: Float32Array[];
   chunks?: CatalogChunk[];
-  context?: AssembledContext;
+  context?: AssembledContextById;
   /** A refusal of the input: rethrown as the same InvalidArgumentError. */
   invalid?: { field: string; reason: string };
   error?: string;
@@ -133,7 +138,15 @@ export function createCpuPool(): CpuPool {
     },
     async assembleContext(input) {
       const response = await send({ op: "assemble", input });
-      return response.context!;
+      // The rows were sent; only their ids come back (half the structured clone).
+      const rows = new Map(
+        [...input.rows, ...(input.bridgeRows ?? []), ...(input.columnRows ?? [])].map((row) => [row.id, row]),
+      );
+      const context = response.context!;
+      return {
+        ...context,
+        chunks: context.chunks.map(({ id, ...chunk }) => ({ ...chunk, row: rows.get(id)! })),
+      };
     },
     async close() {
       const current = worker;

@@ -16,7 +16,9 @@ parentPort?.on("message", (request: CpuRequest) => {
     if (request.op === "count") {
       response = { id: request.id, tokens: request.texts.map((text) => countCl100kTokens(text, request.limit)) };
     } else if (request.op === "assemble") {
-      response = { id: request.id, context: assembleContext({ ...request.input, countTokens: countCl100kTokens }) };
+      const context = assembleContext({ ...request.input, countTokens: countCl100kTokens });
+      const chunks = context.chunks.map(({ row, ...chunk }) => ({ ...chunk, id: row.id }));
+      response = { id: request.id, context: { ...context, chunks } };
     } else if (request.op === "catalog") {
       const chunks = catalogChunks(request.catalogId, request.catalog, { countTokens: countCl100kTokens });
       response = { id: request.id, chunks, tokens: chunks.map((chunk) => countCl100kTokens(chunk.content)) };

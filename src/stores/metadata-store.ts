@@ -22,14 +22,19 @@ export interface MetadataStore {
   /** The rows for these ids, in the order of `ids`, in one query; missing ids are left out. */
   getRows(ids: readonly string[], options?: { catalogId?: string }): Promise<EmbeddingRow[]>;
   /**
-   * The rows a retrieval context needs, in ONE query, all within the catalog: the rows of `ids`, plus,
-   * for each of `tables`, its catalog table chunk and its key-column chunks (primary key, or a foreign
-   * key: `metadata.primaryKey` / `metadata.references` as catalog indexing writes them), rejected ones
-   * excluded. Order is unspecified.
+   * The rows a retrieval context needs, in ONE query, all within the catalog, rejected ones excluded,
+   * each once: the rows of `ids`; for each of `tables`, its catalog table chunk and its key-column
+   * chunks (primary key, or a foreign key: `metadata.primaryKey` / `metadata.references` as catalog
+   * indexing writes them); and for each table of `columnsOf`, the other catalog column chunks of the
+   * first `maxPerTable` columns its catalog table chunk lists. Order is unspecified.
    */
   getContextRows(
     catalogId: string,
-    request: { ids: readonly string[]; tables: readonly TableRef[] },
+    request: {
+      ids: readonly string[];
+      tables: readonly TableRef[];
+      columnsOf?: { tables: readonly TableRef[]; maxPerTable: number };
+    },
   ): Promise<EmbeddingRow[]>;
   /**
    * Deletes the rows; resolves to the ids that existed. With `catalogId` only rows of that catalog, with

@@ -9,7 +9,7 @@ import {
   type EmbeddingStatus,
   type WriteIntent,
 } from "../core/types.js";
-import type { ListRowsOptions, LockKeys, MetadataStore } from "./metadata-store.js";
+import type { ListRowsOptions, LockKeys, MetadataStore, TableRef } from "./metadata-store.js";
 import { toPostgresDomainError } from "./postgres-pool.js";
 import { isUuid } from "../core/uuid.js";
 import { CATALOG_ORIGIN } from "../core/catalog/types.js";
@@ -150,16 +150,17 @@ function bindStore(
         return [];
       }
       const ids = sql.array(uuidsOnly(request.ids), "uuid");
-      const schemas = sql.array(
-        request.tables.map((table) => table.schema),
-        "text",
-      );
-      const tables = sql.array(
-        request.tables.map((table) => table.table),
-        "text",
-      );
-      // Two index lookups, not one OR over the catalog: the hits by id, then the tables' own chunks
-      // (dq_embeddings_catalog_table_idx) that are not hits already.
+      const tableList = (tables: readonly TableRef[]) =>
+        sql.fragment`SELECT * FROM unnest(${sql.array(
+          tables.map((table) => table.schema),
+          "text",
+        )}, ${sql.array(
+          tables.map((table) => table.table),
+          "text",
+        )})`;
+      const isKey = sql.fragment`(metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object')`;
+      // Index lookups, not one OR over the catalog: the hits by id; the tables' own chunks that are not
+      // hits (dq_embeddings_catalog_table_idx); the listed columns of `columnsOf` that are neither.
       const byId = sql.fragment`
         SELECT ${rowColumns} FROM dq_embeddings
         WHERE catalog_id = ${catalogId} AND status <> 'rejected' AND id = ANY(${ids})`;
@@ -167,14 +168,38 @@ function bindStore(
         SELECT ${rowColumns} FROM dq_embeddings
         WHERE catalog_id = ${catalogId}
           AND status <> 'rejected'
-          AND (schema_name, table_name) IN (SELECT * FROM unnest(${schemas}, ${tables}))
+          AND (schema_name, table_name) IN (${tableList(request.tables)})
           AND NOT (id = ANY(${ids}))
           AND metadata->>'origin' = ${CATALOG_ORIGIN}
-          AND (
-            kind = 'table'
-            OR (kind = 'column' AND (metadata->>'primaryKey' = 'true' OR jsonb_typeof(metadata->'references') = 'object'))
-          )`;
-      const parts = [...(request.ids.length > 0 ? [byId] : []), ...(request.tables.length > 0 ? [byTable] : [])];
+          AND (kind = 'table' OR (kind = 'column' AND ${isKey}))`;
+      const columnsOf = request.columnsOf;
+      const listedColumns =
+        columnsOf === undefined || columnsOf.tables.length === 0
+          ? undefined
+          : sql.fragment`
+        SELECT ${rowColumns} FROM dq_embeddings
+        WHERE (catalog_id, schema_name, table_name, kind, metadata->>'column') IN (
+            SELECT listing.catalog_id, listing.schema_name, listing.table_name, 'column', listed.column_def->>'name'
+            FROM dq_embeddings AS listing
+            CROSS JOIN LATERAL jsonb_array_elements(
+              CASE WHEN jsonb_typeof(listing.metadata->'columns') = 'array' THEN listing.metadata->'columns' ELSE '[]' END
+            ) WITH ORDINALITY AS listed(column_def, position)
+            WHERE listing.catalog_id = ${catalogId}
+              AND (listing.schema_name, listing.table_name) IN (${tableList(columnsOf.tables)})
+              AND listing.kind = 'table'
+              AND listing.status <> 'rejected'
+              AND listing.metadata->>'origin' = ${CATALOG_ORIGIN}
+              AND listed.position <= ${columnsOf.maxPerTable}
+          )
+          AND status <> 'rejected'
+          AND metadata->>'origin' = ${CATALOG_ORIGIN}
+          AND NOT (id = ANY(${ids}))
+          AND ${isKey} IS NOT TRUE`;
+      const parts = [
+        ...(request.ids.length > 0 ? [byId] : []),
+        ...(request.tables.length > 0 ? [byTable] : []),
+        ...(listedColumns === undefined ? [] : [listedColumns]),
+      ];
       if (parts.length === 0) {
         return [];
       }

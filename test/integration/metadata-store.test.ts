@@ -180,6 +180,36 @@ function describeMetadataStore(name: string, kind: TestDatabaseKind, factory: ()
       expect(await store.getContextRows(catalogId, { ids: [], tables: [] })).toEqual([]);
     });
 
+    it("reads a table's other listed columns for a context, up to a count, once each", async () => {
+      const catalogId = randomUUID();
+      const chunk = (kind: string, metadata: Record<string, unknown>, status: EmbeddingStatus = "pending") =>
+        row(catalogId, { tableName: "country", kind, metadata: { origin: "catalog", ...metadata }, status });
+      const names = ["code", "name", "continent", "region", "population", "capital"];
+      const country = chunk("table", { columns: names.map((name) => ({ name })) });
+      const [code, name, continent, region, population, capital] = names.map((column, index) =>
+        chunk("column", { column, primaryKey: index === 0 }, column === "population" ? "rejected" : "pending"),
+      );
+      const unlisted = chunk("column", { column: "surface_area" });
+      const byHand = row(catalogId, { tableName: "country", kind: "column", metadata: { column: "region" } });
+      await store.upsertRows([country, code, name, continent, region, population, capital, unlisted, byHand]);
+      const ids = (rows: readonly { id: string }[]) => rows.map((entry) => entry.id).sort();
+      const found = await store.getContextRows(catalogId, {
+        ids: [continent.id],
+        tables: [{ schema: "public", table: "country" }],
+        columnsOf: { tables: [{ schema: "public", table: "country" }], maxPerTable: 5 },
+      });
+      // The hit, the table and its key column, then the other catalog columns among the first five
+      // listed (not the rejected one, not the sixth, not one the table does not list, not a hand-written one).
+      expect(ids(found)).toEqual(ids([continent, country, code, name, region]));
+      expect(found).toHaveLength(5);
+      const alone = await store.getContextRows(catalogId, {
+        ids: [],
+        tables: [],
+        columnsOf: { tables: [{ schema: "public", table: "country" }], maxPerTable: 100 },
+      });
+      expect(ids(alone)).toEqual(ids([name, continent, region, capital]));
+    });
+
     it("deletes and returns only the ids that existed", async () => {
       const catalogId = randomUUID();
       const [kept, gone] = [row(catalogId), row(catalogId)];

@@ -175,7 +175,11 @@ export function assembleContext(input: AssembleInput): AssembledContext {
   );
   const ranked = rankTables(input.hits, rows);
   const items = offer(input, rows, ranked).sort(byPriority);
-  const chosen = fill(items, input);
+  // Every token is at least one byte of UTF-8, so a fill charged bytes that turns nothing away is the
+  // fill exact counts would make: counting is then left to the final text (the usual case, a context
+  // well under its budget). Otherwise the fill is made again with each piece's tokens.
+  const bounded = fill(items, input.maxChunks, input.maxTokens, utf8Bytes);
+  const chosen = bounded.rejected ? fill(items, input.maxChunks, input.maxTokens, input.countTokens) : bounded;
   for (let spare = 1; ; spare *= 2) {
     const ordered = groupByTable(chosen, ranked);
     const text = renderContext(ordered.map((item) => item.row));
@@ -237,21 +241,36 @@ interface Block {
   filler: number;
 }
 
-/** Best-first under both budgets; each item's piece counted once, against what is left of the budget. */
-function fill(items: readonly Item[], input: AssembleInput): Array<Item & { cost: number }> {
+/**
+ * Best-first under both budgets, each item's piece counted once (against what is left of the budget).
+ * `rejected` says whether the token budget turned an item away.
+ */
+function fill(
+  items: readonly Item[],
+  maxChunks: number,
+  maxTokens: number,
+  count: AssembleInput["countTokens"],
+): Array<Item & { cost: number }> & { rejected: boolean } {
   const blocks = new Map<string, Block>();
-  const chosen: Array<Item & { cost: number }> = [];
+  const chosen = Object.assign([] as Array<Item & { cost: number }>, { rejected: false });
   let used = 0;
   for (const item of items) {
-    if (chosen.length >= input.maxChunks) break;
-    const added = cost(item, blocks, input.maxTokens - used, input.countTokens);
-    if (used + added.tokens <= input.maxTokens) {
+    if (chosen.length >= maxChunks) break;
+    const added = cost(item, blocks, maxTokens - used, count);
+    if (used + added.tokens <= maxTokens) {
       used += added.tokens;
       added.commit();
       chosen.push({ ...item, cost: added.tokens });
+    } else {
+      chosen.rejected = true;
     }
   }
   return chosen;
+}
+
+/** An upper bound of a text's tokens in any byte-level BPE: its UTF-8 length. */
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, "utf8");
 }
 
 /** What adding `item` costs, given its block so far; `commit` records it in the block. */

@@ -1,6 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { Tiktoken, type TiktokenBPE } from "js-tiktoken/lite";
 import { afterAll, describe, expect, it } from "vitest";
+import { assembleContext } from "../../../src/core/context/assemble.js";
+import type { EmbeddingRow } from "../../../src/core/types.js";
 import { createCpuPool, INLINE_CHARS } from "../../../src/embedders/cpu-pool.js";
 import { embedText } from "../../../src/embedders/local-embedder.js";
 import { countCl100kTokens, MAX_PIECE_CHARS } from "../../../src/embedders/openai-tokenizer.js";
@@ -76,5 +79,39 @@ describe("cpu pool", () => {
       expect(tokens[i]).toBe(countCl100kTokens(text));
     });
     expect(await pool.countTokens(texts, 10)).toEqual(texts.map((text) => countCl100kTokens(text, 10)));
+  });
+
+  it("assembles a context on its worker exactly as inline, chunks holding the rows it was given", async () => {
+    const row = (kind: string, table: string, metadata: Record<string, unknown>): EmbeddingRow => ({
+      id: randomUUID(),
+      catalogId: "c",
+      kind,
+      content: `${kind} ${table} ${JSON.stringify(metadata)}`,
+      metadata,
+      schemaName: "s",
+      tableName: table,
+      status: "pending",
+      contentHash: "h",
+      model: "m",
+      qdrantPointId: null,
+      createdAt: 0,
+      updatedAt: 0,
+    });
+    const singer = row("table", "singer", { columns: [{ name: "singer_id" }, { name: "age" }] });
+    const singerId = row("column", "singer", { column: "singer_id", type: "int", primaryKey: true });
+    const age = row("column", "singer", { column: "age", type: "int" });
+    const input = {
+      hits: [
+        { id: age.id, score: 0.6 },
+        { id: singer.id, score: 0.5 },
+      ],
+      rows: [age, singer, singerId],
+      maxChunks: 40,
+      maxTokens: 4000,
+    };
+    const onWorker = await pool.assembleContext(input);
+    expect(onWorker).toEqual(assembleContext({ ...input, countTokens: countCl100kTokens }));
+    expect(onWorker.chunks.map((chunk) => chunk.row)).toEqual([singer, age, singerId]);
+    expect(onWorker.chunks[0].row).toBe(singer);
   });
 });

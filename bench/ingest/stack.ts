@@ -47,7 +47,18 @@ export async function startStack(options: {
     const qdrantPort = await freePort();
     const qdrant = await startNode(
       "src/cli/embedded-qdrant.ts",
-      ["--port", String(qdrantPort), "--data-dir", path.join(dataDir, "qdrant"), "--log-level", "info"],
+      // No compaction during the run: it rewrites every point at once (seconds, in whichever phase
+      // happens to cross the threshold), which would blur the comparison between phases.
+      [
+        "--port",
+        String(qdrantPort),
+        "--data-dir",
+        path.join(dataDir, "qdrant"),
+        "--log-level",
+        "info",
+        "--compact-at-mib",
+        "65536",
+      ],
       {},
       (entry) => String(entry.msg).includes("ready"),
     );

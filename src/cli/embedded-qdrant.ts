@@ -18,6 +18,7 @@ Options:
   --data-dir <dir>     keep data in this directory (append-only log + snapshots);
                        without it, data lives in memory only
   --api-key <key>      require this key in the api-key header (like Qdrant's service.api_key)
+  --compact-at-mib <n> compact the log into a snapshot past this many MiB (default 256)
   --log-level <level>  pino level: fatal, error, warn, info, debug (default info)
   -h, --help           show this help
 `;
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
         "http-port": { type: "string" },
         "data-dir": { type: "string" },
         "api-key": { type: "string" },
+        "compact-at-mib": { type: "string" },
         "log-level": { type: "string", default: "info" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -57,6 +59,13 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
+  const compactAtMib = values["compact-at-mib"] === undefined ? undefined : Number(values["compact-at-mib"]);
+  if (compactAtMib !== undefined && !(Number.isInteger(compactAtMib) && compactAtMib > 0)) {
+    process.stderr.write(
+      `embedded-qdrant: --compact-at-mib must be a whole number above 0, got "${values["compact-at-mib"]}"\n`,
+    );
+    process.exit(2);
+  }
   const logger = pino({ level: values["log-level"], base: { service: "embedded-qdrant" } });
   const server = createEmbeddedQdrant({
     host: values.host,
@@ -64,6 +73,7 @@ async function main(): Promise<void> {
     httpPort,
     dataDir: values["data-dir"],
     apiKey: values["api-key"],
+    compactAtBytes: compactAtMib === undefined ? undefined : compactAtMib * 1024 * 1024,
     logger,
   });
   await server.start(); // logs the "ready" lines with host, ports and urls

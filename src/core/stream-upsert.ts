@@ -53,9 +53,9 @@ type Event =
  * order; acknowledgements never do.
  *
  * If reading fails (a bad message, the client cancelling), what was read before it is still written and
- * acknowledged, then the error ends the stream. If a write fails, the stream ends with its error; the
- * messages before it are acknowledged, and writes still in flight finish unobserved (writes are
- * idempotent: the client retries what was not acknowledged).
+ * acknowledged, then the error ends the stream. If a write fails, the stream ends with its error once
+ * the other write in flight has settled; the messages before the failed batch are acknowledged (writes
+ * are idempotent: the client retries what was not acknowledged).
  */
 export async function* streamUpsert(
   messages: AsyncIterable<StreamMessage>,
@@ -124,6 +124,9 @@ export async function* streamUpsert(
       while (writes.length > 0 && writes[0].outcome !== undefined) {
         const outcome = writes.shift()?.outcome as Written;
         if (outcome.kind === "write-error") {
+          // The stream ends only once its other writes have settled (they are durable or recorded
+          // either way; the client retries what was not acknowledged), so nothing outlives the call.
+          await Promise.all(writes.map((inFlight) => inFlight.promise));
           throw outcome.error;
         }
         yield* outcome.acks;

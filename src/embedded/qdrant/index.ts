@@ -10,6 +10,11 @@ export interface EmbeddedQdrantOptions {
   port?: number;
   /** Where updates are logged and snapshotted; undefined = memory only (said in the log). */
   dataDir?: string;
+  /**
+   * Compact the log into a snapshot once it passes this many bytes (default 256 MiB, or the last
+   * snapshot's size if larger). Compaction writes the whole state at once, on the event loop.
+   */
+  compactAtBytes?: number;
   /** When set, every call but HealthCheck needs it in `api-key` (or `authorization: Bearer`). */
   apiKey?: string;
   /** Also serve Qdrant's read-only REST API (qdrant-rest/) on this port; 0 = any free port. */
@@ -54,7 +59,9 @@ export function createEmbeddedQdrant(options: EmbeddedQdrantOptions): EmbeddedQd
       engine = new Engine();
       if (options.dataDir !== undefined) {
         const { openDurability } = await import("./durability.js");
-        closeDurability = await openDurability(engine, options.dataDir, log);
+        closeDurability = await openDurability(engine, options.dataDir, log, {
+          compactAtBytes: options.compactAtBytes,
+        });
       } else {
         log.warn("embedded Qdrant: no data directory, data is kept in memory only and lost on stop");
       }

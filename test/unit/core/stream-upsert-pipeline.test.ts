@@ -161,6 +161,24 @@ describe("streamUpsert", () => {
     expect(stream.acks.map((ack) => ack.sequence)).toEqual([1n]);
   });
 
+  it("ends with a write's error only once the other write in flight has settled", async () => {
+    const { ingest, calls, started, succeed } = controlledIngest();
+    const input = feed();
+    const stream = run(input.source, ingest);
+    input.send(message(1, ["a", "b"]));
+    await started(1);
+    input.send(message(2, ["c", "d"]));
+    await started(2);
+    calls[0].done.reject(new Error("qdrant down"));
+    let ended = false;
+    void stream.result.catch(() => (ended = true));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(ended).toBe(false); // the second batch is still being written
+    succeed(calls[1]);
+    await expect(stream.result).rejects.toThrow("qdrant down");
+    expect(stream.acks).toEqual([]);
+  });
+
   it("writes and acknowledges what was read before the source failed, then ends with its error", async () => {
     const { ingest, calls, started, succeed } = controlledIngest();
     const input = feed();

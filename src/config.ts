@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { normalizePostgresUrl, PostgresUrlError } from "./postgres-url.js";
 import { isUuid } from "./core/uuid.js";
 
@@ -61,6 +62,11 @@ export interface Config {
   metrics: { host: string; port: number };
   /** Where embedded stores keep their files; undefined = a temporary directory. */
   dataDir: string | undefined;
+  /**
+   * Where the service keeps what it can rebuild: the prepared cluster a new embedded Postgres data
+   * directory is copied from (src/embedded/postgres-template.ts). undefined = no cache.
+   */
+  cacheDir: string | undefined;
   postgres: PostgresConfig;
   qdrant: QdrantConfig;
   /** Present when OPENAI_API_KEY is set; otherwise the local embedder is used. */
@@ -168,6 +174,7 @@ export function loadConfig(env: Env): Config {
       port: read.port("METRICS_PORT", 9464),
     },
     dataDir: read.string("DATA_DIR"),
+    cacheDir: cacheDir(read),
     postgres: {
       url: postgresUrl(read),
       maximumPoolSize: read.integer("POSTGRES_POOL_SIZE", 10, 1, 1000),
@@ -196,6 +203,16 @@ export function loadConfig(env: Env): Config {
       batch: read.integer("REPAIR_BATCH", 500, 1, 10_000),
     },
   };
+}
+
+/** CACHE_DIR, else the XDG cache directory ($XDG_CACHE_HOME or ~/.cache) + /dq-embeddings; "off": none. */
+function cacheDir(read: Reader): string | undefined {
+  const configured = read.string("CACHE_DIR");
+  if (configured === "off") return undefined;
+  if (configured !== undefined) return configured;
+  const home = read.string("HOME");
+  const base = read.string("XDG_CACHE_HOME") ?? (home === undefined ? undefined : join(home, ".cache"));
+  return base === undefined ? undefined : join(base, "dq-embeddings");
 }
 
 function postgresUrl(read: Reader): string | undefined {

@@ -20,14 +20,18 @@ export async function makePrivateDir(dir: string): Promise<void> {
 /**
  * Strips group and other permissions from everything below `dir`. PGlite's Emscripten file system sets
  * modes itself (0666 files, whatever the umask), so the embedded Postgres calls this after start and
- * after stop; in between, the 0700 directory is what keeps others out.
+ * after stop; in between, the 0700 directory is what keeps others out. The entries of a directory are
+ * visited at once: a cluster is ~1,000 files, and one lstat after another held a start ~0.2 s.
  */
 export async function tighten(dir: string): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isSymbolicLink()) continue;
-    const { mode } = await lstat(path);
-    if ((mode & PRIVATE_UMASK) !== 0) await chmod(path, mode & 0o700);
-    if (entry.isDirectory()) await tighten(path);
-  }
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(
+    entries.map(async (entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isSymbolicLink()) return;
+      const { mode } = await lstat(path);
+      if ((mode & PRIVATE_UMASK) !== 0) await chmod(path, mode & 0o700);
+      if (entry.isDirectory()) await tighten(path);
+    }),
+  );
 }

@@ -1,12 +1,16 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join, parse } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runner } from "node-pg-migrate";
 import type { Logger } from "pino";
 import pg from "pg";
+import { sql, type DatabasePool } from "slonik";
+import { z } from "zod";
 import { InternalError, UnavailableError } from "../core/errors.js";
 import { cannotConnect, classifyPostgresError, describeTarget } from "./postgres-pool.js";
 
-/** The table node-pg-migrate records applied migrations in. */
+/** The table node-pg-migrate records applied migrations in (in `public`, its default schema). */
 export const MIGRATIONS_TABLE = "pgmigrations";
 
 export interface RunMigrationsOptions {
@@ -48,6 +52,8 @@ export async function runMigrations(options: RunMigrationsOptions): Promise<stri
     connectionLost = true;
   });
   try {
+    // Loaded when there is work: ~0.5 s and ~20 MB that a start on a current schema does without.
+    const { runner } = await import("node-pg-migrate");
     const applied = await runner({
       dbClient: client,
       dir: options.migrationsDir ?? repositoryMigrationsDir(),
@@ -99,4 +105,51 @@ export function repositoryMigrationsDir(subfolder?: string): string {
     fileURLToPath(new URL(relative, import.meta.url)),
   );
   return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
+}
+
+/**
+ * The migration files in `dir` by the names node-pg-migrate records (file name without extension), in
+ * its order: files only, dot files aside, sorted. Our names start with a fixed-width timestamp, so the
+ * plain sort is the numeric one node-pg-migrate uses.
+ */
+async function migrationFiles(dir: string): Promise<Array<{ name: string; file: string }>> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.startsWith("."))
+    .map((entry) => ({ name: parse(entry.name).name, file: entry.name }))
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+/** A short hash of the migrations' names and contents: it changes whenever the schema they build does. */
+export async function migrationsFingerprint(dir: string = repositoryMigrationsDir()): Promise<string> {
+  const hash = createHash("sha256");
+  for (const { file } of await migrationFiles(dir)) {
+    hash
+      .update(file)
+      .update("\0")
+      .update(await readFile(join(dir, file)))
+      .update("\0");
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * Whether node-pg-migrate would find nothing to run: its table lists every migration of `dir`, in the
+ * same order, as the first ones run (a newer release's later migrations may follow, which it would
+ * leave alone too). Two small queries where loading and running node-pg-migrate takes ~0.5 s; any
+ * other answer leaves the decision to `runMigrations`.
+ */
+export async function isSchemaCurrent(pool: DatabasePool, dir: string = repositoryMigrationsDir()): Promise<boolean> {
+  const table = sql.identifier(["public", MIGRATIONS_TABLE]);
+  const present = await pool.oneFirst(
+    sql.type(
+      z.object({ present: z.boolean() }),
+    )`SELECT to_regclass(${`public.${MIGRATIONS_TABLE}`}) IS NOT NULL AS present`,
+  );
+  if (!present) return false;
+  const recorded = await pool.anyFirst(
+    sql.type(z.object({ name: z.string() }))`SELECT name FROM ${table} ORDER BY run_on, id`,
+  );
+  const files = await migrationFiles(dir);
+  return files.length <= recorded.length && files.every(({ name }, index) => recorded[index] === name);
 }

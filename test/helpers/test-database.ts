@@ -4,17 +4,21 @@
  * - a real Postgres server (DATABASE_URL, else postgres://dq:dq@127.0.0.1:5432/postgres): a template
  *   database is migrated once, and each `createTestDatabase()` copies it into `dq_test_<random>`;
  * - embedded PGlite when no server answers (unless REQUIRE_POSTGRES=1, which makes that an error):
- *   each `createTestDatabase()` starts its own migrated in-memory PGlite behind a socket.
+ *   each `createTestDatabase()` starts its own migrated PGlite behind a socket, in a temporary data
+ *   directory copied from the prepared cluster global setup keeps in the cache (no initdb per file).
  *
  * Either way the caller gets a URL, the kind, the pool size to use, and `drop()` for `afterAll`.
  */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { pino } from "pino";
 import { inject } from "vitest";
+import { migratedTemplate } from "../../src/backends/postgres.js";
 import { createEmbeddedPostgres, EMBEDDED_POSTGRES_POOL_SIZE } from "../../src/embedded/postgres.js";
 import { normalizePostgresUrl } from "../../src/postgres-url.js";
-import { runMigrations } from "../../src/stores/migrations.js";
 
 export const DEFAULT_TEST_DATABASE_URL = "postgres://dq:dq@127.0.0.1:5432/postgres";
 
@@ -26,6 +30,8 @@ export type TestDatabaseTarget = { kind: "postgres"; adminUrl: string; template:
 declare module "vitest" {
   export interface ProvidedContext {
     dqTestDatabase: TestDatabaseTarget;
+    /** The cache directory holding the prepared PGlite clusters (see global-setup.ts). */
+    dqPgliteCache: string;
   }
 }
 
@@ -59,21 +65,34 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   return createPostgresTestDatabase(target.adminUrl, (options.migrated ?? true) ? target.template : "template0");
 }
 
-/** A fresh embedded PGlite (in memory) behind a socket; migrated unless `migrated: false`. */
+/**
+ * A fresh embedded PGlite behind a socket, migrated unless `migrated: false`: a copy of the prepared
+ * cluster (migrated or plain) in a temporary data directory, removed by `drop()`.
+ */
 export async function createPgliteTestDatabase(
   options: TestDatabaseOptions & { vector?: boolean } = {},
 ): Promise<TestDatabase> {
-  const embedded = createEmbeddedPostgres({ logger: silentLogger, extensions: { vector: options.vector ?? false } });
-  const { url } = await embedded.start();
-  try {
-    if (options.migrated ?? true) {
-      await runMigrations({ databaseUrl: url, logger: silentLogger });
-    }
-  } catch (error) {
+  const dataDir = await mkdtemp(join(tmpdir(), "dq-test-pglite-"));
+  const embedded = createEmbeddedPostgres({
+    dataDir,
+    cacheDir: inject("dqPgliteCache"),
+    prepareTemplate: (options.migrated ?? true) ? await migratedTemplate(silentLogger) : undefined,
+    sharedBuffers: "16MB",
+    logger: silentLogger,
+    extensions: { vector: options.vector ?? false },
+  });
+  const drop = async () => {
     await embedded.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  let url: string;
+  try {
+    ({ url } = await embedded.start());
+  } catch (error) {
+    await drop();
     throw error;
   }
-  return { url, kind: "pglite", maximumPoolSize: EMBEDDED_POSTGRES_POOL_SIZE, drop: () => embedded.stop() };
+  return { url, kind: "pglite", maximumPoolSize: EMBEDDED_POSTGRES_POOL_SIZE, drop };
 }
 
 async function createPostgresTestDatabase(adminUrl: string, template: string): Promise<TestDatabase> {

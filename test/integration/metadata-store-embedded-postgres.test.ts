@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { pino, type Logger } from "pino";
+import { describe, expect, inject, it } from "vitest";
 import { createEmbeddedPostgres, EMBEDDED_POSTGRES_POOL_SIZE } from "../../src/embedded/postgres.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
@@ -32,12 +32,17 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
     await pool.end();
   });
 
-  it("keeps its data in dataDir across restarts", async () => {
+  it("keeps its data in dataDir across restarts; runs initdb there when the cache cannot be used", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "dq-embedded-pg-"));
     try {
       const id = randomUUID();
       const catalogId = randomUUID();
-      await withStore(dataDir, async (store) => {
+      // A cache directory below a regular file cannot be made: the start still succeeds, by initdb.
+      const blocker = join(dataDir, "a-file");
+      await writeFile(blocker, "");
+      const unusableCache = join(blocker, "cache");
+      const first = recordingLogger();
+      await withStore(join(dataDir, "postgres"), first.logger, unusableCache, async (store) => {
         await store.upsertRows([
           {
             id,
@@ -54,11 +59,17 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
           },
         ]);
       });
-      await withStore(dataDir, async (store) => {
+      expect(first.lines.find((line) => line.cluster !== undefined)?.cluster).toBe("initdb");
+      expect(first.lines.map((line) => line.msg)).toContain(
+        "could not use the prepared Postgres cluster in the cache directory; running initdb instead (slower)",
+      );
+      const second = recordingLogger();
+      await withStore(join(dataDir, "postgres"), second.logger, unusableCache, async (store) => {
         const rows = await store.getRows([id]);
         expect(rows).toHaveLength(1);
         expect(rows[0]).toMatchObject({ catalogId, content: "Table: kept", metadata: { persisted: true } });
       });
+      expect(second.lines.find((line) => line.cluster !== undefined)?.cluster).toBe("existing");
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -66,11 +77,14 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
 
   it("lets the process exit by itself after stop()", async () => {
     const module = new URL("../../src/embedded/postgres.ts", import.meta.url).href;
+    const dataDir = await mkdtemp(join(tmpdir(), "dq-embedded-pg-exit-"));
+    const options = { dataDir: join(dataDir, "postgres"), cacheDir: inject("dqPgliteCache") };
     const program = [
       `import pg from "pg";`,
       `import { pino } from "pino";`,
       `const { createEmbeddedPostgres } = await import(${JSON.stringify(module)});`,
-      `const embedded = createEmbeddedPostgres({ logger: pino({ level: "silent" }) });`,
+      `const options = ${JSON.stringify(options)};`,
+      `const embedded = createEmbeddedPostgres({ ...options, logger: pino({ level: "silent" }) });`,
       `const { url } = await embedded.start();`,
       `const client = new pg.Client({ connectionString: url });`,
       `client.on("error", () => {});`,
@@ -80,21 +94,37 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
       `console.log("stopped");`,
     ].join("\n");
     const repository = fileURLToPath(new URL("../..", import.meta.url));
-    const { code, stdout } = await run(
-      process.execPath,
-      ["--import", "tsx", "--input-type=module", "--eval", program],
-      repository,
-    );
-    expect(stdout).toContain("stopped");
-    expect(code).toBe(0);
+    try {
+      const { code, stdout } = await run(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "--eval", program],
+        repository,
+      );
+      expect(stdout).toContain("stopped");
+      expect(code).toBe(0);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
+/** A logger whose JSON lines the test reads back. */
+function recordingLogger(): { logger: Logger; lines: Array<{ msg: string; cluster?: string }> } {
+  const lines: Array<{ msg: string; cluster?: string }> = [];
+  const logger = pino(
+    { level: "debug" },
+    { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; cluster?: string }) },
+  );
+  return { logger, lines };
+}
+
 async function withStore(
   dataDir: string,
+  storeLogger: Logger,
+  cacheDir: string,
   fn: (store: ReturnType<typeof createPostgresMetadataStore>) => Promise<void>,
 ): Promise<void> {
-  const embedded = createEmbeddedPostgres({ logger, dataDir });
+  const embedded = createEmbeddedPostgres({ logger: storeLogger, dataDir, cacheDir });
   const { url } = await embedded.start();
   try {
     await runMigrations({ databaseUrl: url, logger });

@@ -17,6 +17,15 @@ describe("loadConfig", () => {
     expect(config.dataDir).toBeUndefined();
   });
 
+  it("keeps the prepared Postgres cluster in CACHE_DIR, else the user's XDG cache; off disables it", () => {
+    expect(loadConfig({ HOME: "/home/u" }).cacheDir).toBe("/home/u/.cache/dq-embeddings");
+    expect(loadConfig({ HOME: "/home/u", XDG_CACHE_HOME: "/xdg" }).cacheDir).toBe("/xdg/dq-embeddings");
+    expect(loadConfig({ HOME: "/home/u", CACHE_DIR: "/srv/cache" }).cacheDir).toBe("/srv/cache");
+    expect(loadConfig({ HOME: "/home/u", CACHE_DIR: "off" }).cacheDir).toBeUndefined();
+    // No home to put it in: every new data directory runs initdb, as without a cache.
+    expect(loadConfig({}).cacheDir).toBeUndefined();
+  });
+
   it("builds a Postgres URL from the POSTGRES_* variables, escaping credentials", () => {
     const config = loadConfig({
       POSTGRES_HOST: "db",

@@ -85,21 +85,21 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   async function start(): Promise<RunningApp> {
     const dataDir = await resolveDataDir(config, logger, cleanups);
 
-    const postgres = await openPostgres({ config, dataDir, logger });
-    cleanups.push(postgres.close);
+    // Postgres and Qdrant do not depend on each other, so they come up at once: the embedded PGlite
+    // spends its start copying a cluster and booting WebAssembly, the vector store creating or loading
+    // its collection. Each registers its cleanup as soon as it holds something to close.
+    const [postgres, { qdrant, embedder, vectors }] = await both(
+      openPostgres({ config, dataDir, logger }).then((opened) => {
+        cleanups.push(opened.close);
+        return opened;
+      }),
+      openVectors(dataDir),
+    );
     const metadata = instrumentStore(
       overrides.wrapMetadataStore?.(postgres.metadata) ?? postgres.metadata,
       "postgres",
       metrics,
     );
-
-    const qdrant = await openQdrant({ config, dataDir, logger });
-    cleanups.push(qdrant.close);
-
-    const embedder = instrumentEmbedder(openEmbedder(config, logger, overrides.embedder), metrics);
-    const realVectors = createConfiguredVectorStore({ config, backend: qdrant, model: embedder.model, logger });
-    const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
-    await retryStartup("Qdrant", logger, () => vectors.start());
 
     const core = createCore({ config, metadata, vectors, embedder, logger, metrics, overrides, cleanups });
     const chain = createInterceptors(config.grpc, logger, metrics);
@@ -173,6 +173,17 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     };
   }
 
+  /** The vector store (Qdrant, embedded unless configured), checked against the embedder and started. */
+  async function openVectors(dataDir: string) {
+    const qdrant = await openQdrant({ config, dataDir, logger });
+    cleanups.push(qdrant.close);
+    const embedder = instrumentEmbedder(await openEmbedder(config, logger, overrides.embedder), metrics);
+    const realVectors = createConfiguredVectorStore({ config, backend: qdrant, model: embedder.model, logger });
+    const vectors = instrumentStore(overrides.wrapVectorStore?.(realVectors) ?? realVectors, "qdrant", metrics);
+    await retryStartup("Qdrant", logger, () => vectors.start());
+    return { qdrant, embedder, vectors };
+  }
+
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       readiness?.stop();
@@ -198,6 +209,17 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   return { start, stop };
 }
 
+/**
+ * Both results, once both have settled: unlike Promise.all, a failure of one does not return while the
+ * other is still opening something that stop() would then not know to close.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === "rejected") throw first.reason;
+  if (second.status === "rejected") throw second.reason;
+  return [first.value, second.value];
+}
+
 /** DATA_DIR (made private), or a temporary directory deleted on stop. */
 async function resolveDataDir(config: Config, logger: Logger, cleanups: Array<() => Promise<void>>): Promise<string> {
   if (config.dataDir !== undefined) {
@@ -217,8 +239,8 @@ async function resolveDataDir(config: Config, logger: Logger, cleanups: Array<()
 }
 
 /** The configured embedder (or the test's), checked against EMBEDDING_DIMENSIONS. */
-function openEmbedder(config: Config, logger: Logger, override: Embedder | undefined): Embedder {
-  const embedder = override ?? createConfiguredEmbedder(config, logger);
+async function openEmbedder(config: Config, logger: Logger, override: Embedder | undefined): Promise<Embedder> {
+  const embedder = override ?? (await createConfiguredEmbedder(config, logger));
   logger.info(
     { embedder: embedder.name, model: embedder.model, dimensions: embedder.dimensions },
     embedder.name === "local"

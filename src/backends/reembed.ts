@@ -48,7 +48,7 @@ export async function runReembed(options: RunReembedOptions): Promise<RunReembed
     );
   }
   const target = { ...config, embedding: { model: options.model, dimensions: options.dimensions } };
-  const embedder = options.embedder ?? createConfiguredEmbedder(target, logger);
+  const embedder = options.embedder ?? (await createConfiguredEmbedder(target, logger));
   if (embedder.model !== options.model || embedder.dimensions !== options.dimensions) {
     throw new ReembedUsageError(
       `the configured embedder produces model "${embedder.model}" at ${embedder.dimensions} dimensions, not "${options.model}" at ${options.dimensions}` +

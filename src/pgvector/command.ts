@@ -280,7 +280,7 @@ const MODES: Record<Mode, (context: ModeContext) => Promise<number>> = {
   },
   migrate: async (context) => {
     const { args, config, pool, logger, progress } = context;
-    const embedder = args.reembedMissing ? createConfiguredEmbedder(config, logger) : undefined;
+    const embedder = args.reembedMissing ? await createConfiguredEmbedder(config, logger) : undefined;
     const { model, vectors } = await openCollection(context, embedder?.model);
     const report = await migratePgvector(
       { pool, vectors, logger, progress, embedder },

@@ -88,7 +88,7 @@ describe.skipIf(testDatabaseTarget().kind !== "postgres")("npm run reembed: a mo
 
     // 1. A run that fails at its second page (the embedding API goes away): nothing flips, the service
     //    keeps serving the old collection, the new one holds the first page.
-    const real = createConfiguredEmbedder(config, silent);
+    const real = await createConfiguredEmbedder(config, silent);
     let calls = 0;
     const failing: Embedder = {
       name: real.name,

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { QdrantClient } from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { sql, type DatabasePool, type FragmentSqlToken } from "slonik";
@@ -44,6 +45,11 @@ import {
   testDatabaseTarget,
   type TestDatabase,
 } from "../helpers/test-database.js";
+
+// The integration project runs PGlite on baseline WebAssembly code (vitest.config.ts); this file does
+// seconds of pgvector compute in it, where V8's optimizing tier pays for itself (here 72 s against 101 s
+// under the same load). Each test file has a process of its own, and nothing has compiled PGlite yet.
+setFlagsFromString("--no-liftoff-only");
 
 const DIMENSIONS = 3072;
 const MODEL = "text-embedding-3-large";

@@ -66,6 +66,7 @@ export async function ensureTemplate(options: EnsureTemplateOptions): Promise<{ 
   const staging = join(cacheDir, `.${name}-${randomBytes(6).toString("hex")}`);
   try {
     const started = performance.now();
+    logger.info({ template: dir }, "preparing the embedded Postgres cluster once (this start takes longer)");
     await mkdir(staging, { mode: 0o700 });
     await options.initialise(staging);
     await writeFile(join(staging, MARKER), JSON.stringify({ name } satisfies Marker), { mode: 0o600 });

@@ -75,7 +75,10 @@ export async function startNode(
   ready: (entry: Record<string, unknown>) => boolean,
   nodeArgs: string[] = [],
 ): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
+  // BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every child (node refuses --cpu-prof
+  // in NODE_OPTIONS).
+  const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [];
+  const child = spawn(process.execPath, [...extra, ...nodeArgs, "--import", "tsx", script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -280,6 +280,23 @@ export class Collection {
     return out;
   }
 
+  /**
+   * Whether a point passes a filter, asked point by point: for searches that find their candidates
+   * elsewhere (sparse posting lists) and would otherwise list every match of the filter first.
+   */
+  matcher(filter: CompiledFilter): (offset: number) => boolean {
+    const { keys } = this;
+    if (filter.trivial) return (offset) => keys[offset] !== undefined;
+    const candidates = filter.candidates(this.indexSource);
+    if (candidates?.exact) return (offset) => keys[offset] !== undefined && candidates.offsets.has(offset);
+    const env = this.env();
+    return (offset) => {
+      if (keys[offset] === undefined || (candidates !== undefined && !candidates.offsets.has(offset))) return false;
+      env.at(offset);
+      return filter.test(env);
+    };
+  }
+
   /** A reusable evaluation environment for `CompiledFilter.test`, moved from point to point. */
   env(): FilterEnv & { at(offset: number): void } {
     let current = 0;

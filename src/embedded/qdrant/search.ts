@@ -1,7 +1,7 @@
 import type { Collection } from "./collection.js";
 import { unimplemented, wrongInput } from "./errors.js";
 import type { CompiledFilter } from "./filter.js";
-import { sparseDot, type SparseVector } from "./sparse-storage.js";
+import type { SparseVector } from "./sparse-storage.js";
 import { comparePointKeys } from "./point-id.js";
 import { TopK, type Scored, type TieBreak } from "./top-k.js";
 
@@ -29,11 +29,6 @@ export function search(c: Collection, request: SearchRequest): SearchHit[] {
   const { vector } = request;
   if (vector instanceof Float32Array) return searchDense(c, request, vector);
   return searchSparse(c, request, vector);
-}
-
-function offsetsToScan(c: Collection, filter: CompiledFilter): Iterable<number> {
-  if (filter.trivial) return c.liveOffsets();
-  return c.filterOffsets(filter);
 }
 
 function searchDense(c: Collection, request: SearchRequest, query: Float32Array): SearchHit[] {
@@ -92,22 +87,11 @@ function searchSparse(c: Collection, request: SearchRequest, query: SparseVector
   }
   const threshold = request.scoreThreshold;
   const top = new TopK(request.top, byPointId(c));
-  const wanted = new Set(q.indices);
-  for (const offset of offsetsToScan(c, request.filter)) {
-    const v = slot.storage.get(offset);
-    if (v === undefined) continue;
-    // Only points sharing a dimension with the query are found (Qdrant walks the posting lists).
-    let overlaps = false;
-    for (const i of v.indices) {
-      if (wanted.has(i)) {
-        overlaps = true;
-        break;
-      }
-    }
-    if (!overlaps) continue;
-    const score = sparseDot(v, q);
+  // Only points sharing a dimension with the query are found: their posting lists are walked (as
+  // Qdrant's inverted index does), and the filter is asked about those points alone.
+  slot.storage.score(q, c.matcher(request.filter), (offset, score) => {
     if (threshold === undefined || Math.fround(score) > Math.fround(threshold)) top.push(offset, score);
-  }
+  });
   return top.sorted().map((h) => ({ ...h, apiScore: h.score }));
 }
 

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { DatabasePool } from "slonik";
+import { sql, type DatabasePool } from "slonik";
+import { z } from "zod";
 import type { Config } from "../config.js";
 import { createEmbeddedPostgres, type EmbeddedPostgresOptions } from "../embedded/postgres.js";
 import type { MetadataStore } from "../stores/metadata-store.js";
@@ -75,19 +76,37 @@ export async function openPostgres(options: {
       );
     }
     const databaseUrl = url;
-    const pool = await retryStartup("Postgres", logger, () =>
-      createPostgresPool({ url: databaseUrl, maximumPoolSize: poolSize, logger }),
-    );
-    closers.push(() => pool.end());
+    const open = (maximumPoolSize: number) =>
+      retryStartup("Postgres", logger, () => createPostgresPool({ url: databaseUrl, maximumPoolSize, logger }));
+    let pool = await open(poolSize);
+    if (poolSize > 1 && (await runsOneSession(pool))) {
+      // Every connection to PGlite is the same session, so a write's locks would not keep the repairer
+      // (or another write) on a second connection out: it could judge a write in progress abandoned and
+      // undo it. One connection serializes them, as the embedded store does.
+      logger.warn(
+        { maximumPoolSize: poolSize },
+        "DATABASE_URL is a PGlite server, which runs every connection in one session: using one connection (POSTGRES_POOL_SIZE ignored)",
+      );
+      await pool.end();
+      pool = await open(1);
+    }
+    const opened = pool;
+    closers.push(() => opened.end());
     // node-pg-migrate is loaded only when the schema needs it (a copied template, a restart: it does not).
-    if (await isSchemaCurrent(pool).catch(() => false)) {
+    if (await isSchemaCurrent(opened).catch(() => false)) {
       logger.info("database schema is up to date");
     } else {
       await retryStartup("Postgres", logger, () => runMigrations({ databaseUrl, logger }));
     }
-    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool, logger }), pool, close };
+    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool: opened, logger }), pool: opened, close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;
   }
+}
+
+/** Whether the server is PGlite: one backend, so every connection shares one session and its locks. */
+async function runsOneSession(pool: DatabasePool): Promise<boolean> {
+  const version = await pool.oneFirst(sql.type(z.object({ version: z.string() }))`SELECT version() AS version`);
+  return version.includes("(PGlite ");
 }

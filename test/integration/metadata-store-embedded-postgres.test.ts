@@ -7,10 +7,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
 import { describe, expect, inject, it } from "vitest";
+import { openPostgres } from "../../src/backends/postgres.js";
+import { loadConfig } from "../../src/config.js";
 import { createEmbeddedPostgres, EMBEDDED_POSTGRES_POOL_SIZE } from "../../src/embedded/postgres.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresMetadataStore } from "../../src/stores/postgres-metadata-store.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
+import { createPgliteTestDatabase } from "../helpers/test-database.js";
 
 const logger = pino({ level: "silent" });
 
@@ -30,6 +33,28 @@ describe("embedded Postgres (PGlite behind a socket)", () => {
     await embedded.stop();
     await expect(listenOn(port)).resolves.toBeUndefined();
     await pool.end();
+  });
+
+  it("as DATABASE_URL, gets one connection whatever POSTGRES_POOL_SIZE says: its connections share one session and its locks", async () => {
+    const database = await createPgliteTestDatabase();
+    const recorded = recordingLogger();
+    const dataDir = await mkdtemp(join(tmpdir(), "dq-pglite-url-"));
+    try {
+      const config = loadConfig({ DATABASE_URL: database.url, POSTGRES_POOL_SIZE: "4" });
+      const backend = await openPostgres({ config, dataDir, logger: recorded.logger });
+      try {
+        // With four connections, a write's advisory locks held on one would not stop the repairer's
+        // try-lock on another (same session: the lock is re-entrant), and it would undo the write.
+        expect(backend.pool.configuration.maximumPoolSize).toBe(1);
+        expect(recorded.lines.map((line) => line.msg)).toContainEqual(expect.stringContaining("one session"));
+        await backend.metadata.ping();
+      } finally {
+        await backend.close();
+      }
+    } finally {
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it("keeps its data in dataDir across restarts; runs initdb there when the cache cannot be used", async () => {

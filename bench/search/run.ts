@@ -6,6 +6,10 @@
  * (SearchEmbeddings limit 10 in one catalog; RetrieveContext) and straight to that Qdrant plus the same
  * Postgres fetch (for RetrieveContext: its one hybrid QueryBatch and its context-rows query), at
  * concurrency 1 (latency) and at saturation (throughput). Writes bench/results/.
+ *
+ * BENCH_SERVICE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the service's node;
+ * the report's `windows` give each saturation phase's span on the monotonic clock V8's profiles use,
+ * so `npx tsx bench/search/profile.ts <profile> --window <report> <name>` reads one phase alone.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -89,6 +93,7 @@ async function main() {
       MAX_CONCURRENT_EXPENSIVE_CALLS: String(Math.max(8, CONCURRENCY)),
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
+    process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
   );
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
   const retrieval = createClient(RetrievalService, transport);
@@ -220,6 +225,9 @@ async function main() {
 
     const pairs = { search: [serviceSearch, directSearch], context: [serviceContext, directContext] } as const;
     const results: Record<string, unknown> = {};
+    // Microseconds on the monotonic clock (CLOCK_MONOTONIC, as V8's profile timestamps).
+    const windows: Record<string, { fromUs: number; toUs: number }> = {};
+    const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
     for (const [name, [viaService, direct]] of Object.entries(pairs)) {
       // Warm both paths, then alternate them so drift on a shared machine hits both alike.
       for (let i = 0; i < 50; i++) {
@@ -247,7 +255,9 @@ async function main() {
         };
       };
       let before = cpu();
+      const fromUs = monotonicUs();
       const serviceThroughput = await saturate(viaService);
+      windows[`${name}-service`] = { fromUs, toUs: monotonicUs() };
       const serviceCpu = perCall(before, serviceThroughput * SECONDS);
       before = cpu();
       const directThroughput = await saturate(direct);
@@ -280,6 +290,7 @@ async function main() {
       dimensions: DIMENSIONS,
       loadSeconds: round(loadSeconds),
       results,
+      windows,
       processes: {
         serviceCpuSeconds: round(cpuSeconds(service.pid)),
         servicePeakRssMiB: round(peakRssMiB(service.pid)),

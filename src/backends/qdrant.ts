@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import { createEmbeddedQdrant } from "../embedded/qdrant/index.js";
 import { createQdrantVectorStore, DENSE_VECTOR, SPARSE_VECTOR } from "../stores/qdrant-vector-store.js";
 import { createAliasBoundVectorStore, createQdrantAliases } from "./qdrant-alias.js";
+import { createQdrantWireQuery } from "../stores/qdrant-wire/query-points.js";
 import { createQdrantWireUpsert } from "../stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../stores/vector-store.js";
 
@@ -80,8 +81,8 @@ export async function openQdrant(options: { config: Config; dataDir: string; log
 
 /**
  * The vector store the service uses: through QDRANT_COLLECTION_NAME, an alias bound to this model's
- * collection (./qdrant-alias.ts), with upserts carrying vectors as bytes on their own connection
- * (stores/qdrant-wire/): same server, key, timeout as the client.
+ * collection (./qdrant-alias.ts), with upserts and searches carrying vectors as bytes, each on a
+ * connection of its own (stores/qdrant-wire/): same server, key, timeout as the client.
  */
 export function createConfiguredVectorStore(options: {
   config: Config;
@@ -113,6 +114,13 @@ export function createCollectionVectorStore(options: {
   collectionName: string;
 }): VectorStore {
   const { config, backend } = options;
+  const connection = {
+    host: backend.host,
+    port: backend.port,
+    https: config.qdrant.host !== undefined && config.qdrant.https,
+    apiKey: backend.apiKey,
+    timeoutMs: config.qdrant.timeoutMs,
+  };
   return createQdrantVectorStore({
     client: backend.client,
     collectionName: options.collectionName,
@@ -122,13 +130,7 @@ export function createCollectionVectorStore(options: {
     replicationFactor: config.qdrant.replicationFactor,
     writeConsistencyFactor: config.qdrant.writeConsistencyFactor,
     logger: options.logger,
-    wireUpsert: createQdrantWireUpsert({
-      host: backend.host,
-      port: backend.port,
-      https: config.qdrant.host !== undefined && config.qdrant.https,
-      apiKey: backend.apiKey,
-      timeoutMs: config.qdrant.timeoutMs,
-      vectorNames: { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR },
-    }),
+    wireUpsert: createQdrantWireUpsert({ ...connection, vectorNames: { dense: DENSE_VECTOR, sparse: SPARSE_VECTOR } }),
+    wireQuery: createQdrantWireQuery(connection),
   });
 }

@@ -3,6 +3,7 @@ import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdra
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
+import type { QdrantWireQuery, WireNearest, WireQueryPoints } from "./qdrant-wire/query-points.js";
 import type { QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
 import type {
@@ -36,14 +37,30 @@ export interface QdrantVectorStoreOptions {
   logger: Logger;
   /** Sends upserts with vectors as bytes (qdrant-wire/upsert-points.ts); without it the client's own Upsert. */
   wireUpsert?: QdrantWireUpsert;
+  /** Sends searches with the query vector as bytes (qdrant-wire/query-points.ts); without it the client's own Query. */
+  wireQuery?: QdrantWireQuery;
 }
 
 type Value = { kind: { case: "stringValue"; value: string } | { case: "nullValue"; value: 0 } };
 
 export function createQdrantVectorStore(options: QdrantVectorStoreOptions): VectorStore {
-  const { client, collectionName, dimensions, model, logger, wireUpsert } = options;
+  const { client, collectionName, dimensions, model, logger, wireUpsert, wireQuery } = options;
   const points = () => client.api("points");
   const collections = () => client.api("collections");
+
+  /** Points.Query / QueryBatch: through the bytes path when there is one, else the client's own. */
+  function query(request: WireQueryPoints, signal?: AbortSignal) {
+    if (wireQuery !== undefined) {
+      return wireQuery.query(request, { signal });
+    }
+    return points().query(clientQuery(request), { signal });
+  }
+  function queryBatch(queries: WireQueryPoints[], signal?: AbortSignal) {
+    if (wireQuery !== undefined) {
+      return wireQuery.queryBatch({ collectionName, queryPoints: queries }, { signal });
+    }
+    return points().queryBatch({ collectionName, queryPoints: queries.map(clientQuery) }, { signal });
+  }
 
   /**
    * One Qdrant request; a transport failure (connection refused, reset or cut; Qdrant busy) is tried
@@ -212,66 +229,59 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       return response.result.map((point) => toStoredPoint(point));
     },
 
-    async search(query: VectorSearch): Promise<VectorHit[]> {
+    async search(search: VectorSearch): Promise<VectorHit[]> {
       const response = await call(
         "search",
         () =>
-          points().query(
+          query(
             {
               collectionName,
               using: DENSE_VECTOR,
-              query: { variant: { case: "nearest", value: denseQuery(query.vector) } },
-              filter: toFilter(query.filter),
-              limit: BigInt(query.limit),
-              offset: BigInt(query.offset ?? 0),
-              scoreThreshold: query.scoreThreshold,
+              nearest: { dense: search.vector },
+              filter: toFilter(search.filter),
+              limit: BigInt(search.limit),
+              offset: BigInt(search.offset ?? 0),
+              scoreThreshold: search.scoreThreshold,
               withPayload: { selectorOptions: { case: "enable", value: false } },
             },
-            { signal: query.signal },
+            search.signal,
           ),
-        query.signal,
+        search.signal,
       );
       return response.result.map((hit) => ({ id: idOf(hit.id), score: hit.score }));
     },
 
-    async searchHybrid(query: HybridSearch): Promise<HybridHits> {
-      const filter = toFilter(query.filter);
-      const branch = (using: string, nearest: object, scoreThreshold?: number) => ({
+    async searchHybrid(search: HybridSearch): Promise<HybridHits> {
+      const filter = toFilter(search.filter);
+      const branch = (using: string, nearest: WireNearest, scoreThreshold?: number): WireQueryPoints => ({
         collectionName,
         using,
-        query: { variant: { case: "nearest" as const, value: nearest } },
+        nearest,
         filter,
-        limit: BigInt(query.candidates),
+        limit: BigInt(search.candidates),
         scoreThreshold,
         withPayload: { selectorOptions: { case: "include" as const, value: { fields: [...HIT_PAYLOAD] } } },
       });
-      const sparse = {
-        variant: {
-          case: "sparse" as const,
-          value: { indices: Array.from(query.sparse.indices), values: Array.from(query.sparse.values) },
-        },
-      };
       // Both candidate lists in one QueryBatch, fused here with stable ties (rrf-fusion.ts).
       const response = await call(
         "search",
         () =>
-          points().queryBatch(
-            {
-              collectionName,
-              queryPoints: [
-                branch(DENSE_VECTOR, denseQuery(query.vector), query.denseThreshold),
-                branch(SPARSE_VECTOR, sparse),
-              ],
-            },
-            { signal: query.signal },
+          queryBatch(
+            [
+              branch(DENSE_VECTOR, { dense: search.vector }, search.denseThreshold),
+              branch(SPARSE_VECTOR, {
+                sparse: { indices: Array.from(search.sparse.indices), values: Array.from(search.sparse.values) },
+              }),
+            ],
+            search.signal,
           ),
-        query.signal,
+        search.signal,
       );
       const [dense = [], lexical = []] = response.result.map((list) =>
         list.result.map((hit) => ({ id: idOf(hit.id), score: hit.score, payload: hitPayload(hit.payload) })),
       );
       return {
-        hits: fuseRrf([dense, lexical]).slice(0, query.limit),
+        hits: fuseRrf([dense, lexical]).slice(0, search.limit),
         bestDense: dense.length === 0 ? undefined : Math.max(...dense.map((hit) => hit.score)),
       };
     },
@@ -333,8 +343,16 @@ function hitPayload(payload: Record<string, PayloadValue>): HitPayload {
   };
 }
 
-function denseQuery(vector: Float32Array) {
-  return { variant: { case: "dense" as const, value: { data: Array.from(vector) } } };
+/** A query as the real client takes it: the vector as JS numbers. */
+function clientQuery({ nearest, ...rest }: WireQueryPoints) {
+  const variant =
+    "dense" in nearest
+      ? { case: "dense" as const, value: { data: Array.from(nearest.dense) } }
+      : {
+          case: "sparse" as const,
+          value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
+        };
+  return { ...rest, query: { variant: { case: "nearest" as const, value: { variant } } } };
 }
 
 function stringValue(value: string): Value {

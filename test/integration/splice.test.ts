@@ -6,11 +6,18 @@ import { FieldOptionsSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { PointsOperationResponseSchema, QdrantClient, UpsertPointsSchema } from "@qdrant/js-client-grpc";
+import {
+  PointsOperationResponseSchema,
+  QdrantClient,
+  QueryBatchPointsSchema,
+  QueryPointsSchema,
+  UpsertPointsSchema,
+} from "@qdrant/js-client-grpc";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedQdrant, type EmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { createQdrantVectorStore, DENSE_VECTOR, SPARSE_VECTOR } from "../../src/stores/qdrant-vector-store.js";
+import { createQdrantWireQuery } from "../../src/stores/qdrant-wire/query-points.js";
 import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-points.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
 import { JSON_ONLY_FIELD } from "../../src/server/wire/shadow-services.js";
@@ -102,6 +109,7 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
         ...common,
         collectionName: "splice_wire",
         wireUpsert: createQdrantWireUpsert({ host, port, timeoutMs: 10_000, vectorNames }),
+        wireQuery: createQdrantWireQuery({ host, port, timeoutMs: 10_000 }),
       });
       await stores.real.start();
       await stores.wire.start();
@@ -125,6 +133,32 @@ describe("outbound: Points.Upsert with vectors as bytes", () => {
         const norm = Math.hypot(...source);
         expect(stored.vector?.[1]).toBeCloseTo(source[1] / norm, 6);
         expect(stored.payload).toEqual(points[i].payload);
+      }
+    });
+
+    it("finds the same hits whichever path sent the query (dense search and hybrid QueryBatch)", async () => {
+      const points = samplePoints(30, DIMENSIONS);
+      await stores.real.upsert(points);
+      await stores.wire.upsert(points);
+      const filter = { catalogId: points[0].payload.catalog_id };
+      for (const probe of [points[3], points[8]]) {
+        const search = { filter, vector: probe.vector, limit: 7, offset: 1 };
+        const real = await stores.real.search(search);
+        const wire = await stores.wire.search(search);
+        expect(wire).toHaveLength(7);
+        expect(wire).toEqual(real);
+        const hybrid = {
+          filter,
+          vector: probe.vector,
+          sparse: { indices: Uint32Array.from([3, 17]), values: Float32Array.from([1, 0.5]) },
+          limit: 10,
+          candidates: 20,
+          denseThreshold: -1,
+        };
+        const realHybrid = await stores.real.searchHybrid(hybrid);
+        const wireHybrid = await stores.wire.searchHybrid(hybrid);
+        expect(wireHybrid.hits.length).toBeGreaterThan(0);
+        expect(wireHybrid).toEqual(realHybrid);
       }
     });
   });
@@ -275,6 +309,47 @@ describe("outbound through the service", () => {
     });
     expect(dense).toEqual(vectors);
     expect(decoded.points.map((p) => p.id?.pointIdOptions.value)).toEqual(ids);
+  });
+
+  it("searches through the bytes path: Qdrant gets the query vector's floats exactly, and the hits come back", async () => {
+    const catalogId = crypto.randomUUID();
+    const vectors = samplePoints(3, 16).map((p) => p.vector);
+    const ids = vectors.map(() => crypto.randomUUID());
+    await app.embeddings.batchUpsertEmbeddings({
+      embeddings: ids.map((id, i) => ({
+        id,
+        catalogId,
+        kind: "column",
+        content: `c${i}`,
+        vector: Array.from(vectors[i]),
+      })),
+    });
+    const seen = proxy.requests.length;
+    const { hits } = await app.retrieval.searchEmbeddings({
+      catalogId,
+      query: { case: "vector", value: { values: Array.from(vectors[1]) } },
+      limit: 3,
+    });
+    expect(hits[0].embedding?.id).toBe(ids[1]);
+    expect(hits.map((hit) => hit.embedding?.id).sort()).toEqual([...ids].sort());
+    const queries = proxy.requests.slice(seen).filter((r) => r.path === "/qdrant.Points/Query");
+    expect(queries.map((r) => r.userAgent)).toEqual(["dq-embeddings (qdrant wire query)"]);
+    const body = queries[0].body;
+    expect(body[0]).toBe(0); // uncompressed
+    const message = body.subarray(5, 5 + body.readUInt32BE(1));
+    const decoded = fromBinary(QueryPointsSchema, message);
+    expect(Buffer.from(toBinary(QueryPointsSchema, decoded)).equals(message)).toBe(true);
+    const nearest = decoded.query?.variant.case === "nearest" ? decoded.query.variant.value.variant : undefined;
+    expect(nearest?.case === "dense" ? Float32Array.from(nearest.value.data) : undefined).toEqual(vectors[1]);
+
+    const batches = proxy.requests.length;
+    await app.retrieval.retrieveContext({ catalogId, question: "which column", minRelevance: -1 });
+    const batch = proxy.requests.slice(batches).filter((r) => r.path === "/qdrant.Points/QueryBatch");
+    expect(batch.map((r) => r.userAgent)).toEqual(["dq-embeddings (qdrant wire query)"]);
+    const batchMessage = batch[0].body.subarray(5);
+    const decodedBatch = fromBinary(QueryBatchPointsSchema, batchMessage);
+    expect(Buffer.from(toBinary(QueryBatchPointsSchema, decodedBatch)).equals(batchMessage)).toBe(true);
+    expect(decodedBatch.queryPoints.map((q) => q.using)).toEqual(["dense", "sparse"]);
   });
 });
 

@@ -31,7 +31,7 @@ import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_p
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { runMigrations } from "../../src/stores/migrations.js";
 import { createPostgresPool } from "../../src/stores/postgres-pool.js";
-import { cpuSeconds, freePort, peakRssMiB, startNode } from "../ingest/processes.js";
+import { cpuSeconds, freePort, nodeArgsFromEnv, peakRssMiB, startNode } from "../ingest/processes.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -104,7 +104,7 @@ async function main() {
       LOG_LEVEL: "info",
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
-    process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
+    nodeArgsFromEnv("BENCH_SERVICE_NODE_ARGS"),
   );
   const baseUrl = `http://127.0.0.1:${grpcPort}`;
   const load = createGrpcTransport({ baseUrl });

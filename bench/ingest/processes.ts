@@ -68,6 +68,14 @@ export interface Child {
  * Starts `node --import tsx <script>` (node itself, so the pid is the one doing the work) and resolves
  * once a JSON log line satisfies `ready`.
  */
+/**
+ * Node flags for a benchmark's child from the environment variable `name`, space-separated: e.g.
+ * BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+export function nodeArgsFromEnv(name: string): string[] {
+  return process.env[name]?.split(" ").filter((arg) => arg !== "") ?? [];
+}
+
 export async function startNode(
   script: string,
   args: string[],
@@ -75,10 +83,7 @@ export async function startNode(
   ready: (entry: Record<string, unknown>) => boolean,
   nodeArgs: string[] = [],
 ): Promise<Child> {
-  // BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every child (node refuses --cpu-prof
-  // in NODE_OPTIONS).
-  const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [];
-  const child = spawn(process.execPath, [...extra, ...nodeArgs, "--import", "tsx", script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -34,7 +34,14 @@ import { createQdrantWireUpsert } from "../../src/stores/qdrant-wire/upsert-poin
 import { float32Bytes } from "../../src/wire/float32.js";
 import { createBytesEmbeddingClient } from "./bytes-client.js";
 import { benchId, clusteredDataset, type Dataset } from "./dataset.js";
-import { cpuSeconds, cpuSplitSeconds, peakRssMiB, selfCpuSeconds, threadCpuSeconds } from "./processes.js";
+import {
+  cpuSeconds,
+  cpuSplitSeconds,
+  nodeArgsFromEnv,
+  peakRssMiB,
+  selfCpuSeconds,
+  threadCpuSeconds,
+} from "./processes.js";
 import { startStack } from "./stack.js";
 
 const { values } = parseArgs({
@@ -104,7 +111,7 @@ async function main(): Promise<void> {
     dimensions: DIMS,
     logger,
     // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service
-    serviceNodeArgs: process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
+    serviceNodeArgs: nodeArgsFromEnv("BENCH_SERVICE_NODE_ARGS"),
   });
   const { qdrant, service, databaseUrl } = stack;
   const qdrantPort = qdrant.port;

@@ -16,6 +16,9 @@
  * /tmp/dq-main main && (cd /tmp/dq-main && npm ci)`), that version runs alongside on its own Postgres
  * database and Qdrant process: at concurrency 1 the two are called in turn, question by question, and
  * saturated one after the other, so the ratios compare them under the same machine load.
+ *
+ * BENCH_SERVICE_NODE_ARGS and BENCH_QDRANT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reach
+ * the service's and the Qdrant process's node.
  */
 import { cpus, loadavg, tmpdir } from "node:os";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,7 +33,7 @@ import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { EmbeddingService } from "../../gen/dq/embeddings/v1/embedding_service_pb.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { catalogIdOf, readCatalogs, readQuestions, schemaOf, type CatalogSchemaInit } from "../eval/dataset.js";
-import { cpuSeconds, freePort, startNode, type Child } from "../ingest/processes.js";
+import { cpuSeconds, freePort, nodeArgsFromEnv, startNode, type Child } from "../ingest/processes.js";
 
 const SHARED_EVAL = new URL("../../../shared/eval/", import.meta.url);
 const { values: args } = parseArgs({
@@ -90,6 +93,7 @@ async function startStack(
     ["--host", "127.0.0.1", "--port", String(qdrantPort), "--data-dir", join(work, `qdrant-${label}`)],
     {},
     (entry) => String(entry.msg ?? "").includes("ready"),
+    nodeArgsFromEnv("BENCH_QDRANT_NODE_ARGS"),
   );
   const grpcPort = await freePort();
   const metricsPort = await freePort();
@@ -110,6 +114,7 @@ async function startStack(
       LOG_LEVEL: "info",
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
+    nodeArgsFromEnv("BENCH_SERVICE_NODE_ARGS"),
   );
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
   const indexStart = performance.now();

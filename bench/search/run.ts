@@ -30,7 +30,7 @@ import { createPostgresPool } from "../../src/stores/postgres-pool.js";
 import { RetrievalService } from "../../gen/dq/embeddings/v1/retrieval_service_pb.js";
 import { createBytesEmbeddingClient } from "../ingest/bytes-client.js";
 import { clusteredDataset } from "../ingest/dataset.js";
-import { cpuSeconds, freePort, peakRssMiB, selfCpuSeconds, startNode } from "../ingest/processes.js";
+import { cpuSeconds, freePort, nodeArgsFromEnv, peakRssMiB, selfCpuSeconds, startNode } from "../ingest/processes.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -93,7 +93,7 @@ async function main() {
       MAX_CONCURRENT_EXPENSIVE_CALLS: String(Math.max(8, CONCURRENCY)),
     },
     (entry) => String(entry.msg ?? "").includes("listening"),
-    process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [],
+    nodeArgsFromEnv("BENCH_SERVICE_NODE_ARGS"),
   );
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
   const retrieval = createClient(RetrievalService, transport);

@@ -3,7 +3,12 @@ import { ConnectError, ConnectErrorCode as Code, type QdrantClient } from "@qdra
 import type { Logger } from "pino";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../core/errors.js";
 import { EMBEDDING_STATUSES, type EmbeddingStatus, type PointPayload } from "../core/types.js";
-import type { QdrantWireQuery, WireNearest, WireQueryPoints } from "./qdrant-wire/query-points.js";
+import {
+  toClientQuery,
+  type QdrantWireQuery,
+  type WireNearest,
+  type WireQueryPoints,
+} from "./qdrant-wire/query-points.js";
 import type { QdrantWireUpsert } from "./qdrant-wire/upsert-points.js";
 import { fuseRrf } from "./rrf-fusion.js";
 import type {
@@ -53,13 +58,13 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     if (wireQuery !== undefined) {
       return wireQuery.query(request, { signal });
     }
-    return points().query(clientQuery(request), { signal });
+    return points().query(toClientQuery(request), { signal });
   }
   function queryBatch(queries: WireQueryPoints[], signal?: AbortSignal) {
     if (wireQuery !== undefined) {
       return wireQuery.queryBatch({ collectionName, queryPoints: queries }, { signal });
     }
-    return points().queryBatch({ collectionName, queryPoints: queries.map(clientQuery) }, { signal });
+    return points().queryBatch({ collectionName, queryPoints: queries.map(toClientQuery) }, { signal });
   }
 
   /**
@@ -341,18 +346,6 @@ function hitPayload(payload: Record<string, PayloadValue>): HitPayload {
     table: text("table"),
     content_hash: text("content_hash") ?? "",
   };
-}
-
-/** A query as the real client takes it: the vector as JS numbers. */
-function clientQuery({ nearest, ...rest }: WireQueryPoints) {
-  const variant =
-    "dense" in nearest
-      ? { case: "dense" as const, value: { data: Array.from(nearest.dense) } }
-      : {
-          case: "sparse" as const,
-          value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
-        };
-  return { ...rest, query: { variant: { case: "nearest" as const, value: { variant } } } };
 }
 
 function stringValue(value: string): Value {

@@ -1,5 +1,5 @@
 import { create, type DescMessage, type DescService, type Message, type MessageInitShape } from "@bufbuild/protobuf";
-import { type CallOptions, createClient, type Interceptor } from "@connectrpc/connect";
+import { type CallOptions, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   file_qdrant,
@@ -8,6 +8,7 @@ import {
   type QueryPointsSchema,
   type QueryResponse,
 } from "@qdrant/js-client-grpc";
+import { wireHeaders } from "./headers.js";
 import { packedFloatsField, type UnknownField } from "../../wire/float-field.js";
 import { fileClosure, shadowRegistry } from "../../wire/shadow-registry.js";
 
@@ -38,6 +39,21 @@ export type WireQueryBatch = Omit<MessageInitShape<typeof QueryBatchPointsSchema
   queryPoints: WireQueryPoints[];
 };
 
+/**
+ * The same query as the real client takes it, the vector as JS numbers: for a store without the bytes
+ * path, and the reference the bytes path is tested against.
+ */
+export function toClientQuery({ nearest, ...rest }: WireQueryPoints) {
+  const variant =
+    "dense" in nearest
+      ? { case: "dense" as const, value: { data: Array.from(nearest.dense) } }
+      : {
+          case: "sparse" as const,
+          value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
+        };
+  return { ...rest, query: { variant: { case: "nearest" as const, value: { variant } } } };
+}
+
 /** What the real client is given (src/backends/qdrant.ts): the same server, key and timeout. */
 export interface QdrantWireQueryOptions {
   host: string;
@@ -52,15 +68,7 @@ const DENSE_DATA_FIELD = 1;
 
 export function createQdrantWireQuery(options: QdrantWireQueryOptions): QdrantWireQuery {
   const shadow = shadowQuerySchemas();
-  const interceptors: Interceptor[] = [
-    (next) => (req) => {
-      req.header.set("user-agent", "dq-embeddings (qdrant wire query)");
-      if (options.apiKey !== undefined) {
-        req.header.set("api-key", options.apiKey);
-      }
-      return next(req);
-    },
-  ];
+  const interceptors = [wireHeaders("dq-embeddings (qdrant wire query)", options.apiKey)];
   const transport = createGrpcTransport({
     baseUrl: `${options.https ? "https" : "http"}://${options.host}:${options.port}`,
     interceptors,

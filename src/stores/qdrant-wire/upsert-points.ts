@@ -1,5 +1,5 @@
 import { create, type DescMethodUnary, type DescService, fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import {
   createAsyncIterable,
   createMethodUrl,
@@ -21,6 +21,7 @@ import {
 import { fileClosure } from "../../wire/shadow-registry.js";
 import { runSteps } from "../../core/slices.js";
 import { encodeUpsertSteps, type UpsertRequest, type VectorNames } from "./encode-points.js";
+import { wireHeaders } from "./headers.js";
 
 /**
  * `Points.Upsert` with the request body written by `encodeUpsertRequest` (encode-points.ts): the
@@ -65,15 +66,7 @@ export function createQdrantWireUpsert(options: QdrantWireUpsertOptions): Qdrant
   const sessionManager = new Http2SessionManager(baseUrl);
   const httpClient =
     options.httpClient ?? createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessionManager });
-  const interceptors: Interceptor[] = [
-    (next) => (req) => {
-      req.header.set("user-agent", "dq-embeddings (qdrant wire upsert)");
-      if (options.apiKey !== undefined) {
-        req.header.set("api-key", options.apiKey);
-      }
-      return next(req);
-    },
-  ];
+  const interceptors = [wireHeaders("dq-embeddings (qdrant wire upsert)", options.apiKey)];
 
   // Request bodies whose call succeeded, so their bytes were all sent: reused by the next calls, each
   // grown to the largest request seen (bounded by the store batch: 512 x 12 KiB, 6 MiB, by default).

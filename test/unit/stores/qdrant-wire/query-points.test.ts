@@ -6,6 +6,7 @@ import {
   shadowQueryBatch,
   shadowQueryPoints,
   shadowQuerySchemas,
+  toClientQuery,
   type WireQueryPoints,
 } from "../../../../src/stores/qdrant-wire/query-points.js";
 
@@ -15,18 +16,6 @@ function vectorOf(dimensions: number, seed: number): Float32Array {
   const vector = new Float32Array(dimensions);
   for (let d = 0; d < dimensions; d++) vector[d] = Math.sin(seed * 131 + d * 0.37) * (d % 7 === 0 ? 1e-20 : 1);
   return vector;
-}
-
-/** The query as the real client builds it: the same fields, the vector as JS numbers. */
-function realQuery({ nearest, ...rest }: WireQueryPoints) {
-  const variant =
-    "dense" in nearest
-      ? { case: "dense" as const, value: { data: Array.from(nearest.dense) } }
-      : {
-          case: "sparse" as const,
-          value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
-        };
-  return { ...rest, query: { variant: { case: "nearest" as const, value: { variant } } } };
 }
 
 function denseQuery(vector: Float32Array): WireQueryPoints {
@@ -47,7 +36,7 @@ describe("Points.Query with the vector as bytes", () => {
     const vector = vectorOf(dimensions, dimensions);
     const request = denseQuery(vector);
     const ours = toBinary(shadowQuerySchemas().queryPoints, shadowQueryPoints(request));
-    const real = toBinary(QueryPointsSchema, create(QueryPointsSchema, realQuery(request)));
+    const real = toBinary(QueryPointsSchema, create(QueryPointsSchema, toClientQuery(request)));
     expect(Buffer.from(ours).equals(Buffer.from(real))).toBe(true);
     // And the real schema reads the floats back exactly.
     const decoded = fromBinary(QueryPointsSchema, ours);
@@ -62,7 +51,7 @@ describe("Points.Query with the vector as bytes", () => {
     const backing = new Float32Array(40);
     backing.set(vector, 7);
     const viewed = toBinary(shadowQuerySchemas().queryPoints, shadowQueryPoints(denseQuery(backing.subarray(7, 23))));
-    const real = toBinary(QueryPointsSchema, create(QueryPointsSchema, realQuery(denseQuery(vector))));
+    const real = toBinary(QueryPointsSchema, create(QueryPointsSchema, toClientQuery(denseQuery(vector))));
     expect(Buffer.from(viewed).equals(Buffer.from(real))).toBe(true);
   });
 
@@ -87,7 +76,7 @@ describe("Points.Query with the vector as bytes", () => {
     );
     const real = toBinary(
       QueryBatchPointsSchema,
-      create(QueryBatchPointsSchema, { collectionName: "c", queryPoints: queryPoints.map(realQuery) }),
+      create(QueryBatchPointsSchema, { collectionName: "c", queryPoints: queryPoints.map(toClientQuery) }),
     );
     expect(Buffer.from(ours).equals(Buffer.from(real))).toBe(true);
   });

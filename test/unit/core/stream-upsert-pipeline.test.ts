@@ -86,15 +86,21 @@ function run(source: AsyncIterable<StreamMessage>, ingest: Ingest, maxBatchEmbed
   return { acks, result };
 }
 
+/** A stream with two full batches being written: messages 1 (a, b) and 2 (c, d), neither finished. */
+async function twoBatchesInFlight() {
+  const { ingest, calls, started, succeed } = controlledIngest();
+  const input = feed();
+  const stream = run(input.source, ingest);
+  input.send(message(1, ["a", "b"]));
+  await started(1);
+  input.send(message(2, ["c", "d"]));
+  await started(2);
+  return { calls, started, succeed, input, stream };
+}
+
 describe("streamUpsert", () => {
   it("writes two full batches at once and acknowledges in message order when the second finishes first", async () => {
-    const { ingest, calls, started, succeed } = controlledIngest();
-    const input = feed();
-    const stream = run(input.source, ingest);
-    input.send(message(1, ["a", "b"]));
-    await started(1);
-    input.send(message(2, ["c", "d"]));
-    await started(2);
+    const { calls, started, succeed, input, stream } = await twoBatchesInFlight();
     expect(calls.map((call) => call.ids)).toEqual([
       ["a", "b"],
       ["c", "d"],
@@ -148,13 +154,7 @@ describe("streamUpsert", () => {
   });
 
   it("ends with a write's error after acknowledging the batches before it, whatever finished after", async () => {
-    const { ingest, calls, started, succeed } = controlledIngest();
-    const input = feed();
-    const stream = run(input.source, ingest);
-    input.send(message(1, ["a", "b"]));
-    await started(1);
-    input.send(message(2, ["c", "d"]));
-    await started(2);
+    const { calls, succeed, stream } = await twoBatchesInFlight();
     calls[1].done.reject(new Error("qdrant down"));
     succeed(calls[0]);
     await expect(stream.result).rejects.toThrow("qdrant down");
@@ -162,13 +162,7 @@ describe("streamUpsert", () => {
   });
 
   it("ends with a write's error only once the other write in flight has settled", async () => {
-    const { ingest, calls, started, succeed } = controlledIngest();
-    const input = feed();
-    const stream = run(input.source, ingest);
-    input.send(message(1, ["a", "b"]));
-    await started(1);
-    input.send(message(2, ["c", "d"]));
-    await started(2);
+    const { calls, succeed, stream } = await twoBatchesInFlight();
     calls[0].done.reject(new Error("qdrant down"));
     let ended = false;
     void stream.result.catch(() => (ended = true));

@@ -4,6 +4,7 @@ import { sql, type CommonQueryMethods, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { FailedPreconditionError } from "../core/errors.js";
 import { pointOf } from "../core/points.js";
+import { mapInSlices } from "../core/slices.js";
 import type { Embedder } from "../embedders/embedder.js";
 import type { VectorPoint, VectorStore } from "../stores/vector-store.js";
 import { completePass, readState, recordBatch, startPass } from "./migration-state.js";
@@ -31,6 +32,7 @@ import {
   type SourceRow,
 } from "./source-table.js";
 import { listUnusable, reembedMissing, skipUnusable, type UnusableSummary } from "./unusable-rows.js";
+import { decodePgvectorInPlace } from "./vector-codec.js";
 
 /** Rows read from Postgres per keyset page. */
 export const DEFAULT_BATCH_SIZE = 512;
@@ -353,16 +355,21 @@ function createPageReader(
   };
 }
 
-/** The points of the rows whose vector is usable; the others are left for the unusable-row handling. */
-function toPoints(rows: readonly SourceRow[], source: MigratableSource, dimensions: number): VectorPoint[] {
-  const points: VectorPoint[] = [];
-  for (const row of rows) {
-    const classified = classifyVector(row.vector, source.vector.kind, dimensions);
-    if (classified.ok) {
-      points.push(pointOf(toRowInput(row), classified.vector));
-    }
-  }
-  return points;
+/**
+ * The points of the rows whose vector is usable; the others are left for the unusable-row handling.
+ * Each vector is decoded where pg put it (the row's bytes are not read again), and the page is done a
+ * slice at a time, so the upserts in flight meanwhile are sent and answered without waiting for it.
+ */
+async function toPoints(
+  rows: readonly SourceRow[],
+  source: MigratableSource,
+  dimensions: number,
+): Promise<VectorPoint[]> {
+  const points = await mapInSlices(rows, (row) => {
+    const classified = classifyVector(row.vector, source.vector.kind, dimensions, decodePgvectorInPlace);
+    return classified.ok ? pointOf(toRowInput(row), classified.vector) : undefined;
+  });
+  return points.filter((point) => point !== undefined);
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -272,8 +272,14 @@ async function copyVectors(
   const upsertBatchSize = options.upsertBatchSize ?? DEFAULT_UPSERT_BATCH_SIZE;
   const concurrency = options.upsertConcurrency ?? DEFAULT_UPSERT_CONCURRENCY;
   const outcome: PassOutcome = { scanned: 0, migrated: 0, batches: 0, interrupted: false };
+  // A page is read and decoded together: prefetched, the next page is ready (points built) by the
+  // time this one is checkpointed, and its upserts start at once.
   const pages = createPageReader(
-    (after) => timer.time("read", () => readSourcePage(pool, source, after, batchSize)),
+    async (after) => {
+      const rows = await timer.time("read", () => readSourcePage(pool, source, after, batchSize));
+      const points = await timer.time("decode", () => toPoints(rows, source, options.dimensions));
+      return { rows, points };
+    },
     afterId,
     options.prefetch ?? true,
   );
@@ -284,12 +290,11 @@ async function copyVectors(
         outcome.interrupted = true;
         break;
       }
-      const rows = await pages.next();
+      const { rows, points } = await pages.next();
       if (rows.length === 0) {
         break;
       }
       const lastId = rows[rows.length - 1].id;
-      const points = await timer.time("decode", () => toPoints(rows, source, options.dimensions));
       await timer.time("upsert", () =>
         pMap(chunks(points, upsertBatchSize), (chunk) => vectors.upsert(chunk), { concurrency }),
       );
@@ -328,16 +333,17 @@ async function copyVectors(
  * soon as one is handed out (it depends only on that page's last id), so reading overlaps the work
  * on it.
  */
-function createPageReader(
-  read: (afterId: string | undefined) => Promise<readonly SourceRow[]>,
+function createPageReader<Page extends { rows: readonly SourceRow[] }>(
+  read: (afterId: string | undefined) => Promise<Page>,
   afterId: string | undefined,
   prefetch: boolean,
 ) {
-  let pending: Promise<readonly SourceRow[]> | undefined;
+  let pending: Promise<Page> | undefined;
   return {
-    async next(): Promise<readonly SourceRow[]> {
-      const rows = await (pending ?? read(afterId));
+    async next(): Promise<Page> {
+      const page = await (pending ?? read(afterId));
       pending = undefined;
+      const { rows } = page;
       if (rows.length > 0) {
         afterId = rows[rows.length - 1].id;
         if (prefetch) {
@@ -346,7 +352,7 @@ function createPageReader(
           pending.catch(() => undefined);
         }
       }
-      return rows;
+      return page;
     },
     /** Waits out a prefetched page nobody will use (an interrupted or failed run). */
     async close(): Promise<void> {

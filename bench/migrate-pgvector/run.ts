@@ -104,7 +104,7 @@ interface CpuSnapshot {
  * sampled every 250 ms so a connection that closes during a run keeps what it used). Wall-clock shares
  * mislead on a shared machine; CPU per row does not.
  */
-function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
+function createCpuMeter(qdrant: () => QdrantTarget, database: string | undefined) {
   const backends = new Map<number, number>();
   const sampleBackends = () => {
     if (database === undefined) return;
@@ -129,7 +129,7 @@ function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
       const usage = process.cpuUsage();
       return {
         migrator: (usage.user + usage.system) / 1e6,
-        qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
+        qdrant: qdrant().pid === undefined ? null : processCpuSeconds(qdrant().pid!),
         postgres: database === undefined ? null : [...backends.values()].reduce((sum, cpu) => sum + cpu, 0),
       };
     },
@@ -371,7 +371,10 @@ async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-migrate-pgvector-"));
   const postgres = await openSource(dataDir);
   const url = postgres.url;
-  const qdrant = await startQdrant(path.join(dataDir, "qdrant"));
+  // Each pass gets a Qdrant of its own (a fresh process and data directory): the first pass's 240 MB
+  // of update log would otherwise make the embedded server compact it into a snapshot during the
+  // second pass, on that pass's clock.
+  let qdrant = await startQdrant(path.join(dataDir, "qdrant-1"));
   const pool = await createPostgresPool({ url, maximumPoolSize: REAL ? 2 : 1, logger, statementTimeoutMs: 1_800_000 });
   try {
     console.error(`seeding ${ROWS} rows of ${DIMS} dimensions into ${postgres.kind}...`);
@@ -397,17 +400,16 @@ async function main() {
     const legacy = WITH_HNSW && LEGACY_ROWS > 0 ? await legacyWriteBack(pool) : null;
     const decode = await decodeComparison(pool);
 
-    const client = new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false });
-    // As the command builds it: upserts carry vectors as bytes on their own connection.
-    const target = new URL(qdrant.url);
-    const backend = {
-      client,
-      host: target.hostname,
-      port: Number(target.port),
-      apiKey: undefined,
-      close: async () => {},
-    };
     const newStore = async () => {
+      // As the command builds it: upserts carry vectors as bytes on their own connection.
+      const target = new URL(qdrant.url);
+      const backend = {
+        client: new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false }),
+        host: target.hostname,
+        port: Number(target.port),
+        apiKey: undefined,
+        close: async () => {},
+      };
       const config = loadConfig({
         QDRANT_URL: qdrant.url,
         QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`,
@@ -423,7 +425,7 @@ async function main() {
     const database = REAL
       ? await pool.oneFirst(sql.type(z.object({ name: z.string() }))`SELECT current_database() AS name`)
       : undefined;
-    const cpuMeter = createCpuMeter(qdrant, database);
+    const cpuMeter = createCpuMeter(() => qdrant, database);
     const sequentialCpuBefore = cpuMeter.snapshot();
     const sequential = await migratePgvector(
       { pool, vectors: await newStore(), logger },
@@ -444,6 +446,10 @@ async function main() {
     if (sequential.pointIdsWritten > 0)
       await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
+    if (qdrant.kind !== "external") {
+      await qdrant.stop();
+      qdrant = await startQdrant(path.join(dataDir, "qdrant-2"));
+    }
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
     const pipelinedCpuBefore = cpuMeter.snapshot();

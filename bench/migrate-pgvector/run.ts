@@ -14,7 +14,7 @@
 // Speed claims are ratios within one run: these machines are shared and noisy.
 //
 //   npx tsx bench/migrate-pgvector/run.ts [--rows 20000] [--dims 3072] [--batch-size 512]
-//       [--upsert-batch-size 64] [--qdrant process|in-process] [--catalogs 20] [--verify-sample 50]
+//       [--upsert-batch-size 256] [--qdrant process|in-process] [--catalogs 20] [--verify-sample 50]
 //       [--postgres pglite|real] [--with-hnsw] [--null-rows 10] [--legacy-rows 500]
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -31,7 +31,7 @@ import { loadConfig } from "../../src/config.js";
 import { createEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { cutoverPgvector } from "../../src/pgvector/cutover.js";
-import { migratePgvector } from "../../src/pgvector/migrate.js";
+import { DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "../../src/pgvector/migrate.js";
 import { prepareOldSchema } from "../../src/pgvector/schema-phase.js";
 import { createDatabase, databaseUrl, dropDatabase, randomDatabaseName } from "../../test/helpers/test-database.js";
 import { decodePgvector } from "../../src/pgvector/vector-codec.js";
@@ -45,7 +45,8 @@ const { values } = parseArgs({
     rows: { type: "string", default: "20000" },
     dims: { type: "string", default: "3072" },
     "batch-size": { type: "string", default: "512" },
-    "upsert-batch-size": { type: "string", default: "64" },
+    // Default: the command's (each checkout its own, for runs against a baseline).
+    "upsert-batch-size": { type: "string", default: String(DEFAULT_UPSERT_BATCH_SIZE) },
     qdrant: { type: "string", default: "process" },
     catalogs: { type: "string", default: "20" },
     "verify-sample": { type: "string", default: "50" },

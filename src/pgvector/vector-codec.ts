@@ -52,7 +52,9 @@ export function decodePgvectorInPlace(bytes: Uint8Array, kind: PgvectorKind): Fl
   const dimensions = sentDimensions(bytes);
   const expected = HEADER_BYTES + dimensions * 4;
   if (bytes.byteLength !== expected) {
-    throw new VectorDecodeError(`a vector of ${dimensions} dimensions takes ${expected} bytes, got ${bytes.byteLength}`);
+    throw new VectorDecodeError(
+      `a vector of ${dimensions} dimensions takes ${expected} bytes, got ${bytes.byteLength}`,
+    );
   }
   const offset = bytes.byteOffset + HEADER_BYTES;
   Buffer.from(bytes.buffer, offset, dimensions * 4).swap32();

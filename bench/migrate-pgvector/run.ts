@@ -14,8 +14,14 @@
 // Speed claims are ratios within one run: these machines are shared and noisy.
 //
 //   npx tsx bench/migrate-pgvector/run.ts [--rows 20000] [--dims 3072] [--batch-size 512]
-//       [--upsert-batch-size 64] [--qdrant process|in-process] [--catalogs 20] [--verify-sample 50]
+//       [--upsert-batch-size 256] [--qdrant process|in-process] [--catalogs 20] [--verify-sample 50]
 //       [--postgres pglite|real] [--with-hnsw] [--null-rows 10] [--legacy-rows 500]
+//       [--baseline DIR] [--rounds 3]
+//
+// `--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base <commit>` with node_modules
+// linked) adds a before/after ratio from one run: the pipelined pass (the command's defaults) by that
+// checkout's migratePgvector and vector store, then by this one's, alternately, `--rounds` times each,
+// every pass on a fresh Qdrant and the same rows; medians of rows/s and CPU per row.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
@@ -31,7 +37,7 @@ import { loadConfig } from "../../src/config.js";
 import { createEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { createEmbeddedQdrant } from "../../src/embedded/qdrant/index.js";
 import { cutoverPgvector } from "../../src/pgvector/cutover.js";
-import { migratePgvector } from "../../src/pgvector/migrate.js";
+import { DEFAULT_UPSERT_BATCH_SIZE, migratePgvector } from "../../src/pgvector/migrate.js";
 import { prepareOldSchema } from "../../src/pgvector/schema-phase.js";
 import { createDatabase, databaseUrl, dropDatabase, randomDatabaseName } from "../../test/helpers/test-database.js";
 import { decodePgvector } from "../../src/pgvector/vector-codec.js";
@@ -45,7 +51,8 @@ const { values } = parseArgs({
     rows: { type: "string", default: "20000" },
     dims: { type: "string", default: "3072" },
     "batch-size": { type: "string", default: "512" },
-    "upsert-batch-size": { type: "string", default: "64" },
+    // Default: the command's (each checkout its own, for runs against a baseline).
+    "upsert-batch-size": { type: "string" },
     qdrant: { type: "string", default: "process" },
     catalogs: { type: "string", default: "20" },
     "verify-sample": { type: "string", default: "50" },
@@ -54,8 +61,14 @@ const { values } = parseArgs({
     "with-hnsw": { type: "boolean", default: false },
     "null-rows": { type: "string", default: "10" },
     "legacy-rows": { type: "string", default: "500" },
+    baseline: { type: "string" },
+    rounds: { type: "string", default: "3" },
   },
 });
+const BASELINE = values.baseline === undefined ? undefined : path.resolve(values.baseline);
+const ROUNDS = Number(values.rounds);
+/** Given on the command line; otherwise each checkout's own default. */
+const UPSERT_BATCH_GIVEN = values["upsert-batch-size"] === undefined ? undefined : Number(values["upsert-batch-size"]);
 const REAL = values.postgres === "real";
 const WITH_HNSW = values["with-hnsw"] ?? false;
 const NULL_ROWS = Number(values["null-rows"]);
@@ -64,7 +77,7 @@ const PGVECTOR_TEMPLATE = "dq_pgvector_template";
 const ROWS = Number(values.rows);
 const DIMS = Number(values.dims);
 const BATCH = Number(values["batch-size"]);
-const UPSERT_BATCH = Number(values["upsert-batch-size"]);
+const UPSERT_BATCH = UPSERT_BATCH_GIVEN ?? DEFAULT_UPSERT_BATCH_SIZE;
 const CATALOGS = Number(values.catalogs);
 const VERIFY_SAMPLE = Number(values["verify-sample"]);
 const DECODE_ROWS = Math.min(Number(values["decode-rows"]), ROWS);
@@ -104,7 +117,7 @@ interface CpuSnapshot {
  * sampled every 250 ms so a connection that closes during a run keeps what it used). Wall-clock shares
  * mislead on a shared machine; CPU per row does not.
  */
-function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
+function createCpuMeter(qdrant: () => QdrantTarget, database: string | undefined) {
   const backends = new Map<number, number>();
   const sampleBackends = () => {
     if (database === undefined) return;
@@ -129,7 +142,7 @@ function createCpuMeter(qdrant: QdrantTarget, database: string | undefined) {
       const usage = process.cpuUsage();
       return {
         migrator: (usage.user + usage.system) / 1e6,
-        qdrant: qdrant.pid === undefined ? null : processCpuSeconds(qdrant.pid),
+        qdrant: qdrant().pid === undefined ? null : processCpuSeconds(qdrant().pid!),
         postgres: database === undefined ? null : [...backends.values()].reduce((sum, cpu) => sum + cpu, 0),
       };
     },
@@ -146,6 +159,19 @@ function cpuPerRow(before: CpuSnapshot, after: CpuSnapshot, rows: number) {
     qdrantUs: perRow(before.qdrant, after.qdrant),
     postgresUs: perRow(before.postgres, after.postgres),
   };
+}
+
+type Side = "baseline" | "current";
+
+interface BaselineComparison {
+  dir: string;
+  rounds: number;
+  passes: Record<Side, Array<{ rowsPerSecond: number; cpuUsPerRow: ReturnType<typeof cpuPerRow> }>>;
+  medians: Record<
+    Side,
+    { rowsPerSecond: number; migratorUs: number | null; qdrantUs: number | null; postgresUs: number | null }
+  >;
+  currentOverBaseline: number;
 }
 
 async function startQdrant(dataDir: string): Promise<QdrantTarget> {
@@ -371,7 +397,10 @@ async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-migrate-pgvector-"));
   const postgres = await openSource(dataDir);
   const url = postgres.url;
-  const qdrant = await startQdrant(path.join(dataDir, "qdrant"));
+  // Each pass gets a Qdrant of its own (a fresh process and data directory): the first pass's 240 MB
+  // of update log would otherwise make the embedded server compact it into a snapshot during the
+  // second pass, on that pass's clock.
+  let qdrant = await startQdrant(path.join(dataDir, "qdrant-1"));
   const pool = await createPostgresPool({ url, maximumPoolSize: REAL ? 2 : 1, logger, statementTimeoutMs: 1_800_000 });
   try {
     console.error(`seeding ${ROWS} rows of ${DIMS} dimensions into ${postgres.kind}...`);
@@ -397,23 +426,22 @@ async function main() {
     const legacy = WITH_HNSW && LEGACY_ROWS > 0 ? await legacyWriteBack(pool) : null;
     const decode = await decodeComparison(pool);
 
-    const client = new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false });
-    // As the command builds it: upserts carry vectors as bytes on their own connection.
-    const target = new URL(qdrant.url);
-    const backend = {
-      client,
-      host: target.hostname,
-      port: Number(target.port),
-      apiKey: undefined,
-      close: async () => {},
-    };
-    const newStore = async () => {
+    const newStore = async (create = createConfiguredVectorStore) => {
+      // As the command builds it: upserts carry vectors as bytes on their own connection.
+      const target = new URL(qdrant.url);
+      const backend = {
+        client: new QdrantClient({ url: qdrant.url, compression: false, checkCompatibility: false }),
+        host: target.hostname,
+        port: Number(target.port),
+        apiKey: undefined,
+        close: async () => {},
+      };
       const config = loadConfig({
         QDRANT_URL: qdrant.url,
         QDRANT_COLLECTION_NAME: `bench_${randomUUID().slice(0, 8)}`,
         EMBEDDING_DIMENSIONS: String(DIMS),
       });
-      const store = createConfiguredVectorStore({ config, backend, model: "text-embedding-3-large", logger });
+      const store = create({ config, backend, model: "text-embedding-3-large", logger });
       await store.start();
       return store;
     };
@@ -423,7 +451,7 @@ async function main() {
     const database = REAL
       ? await pool.oneFirst(sql.type(z.object({ name: z.string() }))`SELECT current_database() AS name`)
       : undefined;
-    const cpuMeter = createCpuMeter(qdrant, database);
+    const cpuMeter = createCpuMeter(() => qdrant, database);
     const sequentialCpuBefore = cpuMeter.snapshot();
     const sequential = await migratePgvector(
       { pool, vectors: await newStore(), logger },
@@ -444,6 +472,10 @@ async function main() {
     if (sequential.pointIdsWritten > 0)
       await pool.query(sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL`);
     // 2. Pipelined, as the command runs it: the next page is read while this one is upserted.
+    if (qdrant.kind !== "external") {
+      await qdrant.stop();
+      qdrant = await startQdrant(path.join(dataDir, "qdrant-2"));
+    }
     console.error("migrating, pipelined (the command's defaults)...");
     const vectors = await newStore();
     const pipelinedCpuBefore = cpuMeter.snapshot();
@@ -452,15 +484,80 @@ async function main() {
       { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH, skipMissing: true },
     );
     const pipelinedCpu = cpuPerRow(pipelinedCpuBefore, cpuMeter.snapshot(), migrate.migrated);
+
+    // 3. With --baseline: the pipelined pass by the baseline checkout and by this one, alternately.
+    let baseline: BaselineComparison | null = null;
+    let verified = vectors;
+    if (BASELINE !== undefined) {
+      const base = {
+        migrate: (await import(
+          path.join(BASELINE, "src/pgvector/migrate.ts")
+        )) as typeof import("../../src/pgvector/migrate.js"),
+        stores: (await import(
+          path.join(BASELINE, "src/backends/qdrant.ts")
+        )) as typeof import("../../src/backends/qdrant.js"),
+      };
+      const compareWithBaseline = async (): Promise<BaselineComparison> => {
+        const passes: BaselineComparison["passes"] = { baseline: [], current: [] };
+        for (let round = 1; round <= ROUNDS; round++) {
+          for (const side of ["baseline", "current"] satisfies Side[]) {
+            console.error(`round ${round}/${ROUNDS}: the ${side} checkout's pipelined pass...`);
+            await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_moved`);
+            await pool.query(sql.type(NO_ROWS)`DELETE FROM dq_pgvector_migration`);
+            await pool.query(
+              sql.type(NO_ROWS)`UPDATE dq_embeddings SET qdrant_point_id = NULL WHERE qdrant_point_id IS NOT NULL`,
+            );
+            if (qdrant.kind !== "external") {
+              await qdrant.stop();
+              qdrant = await startQdrant(path.join(dataDir, `qdrant-${side}-${round}`));
+            }
+            const store = await newStore(
+              side === "baseline" ? base.stores.createConfiguredVectorStore : createConfiguredVectorStore,
+            );
+            const run = side === "baseline" ? base.migrate.migratePgvector : migratePgvector;
+            const before = cpuMeter.snapshot();
+            const report = await run(
+              { pool, vectors: store, logger },
+              { dimensions: DIMS, batchSize: BATCH, upsertBatchSize: UPSERT_BATCH_GIVEN, skipMissing: true },
+            );
+            passes[side].push({
+              rowsPerSecond: report.rowsPerSecond,
+              cpuUsPerRow: cpuPerRow(before, cpuMeter.snapshot(), report.migrated),
+            });
+            if (side === "current") verified = store;
+          }
+        }
+        const median = (xs: Array<number | null>) => {
+          const sorted = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+          return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)];
+        };
+        const medians = (side: Side) => ({
+          rowsPerSecond: median(passes[side].map((p) => p.rowsPerSecond))!,
+          migratorUs: median(passes[side].map((p) => p.cpuUsPerRow.migratorUs)),
+          qdrantUs: median(passes[side].map((p) => p.cpuUsPerRow.qdrantUs)),
+          postgresUs: median(passes[side].map((p) => p.cpuUsPerRow.postgresUs)),
+        });
+        const baselineMedians = medians("baseline");
+        const currentMedians = medians("current");
+        return {
+          dir: BASELINE,
+          rounds: ROUNDS,
+          passes,
+          medians: { baseline: baselineMedians, current: currentMedians },
+          currentOverBaseline: currentMedians.rowsPerSecond / baselineMedians.rowsPerSecond,
+        };
+      };
+      baseline = await compareWithBaseline();
+    }
     cpuMeter.stop();
     console.error("verifying...");
     const verifyStarted = performance.now();
     const verify = await verifyPgvectorMigration(
-      { pool, vectors, logger },
+      { pool, vectors: verified, logger },
       { dimensions: DIMS, sampleSize: VERIFY_SAMPLE },
     );
     const verifyMs = performance.now() - verifyStarted;
-    // 3. The cutover: the column and its index go, then qdrant_point_id in one statement.
+    // 4. The cutover: the column and its index go, then qdrant_point_id in one statement.
     let cutover: { ms: number; pointIdsWritten: number; droppedIndexes: string[]; rowsPerSecond: number } | null = null;
     if (verify.passed) {
       console.error("cutover...");
@@ -533,6 +630,7 @@ async function main() {
       sequential: seq,
       pipelined: pipe,
       pipelinedOverSequential: pipe.rowsPerSecond / seq.rowsPerSecond,
+      baseline,
       verify: {
         passed: verify.passed,
         failures: verify.failures,
@@ -570,6 +668,13 @@ async function main() {
               `  cutover: ${(cutover.ms / 1000).toFixed(1)} s, qdrant_point_id for ${cutover.pointIdsWritten} rows in one statement (${Math.round(cutover.rowsPerSecond)} rows/s incl. DROP COLUMN), dropped ${cutover.droppedIndexes.join(", ") || "no index"}`,
             ]),
         `  pipelined / sequential: ${result.pipelinedOverSequential.toFixed(2)}x (phases overlap when pipelined, so their shares add up to more than 100%)`,
+        ...(baseline === null
+          ? []
+          : (["baseline", "current"] as const).map((side) => {
+              const m = baseline.medians[side];
+              return `  ${side} (${side === "baseline" ? baseline.dir : "this checkout"}), pipelined, median of ${baseline.rounds}: ${Math.round(m.rowsPerSecond)} rows/s (${baseline.passes[side].map((p) => Math.round(p.rowsPerSecond)).join(", ")}); CPU per row: migrator ${m.migratorUs ?? "?"} us, Qdrant ${m.qdrantUs ?? "(in-process)"} us, Postgres ${m.postgresUs ?? "(in-process)"} us`;
+            })),
+        ...(baseline === null ? [] : [`  current / baseline: ${baseline.currentOverBaseline.toFixed(2)}x`]),
         `  verify: ${verify.passed ? "passed" : "FAILED"} in ${(verifyMs / 1000).toFixed(1)} s (${Math.round(result.verify.rowsPerSecond)} rows/s), recall@10 ${verify.neighbours.meanRecall.toFixed(4)} over ${verify.neighbours.samples} samples`,
         `  decode per vector: binary ${decode.binary.decodeUsPerVector.toFixed(1)} us vs text ${decode.text.decodeUsPerVector.toFixed(1)} us (${decode.decodeRatio.toFixed(1)}x); read+decode ${decode.totalRatio.toFixed(1)}x`,
       ].join("\n"),

@@ -226,8 +226,16 @@ export type UnusableReason = "null_vector" | "wrong_dimension";
 export type ClassifiedVector =
   { ok: true; vector: Float32Array } | { ok: false; reason: UnusableReason; dimensions: number | null };
 
-/** Decodes a row's vector, or says why it is unusable (null, or not `dimensions` long). */
-export function classifyVector(bytes: Uint8Array | null, kind: PgvectorKind, dimensions: number): ClassifiedVector {
+/**
+ * Decodes a row's vector, or says why it is unusable (null, or not `dimensions` long). `decode` may be
+ * `decodePgvectorInPlace` when the row's bytes are not read again.
+ */
+export function classifyVector(
+  bytes: Uint8Array | null,
+  kind: PgvectorKind,
+  dimensions: number,
+  decode: (bytes: Uint8Array, kind: PgvectorKind) => Float32Array = decodePgvector,
+): ClassifiedVector {
   if (bytes === null) {
     return { ok: false, reason: "null_vector", dimensions: null };
   }
@@ -235,7 +243,7 @@ export function classifyVector(bytes: Uint8Array | null, kind: PgvectorKind, dim
   if (found !== dimensions) {
     return { ok: false, reason: "wrong_dimension", dimensions: found };
   }
-  return { ok: true, vector: decodePgvector(bytes, kind) };
+  return { ok: true, vector: decode(bytes, kind) };
 }
 
 /**

@@ -38,6 +38,29 @@ export function decodePgvector(bytes: Uint8Array, kind: PgvectorKind): Float32Ar
   return kind === "vector" ? decodeFloat32BigEndian(bytes, dimensions) : decodeFloat16BigEndian(bytes, dimensions);
 }
 
+/**
+ * `decodePgvector` for a value read once and never again (the pass's rows): a `vector` whose floats are
+ * 4-byte aligned is byte-swapped where it lies and returned as a view of those bytes, so no 12 KiB
+ * buffer is allocated and copied per 3072-d row. pg's bytea parser gives every value of that size a
+ * buffer of its own (offset 0), so the pass's values always qualify; others are decoded as
+ * `decodePgvector` does. `bytes` no longer holds pgvector's format afterwards.
+ */
+export function decodePgvectorInPlace(bytes: Uint8Array, kind: PgvectorKind): Float32Array {
+  if (kind !== "vector" || !LITTLE_ENDIAN || bytes.byteOffset % 4 !== 0) {
+    return decodePgvector(bytes, kind);
+  }
+  const dimensions = sentDimensions(bytes);
+  const expected = HEADER_BYTES + dimensions * 4;
+  if (bytes.byteLength !== expected) {
+    throw new VectorDecodeError(
+      `a vector of ${dimensions} dimensions takes ${expected} bytes, got ${bytes.byteLength}`,
+    );
+  }
+  const offset = bytes.byteOffset + HEADER_BYTES;
+  Buffer.from(bytes.buffer, offset, dimensions * 4).swap32();
+  return new Float32Array(bytes.buffer, offset, dimensions);
+}
+
 function decodeFloat32BigEndian(bytes: Uint8Array, dimensions: number): Float32Array {
   const out = new Float32Array(dimensions);
   const outBytes = new Uint8Array(out.buffer);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   decodePgvector,
+  decodePgvectorInPlace,
   formatPgvector,
   halfBitsToNumber,
   sentDimensions,
@@ -42,6 +43,25 @@ describe("pgvector binary format", () => {
     view.setInt16(0, values.length);
     values.forEach((value, index) => view.setFloat32(4 + index * 4, value, false));
     expect(decodePgvector(bytes, "vector")).toEqual(values);
+  });
+
+  it("decodes in place: an aligned vector becomes a view of its own bytes, anything else a copy", () => {
+    const aligned = VECTOR_SEND.slice();
+    const decoded = decodePgvectorInPlace(aligned, "vector");
+    expect(Array.from(decoded)).toEqual([1, 2.5, -3]);
+    expect(decoded.buffer).toBe(aligned.buffer);
+    expect(decoded.byteOffset).toBe(4);
+
+    const backing = new Uint8Array(VECTOR_SEND.length + 1);
+    backing.set(VECTOR_SEND, 1);
+    const unaligned = backing.subarray(1);
+    expect(Array.from(decodePgvectorInPlace(unaligned, "vector"))).toEqual([1, 2.5, -3]);
+    expect(Array.from(unaligned)).toEqual(Array.from(VECTOR_SEND));
+
+    const half = HALFVEC_SEND.slice();
+    expect(Array.from(decodePgvectorInPlace(half, "halfvec"))).toEqual([1, 2.5, -3]);
+    expect(Array.from(half)).toEqual(Array.from(HALFVEC_SEND));
+    expect(() => decodePgvectorInPlace(VECTOR_SEND.slice(0, 12), "vector")).toThrow(/takes 16 bytes, got 12/);
   });
 
   it("refuses a value whose length does not match its header", () => {

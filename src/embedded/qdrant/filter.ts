@@ -76,10 +76,13 @@ export function compileFilter(filter: Filter | undefined, label = "filter"): Com
       // Every condition is an exact index lookup: the must sets' intersection, less the must_not sets,
       // is the answer (as a scan would find it: the index's values are what conditions test).
       const [smallest, ...others] = sets;
-      if (others.length === 0 && excluded.length === 0) return { offsets: smallest, exact: true };
+      // A must_not whose index holds nothing (no point is `rejected`, say) excludes nothing: the must set
+      // is the answer as it is, not a copy of it made per query.
+      const excluding = excluded.filter((set) => set.size > 0);
+      if (others.length === 0 && excluding.length === 0) return { offsets: smallest, exact: true };
       const offsets = new Set<number>();
       for (const o of smallest) {
-        if (others.every((set) => set.has(o)) && !excluded.some((set) => set.has(o))) offsets.add(o);
+        if (others.every((set) => set.has(o)) && !excluding.some((set) => set.has(o))) offsets.add(o);
       }
       return { offsets, exact: true };
     },

@@ -1,9 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { Tiktoken, type TiktokenBPE } from "js-tiktoken/lite";
 import { afterAll, describe, expect, it } from "vitest";
 import { assembleContext } from "../../../src/core/context/assemble.js";
-import type { EmbeddingRow } from "../../../src/core/types.js";
+import { catalogRow } from "../../helpers/rows.js";
 import { createCpuPool, INLINE_CHARS } from "../../../src/embedders/cpu-pool.js";
 import { embedText } from "../../../src/embedders/local-embedder.js";
 import { countCl100kTokens, MAX_PIECE_CHARS } from "../../../src/embedders/openai-tokenizer.js";
@@ -82,21 +81,8 @@ describe("cpu pool", () => {
   });
 
   it("assembles a context on its worker exactly as inline, chunks holding the rows it was given", async () => {
-    const row = (kind: string, table: string, metadata: Record<string, unknown>): EmbeddingRow => ({
-      id: randomUUID(),
-      catalogId: "c",
-      kind,
-      content: `${kind} ${table} ${JSON.stringify(metadata)}`,
-      metadata,
-      schemaName: "s",
-      tableName: table,
-      status: "pending",
-      contentHash: "h",
-      model: "m",
-      qdrantPointId: null,
-      createdAt: 0,
-      updatedAt: 0,
-    });
+    const row = (kind: string, table: string, metadata: Record<string, unknown>) =>
+      catalogRow(kind, table, metadata, `${kind} ${table} ${JSON.stringify(metadata)}`);
     const singer = row("table", "singer", { columns: [{ name: "singer_id" }, { name: "age" }] });
     const singerId = row("column", "singer", { column: "singer_id", type: "int", primaryKey: true });
     const age = row("column", "singer", { column: "age", type: "int" });

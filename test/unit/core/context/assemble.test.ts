@@ -1,30 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { assembleContext, findBridgeTables, rankTables } from "../../../../src/core/context/assemble.js";
 import type { EmbeddingRow } from "../../../../src/core/types.js";
+import { catalogRow } from "../../../helpers/rows.js";
 
 let next = 0;
-function row(
-  kind: string,
-  table: string,
-  metadata: Record<string, unknown> = {},
-  content = `${kind} ${table}`,
-): EmbeddingRow {
+/** Ids in creation order: ties between equal scores fall to the id, so tests read in that order. */
+function row(kind: string, table: string, metadata: Record<string, unknown> = {}, content = `${kind} ${table}`) {
   next++;
-  return {
-    id: `00000000-0000-4000-8000-${String(next).padStart(12, "0")}`,
-    catalogId: "c",
-    kind,
-    content,
-    metadata,
-    schemaName: "s",
-    tableName: table,
-    status: "pending",
-    contentHash: "h",
-    model: "m",
-    qdrantPointId: null,
-    createdAt: 0,
-    updatedAt: 0,
-  };
+  return catalogRow(kind, table, metadata, content, `00000000-0000-4000-8000-${String(next).padStart(12, "0")}`);
 }
 
 const countTokens = (text: string) => Math.ceil(text.length / 4);

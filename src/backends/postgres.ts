@@ -78,31 +78,40 @@ export async function openPostgres(options: {
     const databaseUrl = url;
     const open = (maximumPoolSize: number) =>
       retryStartup("Postgres", logger, () => createPostgresPool({ url: databaseUrl, maximumPoolSize, logger }));
-    let pool = await open(poolSize);
-    if (poolSize > 1 && (await runsOneSession(pool))) {
-      // Every connection to PGlite is the same session, so a write's locks would not keep the repairer
-      // (or another write) on a second connection out: it could judge a write in progress abandoned and
-      // undo it. One connection serializes them, as the embedded store does.
-      logger.warn(
-        { maximumPoolSize: poolSize },
-        "DATABASE_URL is a PGlite server, which runs every connection in one session: using one connection (POSTGRES_POOL_SIZE ignored)",
-      );
-      await pool.end();
-      pool = await open(1);
-    }
-    const opened = pool;
-    closers.push(() => opened.end());
+    const pool = await openPool(poolSize, open, logger);
+    closers.push(() => pool.end());
     // node-pg-migrate is loaded only when the schema needs it (a copied template, a restart: it does not).
-    if (await isSchemaCurrent(opened).catch(() => false)) {
+    if (await isSchemaCurrent(pool).catch(() => false)) {
       logger.info("database schema is up to date");
     } else {
       await retryStartup("Postgres", logger, () => runMigrations({ databaseUrl, logger }));
     }
-    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool: opened, logger }), pool: opened, close };
+    return { url: databaseUrl, metadata: createPostgresMetadataStore({ pool, logger }), pool, close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A pool of `size`, or of one connection on a PGlite server: every connection to it is the same
+ * session, so a write's locks would not keep the repairer (or another write) on a second connection
+ * out: it could judge a write in progress abandoned and undo it. One connection serializes them, as
+ * the embedded store does.
+ */
+async function openPool(
+  size: number,
+  open: (maximumPoolSize: number) => Promise<DatabasePool>,
+  logger: Logger,
+): Promise<DatabasePool> {
+  const pool = await open(size);
+  if (size === 1 || !(await runsOneSession(pool))) return pool;
+  logger.warn(
+    { maximumPoolSize: size },
+    "DATABASE_URL is a PGlite server, which runs every connection in one session: using one connection (POSTGRES_POOL_SIZE ignored)",
+  );
+  await pool.end();
+  return open(1);
 }
 
 /** Whether the server is PGlite: one backend, so every connection shares one session and its locks. */

@@ -274,9 +274,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
           queryBatch(
             [
               branch(DENSE_VECTOR, { dense: search.vector }, search.denseThreshold),
-              branch(SPARSE_VECTOR, {
-                sparse: { indices: Array.from(search.sparse.indices), values: Array.from(search.sparse.values) },
-              }),
+              branch(SPARSE_VECTOR, { sparse: search.sparse }),
             ],
             search.signal,
           ),

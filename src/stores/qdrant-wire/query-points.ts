@@ -33,7 +33,7 @@ export type WireQueryPoints = Omit<MessageInitShape<typeof QueryPointsSchema>, "
 };
 
 export type WireNearest =
-  { dense: Float32Array } | { sparse: { indices: readonly number[]; values: readonly number[] } };
+  { dense: Float32Array } | { sparse: { indices: ArrayLike<number>; values: ArrayLike<number> } };
 
 export type WireQueryBatch = Omit<MessageInitShape<typeof QueryBatchPointsSchema>, "queryPoints" | "$typeName"> & {
   queryPoints: WireQueryPoints[];
@@ -49,7 +49,7 @@ export function toClientQuery({ nearest, ...rest }: WireQueryPoints) {
       ? { case: "dense" as const, value: { data: Array.from(nearest.dense) } }
       : {
           case: "sparse" as const,
-          value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
+          value: { indices: Array.from(nearest.sparse.indices), values: Array.from(nearest.sparse.values) },
         };
   return { ...rest, query: { variant: { case: "nearest" as const, value: { variant } } } };
 }
@@ -117,7 +117,7 @@ function nearestVariant(denseVector: DescMessage, nearest: WireNearest) {
   }
   return {
     case: "sparse" as const,
-    value: { indices: [...nearest.sparse.indices], values: [...nearest.sparse.values] },
+    value: { indices: Array.from(nearest.sparse.indices), values: Array.from(nearest.sparse.values) },
   };
 }
 
